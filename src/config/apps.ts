@@ -1,0 +1,126 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LimitsSchema, DEFAULT_LIMITS, type Limits } from '../domain/limits.js';
+import { appUuid } from '../domain/ids.js';
+import { ConfigError } from './config.js';
+
+const Hex32 = Type.String({ pattern: '^[0-9a-fA-F]{32}$' });
+const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
+
+export const AppSchema = Type.Object({
+  org: Name,
+  app: Name,
+  appId: Hex32,
+  appCertificate: Hex32,
+  clientId: Type.String({ minLength: 1 }),
+  clientSecret: Type.String({ minLength: 1 }),
+  limits: Type.Optional(Type.Partial(LimitsSchema)),
+}, { additionalProperties: true });
+
+export const AppsFileSchema = Type.Object({ apps: Type.Array(AppSchema, { minItems: 1 }) });
+
+export type AppDeclaration = Static<typeof AppSchema>;
+
+export interface AppRecord {
+  readonly org: string;
+  readonly app: string;
+  readonly appKey: string;
+  readonly appId: string;
+  readonly appCertificate: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly uuid: string;
+  readonly limits: Readonly<Limits>;
+}
+
+/** Looks apps up by `org/app` (case-insensitive, as upstream) and by App ID. */
+export class AppRegistry {
+  private readonly byName = new Map<string, AppRecord>();
+  private readonly byId = new Map<string, AppRecord>();
+
+  constructor(readonly apps: readonly AppRecord[]) {
+    for (const a of apps) {
+      this.byName.set(`${a.org}/${a.app}`.toLowerCase(), a);
+      this.byId.set(a.appId.toLowerCase(), a);
+    }
+  }
+
+  byOrgApp(org: string, app: string): AppRecord | undefined {
+    return this.byName.get(`${org}/${app}`.toLowerCase());
+  }
+
+  byAppId(appId: string): AppRecord | undefined {
+    return this.byId.get(appId.toLowerCase());
+  }
+}
+
+function toRecord(d: AppDeclaration): AppRecord {
+  return Object.freeze({
+    org: d.org,
+    app: d.app,
+    appKey: `${d.org}#${d.app}`,
+    appId: d.appId.toLowerCase(),
+    appCertificate: d.appCertificate.toLowerCase(),
+    clientId: d.clientId,
+    clientSecret: d.clientSecret,
+    uuid: appUuid(d.appId),
+    limits: Object.freeze({ ...DEFAULT_LIMITS, ...(d.limits ?? {}) }),
+  });
+}
+
+/** Validates an apps file's content; every problem is named with its place in the file. */
+export function parseAppsFile(text: string, source: string): AppRecord[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`${source}: not valid JSON: ${(err as Error).message}`]);
+  }
+  const problems = [...Value.Errors(AppsFileSchema, json)].map((e) => `${source}: ${e.path || '/'}: ${e.message}`);
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  const apps = (json as Static<typeof AppsFileSchema>).apps.map(toRecord);
+  const seen = new Set<string>();
+  for (const a of apps) {
+    for (const k of [`${a.org}/${a.app}`.toLowerCase(), a.appId]) {
+      if (seen.has(k)) problems.push(`${source}: app ${k} is declared twice`);
+      seen.add(k);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return apps;
+}
+
+export function loadAppsFile(path: string): AppRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`ROOMKV_APPS_FILE: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  return parseAppsFile(text, path);
+}
+
+const DEMO_FILE = 'demo-app.json';
+
+/**
+ * The development app made on first start when no apps file is given. Its credentials are random
+ * and kept in the data dir (mode 0600), so tokens minted for it survive restarts.
+ */
+export function loadOrCreateDemoApp(dataDir: string): { app: AppRecord; created: boolean } {
+  const path = join(dataDir, DEMO_FILE);
+  if (existsSync(path)) return { app: parseAppsFile(readFileSync(path, 'utf8'), path)[0], created: false };
+  mkdirSync(dataDir, { recursive: true });
+  const decl: AppDeclaration = {
+    org: 'demo',
+    app: 'demo',
+    appId: randomBytes(16).toString('hex'),
+    appCertificate: randomBytes(16).toString('hex'),
+    clientId: `YXA6${randomBytes(12).toString('base64url')}`,
+    clientSecret: `YXA6${randomBytes(24).toString('base64url')}`,
+  };
+  writeFileSync(path, `${JSON.stringify({ apps: [decl] }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  return { app: toRecord(decl), created: true };
+}

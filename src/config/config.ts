@@ -1,0 +1,60 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * Every setting of roomkv: one schema, the source of the type, the defaults, the environment
+ * variable names and the --help text. Validated once at boot; a bad value names its variable.
+ */
+const setting = <T extends TSchema>(env: string, schema: T, description: string) =>
+  Type.Unsafe<Static<T>>({ ...schema, env, description });
+
+export const ConfigSchema = Type.Object({
+  port: setting('PORT', Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }), 'TCP port to listen on'),
+  host: setting('HOST', Type.String({ minLength: 1, default: '127.0.0.1' }), 'address to listen on (0.0.0.0 for all)'),
+  dataDir: setting('ROOMKV_DATA_DIR', Type.String({ minLength: 1, default: './data' }), 'folder for the SQLite database and the development app'),
+  appsFile: setting('ROOMKV_APPS_FILE', Type.Optional(Type.String({ minLength: 1 })), 'JSON file declaring the apps; without it a development app demo#demo is made'),
+  corsOrigins: setting('ROOMKV_CORS_ORIGINS', Type.String({ default: '*' }), 'allowed CORS origins, comma-separated, or * for any'),
+  logLevel: setting('ROOMKV_LOG_LEVEL', Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent'),
+  ], { default: 'info' }), 'log level (pino)'),
+  bodyLimit: setting('ROOMKV_BODY_LIMIT', Type.Integer({ minimum: 1024, default: 1_048_576 }), 'largest request body in bytes; larger bodies get 413'),
+  sqliteSynchronous: setting('ROOMKV_SQLITE_SYNCHRONOUS', Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
+    'FULL: each acknowledged write is fsynced before the answer; NORMAL: faster, survives a process crash but not a power loss'),
+}, { additionalProperties: false });
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Props = Record<string, TSchema & { env: string; description: string; default?: unknown }>;
+
+/** The settings as a table: variable, default, meaning (for --help and the README). */
+export function describeSettings(): Array<{ key: string; env: string; default: unknown; description: string }> {
+  return Object.entries(ConfigSchema.properties as unknown as Props)
+    .map(([key, s]) => ({ key, env: s.env, default: s.default, description: s.description }));
+}
+
+/** Reads the environment (and explicit overrides, e.g. CLI flags), validates, freezes. */
+export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, string> = {}): Config {
+  const props = ConfigSchema.properties as unknown as Props;
+  const raw: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(props)) {
+    const text = overrides[key] ?? env[schema.env];
+    if (text === undefined || text === '') continue;
+    raw[key] = schema.type === 'integer' ? (/^-?\d+$/.test(text.trim()) ? Number(text) : text) : text;
+  }
+  const withDefaults = Value.Default(ConfigSchema, raw) as Record<string, unknown>;
+  const problems = [...Value.Errors(ConfigSchema, withDefaults)].map((e) => {
+    const key = e.path.split('/')[1] ?? '';
+    const name = props[key]?.env ?? key;
+    return `${name}: ${e.message} (got ${JSON.stringify(withDefaults[key])})`;
+  });
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return Object.freeze(withDefaults) as Config;
+}

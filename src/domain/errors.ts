@@ -1,0 +1,71 @@
+/**
+ * The error catalogue: every error roomkv answers with, its HTTP status, Agora `error` code and the
+ * `exception` name upstream reports. The HTTP layer renders these; nothing else builds an envelope.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string,
+    readonly exception: string,
+  ) {
+    super(description);
+    this.name = 'ApiError';
+  }
+}
+
+const ILLEGAL = 'java.lang.IllegalArgumentException';
+const SECURITY = 'EasemobSecurityException';
+
+export const Errors = {
+  orgAppNotFound: (orgApp: string, uri: string) =>
+    new ApiError(404, 'organization_application_not_found',
+      `Could not find application for ${orgApp} from URI: ${uri}`, 'OrganizationApplicationNotFoundException'),
+  serviceResourceNotFound: () =>
+    new ApiError(404, 'service_resource_not_found', 'Service resource not found', 'ServiceResourceNotFoundException'),
+  methodNotSupported: () =>
+    new ApiError(405, 'unsupported_service_operation', 'Service operation not supported', 'UnsupportedServiceOperationException'),
+
+  tokenExpired: () =>
+    new ApiError(401, 'unauthorized', 'Unable to authenticate due to expired access token', SECURITY),
+  tokenCorrupt: () =>
+    new ApiError(401, 'auth_bad_access_token', 'Unable to authenticate due to corrupt access token', SECURITY),
+  tokenRejected: () => new ApiError(401, 'unauthorized', 'Unable to authenticate (OAuth)', SECURITY),
+  othersNotAllowed: () => new ApiError(403, 'forbidden_op', 'others are not allowed to be set', 'ForbiddenOpException'),
+  appTokenRequired: () => new ApiError(403, 'forbidden_op', 'app token required', 'ForbiddenOpException'),
+
+  rateLimited: () => new ApiError(429, 'reach_limit', 'This request has reached api limit', 'ReachLimitException'),
+
+  jsonParse: (message: string) => new ApiError(400, 'json_parse', message, 'JsonParseException'),
+  unsupportedMediaType: () => new ApiError(415, 'web_application', 'Unsupported Media Type', 'WebApplicationException'),
+  bodyTooLarge: (limit: number) =>
+    new ApiError(413, 'request_entity_too_large', `Request body is larger than ${limit} bytes`, 'WebApplicationException'),
+  illegalArgument: (description: string) => new ApiError(400, 'illegal_argument', description, ILLEGAL),
+  batchTooLarge: (max: number) => new ApiError(400, 'illegal_argument', `exceed allowed batch size ${max}`, ILLEGAL),
+
+  roomNotFound: (roomId: string) =>
+    new ApiError(404, 'resource_not_found', `grpID ${roomId} does not exist!`, 'ResourceNotFoundException'),
+  notInRoom: () => new ApiError(401, 'unauthorized', 'user is not in chatroom', SECURITY),
+  userNotFound: () =>
+    new ApiError(404, 'service_resource_not_found', 'Service resource not found', 'ServiceResourceNotFoundException'),
+  usernameDoesNotExist: (username: string) =>
+    new ApiError(404, 'resource_not_found', `username ${username} doesn't exist!`, 'ResourceNotFoundException'),
+  duplicateUser: (appUuid: string, username: string) =>
+    new ApiError(400, 'duplicate_unique_property_exists',
+      `Application ${appUuid} Entity user requires that property named username be unique, value of ${username} exists`,
+      'DuplicateUniquePropertyExistsException'),
+  notMembers: (usernames: string[]) =>
+    new ApiError(400, 'forbidden_op', `users [${usernames.join(', ')}] are not members of this group!`, 'ForbiddenOpException'),
+  roomFull: (roomId: string, maxusers: number) =>
+    new ApiError(403, 'forbidden_op', `chatroom ${roomId} has reached its maxusers ${maxusers}`, 'ForbiddenOpException'),
+  ownerCannotLeave: (roomId: string) =>
+    new ApiError(403, 'forbidden_op', `forbidden operation on chatroom ${roomId} owner!`, 'ForbiddenOpException'),
+
+  invalidGrant: (status: 400 | 404, description: string) =>
+    new ApiError(status, 'invalid_grant', description, 'InvalidGrantException'),
+  unsupportedGrant: (grant: string) =>
+    new ApiError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`, 'UnsupportedGrantTypeException'),
+
+  storeUnavailable: (cause: string) =>
+    new ApiError(503, 'service_unavailable', `storage unavailable: ${cause}`, 'ServiceUnavailableException'),
+} as const;

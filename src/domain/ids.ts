@@ -1,0 +1,16 @@
+import { randomUUID } from 'node:crypto';
+
+/** The app's uuid in envelopes: its 32-hex App ID written as a UUID (spec section 3). */
+export function appUuid(appId: string): string {
+  const h = appId.toLowerCase();
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export function newUserUuid(): string {
+  return randomUUID();
+}
+
+/** Chatroom ids are numeric strings, as upstream's are; stores draw `seq` from a durable counter. */
+export function roomIdFromSeq(seq: number): string {
+  return String(200_000_000_000 + seq);
+}

@@ -1,0 +1,50 @@
+import { Errors } from './errors.js';
+import type { AutoDelete } from './attributes.js';
+import type { Limits } from './limits.js';
+
+/**
+ * The checks on attribute-call bodies that a static schema cannot express: they depend on the
+ * app's limits or are case-insensitive. Shape and types are already checked by the route schema.
+ */
+export function parseAutoDelete(raw: string | undefined): AutoDelete {
+  if (raw === undefined) return 'DELETE';
+  const upper = raw.toUpperCase();
+  if (upper === 'DELETE' || upper === 'NO_DELETE') return upper;
+  throw Errors.illegalArgument(`autoDelete must be DELETE or NO_DELETE, got '${raw}'`);
+}
+
+export function setPairs(metaData: Record<string, unknown>, limits: Limits): Array<[string, unknown]> {
+  const pairs = Object.entries(metaData);
+  if (pairs.length === 0) throw Errors.illegalArgument('metaData must be a non-empty object');
+  if (pairs.length > limits.maxBatchSize) throw Errors.batchTooLarge(limits.maxBatchSize);
+  return pairs;
+}
+
+export function deleteKeys(keys: readonly string[], limits: Limits): string[] {
+  const unique = [...new Set(keys)];
+  if (unique.length === 0) throw Errors.illegalArgument('keys must be a non-empty array');
+  if (unique.length > limits.maxBatchSize) throw Errors.batchTooLarge(limits.maxBatchSize);
+  return unique;
+}
+
+/** `undefined` means every attribute: no body, `{}`, `{"keys": null}` and `{"keys": []}` alike. */
+export function getKeys(keys: readonly string[] | null | undefined): string[] | undefined {
+  if (keys === undefined || keys === null || keys.length === 0) return undefined;
+  return [...new Set(keys)];
+}
+
+const USERNAME = /^[a-z0-9_.-]{1,64}$/;
+
+/** Usernames are case-insensitive and stored lower-case. */
+export function normalizeUsername(raw: string): string {
+  return raw.toLowerCase();
+}
+
+export function checkUsername(raw: unknown, field = 'username'): string {
+  if (typeof raw !== 'string') throw Errors.illegalArgument(`${field} must be a string`);
+  const name = normalizeUsername(raw);
+  if (!USERNAME.test(name)) {
+    throw Errors.illegalArgument(`${field} '${raw}' is not legal: 1 to 64 of a-z 0-9 _ - .`);
+  }
+  return name;
+}

@@ -1,0 +1,87 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { Authenticator } from '../auth/authenticator.js';
+import type { AppRegistry } from '../config/apps.js';
+import type { Config } from '../config/config.js';
+import type { Store } from '../store/types.js';
+import { tenantHook } from './context.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { RateLimiter } from './rate-limit.js';
+import { attributeRoutes } from './routes/attributes.js';
+import { chatroomRoutes } from './routes/chatrooms.js';
+import { tokenRoutes } from './routes/token.js';
+import { userRoutes } from './routes/users.js';
+
+export interface AppDeps {
+  config: Pick<Config, 'bodyLimit' | 'corsOrigins'>;
+  apps: AppRegistry;
+  store: Store;
+  logger: Logger | false;
+  limiter?: RateLimiter;
+  clock?: () => number;
+}
+
+/** Agora's prefixes: `/{org}/{app}` and `/app-id/{appId}` name the same app (spec section 1). */
+const PREFIXES = ['/:org/:app', '/app-id/:appId'];
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, apps, store } = deps;
+  const clock = deps.clock ?? Date.now;
+  const f = Fastify({
+    loggerInstance: deps.logger === false ? undefined : (deps.logger as unknown as FastifyBaseLogger),
+    bodyLimit: config.bodyLimit,
+    // `__proto__` and `constructor` are legal attribute keys: parse them as data (JSON.parse makes
+    // own properties) and never merge request objects into plain ones downstream.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+  });
+
+  f.decorateRequest('rk', null);
+  f.setErrorHandler(errorHandler(config.bodyLimit));
+  f.setNotFoundHandler(notFoundHandler(apps));
+
+  // Only JSON is accepted; an empty body (get with no body) parses as "no body".
+  f.removeAllContentTypeParsers();
+  f.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    const s = text as string;
+    if (s.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(s));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  const origins = config.corsOrigins.trim();
+  await f.register(cors, {
+    origin: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()).filter(Boolean),
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Request-Id'],
+    exposedHeaders: ['X-Request-Id'],
+    maxAge: 86_400,
+  });
+
+  f.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  const auth = new Authenticator(clock);
+  const limiter = deps.limiter ?? new RateLimiter();
+  const hook = tenantHook({ apps, auth, store, limiter });
+  for (const prefix of PREFIXES) {
+    await f.register(async (scope) => {
+      scope.addHook('onRequest', hook);
+      await scope.register(attributeRoutes(store));
+      await scope.register(userRoutes(store));
+      await scope.register(chatroomRoutes(store));
+      await scope.register(tokenRoutes(store, auth, clock));
+    }, { prefix });
+  }
+  return f;
+}

@@ -1,0 +1,77 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppRegistry } from '../config/apps.js';
+import { ApiError, Errors } from '../domain/errors.js';
+import { pathOf } from './context.js';
+import { errorBody } from './envelope.js';
+
+/** A store that cannot be reached throws this; the handler answers 503 with the cause. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: string) {
+    super(cause);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+function describeValidation(err: FastifyError): string {
+  const v = err.validation?.[0];
+  if (!v) return err.message;
+  const missing = (v.params as { missingProperty?: string }).missingProperty;
+  const where = `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}`;
+  return missing ? `${where}.${missing} is required` : `${where} ${v.message ?? 'is invalid'}`;
+}
+
+/** Maps anything thrown in a request to the catalogue; unknown errors become an opaque 500. */
+export function toApiError(err: unknown, bodyLimit: number): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof StoreUnavailableError) return Errors.storeUnavailable(err.message);
+  const fe = err as FastifyError;
+  if (fe.validation) return Errors.illegalArgument(describeValidation(fe));
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return Errors.unsupportedMediaType();
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return Errors.bodyTooLarge(bodyLimit);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return Errors.illegalArgument(fe.message);
+    default:
+  }
+  if (err instanceof SyntaxError) return Errors.jsonParse(err.message);
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return Errors.illegalArgument(fe.message);
+  }
+  return null;
+}
+
+export function errorHandler(bodyLimit: number) {
+  return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply) {
+    const api = toApiError(err, bodyLimit);
+    if (api === null) {
+      req.log.error({ err }, 'unhandled error');
+      return reply.code(500).type('application/json').send({
+        error: 'internal_server_error', exception: 'InternalServerError', timestamp: Date.now(),
+        duration: Math.round(reply.elapsedTime), error_description: 'internal server error',
+      });
+    }
+    if (api.status === 503) req.log.warn({ cause: api.description }, 'store unavailable');
+    return reply.code(api.status).type('application/json').send(errorBody(api, reply.elapsedTime));
+  };
+}
+
+/**
+ * Unknown paths: an unknown app is reported first (spec's order of checks), then the path.
+ * `/{org}/{app}/...` and `/app-id/{id}/...` are told apart by their first segment.
+ */
+export function notFoundHandler(apps: AppRegistry) {
+  return function notFound(req: FastifyRequest, reply: FastifyReply) {
+    const path = pathOf(req);
+    const seg = path.split('/').map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
+    let err: ApiError = Errors.serviceResourceNotFound();
+    if (seg.length >= 2 && seg[0] === 'app-id') {
+      if (!apps.byAppId(seg[1])) err = Errors.orgAppNotFound(`app-id/${seg[1]}`, path);
+    } else if (seg.length >= 2 && seg[1] !== '' && !apps.byOrgApp(seg[0], seg[1])) {
+      err = Errors.orgAppNotFound(`${seg[0]}/${seg[1]}`, path);
+    }
+    return reply.code(err.status).type('application/json').send(errorBody(err, reply.elapsedTime));
+  };
+}

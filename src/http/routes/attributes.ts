@@ -1,0 +1,65 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { deleteKeys, getKeys, parseAutoDelete, setPairs } from '../../domain/requests.js';
+import type { Store } from '../../store/types.js';
+import { ctx } from '../context.js';
+import { sendOk } from '../envelope.js';
+import { GetBody, KeysBody, SetBody } from '../schemas.js';
+import { defineRoute } from './define-route.js';
+
+interface RoomParams { chatroomId: string }
+interface UserParams extends RoomParams { username: string }
+
+/** The five attribute calls (spec section 5). */
+export function attributeRoutes(store: Store): FastifyPluginAsync {
+  return async (f) => {
+    const base = '/metadata/chatroom/:chatroomId';
+
+    const set = (forced: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { chatroomId, username } = req.params as UserParams;
+      const body = req.body as SetBody;
+      const autoDelete = parseAutoDelete(body.autoDelete);
+      const pairs = setPairs(body.metaData, app!.limits);
+      const outcome = await store.setAttributes({
+        appId: app!.appId, roomId: chatroomId, user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits,
+      });
+      return sendOk(req, reply, 'metadata/chatroom', outcome);
+    };
+
+    const del = (forced: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
+      const c = ctx(req);
+      const { chatroomId, username } = req.params as UserParams;
+      const keys = deleteKeys((req.body as KeysBody).keys, c.app!.limits);
+      const outcome = await store.deleteAttributes({
+        appId: c.app!.appId,
+        roomId: chatroomId,
+        user: username.toLowerCase(),
+        forced,
+        // The official server SDK force-deletes as the pseudo-user `admin` with an app token.
+        checkMembership: !forced || c.principal?.kind === 'user',
+        keys,
+      });
+      return sendOk(req, reply, 'metadata/chatroom', outcome);
+    };
+
+    const get = async (req: FastifyRequest, reply: FastifyReply) => {
+      const c = ctx(req);
+      const { chatroomId } = req.params as RoomParams;
+      const body = req.body as GetBody | undefined;
+      const keys = getKeys(body?.keys);
+      const member = c.principal?.kind === 'user' ? c.actor : undefined;
+      const data = await store.getAttributes(c.app!.appId, chatroomId, keys, member);
+      return sendOk(req, reply, 'metadata/chatroom', data);
+    };
+
+    defineRoute(f, `${base}`, 'attr', { POST: { handler: get, body: GetBody, optionalBody: true } });
+    defineRoute(f, `${base}/user/:username`, 'attr', {
+      PUT: { handler: set(false), body: SetBody },
+      DELETE: { handler: del(false), body: KeysBody },
+    });
+    defineRoute(f, `${base}/user/:username/forced`, 'attr', {
+      PUT: { handler: set(true), body: SetBody },
+      DELETE: { handler: del(true), body: KeysBody },
+    });
+  };
+}

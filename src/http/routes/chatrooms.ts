@@ -1,0 +1,106 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Errors } from '../../domain/errors.js';
+import { checkUsername } from '../../domain/requests.js';
+import type { Store } from '../../store/types.js';
+import { ctx } from '../context.js';
+import { sendOk } from '../envelope.js';
+import { AddMembersBody, CreateRoomBody, MembersQuery } from '../schemas.js';
+import { defineRoute } from './define-route.js';
+
+const DEFAULT_MAXUSERS = 10_000;
+
+interface RoomParams { id: string }
+interface MemberParams extends RoomParams { username: string }
+
+/** The chatroom calls of spec section 6. Membership changes apply autoDelete inside the store. */
+export function chatroomRoutes(store: Store): FastifyPluginAsync {
+  return async (f) => {
+    const create = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const body = req.body as CreateRoomBody;
+      const owner = checkUsername(body.owner, 'owner');
+      const members = (body.members ?? []).map((m, i) => checkUsername(m, `members[${i}]`));
+      const room = await store.createRoom(app!.appId, {
+        name: body.name, description: body.description, owner, members, maxusers: body.maxusers ?? DEFAULT_MAXUSERS,
+      });
+      return sendOk(req, reply, 'chatrooms', { id: room.id });
+    };
+
+    const details = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { id } = req.params as RoomParams;
+      const room = await store.getRoom(app!.appId, id);
+      if (!room) throw Errors.roomNotFound(id);
+      return sendOk(req, reply, 'chatrooms', [{
+        id: room.id, name: room.name, description: room.description, owner: room.owner,
+        maxusers: room.maxusers, affiliations_count: room.memberCount, created: room.created,
+      }]);
+    };
+
+    const destroy = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { id } = req.params as RoomParams;
+      if (!(await store.destroyRoom(app!.appId, id))) throw Errors.roomNotFound(id);
+      return sendOk(req, reply, 'chatrooms', { success: true, id });
+    };
+
+    const addOne = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { id, username } = req.params as MemberParams;
+      const user = checkUsername(username);
+      await store.addMembers(app!.appId, id, [user]);
+      return sendOk(req, reply, 'chatrooms', { result: true, action: 'add_member', id, user });
+    };
+
+    const addMany = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { id } = req.params as RoomParams;
+      const names = (req.body as AddMembersBody).usernames.map((u, i) => checkUsername(u, `usernames[${i}]`));
+      const added = await store.addMembers(app!.appId, id, names);
+      return sendOk(req, reply, 'chatrooms', { newmembers: added, action: 'add_member', id });
+    };
+
+    // One path serves both forms: `u1` removes one member, `u1,u2` several (spec section 6).
+    const remove = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { id, username } = req.params as MemberParams;
+      const several = username.includes(',');
+      const names = [...new Set(username.split(',').filter((u) => u !== '').map((u) => checkUsername(u)))];
+      if (names.length === 0) throw Errors.illegalArgument('username must name at least one user');
+      if (names.length > 60) throw Errors.batchTooLarge(60);
+      const results = await store.removeMembers(app!.appId, id, names);
+      if (!several) {
+        const [r] = results;
+        if (!r.result) {
+          if (r.reason === 'user is not in chatroom') throw Errors.notMembers([r.user]);
+          throw Errors.ownerCannotLeave(id);
+        }
+        return sendOk(req, reply, 'chatrooms', { result: true, action: 'remove_member', user: r.user, id });
+      }
+      return sendOk(req, reply, 'chatrooms', results.map((r) => ({
+        result: r.result, action: 'remove_member', ...(r.reason ? { reason: r.reason } : {}), user: r.user, id,
+      })));
+    };
+
+    const list = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { id } = req.params as RoomParams;
+      const q = req.query as MembersQuery;
+      const room = await store.getRoom(app!.appId, id);
+      if (!room) throw Errors.roomNotFound(id);
+      const pagesize = Number(q.pagesize ?? 1000);
+      const pagenum = Number(q.pagenum ?? 1);
+      const names = await store.listMembers(app!.appId, id, (pagenum - 1) * pagesize, pagesize);
+      const data = names.map((u) => (u === room.owner ? { owner: u } : { member: u }));
+      return sendOk(req, reply, 'chatrooms', data, { count: data.length, params: { pagesize: [String(pagesize)], pagenum: [String(pagenum)] } });
+    };
+
+    defineRoute(f, '/chatrooms', 'admin', { POST: { handler: create, body: CreateRoomBody } });
+    defineRoute(f, '/chatrooms/:id', 'admin', { GET: { handler: details }, DELETE: { handler: destroy } });
+    defineRoute(f, '/chatrooms/:id/users', 'admin', {
+      GET: { handler: list, querystring: MembersQuery },
+      POST: { handler: addMany, body: AddMembersBody },
+    });
+    defineRoute(f, '/chatrooms/:id/users/:username', 'admin', { POST: { handler: addOne }, DELETE: { handler: remove } });
+  };
+}

@@ -1,0 +1,46 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { TSchema } from '@sinclair/typebox';
+import { Errors } from '../../domain/errors.js';
+import type { AuthKind, RouteConfig } from '../context.js';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface MethodSpec {
+  handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  body?: TSchema;
+  querystring?: TSchema;
+  /** The body may be absent (get with no body means every attribute). */
+  optionalBody?: boolean;
+}
+
+const ALL: Method[] = ['GET', 'POST', 'PUT', 'DELETE'];
+const EXTRA: HTTPMethods[] = ['PATCH'];
+
+/**
+ * Registers one path with its methods, and a 405 for every other method so that a known path
+ * with the wrong method is told apart from an unknown path (spec section 3). The 405 route only
+ * resolves the app: the order of checks puts an unknown route before the token.
+ */
+export function defineRoute(f: FastifyInstance, url: string, auth: AuthKind, methods: Partial<Record<Method, MethodSpec>>): void {
+  for (const [method, spec] of Object.entries(methods) as Array<[Method, MethodSpec]>) {
+    const config: RouteConfig = { auth };
+    f.route({
+      method,
+      url,
+      config,
+      schema: {
+        ...(spec.body ? { body: spec.body } : {}),
+        ...(spec.querystring ? { querystring: spec.querystring } : {}),
+      },
+      attachValidation: spec.optionalBody === true,
+      handler: async (req, reply) => {
+        // An absent body is allowed here; a present one must still match the schema.
+        if (req.validationError && req.body !== undefined) throw req.validationError;
+        return spec.handler(req, reply);
+      },
+    });
+  }
+  const others = [...ALL.filter((m) => !(m in methods)), ...EXTRA];
+  const config: RouteConfig = { auth: 'none' };
+  f.route({ method: others, url, config, handler: async () => { throw Errors.methodNotSupported(); } });
+}

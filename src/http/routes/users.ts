@@ -1,0 +1,49 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { hashPassword } from '../../auth/passwords.js';
+import { Errors } from '../../domain/errors.js';
+import { checkUsername } from '../../domain/requests.js';
+import type { Store, UserRecord } from '../../store/types.js';
+import { ctx } from '../context.js';
+import { sendOk } from '../envelope.js';
+import { RegisterBody } from '../schemas.js';
+import { defineRoute } from './define-route.js';
+
+export function userEntity(u: UserRecord) {
+  return { uuid: u.uuid, type: 'user', created: u.created, modified: u.modified, username: u.username, activated: true };
+}
+
+/** The user calls of spec section 6: register (one or up to 60, all or nothing), get, delete. */
+export function userRoutes(store: Store): FastifyPluginAsync {
+  return async (f) => {
+    const register = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const body = req.body as RegisterBody;
+      const list = Array.isArray(body) ? body : [body];
+      const names = list.map((u, i) => checkUsername(u.username, Array.isArray(body) ? `[${i}].username` : 'username'));
+      const dup = names.find((n, i) => names.indexOf(n) !== i);
+      if (dup !== undefined) throw Errors.duplicateUser(app!.uuid, dup);
+      const hashes = await Promise.all(list.map((u) => hashPassword(u.password)));
+      const created = await store.createUsers(app!.appId, names.map((username, i) => ({ username, passwordHash: hashes[i] })));
+      return sendOk(req, reply, 'users', undefined, { entities: created.map(userEntity), path: '/users' });
+    };
+
+    const get = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { username } = req.params as { username: string };
+      const user = await store.getUser(app!.appId, username.toLowerCase());
+      if (!user) throw Errors.userNotFound();
+      return sendOk(req, reply, 'users', undefined, { entities: [userEntity(user)], path: '/users', count: 1 });
+    };
+
+    const remove = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const { username } = req.params as { username: string };
+      const user = await store.deleteUser(app!.appId, username.toLowerCase());
+      if (!user) throw Errors.userNotFound();
+      return sendOk(req, reply, 'users', undefined, { entities: [userEntity(user)], path: '/users' });
+    };
+
+    defineRoute(f, '/users', 'admin', { POST: { handler: register, body: RegisterBody } });
+    defineRoute(f, '/users/:username', 'admin', { GET: { handler: get }, DELETE: { handler: remove } });
+  };
+}

@@ -1,0 +1,66 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_GET_KEYS } from '../domain/limits.js';
+
+/**
+ * Request bodies as the routes validate them. Shapes only: limits that vary per app (batch size)
+ * and case-insensitive values (autoDelete) are checked in domain/requests.ts. Values of metaData
+ * are `unknown` on purpose: a non-string value is a per-key error, not a 400.
+ */
+export const SetBody = Type.Object({
+  metaData: Type.Record(Type.String(), Type.Unknown(), { description: 'key -> value, at most maxBatchSize pairs' }),
+  autoDelete: Type.Optional(Type.String({ description: 'DELETE (default) or NO_DELETE, case-insensitive' })),
+});
+export type SetBody = Static<typeof SetBody>;
+
+export const KeysBody = Type.Object({
+  keys: Type.Array(Type.String(), { description: 'attribute keys, duplicates are dropped' }),
+});
+export type KeysBody = Static<typeof KeysBody>;
+
+export const GetBody = Type.Union([
+  Type.Object({
+    keys: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: MAX_GET_KEYS }), Type.Null()])),
+  }),
+  Type.Null(),
+]);
+export type GetBody = Static<typeof GetBody>;
+
+export const RegisterUser = Type.Object({
+  username: Type.String(),
+  password: Type.String({ minLength: 1, maxLength: 64 }),
+  nickname: Type.Optional(Type.String()),
+});
+export const RegisterBody = Type.Union([RegisterUser, Type.Array(RegisterUser, { minItems: 1, maxItems: 60 })]);
+export type RegisterBody = Static<typeof RegisterBody>;
+
+export const CreateRoomBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 128 }),
+  description: Type.String({ maxLength: 512 }),
+  maxusers: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  owner: Type.String(),
+  members: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+});
+export type CreateRoomBody = Static<typeof CreateRoomBody>;
+
+export const AddMembersBody = Type.Object({
+  usernames: Type.Array(Type.String(), { minItems: 1, maxItems: 60 }),
+});
+export type AddMembersBody = Static<typeof AddMembersBody>;
+
+export const TokenBody = Type.Object({
+  grant_type: Type.String(),
+  client_id: Type.Optional(Type.String()),
+  client_secret: Type.Optional(Type.String()),
+  username: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String()),
+  autoCreateUser: Type.Optional(Type.Boolean()),
+  ttl: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type TokenBody = Static<typeof TokenBody>;
+
+// Query values stay strings: bodies are validated without type coercion, and so is this.
+export const MembersQuery = Type.Object({
+  pagenum: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'page number, from 1' })),
+  pagesize: Type.Optional(Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'page size, 1 to 1000 (default 1000)' })),
+});
+export type MembersQuery = Static<typeof MembersQuery>;

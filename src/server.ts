@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { AppRegistry, loadAppsFile, loadOrCreateDemoApp, type AppRecord } from './config/apps.js';
+import type { Config } from './config/config.js';
+import { buildApp } from './http/app.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/types.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  apps: AppRegistry;
+  /** Set when the development app is in use (no apps file). */
+  demo?: { app: AppRecord; created: boolean };
+  url: string;
+  close(): Promise<void>;
+}
+
+export function openStore(config: Config): Store {
+  return new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous });
+}
+
+/** Wires config -> apps -> store -> HTTP and listens. Everything a caller needs to stop it is returned. */
+export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  let demo: RunningServer['demo'];
+  let apps: AppRecord[];
+  if (config.appsFile !== undefined) {
+    apps = loadAppsFile(config.appsFile);
+  } else {
+    demo = loadOrCreateDemoApp(config.dataDir);
+    apps = [demo.app];
+  }
+  const registry = new AppRegistry(apps);
+  const store = openStore(config);
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({ config, apps: registry, store, logger });
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    app,
+    store,
+    apps: registry,
+    demo,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    async close() {
+      await app.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Versioned schema. Each entry moves the schema from version i to i+1; the version lives in
+ * `PRAGMA user_version` and every step runs in its own transaction, so a crash mid-upgrade
+ * leaves the previous version intact. Append only: never edit a released step.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE users (
+    app TEXT NOT NULL, username TEXT NOT NULL, uuid TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created INTEGER NOT NULL, modified INTEGER NOT NULL,
+    PRIMARY KEY (app, username)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX users_by_uuid ON users (app, uuid);
+
+  CREATE TABLE rooms (
+    app TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+    owner TEXT NOT NULL, maxusers INTEGER NOT NULL, created INTEGER NOT NULL,
+    PRIMARY KEY (app, id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE members (
+    app TEXT NOT NULL, room TEXT NOT NULL, username TEXT NOT NULL, joined INTEGER NOT NULL,
+    PRIMARY KEY (app, room, username)
+  ) WITHOUT ROWID;
+  CREATE INDEX members_by_user ON members (app, username);
+
+  CREATE TABLE attrs (
+    app TEXT NOT NULL, room TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    owner TEXT NOT NULL, auto_delete INTEGER NOT NULL, bytes INTEGER NOT NULL, updated INTEGER NOT NULL,
+    PRIMARY KEY (app, room, key)
+  ) WITHOUT ROWID;
+  -- removing a member touches only that member's keys
+  CREATE INDEX attrs_by_owner ON attrs (app, room, owner);
+
+  CREATE TABLE app_usage (app TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the database schema is version ${current}, newer than this roomkv knows (${MIGRATIONS.length})`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
