@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { startServer } from '../../src/server.js';
+import { tempDir, writeAppsFile, type TestApp } from './apps.js';
+
+export interface ServerHandle {
+  url: string;
+  dataDir: string;
+  appsFile: string;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * A store the HTTP suites run against. `env` is what selects and configures the store; the
+ * suites are written once and called with each target.
+ */
+export interface Target {
+  name: string;
+  env(): Record<string, string>;
+  /** Removes everything this target stored, between test files. */
+  reset?(): Promise<void>;
+}
+
+export const sqliteTarget: Target = {
+  name: 'sqlite',
+  env: () => ({}),
+};
+
+/** A real server, listening on a free port, in this process. */
+export async function startTarget(target: Target, apps: TestApp[], opts: StartOptions = {}): Promise<ServerHandle> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const appsFile = writeAppsFile(apps, dataDir);
+  const env = { ...target.env(), ...(opts.env ?? {}), PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: appsFile };
+  const config = loadConfig(env);
+  const server = await startServer(config, pino({ level: 'silent' }));
+  return { url: server.url, dataDir, appsFile, close: () => server.close() };
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ChildServer {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+  /** SIGKILL: no shutdown code runs. */
+  kill9(): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+/** roomkv as its own process (`src/cli.ts serve`), for crash and restart tests. */
+export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<ChildServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ROOMKV_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
+    const check = () => {
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}`));
+    });
+  });
+  const exited = once(child, 'exit');
+  return {
+    url,
+    child,
+    output: () => out,
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      return code as number | null;
+    },
+  };
+}
