@@ -1,8 +1,15 @@
 #!/usr/bin/env node
-// `npm test`: runs every test/**/*.test.ts with Node's test runner (TypeScript through tsx).
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+// `npm test`: starts what the tests need that the machine does not already run (a 3-master Redis
+// Cluster on free local ports, and a Redis server when none answers on 6379), runs every
+// test/**/*.test.ts with Node's test runner (TypeScript through tsx), and tears it all down.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+const children = [];
+const dirs = [];
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -12,10 +19,81 @@ function find(dir) {
   });
 }
 
-const only = process.argv.slice(2);
-const files = only.length > 0 ? only : find('test').sort();
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
-  stdio: 'inherit',
-  env: process.env,
-});
-process.exit(result.status ?? 1);
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
+const cli = (...args) => spawnSync('redis-cli', args, { encoding: 'utf8' });
+const pong = (port) => cli('-h', '127.0.0.1', '-p', String(port), 'ping').stdout?.trim() === 'PONG';
+
+async function waitFor(what, check, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startRedis(extra = []) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'roomkv-redis-'));
+  dirs.push(dir);
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
+  children.push(child);
+  await waitFor(`redis-server on ${port}`, () => pong(port));
+  return { port, dir };
+}
+
+async function startCluster() {
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-node-timeout', '5000', '--cluster-config-file', 'nodes.conf']));
+  }
+  const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
+  const made = cli('--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes');
+  if (made.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${made.stdout}\n${made.stderr}`);
+  await waitFor('the cluster to be healthy', () => nodes.every((n) => {
+    const info = cli('-h', '127.0.0.1', '-p', String(n.port), 'cluster', 'info').stdout ?? '';
+    return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384');
+  }));
+  return addrs.join(',');
+}
+
+function teardown() {
+  for (const c of children) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('SIGINT', () => { teardown(); process.exit(130); });
+process.on('SIGTERM', () => { teardown(); process.exit(143); });
+
+const env = { ...process.env };
+try {
+  if (hasRedis) {
+    env.ROOMKV_TEST_REDIS_URL ??= pong(6379) ? 'redis://127.0.0.1:6379' : `redis://127.0.0.1:${(await startRedis()).port}`;
+    env.ROOMKV_TEST_CLUSTER_NODES ??= await startCluster();
+    console.log(`redis: ${env.ROOMKV_TEST_REDIS_URL}; redis cluster: ${env.ROOMKV_TEST_CLUSTER_NODES}`);
+  } else {
+    console.warn('\n!!! redis-server is not installed: the Redis suites will ' + (process.env.CI ? 'FAIL' : 'be SKIPPED') + ' !!!\n');
+  }
+  const only = process.argv.slice(2);
+  const files = only.length > 0 ? only : find('test').sort();
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
+    stdio: 'inherit',
+    env,
+  });
+  teardown();
+  process.exit(result.status ?? 1);
+} catch (err) {
+  console.error(err);
+  teardown();
+  process.exit(1);
+}

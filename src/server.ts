@@ -5,6 +5,8 @@ import { AppRegistry, loadAppsFile, loadOrCreateDemoApp, type AppRecord } from '
 import type { Config } from './config/config.js';
 import { buildApp } from './http/app.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { connectRedis } from './store/redis/connect.js';
+import { RedisStore } from './store/redis/redis-store.js';
 import type { Store } from './store/types.js';
 
 export interface RunningServer {
@@ -17,8 +19,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function openStore(config: Config): Store {
-  return new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous });
+/** The store named by ROOMKV_STORE; a Redis that cannot be reached stops start-up. */
+export async function openStore(config: Config): Promise<Store> {
+  switch (config.store) {
+    case 'sqlite':
+      return new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous });
+    case 'redis': {
+      const client = await connectRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs });
+      return new RedisStore({ client, prefix: config.redisPrefix });
+    }
+  }
 }
 
 /** Wires config -> apps -> store -> HTTP and listens. Everything a caller needs to stop it is returned. */
@@ -32,7 +42,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     apps = [demo.app];
   }
   const registry = new AppRegistry(apps);
-  const store = openStore(config);
+  const store = await openStore(config);
   let app: FastifyInstance;
   try {
     app = await buildApp({ config, apps: registry, store, logger });

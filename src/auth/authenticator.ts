@@ -8,6 +8,17 @@ export type Principal =
   | { kind: 'app' }
   | { kind: 'user'; userId: string; issued: boolean; uuid?: string };
 
+/**
+ * The token of an Authorization header. No header, or `Bearer` with nothing after it (HTTP strips
+ * the trailing space), is upstream's "expired"; any other scheme is "corrupt".
+ */
+export function bearerToken(header: string | undefined): string {
+  const h = (header ?? '').trim();
+  if (h === '' || h === 'Bearer') throw Errors.tokenExpired();
+  if (!h.startsWith('Bearer ')) throw Errors.tokenCorrupt();
+  return h.slice(7).trim();
+}
+
 interface CacheEntry {
   principal?: Principal;
   error?: ApiError;
@@ -28,10 +39,7 @@ export class Authenticator {
   constructor(private readonly clock: () => number = Date.now) {}
 
   authenticate(header: string | undefined, app: AppRecord): Principal {
-    if (header === undefined || header === '') throw Errors.tokenExpired();
-    if (!header.startsWith('Bearer ')) throw Errors.tokenCorrupt();
-    const token = header.slice(7).trim();
-    if (token === '') throw Errors.tokenExpired();
+    const token = bearerToken(header);
     const now = this.clock();
     const cacheKey = `${app.appId}\u0000${token}`;
     const hit = this.cache.get(cacheKey);

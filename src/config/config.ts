@@ -21,6 +21,16 @@ export const ConfigSchema = Type.Object({
   bodyLimit: setting('ROOMKV_BODY_LIMIT', Type.Integer({ minimum: 1024, default: 1_048_576 }), 'largest request body in bytes; larger bodies get 413'),
   sqliteSynchronous: setting('ROOMKV_SQLITE_SYNCHRONOUS', Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
     'FULL: each acknowledged write is fsynced before the answer; NORMAL: faster, survives a process crash but not a power loss'),
+  store: setting('ROOMKV_STORE', Type.Union([Type.Literal('sqlite'), Type.Literal('redis')], { default: 'sqlite' }),
+    'sqlite (embedded, one instance) or redis (one Redis or a Redis Cluster, many instances)'),
+  redisUrl: setting('ROOMKV_REDIS_URL', Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+    'Redis to use with ROOMKV_STORE=redis: redis://[user:password@]host:port/db'),
+  redisClusterNodes: setting('ROOMKV_REDIS_CLUSTER_NODES', Type.Optional(Type.String({ pattern: '^[^,:\\s]+:[0-9]+(,[^,:\\s]+:[0-9]+)*$' })),
+    'Redis Cluster seed nodes host:port,host:port,...; when set, used instead of ROOMKV_REDIS_URL'),
+  redisPrefix: setting('ROOMKV_REDIS_PREFIX', Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', default: 'rk:' }),
+    'prefix of every Redis key, so deployments can share a Redis'),
+  redisCommandTimeoutMs: setting('ROOMKV_REDIS_TIMEOUT_MS', Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
+    'a Redis command that takes longer fails the call with 503'),
 }, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;

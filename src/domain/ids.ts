@@ -14,3 +14,10 @@ export function newUserUuid(): string {
 export function roomIdFromSeq(seq: number): string {
   return String(200_000_000_000 + seq);
 }
+
+const ROOM_ID = /^[0-9]{1,20}$/;
+
+/** Ids roomkv can have issued. Anything else names no room, and never reaches a store key. */
+export function isRoomId(id: string): boolean {
+  return ROOM_ID.test(id);
+}

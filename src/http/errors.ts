@@ -4,14 +4,6 @@ import { ApiError, Errors } from '../domain/errors.js';
 import { pathOf } from './context.js';
 import { errorBody } from './envelope.js';
 
-/** A store that cannot be reached throws this; the handler answers 503 with the cause. */
-export class StoreUnavailableError extends Error {
-  constructor(cause: string) {
-    super(cause);
-    this.name = 'StoreUnavailableError';
-  }
-}
-
 function describeValidation(err: FastifyError): string {
   const v = err.validation?.[0];
   if (!v) return err.message;
@@ -23,7 +15,6 @@ function describeValidation(err: FastifyError): string {
 /** Maps anything thrown in a request to the catalogue; unknown errors become an opaque 500. */
 export function toApiError(err: unknown, bodyLimit: number): ApiError | null {
   if (err instanceof ApiError) return err;
-  if (err instanceof StoreUnavailableError) return Errors.storeUnavailable(err.message);
   const fe = err as FastifyError;
   if (fe.validation) return Errors.illegalArgument(describeValidation(fe));
   switch (fe.code) {

@@ -1,4 +1,4 @@
 import { sqliteTarget } from '../support/server.js';
-import { attributesSuite } from './suites/attributes.js';
+import { allHttpSuites } from './suites/index.js';
 
-attributesSuite(sqliteTarget);
+allHttpSuites(sqliteTarget);

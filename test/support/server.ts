@@ -96,3 +96,29 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
     },
   };
 }
+
+/**
+ * The Redis targets, from what `npm test` (scripts/run-tests.mjs) started or found. Under CI a
+ * missing Redis is an error, never a skip; elsewhere the caller skips with a loud reason.
+ */
+export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: Record<string, string> } | { missing: string } {
+  const url = process.env.ROOMKV_TEST_REDIS_URL;
+  const nodes = process.env.ROOMKV_TEST_CLUSTER_NODES;
+  const have = kind === 'redis' ? url : nodes;
+  if (!have) {
+    const missing = `${kind}: no ${kind === 'redis' ? 'ROOMKV_TEST_REDIS_URL' : 'ROOMKV_TEST_CLUSTER_NODES'} (run the tests with npm test, which starts Redis)`;
+    if (process.env.CI) throw new Error(`CI must run the Redis suites, but ${missing}`);
+    console.warn(`\n!!! SKIPPING the ${kind} suites: ${missing} !!!\n`);
+    return { missing };
+  }
+  const env: Record<string, string> = { ROOMKV_STORE: 'redis', ROOMKV_REDIS_PREFIX: `rktest:${Math.random().toString(36).slice(2, 10)}:` };
+  if (kind === 'redis') env.ROOMKV_REDIS_URL = url!;
+  else env.ROOMKV_REDIS_CLUSTER_NODES = nodes!;
+  return { env };
+}
+
+export function redisTarget(kind: 'redis' | 'redis-cluster'): Target | { missing: string } {
+  const found = redisEnv(kind);
+  if ('missing' in found) return found;
+  return { name: kind, env: () => found.env };
+}

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
-import type { Authenticator } from '../../auth/authenticator.js';
+import { bearerToken, type Authenticator } from '../../auth/authenticator.js';
 import { issueToken } from '../../auth/issued-tokens.js';
 import { hashPassword, verifyPassword } from '../../auth/passwords.js';
 import { verifyAccessToken2 } from '../../auth/access-token2.js';
@@ -51,10 +51,7 @@ export function tokenRoutes(store: Store, auth: Authenticator, clock: () => numb
           return reply.send({ access_token: token, expires_in: ttl, application: app.uuid });
         }
         case 'agora': {
-          const header = req.headers.authorization;
-          if (header === undefined || header === '') throw Errors.tokenExpired();
-          if (!header.startsWith('Bearer ')) throw Errors.tokenCorrupt();
-          const claims = verifyAccessToken2(header.slice(7).trim(), app, Math.floor(clock() / 1000));
+          const claims = verifyAccessToken2(bearerToken(req.headers.authorization), app, Math.floor(clock() / 1000));
           if (claims.kind !== 'app') throw Errors.appTokenRequired();
           const token = issueToken({ a: app.appId, t: 'a', e: claims.expiresAt }, app.appCertificate);
           return reply.send({ access_token: token, expire_timestamp: claims.expiresAt });

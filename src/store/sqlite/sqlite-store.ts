@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { Errors } from '../../domain/errors.js';
-import { appUuid, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
+import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
 import { migrate } from './migrations.js';
 import type {
   AttrRecord, DeleteCall, NewRoom, NewUser, RemoveResult, RoomRecord, SetCall, Store, UserRecord,
@@ -250,7 +250,7 @@ export class SqliteStore implements Store {
   // ---- helpers (called inside a transaction)
 
   private requireRoom(appId: string, roomId: string): RoomRow {
-    const room = this.q.room.get(appId, roomId) as RoomRow | undefined;
+    const room = isRoomId(roomId) ? this.q.room.get(appId, roomId) as RoomRow | undefined : undefined;
     if (!room) throw Errors.roomNotFound(roomId);
     return room;
   }

@@ -1,0 +1,387 @@
+import { Redis, Cluster } from 'ioredis';
+import { planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
+import { ApiError, Errors } from '../../domain/errors.js';
+import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
+import type {
+  AttrRecord, DeleteCall, NewRoom, NewUser, RemoveResult, RoomRecord, SetCall, Store, UserRecord,
+} from '../types.js';
+import * as lua from './scripts.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** The scripts as ioredis commands: sent once by SHA (EVALSHA), loaded on NOSCRIPT. */
+interface Scripts {
+  rkReadForWrite(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkApplySet(...args: Array<string | number>): Promise<number>;
+  rkApplyDelete(...args: Array<string | number>): Promise<number>;
+  rkReadAttrs(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkCreateRoom(...args: Array<string | number>): Promise<number>;
+  rkAddMembers(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkRemoveMembers(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkDestroyRoom(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkCreateUsers(...args: Array<string | number>): Promise<number | string>;
+}
+
+export interface RedisStoreOptions {
+  client: RedisClient;
+  /** Prefix of every key, so several deployments (or test runs) can share one Redis. */
+  prefix: string;
+  clock?: () => number;
+}
+
+/** How often a write re-plans when another call changed the room between its read and its commit. */
+const MAX_ATTEMPTS = 200;
+
+const SCRIPT_DEFS: Array<[keyof Scripts, string, number]> = [
+  ['rkReadForWrite', lua.READ_FOR_WRITE, 3],
+  ['rkApplySet', lua.APPLY_SET, 3],
+  ['rkApplyDelete', lua.APPLY_DELETE, 3],
+  ['rkReadAttrs', lua.READ_ATTRS, 3],
+  ['rkCreateRoom', lua.CREATE_ROOM, 2],
+  ['rkAddMembers', lua.ADD_MEMBERS, 2],
+  ['rkRemoveMembers', lua.REMOVE_MEMBERS, 4],
+  ['rkDestroyRoom', lua.DESTROY_ROOM, 4],
+];
+
+/**
+ * The store on Redis or Redis Cluster. Room data lives under one hash tag `{app:room}`, app data
+ * (users, byte usage) under `{app}`, so each script stays in one slot. Calls that span a room and
+ * its app (usage counter, a user's room index) do the room part atomically first; see README for
+ * what that means for the byte quota's exactness.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  private readonly r: RedisClient & Scripts;
+  private readonly p: string;
+  private readonly now: () => number;
+
+  constructor(options: RedisStoreOptions) {
+    const client = options.client;
+    for (const [name, script, numberOfKeys] of SCRIPT_DEFS) client.defineCommand(name, { lua: script, numberOfKeys });
+    // CREATE_USERS takes a variable number of keys: the count is passed with each call.
+    client.defineCommand('rkCreateUsers', { lua: lua.CREATE_USERS });
+    this.r = client as RedisClient & Scripts;
+    this.p = options.prefix;
+    this.now = options.clock ?? Date.now;
+  }
+
+  async close(): Promise<void> {
+    this.r.disconnect();
+  }
+
+  async ping(): Promise<void> {
+    await this.guard(() => this.r.ping());
+  }
+
+  // ---- keys
+
+  private roomKeys(appId: string, roomId: string) {
+    const base = `${this.p}{${appId}:${roomId}}`;
+    return { room: `${base}:room`, members: `${base}:members`, attrs: `${base}:attrs`, meta: `${base}:meta` };
+  }
+
+  private userKey(appId: string, username: string) { return `${this.p}{${appId}}:u:${username}`; }
+  private uuidKey(appId: string, uuid: string) { return `${this.p}{${appId}}:id:${uuid}`; }
+  private userRoomsKey(appId: string, username: string) { return `${this.p}{${appId}}:ur:${username}`; }
+  private usageKey(appId: string) { return `${this.p}{${appId}}:usage`; }
+  private counterKey() { return `${this.p}counter:room`; }
+
+  /** Any failure of Redis itself becomes a 503; the catalogue's errors pass through. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw Errors.storeUnavailable((err as Error).message);
+    }
+  }
+
+  // ---- users
+
+  async createUsers(appId: string, users: NewUser[]): Promise<UserRecord[]> {
+    return this.guard(async () => {
+      const seen = new Set<string>();
+      for (const u of users) {
+        if (seen.has(u.username)) throw Errors.duplicateUser(appUuid(appId), u.username);
+        seen.add(u.username);
+      }
+      const now = this.now();
+      const records = users.map((u) => ({ uuid: newUserUuid(), username: u.username, created: now, modified: now }));
+      const keys = records.flatMap((u) => [this.userKey(appId, u.username), this.uuidKey(appId, u.uuid)]);
+      const args = records.flatMap((u, i) => [u.username, u.uuid, users[i].passwordHash, now]);
+      const dup = await this.r.rkCreateUsers(keys.length, ...keys, ...args);
+      if (dup !== 0) throw Errors.duplicateUser(appUuid(appId), String(dup));
+      return records;
+    });
+  }
+
+  private async readUser(appId: string, username: string): Promise<(UserRecord & { password: string }) | null> {
+    const h = await this.r.hgetall(this.userKey(appId, username));
+    if (!h.uuid) return null;
+    return { uuid: h.uuid, username, created: Number(h.created), modified: Number(h.modified), password: h.password };
+  }
+
+  async getUser(appId: string, username: string): Promise<UserRecord | null> {
+    return this.guard(async () => {
+      const u = await this.readUser(appId, username);
+      return u && { uuid: u.uuid, username: u.username, created: u.created, modified: u.modified };
+    });
+  }
+
+  async getUserByUuid(appId: string, uuid: string): Promise<UserRecord | null> {
+    return this.guard(async () => {
+      const name = await this.r.get(this.uuidKey(appId, uuid));
+      return name === null ? null : this.getUser(appId, name);
+    });
+  }
+
+  async getPasswordHash(appId: string, username: string): Promise<string | null> {
+    return this.guard(async () => (await this.readUser(appId, username))?.password ?? null);
+  }
+
+  /**
+   * Leaves every room first (each room atomically, with autoDelete), then removes the user. If the
+   * process dies in between, the user still exists and the call can be repeated.
+   */
+  async deleteUser(appId: string, username: string): Promise<UserRecord | null> {
+    return this.guard(async () => {
+      const user = await this.readUser(appId, username);
+      if (!user) return null;
+      const rooms = await this.r.smembers(this.userRoomsKey(appId, username));
+      for (const roomId of rooms) await this.removeFromRoom(appId, roomId, [username], true);
+      await this.r.del(this.userKey(appId, username), this.uuidKey(appId, user.uuid), this.userRoomsKey(appId, username));
+      return { uuid: user.uuid, username, created: user.created, modified: user.modified };
+    });
+  }
+
+  // ---- rooms
+
+  async createRoom(appId: string, room: NewRoom): Promise<RoomRecord> {
+    return this.guard(async () => {
+      const members = [...new Set([room.owner, ...room.members])];
+      for (const u of [room.owner, ...room.members]) {
+        if (!(await this.r.exists(this.userKey(appId, u)))) throw Errors.usernameDoesNotExist(u);
+      }
+      if (members.length > room.maxusers) throw Errors.roomFull('new', room.maxusers);
+      const id = roomIdFromSeq(await this.r.incr(this.counterKey()));
+      const now = this.now();
+      // The users' room index first: a stale entry there is harmless, a missing one would leak.
+      for (const u of members) await this.r.sadd(this.userRoomsKey(appId, u), id);
+      const k = this.roomKeys(appId, id);
+      await this.r.rkCreateRoom(k.room, k.members, room.name, room.description, room.owner, room.maxusers, now, ...members);
+      return { id, name: room.name, description: room.description, owner: room.owner, maxusers: room.maxusers, created: now, memberCount: members.length };
+    });
+  }
+
+  async getRoom(appId: string, roomId: string): Promise<RoomRecord | null> {
+    if (!isRoomId(roomId)) return null;
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      const [h, count] = await Promise.all([this.r.hgetall(k.room), this.r.zcard(k.members)]);
+      if (!h.owner) return null;
+      return {
+        id: roomId, name: h.name, description: h.description, owner: h.owner,
+        maxusers: Number(h.maxusers), created: Number(h.created), memberCount: count,
+      };
+    });
+  }
+
+  async destroyRoom(appId: string, roomId: string): Promise<boolean> {
+    if (!isRoomId(roomId)) return false;
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      const res = await this.r.rkDestroyRoom(k.room, k.members, k.attrs, k.meta);
+      if (Number(res[0]) === 0) return false;
+      const freed = Number(res[1]);
+      if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
+      for (const u of res.slice(2)) await this.r.srem(this.userRoomsKey(appId, String(u)), roomId);
+      return true;
+    });
+  }
+
+  async addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]> {
+    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      if (!(await this.r.exists(k.room))) throw Errors.roomNotFound(roomId);
+      for (const u of usernames) {
+        if (!(await this.r.exists(this.userKey(appId, u)))) throw Errors.usernameDoesNotExist(u);
+      }
+      const unique = [...new Set(usernames)];
+      for (const u of unique) await this.r.sadd(this.userRoomsKey(appId, u), roomId);
+      const res = await this.r.rkAddMembers(k.room, k.members, this.now(), ...unique);
+      const status = Number(res[0]);
+      if (status === 0) throw Errors.roomNotFound(roomId);
+      if (status === -1) throw Errors.roomFull(roomId, Number(res[1]));
+      return res.slice(1).map(String);
+    });
+  }
+
+  async removeMembers(appId: string, roomId: string, usernames: string[]): Promise<RemoveResult[]> {
+    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
+    return this.guard(() => this.removeFromRoom(appId, roomId, usernames, false));
+  }
+
+  private async removeFromRoom(appId: string, roomId: string, usernames: string[], allowOwner: boolean): Promise<RemoveResult[]> {
+    const k = this.roomKeys(appId, roomId);
+    const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, allowOwner ? '1' : '0', ...usernames);
+    if (Number(res[0]) === 0) {
+      if (allowOwner) return [];
+      throw Errors.roomNotFound(roomId);
+    }
+    const freed = Number(res[1]);
+    if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
+    const results: RemoveResult[] = [];
+    for (let i = 2; i < res.length; i += 2) {
+      const user = String(res[i]);
+      const outcome = String(res[i + 1]);
+      if (outcome === 'ok') {
+        await this.r.srem(this.userRoomsKey(appId, user), roomId);
+        results.push({ user, result: true });
+      } else {
+        results.push({ user, result: false, reason: outcome === 'owner' ? 'the owner cannot be removed' : 'user is not in chatroom' });
+      }
+    }
+    return results;
+  }
+
+  async listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]> {
+    return this.guard(async () => {
+      const room = await this.getRoom(appId, roomId);
+      if (!room) throw Errors.roomNotFound(roomId);
+      const all = await this.r.zrange(this.roomKeys(appId, roomId).members, 0, -1);
+      const ordered = all.includes(room.owner) ? [room.owner, ...all.filter((u) => u !== room.owner)] : all;
+      return ordered.slice(offset, offset + limit);
+    });
+  }
+
+  async isMember(appId: string, roomId: string, username: string): Promise<boolean> {
+    if (!isRoomId(roomId)) return false;
+    return this.guard(async () => (await this.r.zscore(this.roomKeys(appId, roomId).members, username)) !== null);
+  }
+
+  // ---- attributes
+
+  /**
+   * Reads the room's version, size and the named keys' owners, plans with domain/, and commits
+   * only if the version did not move meanwhile; otherwise plans again on fresh state.
+   */
+  private async readForWrite(appId: string, roomId: string, user: string, checkMember: boolean, keys: string[]) {
+    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
+    const k = this.roomKeys(appId, roomId);
+    const res = await this.r.rkReadForWrite(k.room, k.members, k.meta, user, checkMember ? '1' : '0', ...keys);
+    const status = Number(res[0]);
+    if (status === 0) throw Errors.roomNotFound(roomId);
+    if (status === 1) throw Errors.notInRoom();
+    const stored = new Map<string, StoredAttr>();
+    keys.forEach((key, i) => {
+      const meta = String(res[3 + i]);
+      if (meta !== '') {
+        const [owner, , bytes] = meta.split('|');
+        stored.set(key, { owner, bytes: Number(bytes) });
+      }
+    });
+    return { k, ver: String(res[1]), count: Number(res[2]), stored };
+  }
+
+  async setAttributes(call: SetCall): Promise<KeyOutcomes> {
+    return this.guard(async () => {
+      const keys = call.pairs.map(([key]) => key);
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const [snap, usage] = await Promise.all([
+          this.readForWrite(call.appId, call.roomId, call.user, true, keys),
+          this.r.get(this.usageKey(call.appId)),
+        ]);
+        const plan = planSet({
+          user: call.user, forced: call.forced, pairs: call.pairs, limits: call.limits,
+          lookup: (key) => snap.stored.get(key), roomCount: snap.count, appBytes: Number(usage ?? 0),
+        });
+        if (plan.writes.length === 0) return plan.outcome;
+        const args = plan.writes.flatMap((w) => [w.key, w.value, w.bytes, w.previous?.owner ?? '']);
+        const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, snap.ver, call.user,
+          call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
+        if (applied === 1) {
+          if (plan.bytesDelta !== 0) await this.r.incrby(this.usageKey(call.appId), plan.bytesDelta);
+          return plan.outcome;
+        }
+        await backoff(attempt);
+      }
+      throw Errors.storeUnavailable('too many concurrent writes to this chatroom, try again');
+    });
+  }
+
+  async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
+    return this.guard(async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const snap = await this.readForWrite(call.appId, call.roomId, call.user, call.checkMembership, call.keys);
+        const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
+        if (plan.removals.length === 0) return plan.outcome;
+        const args = plan.removals.flatMap((r) => [r.key, snap.stored.get(r.key)!.owner]);
+        const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, snap.ver, plan.removals.length, ...args);
+        if (applied === 1) {
+          if (plan.bytesDelta !== 0) await this.r.incrby(this.usageKey(call.appId), plan.bytesDelta);
+          return plan.outcome;
+        }
+        await backoff(attempt);
+      }
+      throw Errors.storeUnavailable('too many concurrent writes to this chatroom, try again');
+    });
+  }
+
+  async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
+    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      const res = await this.r.rkReadAttrs(k.room, k.members, k.attrs, member ?? '', ...(keys ?? []));
+      const status = Number(res[0]);
+      if (status === 0) throw Errors.roomNotFound(roomId);
+      if (status === 1) throw Errors.notInRoom();
+      const out = Object.create(null) as Record<string, string>;
+      for (let i = 1; i < res.length; i += 2) out[String(res[i])] = String(res[i + 1]);
+      return out;
+    });
+  }
+
+  async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
+    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      const [exists, attrs, metas] = await Promise.all([this.r.exists(k.room), this.r.hgetall(k.attrs), this.r.hgetall(k.meta)]);
+      if (!exists) throw Errors.roomNotFound(roomId);
+      return Object.keys(attrs).sort().map((key) => {
+        const [owner, auto] = (metas[key] ?? '||').split('|');
+        return { key, value: attrs[key], owner, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE' };
+      });
+    });
+  }
+
+  /** Per-room indexes agree with the data: every attribute has meta, every auto set lists only DELETE keys of its owner. */
+  async integrityCheck(appId: string, roomId: string): Promise<string[]> {
+    const k = this.roomKeys(appId, roomId);
+    const [attrs, metas] = await Promise.all([this.r.hgetall(k.attrs), this.r.hgetall(k.meta)]);
+    const problems: string[] = [];
+    for (const key of Object.keys(attrs)) if (!(key in metas)) problems.push(`${roomId}: ${key} has no meta`);
+    for (const key of Object.keys(metas)) if (!(key in attrs)) problems.push(`${roomId}: meta ${key} has no value`);
+    const owners = new Set(Object.values(metas).map((m) => m.split('|')[0]));
+    const members = await this.r.zrange(k.members, 0, -1);
+    for (const owner of new Set([...owners, ...members])) {
+      const auto = new Set(await this.r.smembers(`${this.p}{${appId}:${roomId}}:auto:${owner}`));
+      for (const key of auto) {
+        const [o, a] = (metas[key] ?? '').split('|');
+        if (o !== owner || a !== '1') problems.push(`${roomId}: auto set of ${owner} lists ${key}`);
+      }
+      for (const [key, m] of Object.entries(metas)) {
+        const [o, a] = m.split('|');
+        if (o === owner && a === '1' && !auto.has(key)) problems.push(`${roomId}: ${key} (DELETE) missing from ${owner}'s auto set`);
+      }
+    }
+    return problems;
+  }
+}
+
+/** Spreads retries of racing writers so one of them commits each round. */
+function backoff(attempt: number): Promise<void> {
+  if (attempt < 2) return new Promise((resolve) => setImmediate(resolve));
+  const ms = Math.random() * Math.min(20, attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

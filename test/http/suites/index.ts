@@ -1,0 +1,11 @@
+import type { Target } from '../../support/server.js';
+import { attributesSuite } from './attributes.js';
+import { authSuite } from './auth.js';
+import { roomsUsersSuite } from './rooms-users.js';
+
+/** Every HTTP suite, run by one test file per store. */
+export function allHttpSuites(target: Target): void {
+  attributesSuite(target);
+  authSuite(target);
+  roomsUsersSuite(target);
+}
