@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { AppRegistry, loadAppsFile, loadOrCreateDemoApp, type AppRecord } from './config/apps.js';
 import type { Config } from './config/config.js';
 import { buildApp } from './http/app.js';
+import { memoryLimiter, RateLimiter, redisLimiter } from './http/rate-limit.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { connectRedis } from './store/redis/connect.js';
 import { RedisStore } from './store/redis/redis-store.js';
@@ -19,14 +20,23 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+interface Backend {
+  store: Store;
+  /** The rate limit's counters: in memory for one instance, in Redis when instances share it. */
+  limiter: RateLimiter;
+}
+
 /** The store named by ROOMKV_STORE; a Redis that cannot be reached stops start-up. */
-export async function openStore(config: Config): Promise<Store> {
+export async function openBackend(config: Config): Promise<Backend> {
   switch (config.store) {
     case 'sqlite':
-      return new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous });
+      return {
+        store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous }),
+        limiter: new RateLimiter(memoryLimiter),
+      };
     case 'redis': {
       const client = await connectRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs });
-      return new RedisStore({ client, prefix: config.redisPrefix });
+      return { store: new RedisStore({ client, prefix: config.redisPrefix }), limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)) };
     }
   }
 }
@@ -42,10 +52,10 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     apps = [demo.app];
   }
   const registry = new AppRegistry(apps);
-  const store = await openStore(config);
+  const { store, limiter } = await openBackend(config);
   let app: FastifyInstance;
   try {
-    app = await buildApp({ config, apps: registry, store, logger });
+    app = await buildApp({ config, apps: registry, store, limiter, logger });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await store.close();

@@ -1,11 +1,15 @@
 import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
 import { authSuite } from './auth.js';
+import { errorsSuite } from './errors.js';
+import { racesSuite } from './races.js';
 import { roomsUsersSuite } from './rooms-users.js';
 
 /** Every HTTP suite, run by one test file per store. */
 export function allHttpSuites(target: Target): void {
   attributesSuite(target);
   authSuite(target);
+  errorsSuite(target);
+  racesSuite(target);
   roomsUsersSuite(target);
 }

@@ -1,0 +1,21 @@
+import { describe } from 'node:test';
+import { connectRedis } from '../../src/store/redis/connect.js';
+import { RedisStore } from '../../src/store/redis/redis-store.js';
+import { redisEnv } from '../support/server.js';
+import { runStoreSuite } from './conformance.js';
+
+for (const kind of ['redis', 'redis-cluster'] as const) {
+  const found = redisEnv(kind);
+  if ('missing' in found) {
+    describe(`store conformance [${kind}]`, { skip: found.missing }, () => {});
+    continue;
+  }
+  runStoreSuite(kind, async () => {
+    const client = await connectRedis({
+      url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
+      commandTimeoutMs: 2000,
+    });
+    return new RedisStore({ client, prefix: found.env.ROOMKV_REDIS_PREFIX });
+  });
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
+import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { tempDir } from '../support/apps.js';
+import { runStoreSuite } from './conformance.js';
+
+const dirs: string[] = [];
+const freshPath = (): string => {
+  const dir = tempDir('roomkv-sqlite-');
+  dirs.push(dir);
+  return join(dir, 'roomkv.sqlite');
+};
+// Module-level: runs after every suite of this file has closed its stores.
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+const open = (path: string): SqliteStore => new SqliteStore({ path, synchronous: 'FULL' });
+
+runStoreSuite('sqlite', () => open(freshPath()));
+
+/** Reads the file through a second, independent connection. */
+function peek<T>(path: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(path, { readonly: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+const schemaOf = (db: Database.Database) =>
+  db.prepare("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").all();
+
+describe('sqlite store specifics', () => {
+  const opened: SqliteStore[] = [];
+  const track = (s: SqliteStore): SqliteStore => {
+    opened.push(s);
+    return s;
+  };
+  after(async () => {
+    for (const s of opened) await s.close();
+  });
+
+  it('runs in WAL mode, as seen by a second connection', async () => {
+    const path = freshPath();
+    track(open(path));
+    assert.equal(peek(path, (db) => db.pragma('journal_mode', { simple: true })), 'wal');
+  });
+
+  it('stores the current schema version in user_version', async () => {
+    const path = freshPath();
+    track(open(path));
+    assert.ok(SCHEMA_VERSION >= 1);
+    assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
+  });
+
+  it('keeps the data when reopened and does not re-run migrations', async () => {
+    const path = freshPath();
+    const app = 'a'.repeat(32);
+    const first = open(path);
+    await first.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    const room = await first.createRoom(app, { name: 'r', description: 'd', owner: 'alice', maxusers: 10, members: [] });
+    await first.setAttributes({
+      appId: app, roomId: room.id, user: 'alice', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', 'v']], limits: DEFAULT_LIMITS,
+    });
+    await first.close();
+    const schemaBefore = peek(path, schemaOf);
+
+    const second = track(open(path));
+    assert.equal((await second.getUser(app, 'alice'))?.username, 'alice');
+    assert.deepEqual(await second.getRoom(app, room.id), room);
+    assert.deepEqual(await second.listAttributes(app, room.id), [{ key: 'k', value: 'v', owner: 'alice', autoDelete: 'NO_DELETE' }]);
+    assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
+    assert.deepEqual(peek(path, schemaOf), schemaBefore, 'the schema is untouched by the second open');
+    // the room counter survives too: a new room does not reuse an id
+    const next = await second.createRoom(app, { name: 'r2', description: '', owner: 'alice', maxusers: 10, members: [] });
+    assert.notEqual(next.id, room.id);
+    assert.deepEqual(second.integrityCheck(), []);
+  });
+
+  it('integrityCheck finds nothing after a mixed workload, and does report a broken byte count', async () => {
+    const path = freshPath();
+    const store = track(open(path));
+    const app = 'b'.repeat(32);
+    const limits = { ...DEFAULT_LIMITS, maxAttributesPerRoom: 6, maxAppBytes: 200 };
+    await store.createUsers(app, ['o', 'u1', 'u2', 'u3'].map((username) => ({ username, passwordHash: 'h' })));
+    const r1 = (await store.createRoom(app, { name: 'a', description: '', owner: 'o', maxusers: 10, members: ['u1', 'u2', 'u3'] })).id;
+    const r2 = (await store.createRoom(app, { name: 'b', description: '', owner: 'o', maxusers: 10, members: ['u1', 'u2'] })).id;
+    const set = (room: string, user: string, pairs: Array<[string, unknown]>, forced = false, autoDelete: 'DELETE' | 'NO_DELETE' = 'DELETE') =>
+      store.setAttributes({ appId: app, roomId: room, user, forced, autoDelete, pairs, limits });
+    await set(r1, 'u1', [['a', '😀'], ['b', 'x'.repeat(40)], ['bad key', 'v'], ['n', 3]]);
+    await set(r1, 'u2', [['a', 'steal'], ['c', 'é'], ['d', '']], false, 'NO_DELETE');
+    await set(r1, 'u2', [['a', 'forced value']], true);
+    await set(r1, 'u3', [['e', 'x'.repeat(90)], ['f', 'y'], ['g', 'z']]); // quota and room limit refusals
+    await set(r2, 'u1', [['a', 'r2'], ['z', 'keep']], false, 'NO_DELETE');
+    await set(r2, 'u2', [['b', 'gone']]);
+    await set(r1, 'u1', [['b', 'short']]);
+    await store.deleteAttributes({ appId: app, roomId: r1, user: 'u1', forced: false, checkMembership: true, keys: ['a', 'b', 'ghost'] });
+    await store.deleteAttributes({ appId: app, roomId: r1, user: 'admin', forced: true, checkMembership: false, keys: ['c'] });
+    await store.removeMembers(app, r1, ['u3', 'o', 'nobody']);
+    await store.deleteUser(app, 'u2');
+    await store.addMembers(app, r2, ['u3']);
+    await set(r2, 'u3', [['u3k', 'v']]);
+    await store.destroyRoom(app, r2);
+    assert.deepEqual(store.integrityCheck(), []);
+
+    const broken = new Database(path);
+    broken.prepare('UPDATE app_usage SET bytes = bytes + 1 WHERE app = ?').run(app);
+    broken.close();
+    assert.equal(store.integrityCheck().length, 1, 'the check is able to fail');
+  });
+
+  it('refuses to open a database whose schema is newer than the code', () => {
+    const path = freshPath();
+    const db = new Database(path);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    assert.throws(() => open(path), {
+      message: `the database schema is version ${SCHEMA_VERSION + 1}, newer than this roomkv knows (${SCHEMA_VERSION})`,
+    });
+    // and it left the file as it was
+    assert.equal(peek(path, (d) => d.pragma('user_version', { simple: true })), SCHEMA_VERSION + 1);
+    assert.deepEqual(peek(path, schemaOf), []);
+  });
+});
