@@ -9,6 +9,7 @@ import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { connectRedis } from './store/redis/connect.js';
 import { RedisStore } from './store/redis/redis-store.js';
 import type { Store } from './store/types.js';
+import type { EventLogLimits } from './store/event-log.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -26,17 +27,21 @@ interface Backend {
   limiter: RateLimiter;
 }
 
+function logLimits(config: Config): EventLogLimits {
+  return { minEvents: config.eventLogSize, minAgeMs: config.eventLogMs };
+}
+
 /** The store named by ROOMKV_STORE; a Redis that cannot be reached stops start-up. */
 export async function openBackend(config: Config): Promise<Backend> {
   switch (config.store) {
     case 'sqlite':
       return {
-        store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous }),
+        store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous, eventLog: logLimits(config) }),
         limiter: new RateLimiter(memoryLimiter),
       };
     case 'redis': {
       const client = await connectRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs });
-      return { store: new RedisStore({ client, prefix: config.redisPrefix }), limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)) };
+      return { store: new RedisStore({ client, prefix: config.redisPrefix, eventLog: logLimits(config) }), limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)) };
     }
   }
 }

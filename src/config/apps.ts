@@ -5,6 +5,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LimitsSchema, DEFAULT_LIMITS, type Limits } from '../domain/limits.js';
 import { appUuid } from '../domain/ids.js';
+import { EVENT_REASONS, operationOf, type EventReason, type EventRouting } from '../domain/events.js';
+import { createHash } from 'node:crypto';
 import { ConfigError } from './config.js';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-fA-F]{32}$' });
@@ -18,11 +20,27 @@ export const AppSchema = Type.Object({
   clientId: Type.String({ minLength: 1 }),
   clientSecret: Type.String({ minLength: 1 }),
   limits: Type.Optional(Type.Partial(LimitsSchema)),
+  webhooks: Type.Optional(Type.Array(Type.Object({
+    url: Type.String({ pattern: '^https?://[^\\s]+$', description: 'where events are POSTed' }),
+    secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key of the signature header' }),
+    events: Type.Optional(Type.Array(Type.Union([
+      ...EVENT_REASONS.map((r) => Type.Literal(r)),
+      Type.Literal('updateChatRoomAttributes'), Type.Literal('removeChatRoomAttributes'),
+    ]), { description: 'reasons or operations to send; all when absent' })),
+  }, { additionalProperties: false }))),
 }, { additionalProperties: true });
 
 export const AppsFileSchema = Type.Object({ apps: Type.Array(AppSchema, { minItems: 1 }) });
 
 export type AppDeclaration = Static<typeof AppSchema>;
+
+export interface WebhookEndpoint {
+  /** Stable id derived from the URL: names the endpoint's outbox queues. */
+  readonly id: string;
+  readonly url: string;
+  readonly secret: string;
+  readonly events: readonly string[] | null;
+}
 
 export interface AppRecord {
   readonly org: string;
@@ -34,6 +52,9 @@ export interface AppRecord {
   readonly clientSecret: string;
   readonly uuid: string;
   readonly limits: Readonly<Limits>;
+  readonly webhooks: readonly WebhookEndpoint[];
+  /** Which webhook endpoints want an event, for the store's outbox. */
+  readonly routing: EventRouting;
 }
 
 /** Looks apps up by `org/app` (case-insensitive, as upstream) and by App ID. */
@@ -57,17 +78,31 @@ export class AppRegistry {
   }
 }
 
+function endpointId(url: string): string {
+  return createHash('sha256').update(url).digest('hex').slice(0, 16);
+}
+
 function toRecord(d: AppDeclaration): AppRecord {
+  const webhooks: WebhookEndpoint[] = (d.webhooks ?? []).map((w) => Object.freeze({
+    id: endpointId(w.url), url: w.url, secret: w.secret, events: w.events ? Object.freeze([...w.events]) : null,
+  }));
+  // Precomputed per reason: the store asks on every write.
+  const byReason = new Map<EventReason, readonly string[]>(EVENT_REASONS.map((reason) => [reason, Object.freeze(
+    webhooks.filter((w) => w.events === null || w.events.includes(reason) || w.events.includes(operationOf(reason))).map((w) => w.id),
+  )]));
+  const appKey = `${d.org}#${d.app}`;
   return Object.freeze({
     org: d.org,
     app: d.app,
-    appKey: `${d.org}#${d.app}`,
+    appKey,
     appId: d.appId.toLowerCase(),
     appCertificate: d.appCertificate.toLowerCase(),
     clientId: d.clientId,
     clientSecret: d.clientSecret,
     uuid: appUuid(d.appId),
     limits: Object.freeze({ ...DEFAULT_LIMITS, ...(d.limits ?? {}) }),
+    webhooks: Object.freeze(webhooks),
+    routing: Object.freeze({ appKey, endpointsFor: (reason: EventReason) => byReason.get(reason) ?? [] }),
   });
 }
 

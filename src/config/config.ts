@@ -31,6 +31,22 @@ export const ConfigSchema = Type.Object({
     'prefix of every Redis key, so deployments can share a Redis'),
   redisCommandTimeoutMs: setting('ROOMKV_REDIS_TIMEOUT_MS', Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
     'a Redis command that takes longer fails the call with 503'),
+  eventLogSize: setting('ROOMKV_EVENT_LOG_SIZE', Type.Integer({ minimum: 1, default: 1000 }),
+    'a room\'s event log keeps at least this many latest events for resume'),
+  eventLogMs: setting('ROOMKV_EVENT_LOG_MS', Type.Integer({ minimum: 0, default: 600_000 }),
+    '... and every event younger than this (ms); older resumes get a snapshot'),
+  sseHeartbeatMs: setting('ROOMKV_SSE_HEARTBEAT_MS', Type.Integer({ minimum: 100, maximum: 15_000, default: 15_000 }),
+    'an event stream sends a comment at least this often (ms)'),
+  sseMaxBufferBytes: setting('ROOMKV_SSE_MAX_BUFFER', Type.Integer({ minimum: 1024, default: 1_048_576 }),
+    'a subscriber that falls this many bytes behind is disconnected (it resumes from its last id)'),
+  webhookRetryMs: setting('ROOMKV_WEBHOOK_RETRY_MS', Type.Integer({ minimum: 0, default: 86_400_000 }),
+    'a webhook delivery is retried for this long (ms) before it is given up'),
+  webhookBackoffMs: setting('ROOMKV_WEBHOOK_BACKOFF_MS', Type.Integer({ minimum: 1, default: 1000 }),
+    'first retry delay of a failed webhook delivery (ms); doubles each attempt, with jitter'),
+  webhookBackoffMaxMs: setting('ROOMKV_WEBHOOK_BACKOFF_MAX_MS', Type.Integer({ minimum: 1, default: 600_000 }),
+    'longest delay between two attempts (ms)'),
+  webhookTimeoutMs: setting('ROOMKV_WEBHOOK_TIMEOUT_MS', Type.Integer({ minimum: 100, default: 10_000 }),
+    'a webhook endpoint that does not answer within this (ms) counts as failed'),
 }, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;

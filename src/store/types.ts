@@ -1,4 +1,5 @@
 import type { AutoDelete, KeyOutcomes } from '../domain/attributes.js';
+import type { EventRouting, StoredEvent } from '../domain/events.js';
 import type { Limits } from '../domain/limits.js';
 
 /**
@@ -57,6 +58,7 @@ export interface SetCall {
   autoDelete: AutoDelete;
   pairs: Array<[string, unknown]>;
   limits: Limits;
+  routing: EventRouting;
 }
 
 export interface DeleteCall {
@@ -68,9 +70,80 @@ export interface DeleteCall {
   /** Forced delete by an app token skips the membership check. */
   checkMembership: boolean;
   keys: string[];
+  routing: EventRouting;
 }
 
-export interface Store {
+/** What a room's event log holds after a point, for replay. */
+export interface EventLogRead {
+  /** Events with seq > afterSeq, in order, at most `limit`. */
+  events: StoredEvent[];
+  /** The seq of the room's latest event (0 when none). */
+  lastSeq: number;
+  /** The oldest seq the log still holds; lastSeq + 1 when it holds none. */
+  firstSeq: number;
+  /** Whether the room still exists (the log of a destroyed room is kept for replay). */
+  exists: boolean;
+}
+
+export interface Snapshot {
+  seq: number;
+  attributes: Record<string, string>;
+}
+
+/** One pending webhook delivery: the oldest undelivered event of one room for one endpoint. */
+export interface Delivery {
+  appId: string;
+  endpoint: string;
+  roomId: string;
+  seq: number;
+  body: string;
+  /** Attempts made so far. */
+  attempts: number;
+  firstAttemptAt: number | null;
+  /** Proof of the claim, for stores shared by several instances. */
+  claim: string;
+}
+
+export interface AttemptRecord {
+  endpoint: string;
+  roomId: string;
+  seq: number;
+  attempt: number;
+  at: number;
+  /** HTTP status, or null when no answer came. */
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+  outcome: 'delivered' | 'retry' | 'gave_up';
+}
+
+export type EventListener = (event: StoredEvent) => void;
+
+/**
+ * Change events, written with the change they describe (same transaction or script), a per-room
+ * log for replay, a live feed, and the webhook outbox.
+ */
+export interface EventStore {
+  readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead>;
+  /** The room's attributes and the seq they are current at, read atomically. */
+  snapshot(appId: string, roomId: string): Promise<Snapshot | null>;
+  /** Live events of a room, from every instance; resolves, with the unsubscribe function, once live. */
+  subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void>;
+  /** Called when the live feed may have missed events (a reconnect): listeners should catch up. */
+  onFeedGap(listener: () => void): void;
+  /** Claims up to `limit` due deliveries for an endpoint, at most one per room (per-room order). */
+  claimDeliveries(appId: string, endpoint: string, now: number, limit: number): Promise<Delivery[]>;
+  /** The claimed delivery is done (2xx) or given up: the room's next event becomes due. */
+  finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void>;
+  /** The claimed delivery failed: try again at `nextAt`. */
+  retryDelivery(d: Delivery, nextAt: number, attempt: AttemptRecord): Promise<void>;
+  recentAttempts(appId: string, limit: number): Promise<AttemptRecord[]>;
+  outboxDepth(appId: string, endpoint: string): Promise<number>;
+  /** For stores whose outbox index can miss a queue after a crash: re-index; returns how many were found. */
+  sweepOutbox?(appId: string, endpoint: string): Promise<number>;
+}
+
+export interface Store extends EventStore {
   readonly kind: string;
   close(): Promise<void>;
   /** Answers when the store can serve calls (readiness). */
@@ -81,16 +154,16 @@ export interface Store {
   getUserByUuid(appId: string, uuid: string): Promise<UserRecord | null>;
   getPasswordHash(appId: string, username: string): Promise<string | null>;
   /** Removes the user and its memberships, applying autoDelete in every room it was in. */
-  deleteUser(appId: string, username: string): Promise<UserRecord | null>;
+  deleteUser(appId: string, username: string, routing: EventRouting): Promise<UserRecord | null>;
 
   createRoom(appId: string, room: NewRoom): Promise<RoomRecord>;
   getRoom(appId: string, roomId: string): Promise<RoomRecord | null>;
   /** Removes the room, its members and every attribute. */
-  destroyRoom(appId: string, roomId: string): Promise<boolean>;
+  destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean>;
   /** Adds existing users; returns the ones that were not members yet. */
   addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]>;
   /** Removes members, applying autoDelete for each, all in one transaction. */
-  removeMembers(appId: string, roomId: string, usernames: string[]): Promise<RemoveResult[]>;
+  removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]>;
   listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]>;
   isMember(appId: string, roomId: string, username: string): Promise<boolean>;
 

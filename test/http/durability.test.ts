@@ -12,6 +12,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
 import { call, client, type Client } from '../support/client.js';
 import { spawnServer, type ChildServer } from '../support/server.js';
+import { LOG_LIMITS } from '../support/routing.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DB_FILE = 'roomkv.sqlite';
@@ -237,7 +238,7 @@ describe('durability [sqlite, separate process]', () => {
       db.close();
     }
     // roomkv's own invariants (the app's byte counter matches the rows) hold after the crashes too.
-    const store = new SqliteStore({ path: join(dataDir, DB_FILE), synchronous: 'FULL' });
+    const store = new SqliteStore({ path: join(dataDir, DB_FILE), synchronous: 'FULL', eventLog: LOG_LIMITS });
     try {
       assert.deepEqual(store.integrityCheck(), []);
     } finally {

@@ -6,6 +6,7 @@ import { ApiError, Errors } from '../../src/domain/errors.js';
 import { appUuid } from '../../src/domain/ids.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 import type { AttrRecord, Store } from '../../src/store/types.js';
+import { NO_WEBHOOKS } from '../support/routing.js';
 
 /**
  * The store conformance suite, written against the Store interface only: every store runs it
@@ -64,14 +65,14 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       opts: { forced?: boolean; autoDelete?: AutoDelete; limits?: Limits } = {}): Promise<KeyOutcomes> {
       return store.setAttributes({
         appId: app, roomId: room, user, forced: opts.forced ?? false, autoDelete: opts.autoDelete ?? 'DELETE',
-        pairs: Object.entries(pairs), limits: opts.limits ?? DEFAULT_LIMITS,
+        pairs: Object.entries(pairs), limits: opts.limits ?? DEFAULT_LIMITS, routing: NO_WEBHOOKS,
       }).then(plain);
     }
 
     function del(app: string, room: string, user: string, keys: string[],
       opts: { forced?: boolean; checkMembership?: boolean } = {}): Promise<KeyOutcomes> {
       return store.deleteAttributes({
-        appId: app, roomId: room, user, forced: opts.forced ?? false, checkMembership: opts.checkMembership ?? true, keys,
+        appId: app, roomId: room, user, forced: opts.forced ?? false, checkMembership: opts.checkMembership ?? true, keys, routing: NO_WEBHOOKS,
       }).then(plain);
     }
 
@@ -139,7 +140,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           await set(app, room, 'bob', { kept: 'y' }, { autoDelete: 'NO_DELETE' });
           await set(app, room, room === r1 ? 'carol' : 'owner', { other: 'z' });
         }
-        assert.deepEqual(await store.deleteUser(app, 'bob'), bob);
+        assert.deepEqual(await store.deleteUser(app, 'bob', NO_WEBHOOKS), bob);
         assert.equal(await store.getUser(app, 'bob'), null);
         assert.equal(await store.getUserByUuid(app, bob!.uuid), null);
         assert.equal(await store.getPasswordHash(app, 'bob'), null);
@@ -150,7 +151,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.equal((await store.getRoom(app, r1))!.memberCount, 2);
         assert.equal((await store.getRoom(app, r2))!.memberCount, 1);
         assert.deepEqual(await store.listMembers(app, r1, 0, 10), ['owner', 'carol']);
-        assert.equal(await store.deleteUser(app, 'bob'), null, 'a second delete finds nobody');
+        assert.equal(await store.deleteUser(app, 'bob', NO_WEBHOOKS), null, 'a second delete finds nobody');
       });
     });
 
@@ -233,7 +234,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('removeMembers reports each user: owner cannot be removed, non-member, removed', async () => {
         const { app, room } = await world(['owner', 'bob', 'carol']);
         await users(app, 'dave');
-        const results = await store.removeMembers(app, room, ['owner', 'dave', 'bob']);
+        const results = await store.removeMembers(app, room, ['owner', 'dave', 'bob'], NO_WEBHOOKS);
         assert.deepEqual(results.map((r) => ({ ...r })), [
           { user: 'owner', result: false, reason: 'the owner cannot be removed' },
           { user: 'dave', result: false, reason: NOT_IN_ROOM },
@@ -242,8 +243,8 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.equal(await store.isMember(app, room, 'bob'), false);
         assert.equal(await store.isMember(app, room, 'owner'), true);
         assert.equal((await store.getRoom(app, room))!.memberCount, 2);
-        assert.deepEqual(await store.removeMembers(app, room, ['bob']), [{ user: 'bob', result: false, reason: NOT_IN_ROOM }]);
-        await rejectsApi(store.removeMembers(app, '999', ['bob']), 404, 'resource_not_found', 'grpID 999 does not exist!');
+        assert.deepEqual(await store.removeMembers(app, room, ['bob'], NO_WEBHOOKS), [{ user: 'bob', result: false, reason: NOT_IN_ROOM }]);
+        await rejectsApi(store.removeMembers(app, '999', ['bob'], NO_WEBHOOKS), 404, 'resource_not_found', 'grpID 999 does not exist!');
       });
 
       it('removeMembers applies autoDelete for each removed member', async () => {
@@ -252,7 +253,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         await set(app, room, 'bob', { bk: 'k' }, { autoDelete: 'NO_DELETE' });
         await set(app, room, 'carol', { c1: '1' }, { autoDelete: 'DELETE' });
         await set(app, room, 'owner', { o1: '1' });
-        await store.removeMembers(app, room, ['bob', 'carol']);
+        await store.removeMembers(app, room, ['bob', 'carol'], NO_WEBHOOKS);
         assert.deepEqual(await all(app, room), { bk: 'k', o1: '1' });
         assert.deepEqual(byKey(await store.listAttributes(app, room)), {
           bk: { value: 'k', owner: 'bob', autoDelete: 'NO_DELETE' },
@@ -357,7 +358,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         });
         assert.deepEqual(await set(app, room, 'alice', { host: 'alice' }), { successKeys: [], errorKeys: { host: "key 'host' is not part of you" } });
         // bob's autoDelete now governs the key: bob leaving removes it
-        await store.removeMembers(app, room, ['bob']);
+        await store.removeMembers(app, room, ['bob'], NO_WEBHOOKS);
         assert.deepEqual(await all(app, room), {});
       });
 
@@ -403,7 +404,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const { app, room } = await world(['alice']);
         const out = await store.setAttributes({
           appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE',
-          pairs: [['__proto__', 'p'], ['constructor', 'c']], limits: DEFAULT_LIMITS,
+          pairs: [['__proto__', 'p'], ['constructor', 'c']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
         });
         assert.deepEqual(out.successKeys, ['__proto__', 'constructor']);
         const got = await store.getAttributes(app, room, undefined);
@@ -460,18 +461,18 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.deepEqual(await set(app, r2, 'alice', { a2: '12345678', a3: '' }, { limits }), { successKeys: ['a2'], errorKeys: { a3: QUOTA } });
         // member removal frees its DELETE keys (b2 in r1), not its NO_DELETE ones
         assert.deepEqual(await set(app, r1, 'bob', { b2: '1234567' }, { limits, autoDelete: 'NO_DELETE' }), ok(['b2']));
-        await store.removeMembers(app, r1, ['bob']);
+        await store.removeMembers(app, r1, ['bob'], NO_WEBHOOKS);
         assert.deepEqual(await set(app, r1, 'alice', { a4: '' }, { limits }), refused('a4'), 'b2 was NO_DELETE: still 29 + 2');
-        await store.removeMembers(app, r2, ['bob']); // frees b1 (10)
+        await store.removeMembers(app, r2, ['bob'], NO_WEBHOOKS); // frees b1 (10)
         assert.deepEqual(await set(app, r1, 'alice', { a4: '12345678' }, { limits }), ok(['a4']));
         // user deletion frees (carol is still a member of r1)
         assert.deepEqual(await del(app, r1, 'admin', ['a4'], { forced: true, checkMembership: false }), ok(['a4']));
         assert.deepEqual(await set(app, r1, 'carol', { c1: '12345678' }, { limits }), ok(['c1']));
-        await store.deleteUser(app, 'carol');
+        await store.deleteUser(app, 'carol', NO_WEBHOOKS);
         assert.deepEqual(await set(app, r1, 'alice', { a5: '12345678' }, { limits }), ok(['a5']));
         // now: b2 (9, r1), a2 (10, r2), a5 (10, r1) = 29; destroying r2 frees a2
         assert.deepEqual(await set(app, r1, 'alice', { a6: '12' }, { limits }), refused('a6'));
-        assert.equal(await store.destroyRoom(app, r2), true);
+        assert.equal(await store.destroyRoom(app, r2, NO_WEBHOOKS), true);
         assert.deepEqual(await set(app, r1, 'alice', { a6: '12345678' }, { limits }), ok(['a6']));
         // the quota is per app
         const other = newApp();
@@ -484,14 +485,14 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const { app, room } = await world(['alice', 'bob']);
         await set(app, room, 'alice', { a: '1' }, { autoDelete: 'NO_DELETE' });
         await set(app, room, 'bob', { b: '2' });
-        assert.equal(await store.destroyRoom(app, room), true);
+        assert.equal(await store.destroyRoom(app, room, NO_WEBHOOKS), true);
         assert.equal(await store.getRoom(app, room), null);
         assert.equal(await store.isMember(app, room, 'alice'), false);
         assert.equal(await store.isMember(app, room, 'bob'), false);
         await rejectsApi(store.getAttributes(app, room, undefined), 404, 'resource_not_found', `grpID ${room} does not exist!`);
         await rejectsApi(set(app, room, 'alice', { a: '1' }), 404, 'resource_not_found', `grpID ${room} does not exist!`);
-        assert.equal(await store.destroyRoom(app, room), false);
-        assert.equal(await store.destroyRoom(app, '999'), false);
+        assert.equal(await store.destroyRoom(app, room, NO_WEBHOOKS), false);
+        assert.equal(await store.destroyRoom(app, '999', NO_WEBHOOKS), false);
         // the users survive, and a new room does not inherit anything
         assert.notEqual(await store.getUser(app, 'alice'), null);
         const fresh = (await store.createRoom(app, { name: 'n', description: '', owner: 'alice', maxusers: 10, members: [] })).id;

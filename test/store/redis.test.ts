@@ -3,6 +3,7 @@ import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { redisEnv } from '../support/server.js';
 import { runStoreSuite } from './conformance.js';
+import { LOG_LIMITS } from '../support/routing.js';
 
 for (const kind of ['redis', 'redis-cluster'] as const) {
   const found = redisEnv(kind);
@@ -16,6 +17,6 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
       commandTimeoutMs: 2000,
     });
-    return new RedisStore({ client, prefix: found.env.ROOMKV_REDIS_PREFIX });
+    return new RedisStore({ client, prefix: found.env.ROOMKV_REDIS_PREFIX, eventLog: LOG_LIMITS });
   });
 }

@@ -8,6 +8,7 @@ import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempDir } from '../support/apps.js';
 import { runStoreSuite } from './conformance.js';
+import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
 
 const dirs: string[] = [];
 const freshPath = (): string => {
@@ -19,7 +20,7 @@ const freshPath = (): string => {
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-const open = (path: string): SqliteStore => new SqliteStore({ path, synchronous: 'FULL' });
+const open = (path: string): SqliteStore => new SqliteStore({ path, synchronous: 'FULL', eventLog: LOG_LIMITS });
 
 runStoreSuite('sqlite', () => open(freshPath()));
 
@@ -66,7 +67,7 @@ describe('sqlite store specifics', () => {
     await first.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
     const room = await first.createRoom(app, { name: 'r', description: 'd', owner: 'alice', maxusers: 10, members: [] });
     await first.setAttributes({
-      appId: app, roomId: room.id, user: 'alice', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', 'v']], limits: DEFAULT_LIMITS,
+      appId: app, roomId: room.id, user: 'alice', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', 'v']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
     });
     await first.close();
     const schemaBefore = peek(path, schemaOf);
@@ -92,7 +93,7 @@ describe('sqlite store specifics', () => {
     const r1 = (await store.createRoom(app, { name: 'a', description: '', owner: 'o', maxusers: 10, members: ['u1', 'u2', 'u3'] })).id;
     const r2 = (await store.createRoom(app, { name: 'b', description: '', owner: 'o', maxusers: 10, members: ['u1', 'u2'] })).id;
     const set = (room: string, user: string, pairs: Array<[string, unknown]>, forced = false, autoDelete: 'DELETE' | 'NO_DELETE' = 'DELETE') =>
-      store.setAttributes({ appId: app, roomId: room, user, forced, autoDelete, pairs, limits });
+      store.setAttributes({ appId: app, roomId: room, user, forced, autoDelete, pairs, limits, routing: NO_WEBHOOKS });
     await set(r1, 'u1', [['a', '😀'], ['b', 'x'.repeat(40)], ['bad key', 'v'], ['n', 3]]);
     await set(r1, 'u2', [['a', 'steal'], ['c', 'é'], ['d', '']], false, 'NO_DELETE');
     await set(r1, 'u2', [['a', 'forced value']], true);
@@ -100,13 +101,13 @@ describe('sqlite store specifics', () => {
     await set(r2, 'u1', [['a', 'r2'], ['z', 'keep']], false, 'NO_DELETE');
     await set(r2, 'u2', [['b', 'gone']]);
     await set(r1, 'u1', [['b', 'short']]);
-    await store.deleteAttributes({ appId: app, roomId: r1, user: 'u1', forced: false, checkMembership: true, keys: ['a', 'b', 'ghost'] });
-    await store.deleteAttributes({ appId: app, roomId: r1, user: 'admin', forced: true, checkMembership: false, keys: ['c'] });
-    await store.removeMembers(app, r1, ['u3', 'o', 'nobody']);
-    await store.deleteUser(app, 'u2');
+    await store.deleteAttributes({ appId: app, roomId: r1, user: 'u1', forced: false, checkMembership: true, keys: ['a', 'b', 'ghost'], routing: NO_WEBHOOKS });
+    await store.deleteAttributes({ appId: app, roomId: r1, user: 'admin', forced: true, checkMembership: false, keys: ['c'], routing: NO_WEBHOOKS });
+    await store.removeMembers(app, r1, ['u3', 'o', 'nobody'], NO_WEBHOOKS);
+    await store.deleteUser(app, 'u2', NO_WEBHOOKS);
     await store.addMembers(app, r2, ['u3']);
     await set(r2, 'u3', [['u3k', 'v']]);
-    await store.destroyRoom(app, r2);
+    await store.destroyRoom(app, r2, NO_WEBHOOKS);
     assert.deepEqual(store.integrityCheck(), []);
 
     const broken = new Database(path);

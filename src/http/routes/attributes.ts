@@ -21,7 +21,7 @@ export function attributeRoutes(store: Store): FastifyPluginAsync {
       const autoDelete = parseAutoDelete(body.autoDelete);
       const pairs = setPairs(body.metaData, app!.limits);
       const outcome = await store.setAttributes({
-        appId: app!.appId, roomId: chatroomId, user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits,
+        appId: app!.appId, roomId: chatroomId, user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits, routing: app!.routing,
       });
       return sendOk(req, reply, 'metadata/chatroom', outcome);
     };
@@ -38,6 +38,7 @@ export function attributeRoutes(store: Store): FastifyPluginAsync {
         // The official server SDK force-deletes as the pseudo-user `admin` with an app token.
         checkMembership: !forced || c.principal?.kind === 'user',
         keys,
+        routing: c.app!.routing,
       });
       return sendOk(req, reply, 'metadata/chatroom', outcome);
     };

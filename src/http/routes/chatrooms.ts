@@ -40,7 +40,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
     const destroy = async (req: FastifyRequest, reply: FastifyReply) => {
       const { app } = ctx(req);
       const { id } = req.params as RoomParams;
-      if (!(await store.destroyRoom(app!.appId, id))) throw Errors.roomNotFound(id);
+      if (!(await store.destroyRoom(app!.appId, id, app!.routing))) throw Errors.roomNotFound(id);
       return sendOk(req, reply, 'chatrooms', { success: true, id });
     };
 
@@ -68,7 +68,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
       const names = [...new Set(username.split(',').filter((u) => u !== '').map((u) => checkUsername(u)))];
       if (names.length === 0) throw Errors.illegalArgument('username must name at least one user');
       if (names.length > 60) throw Errors.batchTooLarge(60);
-      const results = await store.removeMembers(app!.appId, id, names);
+      const results = await store.removeMembers(app!.appId, id, names, app!.routing);
       if (!several) {
         const [r] = results;
         if (!r.result) {

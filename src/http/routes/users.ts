@@ -38,7 +38,7 @@ export function userRoutes(store: Store): FastifyPluginAsync {
     const remove = async (req: FastifyRequest, reply: FastifyReply) => {
       const { app } = ctx(req);
       const { username } = req.params as { username: string };
-      const user = await store.deleteUser(app!.appId, username.toLowerCase());
+      const user = await store.deleteUser(app!.appId, username.toLowerCase(), app!.routing);
       if (!user) throw Errors.userNotFound();
       return sendOk(req, reply, 'users', undefined, { entities: [userEntity(user)], path: '/users' });
     };

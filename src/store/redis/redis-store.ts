@@ -2,9 +2,13 @@ import { Redis, Cluster } from 'ioredis';
 import { planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { ApiError, Errors } from '../../domain/errors.js';
 import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
+import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
+import type { EventLogLimits } from '../event-log.js';
 import type {
-  AttrRecord, DeleteCall, NewRoom, NewUser, RemoveResult, RoomRecord, SetCall, Store, UserRecord,
+  AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
+  RoomRecord, SetCall, Snapshot, Store, UserRecord,
 } from '../types.js';
+import { RedisFeed } from './redis-feed.js';
 import * as lua from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
@@ -20,14 +24,24 @@ interface Scripts {
   rkRemoveMembers(...args: Array<string | number>): Promise<Array<string | number>>;
   rkDestroyRoom(...args: Array<string | number>): Promise<Array<string | number>>;
   rkCreateUsers(...args: Array<string | number>): Promise<number | string>;
+  rkReadEvents(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkSnapshot(...args: Array<string | number>): Promise<string[]>;
+  rkObClaim(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkObFinish(...args: Array<string | number>): Promise<number>;
+  rkObRetry(...args: Array<string | number>): Promise<number>;
 }
 
 export interface RedisStoreOptions {
   client: RedisClient;
   /** Prefix of every key, so several deployments (or test runs) can share one Redis. */
   prefix: string;
+  eventLog: EventLogLimits;
   clock?: () => number;
 }
+
+/** How long a claimed webhook delivery keeps other instances off its queue. */
+const LEASE_MS = 60_000;
+const ATTEMPTS_KEPT = 1000;
 
 /** How often a write re-plans when another call changed the room between its read and its commit. */
 const MAX_ATTEMPTS = 200;
@@ -41,6 +55,11 @@ const SCRIPT_DEFS: Array<[keyof Scripts, string, number]> = [
   ['rkAddMembers', lua.ADD_MEMBERS, 2],
   ['rkRemoveMembers', lua.REMOVE_MEMBERS, 4],
   ['rkDestroyRoom', lua.DESTROY_ROOM, 4],
+  ['rkReadEvents', lua.READ_EVENTS, 2],
+  ['rkSnapshot', lua.SNAPSHOT, 2],
+  ['rkObClaim', lua.OB_CLAIM, 3],
+  ['rkObFinish', lua.OB_FINISH, 3],
+  ['rkObRetry', lua.OB_RETRY, 3],
 ];
 
 /**
@@ -54,8 +73,12 @@ export class RedisStore implements Store {
   private readonly r: RedisClient & Scripts;
   private readonly p: string;
   private readonly now: () => number;
+  private readonly feed: RedisFeed;
+  private readonly logLimits: EventLogLimits;
 
   constructor(options: RedisStoreOptions) {
+    this.feed = new RedisFeed(options.client);
+    this.logLimits = options.eventLog;
     const client = options.client;
     for (const [name, script, numberOfKeys] of SCRIPT_DEFS) client.defineCommand(name, { lua: script, numberOfKeys });
     // CREATE_USERS takes a variable number of keys: the count is passed with each call.
@@ -66,6 +89,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.feed.close();
     this.r.disconnect();
   }
 
@@ -84,6 +108,33 @@ export class RedisStore implements Store {
   private uuidKey(appId: string, uuid: string) { return `${this.p}{${appId}}:id:${uuid}`; }
   private userRoomsKey(appId: string, username: string) { return `${this.p}{${appId}}:ur:${username}`; }
   private usageKey(appId: string) { return `${this.p}{${appId}}:usage`; }
+  private outboxIndexKey(appId: string, endpoint: string) { return `${this.p}{${appId}}:obr:${endpoint}`; }
+  private attemptsKey(appId: string) { return `${this.p}{${appId}}:wha`; }
+  private channel(appId: string, roomId: string) { return `${this.p}ev:${appId}:${roomId}`; }
+  private outboxKeys(appId: string, roomId: string, endpoint: string) {
+    const base = `${this.p}{${appId}:${roomId}}`;
+    return [`${base}:ob:${endpoint}`, `${base}:obs:${endpoint}`, `${base}:obl:${endpoint}`];
+  }
+
+  /** The event block that starts a write script's ARGV (see scripts.ts), and the endpoints it names. */
+  private eventBlock(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number) {
+    const t = eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from: '' });
+    const endpoints = routing.endpointsFor(reason);
+    const args = [ts, t.pre, t.mid, this.channel(appId, roomId), this.logLimits.minEvents, this.logLimits.minAgeMs, endpoints.length, ...endpoints];
+    return { args, endpoints };
+  }
+
+  private postOf(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number, from: string): string {
+    return eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from }).post;
+  }
+
+  /**
+   * After a script queued events for webhook endpoints, the room joins each endpoint's index. A
+   * process that dies in between leaves the queue unindexed until the next sweep finds it.
+   */
+  private async indexOutbox(appId: string, roomId: string, endpoints: readonly string[]): Promise<void> {
+    for (const ep of endpoints) await this.r.sadd(this.outboxIndexKey(appId, ep), roomId);
+  }
   private counterKey() { return `${this.p}counter:room`; }
 
   /** Any failure of Redis itself becomes a 503; the catalogue's errors pass through. */
@@ -143,12 +194,12 @@ export class RedisStore implements Store {
    * Leaves every room first (each room atomically, with autoDelete), then removes the user. If the
    * process dies in between, the user still exists and the call can be repeated.
    */
-  async deleteUser(appId: string, username: string): Promise<UserRecord | null> {
+  async deleteUser(appId: string, username: string, routing: EventRouting): Promise<UserRecord | null> {
     return this.guard(async () => {
       const user = await this.readUser(appId, username);
       if (!user) return null;
       const rooms = await this.r.smembers(this.userRoomsKey(appId, username));
-      for (const roomId of rooms) await this.removeFromRoom(appId, roomId, [username], true);
+      for (const roomId of rooms) await this.removeFromRoom(appId, roomId, [username], true, routing);
       await this.r.del(this.userKey(appId, username), this.uuidKey(appId, user.uuid), this.userRoomsKey(appId, username));
       return { uuid: user.uuid, username, created: user.created, modified: user.modified };
     });
@@ -186,12 +237,16 @@ export class RedisStore implements Store {
     });
   }
 
-  async destroyRoom(appId: string, roomId: string): Promise<boolean> {
+  async destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean> {
     if (!isRoomId(roomId)) return false;
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
-      const res = await this.r.rkDestroyRoom(k.room, k.members, k.attrs, k.meta);
+      const ts = this.now();
+      const ev = this.eventBlock(appId, roomId, routing, 'room_destroyed', ts);
+      const res = await this.r.rkDestroyRoom(k.room, k.members, k.attrs, k.meta, ...ev.args,
+        this.postOf(appId, roomId, routing, 'room_destroyed', ts, 'admin'));
       if (Number(res[0]) === 0) return false;
+      await this.indexOutbox(appId, roomId, ev.endpoints);
       const freed = Number(res[1]);
       if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
       for (const u of res.slice(2)) await this.r.srem(this.userRoomsKey(appId, String(u)), roomId);
@@ -217,18 +272,24 @@ export class RedisStore implements Store {
     });
   }
 
-  async removeMembers(appId: string, roomId: string, usernames: string[]): Promise<RemoveResult[]> {
+  async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]> {
     if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
-    return this.guard(() => this.removeFromRoom(appId, roomId, usernames, false));
+    return this.guard(() => this.removeFromRoom(appId, roomId, usernames, false, routing));
   }
 
-  private async removeFromRoom(appId: string, roomId: string, usernames: string[], allowOwner: boolean): Promise<RemoveResult[]> {
+  private async removeFromRoom(appId: string, roomId: string, usernames: string[], userDeleted: boolean, routing: EventRouting): Promise<RemoveResult[]> {
     const k = this.roomKeys(appId, roomId);
-    const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, allowOwner ? '1' : '0', ...usernames);
+    const ts = this.now();
+    const reason = userDeleted ? 'user_deleted' : 'member_left';
+    const ev = this.eventBlock(appId, roomId, routing, reason, ts);
+    const perUser = usernames.flatMap((u) => [u, this.postOf(appId, roomId, routing, reason, ts, u)]);
+    // A deleted user leaves even the rooms it owns; a removal by the admin route spares the owner.
+    const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, ...ev.args, userDeleted ? '1' : '0', ...perUser);
     if (Number(res[0]) === 0) {
-      if (allowOwner) return [];
+      if (userDeleted) return [];
       throw Errors.roomNotFound(roomId);
     }
+    await this.indexOutbox(appId, roomId, ev.endpoints);
     const freed = Number(res[1]);
     if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
     const results: RemoveResult[] = [];
@@ -298,10 +359,17 @@ export class RedisStore implements Store {
         });
         if (plan.writes.length === 0) return plan.outcome;
         const args = plan.writes.flatMap((w) => [w.key, w.value, w.bytes, w.previous?.owner ?? '']);
-        const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, snap.ver, call.user,
-          call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
+        const ts = this.now();
+        const reason = call.forced ? 'forced_set' : 'set';
+        const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+        const attributes = Object.create(null) as Record<string, string>;
+        for (const w of plan.writes) attributes[w.key] = w.value;
+        const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
+          this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
+          snap.ver, call.user, call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
         if (applied === 1) {
           if (plan.bytesDelta !== 0) await this.r.incrby(this.usageKey(call.appId), plan.bytesDelta);
+          await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
           return plan.outcome;
         }
         await backoff(attempt);
@@ -317,9 +385,14 @@ export class RedisStore implements Store {
         const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
         if (plan.removals.length === 0) return plan.outcome;
         const args = plan.removals.flatMap((r) => [r.key, snap.stored.get(r.key)!.owner]);
-        const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, snap.ver, plan.removals.length, ...args);
+        const ts = this.now();
+        const reason = call.forced ? 'forced_delete' : 'delete';
+        const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+        const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
+          this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
         if (applied === 1) {
           if (plan.bytesDelta !== 0) await this.r.incrby(this.usageKey(call.appId), plan.bytesDelta);
+          await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
           return plan.outcome;
         }
         await backoff(attempt);
@@ -352,6 +425,131 @@ export class RedisStore implements Store {
         const [owner, auto] = (metas[key] ?? '||').split('|');
         return { key, value: attrs[key], owner, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE' };
       });
+    });
+  }
+
+  // ---- events
+
+  async readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead> {
+    if (!isRoomId(roomId)) return { events: [], lastSeq: 0, firstSeq: 1, exists: false };
+    return this.guard(async () => {
+      const base = `${this.p}{${appId}:${roomId}}`;
+      const res = await this.r.rkReadEvents(`${base}:room`, `${base}:log`, afterSeq, limit);
+      const events: StoredEvent[] = [];
+      for (let i = 3; i < res.length; i += 2) events.push({ seq: Number(res[i]), body: String(res[i + 1]) });
+      return { exists: Number(res[0]) === 1, lastSeq: Number(res[1]), firstSeq: Number(res[2]), events };
+    });
+  }
+
+  async snapshot(appId: string, roomId: string): Promise<Snapshot | null> {
+    if (!isRoomId(roomId)) return null;
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      const res = await this.r.rkSnapshot(k.room, k.attrs);
+      if (res.length === 0) return null;
+      const attributes = Object.create(null) as Record<string, string>;
+      for (let i = 1; i < res.length; i += 2) attributes[res[i]] = res[i + 1];
+      return { seq: Number(res[0]), attributes };
+    });
+  }
+
+  async subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void> {
+    return this.guard(() => this.feed.subscribe(this.channel(appId, roomId), listener));
+  }
+
+  onFeedGap(listener: () => void): void {
+    this.feed.onGap(listener);
+  }
+
+  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number): Promise<Delivery[]> {
+    return this.guard(async () => {
+      const index = this.outboxIndexKey(appId, endpoint);
+      const rooms = await this.r.srandmember(index, Math.max(limit * 4, 64));
+      const out: Delivery[] = [];
+      for (const roomId of rooms) {
+        if (out.length >= limit) break;
+        const claim = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+        const res = await this.r.rkObClaim(...this.outboxKeys(appId, roomId, endpoint), now, LEASE_MS, claim);
+        const status = Number(res[0]);
+        if (status === 0) {
+          await this.unindexIfEmpty(appId, roomId, endpoint);
+        } else if (status === 3) {
+          const head = String(res[1]);
+          const bar = head.indexOf('|');
+          out.push({
+            appId, endpoint, roomId, seq: Number(head.slice(0, bar)), body: head.slice(bar + 1),
+            attempts: Number(res[2]), firstAttemptAt: res[3] === '' ? null : Number(res[3]), claim,
+          });
+        }
+      }
+      return out;
+    });
+  }
+
+  /** Drops a drained queue from the index, then looks again: a write may have queued meanwhile. */
+  private async unindexIfEmpty(appId: string, roomId: string, endpoint: string): Promise<void> {
+    const index = this.outboxIndexKey(appId, endpoint);
+    await this.r.srem(index, roomId);
+    const [list] = this.outboxKeys(appId, roomId, endpoint);
+    if ((await this.r.llen(list)) > 0) await this.r.sadd(index, roomId);
+  }
+
+  async finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void> {
+    await this.guard(async () => {
+      const left = await this.r.rkObFinish(...this.outboxKeys(d.appId, d.roomId, d.endpoint), d.claim, d.seq);
+      if (left === 0) await this.unindexIfEmpty(d.appId, d.roomId, d.endpoint);
+      await this.recordAttempt(d.appId, attempt);
+    });
+  }
+
+  async retryDelivery(d: Delivery, nextAt: number, attempt: AttemptRecord): Promise<void> {
+    await this.guard(async () => {
+      await this.r.rkObRetry(...this.outboxKeys(d.appId, d.roomId, d.endpoint), d.claim, attempt.attempt, nextAt, attempt.at);
+      await this.recordAttempt(d.appId, attempt);
+    });
+  }
+
+  private async recordAttempt(appId: string, a: AttemptRecord): Promise<void> {
+    const key = this.attemptsKey(appId);
+    await this.r.lpush(key, JSON.stringify(a));
+    await this.r.ltrim(key, 0, ATTEMPTS_KEPT - 1);
+  }
+
+  async recentAttempts(appId: string, limit: number): Promise<AttemptRecord[]> {
+    return this.guard(async () => (await this.r.lrange(this.attemptsKey(appId), 0, limit - 1)).map((j) => JSON.parse(j) as AttemptRecord));
+  }
+
+  async outboxDepth(appId: string, endpoint: string): Promise<number> {
+    return this.guard(async () => {
+      let depth = 0;
+      for (const roomId of await this.r.smembers(this.outboxIndexKey(appId, endpoint))) {
+        depth += await this.r.llen(this.outboxKeys(appId, roomId, endpoint)[0]);
+      }
+      return depth;
+    });
+  }
+
+  /**
+   * Finds outbox queues that lost their index entry (a process died between a room's script and
+   * the index update) by scanning every master for them. Run at start and now and then.
+   */
+  async sweepOutbox(appId: string, endpoint: string): Promise<number> {
+    return this.guard(async () => {
+      const nodes = this.r instanceof Cluster ? this.r.nodes('master') : [this.r as Redis];
+      const match = `${this.p}{${appId}:*}:ob:${endpoint}`;
+      let found = 0;
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+          cursor = next;
+          for (const key of keys) {
+            const tag = key.slice(key.indexOf('{') + 1, key.indexOf('}'));
+            if (await this.r.sadd(this.outboxIndexKey(appId, endpoint), tag.slice(tag.indexOf(':') + 1))) found++;
+          }
+        } while (cursor !== '0');
+      }
+      return found;
     });
   }
 

@@ -10,10 +10,51 @@
  *   B:attrs    HASH  key -> value
  *   B:meta     HASH  key -> "owner|auto|bytes"   (auto 1 = DELETE)
  *   B:auto:<u> SET   keys owned by u with autoDelete DELETE: a member leaving costs O(its keys)
+ *   B:log      STREAM the room's events, entry id 0-<seq>, fields t (ms) and b (JSON body)
+ *   B:ob:<ep>  LIST  "seq|body" of events waiting for webhook endpoint <ep>, oldest first
+ *   B:obs:<ep> HASH  attempts nextAt firstAt of the head of that list; B:obl:<ep> its lease
+ * `room.seq` counts the room's events. Every script that changes attributes emits its event in the
+ * same script: log entry, outbox entries and PUBLISH, so none of them can be missing or extra.
  */
 
 /** Shared by scripts that work on a room: KEYS[1] is B:room. */
 const ROOM_BASE = `local base = string.sub(KEYS[1], 1, -6)`;
+
+/**
+ * The event half of a write script. ARGV starts with an event block:
+ *   ts pre mid channel minEvents minAgeMs nEndpoints endpoint...
+ * emit() draws the room's next seq and writes the body pre..seq..mid..seq..post..attrs..'}'.
+ */
+const EMIT = `
+local function readEv(argv, i)
+  local ev = { ts = argv[i], pre = argv[i + 1], mid = argv[i + 2], channel = argv[i + 3],
+    minEvents = tonumber(argv[i + 4]), minAge = tonumber(argv[i + 5]), endpoints = {} }
+  local n = tonumber(argv[i + 6])
+  for j = 1, n do ev.endpoints[j] = argv[i + 6 + j] end
+  return ev, i + 7 + n
+end
+local function jsonKeys(keys)
+  if #keys == 0 then return '[]' end
+  return '["' .. table.concat(keys, '","') .. '"]'
+end
+local function emit(base, ev, post, attrs)
+  local seq = redis.call('HINCRBY', base .. ':room', 'seq', 1)
+  local body = ev.pre .. seq .. ev.mid .. seq .. post .. attrs .. '}'
+  local logKey = base .. ':log'
+  redis.call('XADD', logKey, '0-' .. seq, 't', ev.ts, 'b', body)
+  for _, ep in ipairs(ev.endpoints) do redis.call('RPUSH', base .. ':ob:' .. ep, seq .. '|' .. body) end
+  redis.call('PUBLISH', ev.channel, seq .. '|' .. body)
+  if seq % 64 == 0 and seq > ev.minEvents then
+    -- drop what is both beyond the newest minEvents and older than minAge
+    local entries = redis.call('XRANGE', logKey, '-', '0-' .. (seq - ev.minEvents), 'COUNT', 256)
+    local upto = nil
+    for _, e in ipairs(entries) do
+      if tonumber(e[2][2]) < tonumber(ev.ts) - ev.minAge then upto = tonumber(string.sub(e[1], 3)) else break end
+    end
+    if upto then redis.call('XTRIM', logKey, 'MINID', '0-' .. (upto + 1)) end
+  end
+  return seq
+end`;
 
 /** KEYS room members meta; ARGV user checkMember(0|1) key... -> {status, ver, count, meta...}; status 0 no room, 1 not member, 2 ok */
 export const READ_FOR_WRITE = `
@@ -27,33 +68,45 @@ if #ARGV > 2 then
 end
 return out`;
 
-/** KEYS room attrs meta; ARGV ver user auto n (key value bytes prevOwner)* -> 1 applied, 0 version moved */
+/** KEYS room attrs meta; ARGV event-block post attrs ver user auto n (key value bytes prevOwner)* -> 1 applied, 0 version moved */
 export const APPLY_SET = `
 ${ROOM_BASE}
-if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[1] then return 0 end
-local user, auto, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
+${EMIT}
+local ev, a = readEv(ARGV, 1)
+local post, attrs = ARGV[a], ARGV[a + 1]
+a = a + 2
+if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[a] then return 0 end
+local user, auto, n = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
 for i = 0, n - 1 do
-  local k, v, bytes, prev = ARGV[5 + i * 4], ARGV[6 + i * 4], ARGV[7 + i * 4], ARGV[8 + i * 4]
+  local k, v, bytes, prev = ARGV[a + 4 + i * 4], ARGV[a + 5 + i * 4], ARGV[a + 6 + i * 4], ARGV[a + 7 + i * 4]
   redis.call('HSET', KEYS[2], k, v)
   redis.call('HSET', KEYS[3], k, user .. '|' .. auto .. '|' .. bytes)
   if prev ~= '' then redis.call('SREM', base .. ':auto:' .. prev, k) end
   if auto == '1' then redis.call('SADD', base .. ':auto:' .. user, k) end
 end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
+emit(base, ev, post, attrs)
 return 1`;
 
-/** KEYS room attrs meta; ARGV ver n (key owner)* -> 1 applied, 0 version moved */
+/** KEYS room attrs meta; ARGV event-block post ver n (key owner)* -> 1 applied, 0 version moved */
 export const APPLY_DELETE = `
 ${ROOM_BASE}
-if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[1] then return 0 end
-local n = tonumber(ARGV[2])
+${EMIT}
+local ev, a = readEv(ARGV, 1)
+local post = ARGV[a]
+a = a + 1
+if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[a] then return 0 end
+local n = tonumber(ARGV[a + 1])
+local removed = {}
 for i = 0, n - 1 do
-  local k, owner = ARGV[3 + i * 2], ARGV[4 + i * 2]
+  local k, owner = ARGV[a + 2 + i * 2], ARGV[a + 3 + i * 2]
   redis.call('HDEL', KEYS[2], k)
   redis.call('HDEL', KEYS[3], k)
   redis.call('SREM', base .. ':auto:' .. owner, k)
+  removed[#removed + 1] = k
 end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
+emit(base, ev, post, jsonKeys(removed))
 return 1`;
 
 /** KEYS room members attrs; ARGV member('' = no check) key... -> {status, k1, v1, ...}; status as READ_FOR_WRITE */
@@ -94,24 +147,28 @@ for i = 1, #fresh do out[#out + 1] = fresh[i] end
 return out`;
 
 /**
- * KEYS room members attrs meta; ARGV allowOwner(0|1) user... -> {status, bytesFreed, (user result)*}
- * result: 'ok', 'owner' or 'absent'. A leaving member's DELETE keys go with it.
+ * KEYS room members attrs meta; ARGV event-block allowOwner(0|1) (user post)* -> {status, bytesFreed, (user result)*}
+ * result: 'ok', 'owner' or 'absent'. A leaving member's DELETE keys go with it, in one event.
  */
 export const REMOVE_MEMBERS = `
 ${ROOM_BASE}
+${EMIT}
+local ev, a = readEv(ARGV, 1)
+local allowOwner = ARGV[a]
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner then return {0} end
 local freed = 0
 local out = {1, 0}
-for i = 2, #ARGV do
-  local u = ARGV[i]
-  if u == owner and ARGV[1] ~= '1' then
+for i = a + 1, #ARGV, 2 do
+  local u, post = ARGV[i], ARGV[i + 1]
+  if u == owner and allowOwner ~= '1' then
     out[#out + 1] = u; out[#out + 1] = 'owner'
   elseif not redis.call('ZSCORE', KEYS[2], u) then
     out[#out + 1] = u; out[#out + 1] = 'absent'
   else
     local autoKey = base .. ':auto:' .. u
     local keys = redis.call('SMEMBERS', autoKey)
+    table.sort(keys)
     for _, k in ipairs(keys) do
       local meta = redis.call('HGET', KEYS[4], k)
       if meta then freed = freed + tonumber(string.match(meta, '([^|]*)$')) end
@@ -120,6 +177,7 @@ for i = 2, #ARGV do
     end
     redis.call('DEL', autoKey)
     redis.call('ZREM', KEYS[2], u)
+    if #keys > 0 then emit(base, ev, post, jsonKeys(keys)) end
     out[#out + 1] = u; out[#out + 1] = 'ok'
   end
 end
@@ -127,22 +185,32 @@ redis.call('HINCRBY', KEYS[1], 'ver', 1)
 out[2] = freed
 return out`;
 
-/** KEYS room members attrs meta; -> {0} no room, else {1, bytesFreed, member...} */
+/**
+ * KEYS room members attrs meta; ARGV event-block post -> {0} no room, else {1, bytesFreed, member...}
+ * The final event is written before the room goes; the log outlives it for minAge, for resumes.
+ */
 export const DESTROY_ROOM = `
 ${ROOM_BASE}
+${EMIT}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local ev, a = readEv(ARGV, 1)
 local freed = 0
-local metas = redis.call('HVALS', KEYS[4])
+local all = redis.call('HGETALL', KEYS[4])
 local owners = {}
-for _, m in ipairs(metas) do
-  local owner, _, bytes = string.match(m, '^(.*)|(.*)|(.*)$')
+local keys = {}
+for i = 1, #all, 2 do
+  local owner, _, bytes = string.match(all[i + 1], '^(.*)|(.*)|(.*)$')
   freed = freed + tonumber(bytes)
   owners[owner] = true
+  keys[#keys + 1] = all[i]
 end
+table.sort(keys)
+emit(base, ev, ARGV[a], jsonKeys(keys))
 for owner, _ in pairs(owners) do redis.call('DEL', base .. ':auto:' .. owner) end
 local out = {1, freed}
 for _, u in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do out[#out + 1] = u end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('PEXPIRE', base .. ':log', math.max(ev.minAge, 1000))
 return out`;
 
 /** KEYS (userKey uuidKey)*; ARGV (username uuid passwordHash now)* -> 0 created, else the duplicate username */
@@ -156,3 +224,56 @@ for i = 1, #KEYS, 2 do
   redis.call('SET', KEYS[i + 1], ARGV[a + 1])
 end
 return 0`;
+
+/** KEYS room log; ARGV afterSeq limit -> {exists, lastSeq, firstSeq, (seq body)*} */
+export const READ_EVENTS = `
+local exists = redis.call('EXISTS', KEYS[1])
+local last = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if exists == 0 and #newest > 0 then last = tonumber(string.sub(newest[1][1], 3)) end
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local first = last + 1
+if #oldest > 0 then first = tonumber(string.sub(oldest[1][1], 3)) end
+local out = {exists, last, first}
+for _, e in ipairs(redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[1], '+', 'COUNT', ARGV[2])) do
+  out[#out + 1] = string.sub(e[1], 3)
+  out[#out + 1] = e[2][4]
+end
+return out`;
+
+/** KEYS room attrs -> {} no room, else {seq, k1, v1, ...} */
+export const SNAPSHOT = `
+local seq = redis.call('HGET', KEYS[1], 'seq')
+if not seq then return {} end
+local out = {seq}
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all do out[#out + 1] = all[i] end
+return out`;
+
+/**
+ * KEYS list state lease; ARGV now leaseMs token -> {0} empty, {1} not due, {2} leased elsewhere,
+ * {3, head, attempts, firstAt}: claimed; the lease keeps other instances off this queue.
+ */
+export const OB_CLAIM = `
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then return {0} end
+local st = redis.call('HMGET', KEYS[2], 'attempts', 'nextAt', 'firstAt')
+if st[2] and tonumber(st[2]) > tonumber(ARGV[1]) then return {1} end
+if not redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[2]) then return {2} end
+return {3, head, st[1] or '0', st[3] or ''}`;
+
+/** KEYS list state lease; ARGV token seq -> remaining length, or -1 when the lease was lost */
+export const OB_FINISH = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if head and string.sub(head, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then redis.call('LPOP', KEYS[1]) end
+redis.call('DEL', KEYS[2], KEYS[3])
+return redis.call('LLEN', KEYS[1])`;
+
+/** KEYS list state lease; ARGV token attempts nextAt firstAt -> 1, or -1 when the lease was lost */
+export const OB_RETRY = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[2], 'attempts', ARGV[2], 'nextAt', ARGV[3])
+redis.call('HSETNX', KEYS[2], 'firstAt', ARGV[4])
+redis.call('DEL', KEYS[3])
+return 1`;

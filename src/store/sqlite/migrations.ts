@@ -37,6 +37,27 @@ const MIGRATIONS: string[] = [
   CREATE TABLE app_usage (app TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
   `,
+  // 2: change events, their per-room log, and the webhook outbox
+  `
+  ALTER TABLE rooms ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE events (
+    app TEXT NOT NULL, room TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (app, room, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY, app TEXT NOT NULL, endpoint TEXT NOT NULL, room TEXT NOT NULL,
+    seq INTEGER NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL DEFAULT 0, first_attempt_at INTEGER
+  );
+  -- the head of each (endpoint, room) queue is its lowest id
+  CREATE INDEX outbox_queue ON outbox (app, endpoint, room, id);
+  CREATE TABLE webhook_attempts (
+    id INTEGER PRIMARY KEY, app TEXT NOT NULL, endpoint TEXT NOT NULL, room TEXT NOT NULL,
+    seq INTEGER NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER,
+    error TEXT, duration_ms INTEGER NOT NULL, outcome TEXT NOT NULL
+  );
+  CREATE INDEX webhook_attempts_by_app ON webhook_attempts (app, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,22 +1,31 @@
 import Database from 'better-sqlite3';
-import type { Database as Db, Statement } from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { Errors } from '../../domain/errors.js';
 import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
+import { eventTemplate, renderEvent, type EventFacts, type EventRouting, type StoredEvent } from '../../domain/events.js';
+import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
+import { prepare } from './statements.js';
 import type {
-  AttrRecord, DeleteCall, NewRoom, NewUser, RemoveResult, RoomRecord, SetCall, Store, UserRecord,
+  AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
+  RoomRecord, SetCall, Snapshot, Store, UserRecord,
 } from '../types.js';
+import type { EventLogLimits } from '../event-log.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
   path: string;
   /** FULL: every acknowledged call is fsynced before the answer; NORMAL: survives a process crash only. */
   synchronous: 'FULL' | 'NORMAL';
+  eventLog: EventLogLimits;
   clock?: () => number;
 }
+
+/** How many webhook attempts per app are kept for inspection. */
+const ATTEMPTS_KEPT = 1000;
 
 interface UserRow { uuid: string; username: string; created: number; modified: number }
 interface RoomRow { id: string; name: string; description: string; owner: string; maxusers: number; created: number }
@@ -31,8 +40,13 @@ export class SqliteStore implements Store {
   private readonly db: Db;
   private readonly now: () => number;
   private readonly q: ReturnType<typeof prepare>;
+  private readonly feed = new LocalFeed();
+  private readonly logLimits: EventLogLimits;
+  /** Events written by the running transaction, published once it has committed. */
+  private pending: Array<[string, StoredEvent]> = [];
 
   constructor(options: SqliteOptions) {
+    this.logLimits = options.eventLog;
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
     try {
@@ -50,6 +64,22 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` as one IMMEDIATE transaction, then publishes the events it wrote. */
+  private write<T>(fn: () => T): T {
+    this.pending = [];
+    let result: T;
+    try {
+      result = this.db.transaction(fn).immediate();
+    } catch (err) {
+      this.pending = [];
+      throw err;
+    }
+    const events = this.pending;
+    this.pending = [];
+    for (const [room, event] of events) this.feed.publish(room, event);
+    return result;
   }
 
   async ping(): Promise<void> {
@@ -75,7 +105,7 @@ export class SqliteStore implements Store {
   // ---- users
 
   async createUsers(appId: string, users: NewUser[]): Promise<UserRecord[]> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const now = this.now();
       return users.map((u) => {
         if (this.q.userByName.get(appId, u.username)) throw Errors.duplicateUser(appUuid(appId), u.username);
@@ -83,7 +113,7 @@ export class SqliteStore implements Store {
         this.q.insertUser.run(appId, u.username, rec.uuid, u.passwordHash, now, now);
         return rec;
       });
-    }).immediate();
+    });
   }
 
   async getUser(appId: string, username: string): Promise<UserRecord | null> {
@@ -99,21 +129,21 @@ export class SqliteStore implements Store {
     return row?.password_hash ?? null;
   }
 
-  async deleteUser(appId: string, username: string): Promise<UserRecord | null> {
-    return this.db.transaction(() => {
+  async deleteUser(appId: string, username: string, routing: EventRouting): Promise<UserRecord | null> {
+    return this.write(() => {
       const user = this.q.userByName.get(appId, username) as UserRow | undefined;
       if (!user) return null;
       const rooms = this.q.roomsOfUser.all(appId, username) as Array<{ room: string }>;
-      for (const { room } of rooms) this.leave(appId, room, username);
+      for (const { room } of rooms) this.leave(appId, room, username, routing, 'user_deleted');
       this.q.deleteUser.run(appId, username);
       return user;
-    }).immediate();
+    });
   }
 
   // ---- rooms
 
   async createRoom(appId: string, room: NewRoom): Promise<RoomRecord> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const missing = [room.owner, ...room.members].find((u) => !this.q.userByName.get(appId, u));
       if (missing !== undefined) throw Errors.usernameDoesNotExist(missing);
       const members = [...new Set([room.owner, ...room.members])];
@@ -124,7 +154,7 @@ export class SqliteStore implements Store {
       this.q.insertRoom.run(appId, id, room.name, room.description, room.owner, room.maxusers, now);
       for (const m of members) this.q.insertMember.run(appId, id, m, now);
       return { id, name: room.name, description: room.description, owner: room.owner, maxusers: room.maxusers, created: now, memberCount: members.length };
-    }).immediate();
+    });
   }
 
   async getRoom(appId: string, roomId: string): Promise<RoomRecord | null> {
@@ -134,20 +164,23 @@ export class SqliteStore implements Store {
     return { ...row, memberCount: n };
   }
 
-  async destroyRoom(appId: string, roomId: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      if (!this.q.room.get(appId, roomId)) return false;
+  async destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean> {
+    return this.write(() => {
+      if (!isRoomId(roomId) || !this.q.room.get(appId, roomId)) return false;
       const { total } = this.q.roomBytes.get(appId, roomId) as { total: number | null };
+      const keys = (this.q.allAttrs.all(appId, roomId) as Array<{ key: string }>).map((r) => r.key);
+      // The final event is written before the room goes: it ends the room's streams.
+      this.emit(appId, roomId, routing, { reason: 'room_destroyed', from: 'admin', attributes: keys }, true);
       this.q.addUsage.run(appId, -(total ?? 0));
       this.q.deleteRoomAttrs.run(appId, roomId);
       this.q.deleteRoomMembers.run(appId, roomId);
       this.q.deleteRoom.run(appId, roomId);
       return true;
-    }).immediate();
+    });
   }
 
   async addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const room = this.requireRoom(appId, roomId);
       const missing = usernames.find((u) => !this.q.userByName.get(appId, u));
       if (missing !== undefined) throw Errors.usernameDoesNotExist(missing);
@@ -157,19 +190,19 @@ export class SqliteStore implements Store {
       const now = this.now();
       for (const u of fresh) this.q.insertMember.run(appId, roomId, u, now);
       return fresh;
-    }).immediate();
+    });
   }
 
-  async removeMembers(appId: string, roomId: string, usernames: string[]): Promise<RemoveResult[]> {
-    return this.db.transaction(() => {
+  async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]> {
+    return this.write(() => {
       const room = this.requireRoom(appId, roomId);
       return usernames.map((user): RemoveResult => {
         if (user === room.owner) return { user, result: false, reason: 'the owner cannot be removed' };
         if (!this.q.member.get(appId, roomId, user)) return { user, result: false, reason: 'user is not in chatroom' };
-        this.leave(appId, roomId, user);
+        this.leave(appId, roomId, user, routing, 'member_left');
         return { user, result: true };
       });
-    }).immediate();
+    });
   }
 
   async listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]> {
@@ -185,7 +218,7 @@ export class SqliteStore implements Store {
   // ---- attributes
 
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const { appId, roomId } = call;
       this.requireRoom(appId, roomId);
       if (!this.q.member.get(appId, roomId, call.user)) throw Errors.notInRoom();
@@ -205,12 +238,17 @@ export class SqliteStore implements Store {
         this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now);
       }
       if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
+      if (plan.writes.length > 0) {
+        const attributes = Object.create(null) as Record<string, string>;
+        for (const w of plan.writes) attributes[w.key] = w.value;
+        this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes });
+      }
       return plan.outcome;
-    }).immediate();
+    });
   }
 
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const { appId, roomId } = call;
       this.requireRoom(appId, roomId);
       if (call.checkMembership && !this.q.member.get(appId, roomId, call.user)) throw Errors.notInRoom();
@@ -222,8 +260,13 @@ export class SqliteStore implements Store {
       });
       for (const r of plan.removals) this.q.deleteAttr.run(appId, roomId, r.key);
       if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
+      if (plan.removals.length > 0) {
+        this.emit(appId, roomId, call.routing, {
+          reason: call.forced ? 'forced_delete' : 'delete', from: call.user, attributes: plan.removals.map((r) => r.key),
+        });
+      }
       return plan.outcome;
-    }).immediate();
+    });
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
@@ -265,55 +308,99 @@ export class SqliteStore implements Store {
   }
 
   /** A member leaves: its autoDelete keys go, then the membership. O(that member's keys). */
-  private leave(appId: string, roomId: string, username: string): void {
-    const { total } = this.q.autoDeleteBytes.get(appId, roomId, username) as { total: number | null };
+  private leave(appId: string, roomId: string, username: string, routing: EventRouting, reason: 'member_left' | 'user_deleted'): void {
+    const keys = (this.q.deleteAutoAttrs.all(appId, roomId, username) as Array<{ key: string; bytes: number }>);
+    const total = keys.reduce((sum, k) => sum + k.bytes, 0);
     if (total) this.q.addUsage.run(appId, -total);
-    this.q.deleteAutoAttrs.run(appId, roomId, username);
     this.q.deleteMember.run(appId, roomId, username);
+    if (keys.length > 0) this.emit(appId, roomId, routing, { reason, from: username, attributes: keys.map((k) => k.key) });
+  }
+
+  /**
+   * Writes an event in the running transaction: the room's next seq, the log, one outbox row per
+   * webhook endpoint that wants it. Every 64th event prunes what the log no longer has to keep.
+   */
+  private emit(appId: string, roomId: string, routing: EventRouting, facts: Pick<EventFacts, 'reason' | 'from' | 'attributes'>, final = false): void {
+    const { seq } = this.q.bumpSeq.get(appId, roomId) as { seq: number };
+    const ts = this.now();
+    const body = renderEvent(eventTemplate({ reason: facts.reason, from: facts.from, roomId, appKey: routing.appKey, timestamp: ts }), seq, facts.attributes);
+    this.q.insertEvent.run(appId, roomId, seq, ts, body);
+    for (const endpoint of routing.endpointsFor(facts.reason)) this.q.insertOutbox.run(appId, endpoint, roomId, seq, body);
+    if (seq % 64 === 0 || final) {
+      this.q.pruneEvents.run(appId, roomId, seq - this.logLimits.minEvents, ts - this.logLimits.minAgeMs);
+    }
+    this.pending.push([`${appId}:${roomId}`, { seq, body }]);
+  }
+
+  // ---- events
+
+  async readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead> {
+    return this.db.transaction(() => {
+      const room = isRoomId(roomId) ? this.q.roomSeq.get(appId, roomId) as { seq: number } | undefined : undefined;
+      const bounds = this.q.eventBounds.get(appId, roomId) as { first: number | null; last: number | null };
+      const lastSeq = room?.seq ?? bounds.last ?? 0;
+      const events = this.q.eventsAfter.all(appId, roomId, afterSeq, limit) as StoredEvent[];
+      return { events, lastSeq, firstSeq: bounds.first ?? lastSeq + 1, exists: room !== undefined };
+    })();
+  }
+
+  async snapshot(appId: string, roomId: string): Promise<Snapshot | null> {
+    return this.db.transaction(() => {
+      const room = isRoomId(roomId) ? this.q.roomSeq.get(appId, roomId) as { seq: number } | undefined : undefined;
+      if (!room) return null;
+      const attributes = Object.create(null) as Record<string, string>;
+      for (const r of this.q.allAttrs.all(appId, roomId) as Array<{ key: string; value: string }>) attributes[r.key] = r.value;
+      return { seq: room.seq, attributes };
+    })();
+  }
+
+  async subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void> {
+    return this.feed.subscribe(`${appId}:${roomId}`, listener);
+  }
+
+  onFeedGap(): void {
+    // In one process the feed is synchronous with the commit: it never misses an event.
+  }
+
+  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number): Promise<Delivery[]> {
+    const rows = this.q.outboxHeads.all(appId, endpoint, now, limit) as Array<{
+      id: number; room: string; seq: number; body: string; attempts: number; first_attempt_at: number | null;
+    }>;
+    return rows.map((r) => ({
+      appId, endpoint, roomId: r.room, seq: r.seq, body: r.body, attempts: r.attempts, firstAttemptAt: r.first_attempt_at, claim: String(r.id),
+    }));
+  }
+
+  async finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void> {
+    this.write(() => {
+      this.q.outboxDelete.run(Number(d.claim));
+      this.recordAttempt(d.appId, attempt);
+    });
+  }
+
+  async retryDelivery(d: Delivery, nextAt: number, attempt: AttemptRecord): Promise<void> {
+    this.write(() => {
+      this.q.outboxRetry.run(attempt.attempt, nextAt, attempt.at, Number(d.claim));
+      this.recordAttempt(d.appId, attempt);
+    });
+  }
+
+  private recordAttempt(appId: string, a: AttemptRecord): void {
+    const { lastInsertRowid } = this.q.insertAttempt.run(appId, a.endpoint, a.roomId, a.seq, a.attempt, a.at, a.status, a.error, a.durationMs, a.outcome);
+    const id = Number(lastInsertRowid);
+    if (id % 100 === 0) this.q.pruneAttempts.run(appId, id - ATTEMPTS_KEPT);
+  }
+
+  async recentAttempts(appId: string, limit: number): Promise<AttemptRecord[]> {
+    return (this.q.recentAttempts.all(appId, limit) as Array<{
+      endpoint: string; room: string; seq: number; attempt: number; at: number; status: number | null; error: string | null; duration_ms: number; outcome: AttemptRecord['outcome'];
+    }>).map((r) => ({
+      endpoint: r.endpoint, roomId: r.room, seq: r.seq, attempt: r.attempt, at: r.at, status: r.status, error: r.error, durationMs: r.duration_ms, outcome: r.outcome,
+    }));
+  }
+
+  async outboxDepth(appId: string, endpoint: string): Promise<number> {
+    return (this.q.outboxDepth.get(appId, endpoint) as { n: number }).n;
   }
 }
 
-function prepare(db: Db) {
-  const s = (sql: string): Statement => db.prepare(sql);
-  return {
-    ping: s('SELECT 1'),
-    userByName: s('SELECT uuid, username, created, modified FROM users WHERE app = ? AND username = ?'),
-    userByUuid: s('SELECT uuid, username, created, modified FROM users WHERE app = ? AND uuid = ?'),
-    passwordHash: s('SELECT password_hash FROM users WHERE app = ? AND username = ?'),
-    insertUser: s('INSERT INTO users (app, username, uuid, password_hash, created, modified) VALUES (?, ?, ?, ?, ?, ?)'),
-    deleteUser: s('DELETE FROM users WHERE app = ? AND username = ?'),
-    roomsOfUser: s('SELECT room FROM members WHERE app = ? AND username = ?'),
-
-    bumpCounter: s(`INSERT INTO counters (name, value) VALUES (?, 1)
-      ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`),
-    room: s('SELECT id, name, description, owner, maxusers, created FROM rooms WHERE app = ? AND id = ?'),
-    insertRoom: s('INSERT INTO rooms (app, id, name, description, owner, maxusers, created) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    deleteRoom: s('DELETE FROM rooms WHERE app = ? AND id = ?'),
-    memberCount: s('SELECT count(*) AS n FROM members WHERE app = ? AND room = ?'),
-    member: s('SELECT 1 FROM members WHERE app = ? AND room = ? AND username = ?'),
-    insertMember: s('INSERT OR IGNORE INTO members (app, room, username, joined) VALUES (?, ?, ?, ?)'),
-    deleteMember: s('DELETE FROM members WHERE app = ? AND room = ? AND username = ?'),
-    deleteRoomMembers: s('DELETE FROM members WHERE app = ? AND room = ?'),
-    members: s(`SELECT username FROM members WHERE app = ? AND room = ?
-      ORDER BY username = ? DESC, joined, username LIMIT ? OFFSET ?`),
-
-    attrCount: s('SELECT count(*) AS n FROM attrs WHERE app = ? AND room = ?'),
-    attrMeta: s('SELECT owner, bytes FROM attrs WHERE app = ? AND room = ? AND key = ?'),
-    attrValue: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
-    allAttrs: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?'),
-    attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
-    upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (app, room, key) DO UPDATE SET value = excluded.value, owner = excluded.owner,
-        auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated`),
-    deleteAttr: s('DELETE FROM attrs WHERE app = ? AND room = ? AND key = ?'),
-    roomBytes: s('SELECT sum(bytes) AS total FROM attrs WHERE app = ? AND room = ?'),
-    deleteRoomAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ?'),
-    autoDeleteBytes: s('SELECT sum(bytes) AS total FROM attrs WHERE app = ? AND room = ? AND owner = ? AND auto_delete = 1'),
-    deleteAutoAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ? AND owner = ? AND auto_delete = 1'),
-
-    usage: s('SELECT bytes FROM app_usage WHERE app = ?'),
-    addUsage: s(`INSERT INTO app_usage (app, bytes) VALUES (?, ?)
-      ON CONFLICT (app) DO UPDATE SET bytes = bytes + excluded.bytes`),
-  };
-}

@@ -1,0 +1,68 @@
+/**
+ * Change events (one per call that stored or removed at least one key, plus a final one when a
+ * room is destroyed). `operation`, `from` and `attributes` have the shape of the official SDK's
+ * onChatroomEvent, so a client can pass them on unchanged.
+ */
+export type EventReason = 'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'room_destroyed';
+export type EventOperation = 'updateChatRoomAttributes' | 'removeChatRoomAttributes';
+
+export const EVENT_REASONS: readonly EventReason[] = ['set', 'forced_set', 'delete', 'forced_delete', 'member_left', 'user_deleted', 'room_destroyed'];
+
+export interface EventFacts {
+  roomId: string;
+  appKey: string;
+  timestamp: number;
+  reason: EventReason;
+  from: string;
+  /** A map for updates, a key list for removals. */
+  attributes: Record<string, string> | string[];
+}
+
+export function operationOf(reason: EventReason): EventOperation {
+  return reason === 'set' || reason === 'forced_set' ? 'updateChatRoomAttributes' : 'removeChatRoomAttributes';
+}
+
+/**
+ * The event's JSON around its seq and its attributes:
+ *   body = pre + seq + mid + seq + post + attributesJson + '}'
+ * A store that draws the seq inside its own transaction or script (SQLite, a Redis Lua script)
+ * splices it in there, so the event is written atomically with the change it describes; a Redis
+ * script that removes a leaving member's keys also fills in the attributes it found.
+ */
+export interface EventTemplate {
+  pre: string;
+  mid: string;
+  post: string;
+}
+
+export function eventTemplate(f: Omit<EventFacts, 'attributes'>): EventTemplate {
+  const rest = JSON.stringify({
+    chatroomId: f.roomId,
+    app: f.appKey,
+    timestamp: f.timestamp,
+    operation: operationOf(f.reason),
+    from: f.from,
+    reason: f.reason,
+  });
+  return {
+    pre: `{"id":${JSON.stringify(`${f.roomId}:`).slice(0, -1)}`,
+    mid: '","seq":',
+    post: `,${rest.slice(1, -1)},"attributes":`,
+  };
+}
+
+export function renderEvent(t: EventTemplate, seq: number, attributes: EventFacts['attributes']): string {
+  return `${t.pre}${seq}${t.mid}${seq}${t.post}${JSON.stringify(attributes)}}`;
+}
+
+/** What every store keeps per room: the event bodies in seq order. */
+export interface StoredEvent {
+  seq: number;
+  body: string;
+}
+
+/** Webhook endpoints of an app, as far as a store needs them: which ones want an event. */
+export interface EventRouting {
+  appKey: string;
+  endpointsFor(reason: EventReason): readonly string[];
+}

@@ -1,0 +1,65 @@
+import type { Database as Db, Statement } from 'better-sqlite3';
+
+/** Every statement of the SQLite store, prepared once. */
+export function prepare(db: Db) {
+  const s = (sql: string): Statement => db.prepare(sql);
+  return {
+    ping: s('SELECT 1'),
+    userByName: s('SELECT uuid, username, created, modified FROM users WHERE app = ? AND username = ?'),
+    userByUuid: s('SELECT uuid, username, created, modified FROM users WHERE app = ? AND uuid = ?'),
+    passwordHash: s('SELECT password_hash FROM users WHERE app = ? AND username = ?'),
+    insertUser: s('INSERT INTO users (app, username, uuid, password_hash, created, modified) VALUES (?, ?, ?, ?, ?, ?)'),
+    deleteUser: s('DELETE FROM users WHERE app = ? AND username = ?'),
+    roomsOfUser: s('SELECT room FROM members WHERE app = ? AND username = ?'),
+
+    bumpCounter: s(`INSERT INTO counters (name, value) VALUES (?, 1)
+      ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`),
+    room: s('SELECT id, name, description, owner, maxusers, created FROM rooms WHERE app = ? AND id = ?'),
+    insertRoom: s('INSERT INTO rooms (app, id, name, description, owner, maxusers, created) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    deleteRoom: s('DELETE FROM rooms WHERE app = ? AND id = ?'),
+    memberCount: s('SELECT count(*) AS n FROM members WHERE app = ? AND room = ?'),
+    member: s('SELECT 1 FROM members WHERE app = ? AND room = ? AND username = ?'),
+    insertMember: s('INSERT OR IGNORE INTO members (app, room, username, joined) VALUES (?, ?, ?, ?)'),
+    deleteMember: s('DELETE FROM members WHERE app = ? AND room = ? AND username = ?'),
+    deleteRoomMembers: s('DELETE FROM members WHERE app = ? AND room = ?'),
+    members: s(`SELECT username FROM members WHERE app = ? AND room = ?
+      ORDER BY username = ? DESC, joined, username LIMIT ? OFFSET ?`),
+
+    attrCount: s('SELECT count(*) AS n FROM attrs WHERE app = ? AND room = ?'),
+    attrMeta: s('SELECT owner, bytes FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    attrValue: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    allAttrs: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?'),
+    attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
+    upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (app, room, key) DO UPDATE SET value = excluded.value, owner = excluded.owner,
+        auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated`),
+    deleteAttr: s('DELETE FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    roomBytes: s('SELECT sum(bytes) AS total FROM attrs WHERE app = ? AND room = ?'),
+    deleteRoomAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ?'),
+    deleteAutoAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ? AND owner = ? AND auto_delete = 1 RETURNING key, bytes'),
+
+    bumpSeq: s('UPDATE rooms SET seq = seq + 1 WHERE app = ? AND id = ? RETURNING seq'),
+    roomSeq: s('SELECT seq FROM rooms WHERE app = ? AND id = ?'),
+    insertEvent: s('INSERT INTO events (app, room, seq, ts, body) VALUES (?, ?, ?, ?, ?)'),
+    pruneEvents: s('DELETE FROM events WHERE app = ? AND room = ? AND seq <= ? AND ts < ?'),
+    eventsAfter: s('SELECT seq, body FROM events WHERE app = ? AND room = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    eventBounds: s('SELECT min(seq) AS first, max(seq) AS last FROM events WHERE app = ? AND room = ?'),
+    insertOutbox: s('INSERT INTO outbox (app, endpoint, room, seq, body) VALUES (?, ?, ?, ?, ?)'),
+    outboxHeads: s(`SELECT o.id, o.room, o.seq, o.body, o.attempts, o.next_at, o.first_attempt_at
+      FROM (SELECT min(id) AS id FROM outbox WHERE app = ? AND endpoint = ? GROUP BY room) h
+      JOIN outbox o ON o.id = h.id WHERE o.next_at <= ? ORDER BY o.next_at, o.id LIMIT ?`),
+    outboxDelete: s('DELETE FROM outbox WHERE id = ?'),
+    outboxRetry: s('UPDATE outbox SET attempts = ?, next_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?'),
+    outboxDepth: s('SELECT count(*) AS n FROM outbox WHERE app = ? AND endpoint = ?'),
+    insertAttempt: s(`INSERT INTO webhook_attempts (app, endpoint, room, seq, attempt, at, status, error, duration_ms, outcome)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    pruneAttempts: s('DELETE FROM webhook_attempts WHERE app = ? AND id <= ?'),
+    recentAttempts: s(`SELECT endpoint, room, seq, attempt, at, status, error, duration_ms, outcome
+      FROM webhook_attempts WHERE app = ? ORDER BY id DESC LIMIT ?`),
+
+    usage: s('SELECT bytes FROM app_usage WHERE app = ?'),
+    addUsage: s(`INSERT INTO app_usage (app, bytes) VALUES (?, ?)
+      ON CONFLICT (app) DO UPDATE SET bytes = bytes + excluded.bytes`),
+  };
+}
