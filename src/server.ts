@@ -47,7 +47,26 @@ export async function openBackend(config: Config): Promise<Backend> {
 }
 
 /** Wires config -> apps -> store -> HTTP and listens. Everything a caller needs to stop it is returned. */
-export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+/** Query parameters whose values never reach a log line. */
+const SECRET_PARAMS = /([?&](?:access_token|token)=)[^&]*/gi;
+
+/** The pino logger of a server: one JSON line per request, tokens and secrets redacted. */
+export function makeLogger(level: Config['logLevel']): Logger {
+  return pino({
+    level,
+    redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string; url: string; hostname?: string; ip?: string; id?: string }) => ({
+        method: req.method,
+        url: req.url.replace(SECRET_PARAMS, '$1[redacted]'),
+        host: req.hostname,
+        remoteAddress: req.ip,
+      }),
+    },
+  });
+}
+
+export async function startServer(config: Config, logger: Logger = makeLogger(config.logLevel)): Promise<RunningServer> {
   let demo: RunningServer['demo'];
   let apps: AppRecord[];
   if (config.appsFile !== undefined) {

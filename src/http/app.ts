@@ -13,9 +13,10 @@ import { attributeRoutes } from './routes/attributes.js';
 import { chatroomRoutes } from './routes/chatrooms.js';
 import { tokenRoutes } from './routes/token.js';
 import { userRoutes } from './routes/users.js';
+import { eventRoutes, OpenStreams } from './routes/events.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'corsOrigins'>;
+  config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes'>;
   apps: AppRegistry;
   store: Store;
   logger: Logger | false;
@@ -74,6 +75,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const auth = new Authenticator(clock);
   const limiter = deps.limiter ?? new RateLimiter();
   const hook = tenantHook({ apps, auth, store, limiter });
+  const streams = new OpenStreams();
+  store.onFeedGap(() => streams.resyncAll());
+  // Event streams never end by themselves: end them first, so that close() can drain the rest.
+  f.addHook('preClose', async () => streams.closeAll());
+  const streamOptions = { heartbeatMs: config.sseHeartbeatMs, maxBufferBytes: config.sseMaxBufferBytes };
   for (const prefix of PREFIXES) {
     await f.register(async (scope) => {
       scope.addHook('onRequest', hook);
@@ -81,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scope.register(userRoutes(store));
       await scope.register(chatroomRoutes(store));
       await scope.register(tokenRoutes(store, auth, clock));
+      await scope.register(eventRoutes(store, streamOptions, streams));
     }, { prefix });
   }
   return f;

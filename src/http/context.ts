@@ -12,8 +12,11 @@ export interface RequestContext {
   actor?: string;
 }
 
-/** How a route authenticates: attribute calls take user tokens too; admin calls take app tokens only. */
-export type AuthKind = 'attr' | 'admin' | 'none';
+/**
+ * How a route authenticates: attribute calls take user tokens too; admin calls take app tokens
+ * only; event streams take both, also as `?access_token=`, and spend no rate-limit budget.
+ */
+export type AuthKind = 'attr' | 'admin' | 'stream' | 'none';
 
 export interface RouteConfig {
   auth: AuthKind;
@@ -64,10 +67,16 @@ export function tenantHook(deps: HookDeps) {
     c.app = app;
     const kind = (req.routeOptions.config as Partial<RouteConfig>).auth ?? 'none';
     if (kind === 'none') return;
-    const principal = deps.auth.authenticate(req.headers.authorization, app);
+    let header = req.headers.authorization;
+    if (kind === 'stream' && header === undefined) {
+      const token = (req.query as { access_token?: string }).access_token;
+      // Tokens have no spaces: a '+' of a 007 token sent unencoded arrives as one.
+      if (typeof token === 'string') header = `Bearer ${token.replace(/ /g, '+')}`;
+    }
+    const principal = deps.auth.authenticate(header, app);
     c.principal = principal;
     if (principal.kind === 'user') {
-      if (kind !== 'attr') throw Errors.appTokenRequired();
+      if (kind === 'admin') throw Errors.appTokenRequired();
       c.actor = await actingUser(deps.store, app, principal);
       if (params.username !== undefined && params.username.toLowerCase() !== c.actor) throw Errors.othersNotAllowed();
     }

@@ -64,3 +64,9 @@ export const MembersQuery = Type.Object({
   pagesize: Type.Optional(Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'page size, 1 to 1000 (default 1000)' })),
 });
 export type MembersQuery = Static<typeof MembersQuery>;
+
+export const EventsQuery = Type.Object({
+  since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'resume after this seq (as Last-Event-ID)' })),
+  access_token: Type.Optional(Type.String({ description: 'the token, for clients that cannot send headers (EventSource)' })),
+});
+export type EventsQuery = Static<typeof EventsQuery>;
