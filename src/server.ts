@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { AppRegistry, loadAppsFile, loadOrCreateDemoApp, type AppRecord } from './config/apps.js';
 import type { Config } from './config/config.js';
 import { buildApp } from './http/app.js';
+import { WebhookDispatcher } from './events/webhooks.js';
 import { memoryLimiter, RateLimiter, redisLimiter } from './http/rate-limit.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { connectRedis } from './store/redis/connect.js';
@@ -85,6 +86,10 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
     await store.close();
     throw err;
   }
+  const webhooks = new WebhookDispatcher(store, apps, {
+    retryMs: config.webhookRetryMs, backoffMs: config.webhookBackoffMs, backoffMaxMs: config.webhookBackoffMaxMs, timeoutMs: config.webhookTimeoutMs,
+  }, logger.child({ component: 'webhooks' }));
+  webhooks.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -94,8 +99,10 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
     apps: registry,
     demo,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    /** Stops accepting, ends event streams, finishes calls and deliveries in flight, closes the store. */
     async close() {
       await app.close();
+      await webhooks.stop();
       await store.close();
     },
   };

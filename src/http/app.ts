@@ -14,6 +14,7 @@ import { chatroomRoutes } from './routes/chatrooms.js';
 import { tokenRoutes } from './routes/token.js';
 import { userRoutes } from './routes/users.js';
 import { eventRoutes, OpenStreams } from './routes/events.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
   config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes'>;
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scope.register(chatroomRoutes(store));
       await scope.register(tokenRoutes(store, auth, clock));
       await scope.register(eventRoutes(store, streamOptions, streams));
+      await scope.register(webhookRoutes(store));
     }, { prefix });
   }
   return f;

@@ -3,7 +3,7 @@ import type { ApiError } from '../domain/errors.js';
 import { ctx } from './context.js';
 
 /** The resource segment named in `uri`: attribute calls say metadata/chatroom, others their first segment. */
-export type Resource = 'metadata/chatroom' | 'users' | 'chatrooms';
+export type Resource = 'metadata/chatroom' | 'users' | 'chatrooms' | 'webhooks';
 
 /** Sends Agora's success envelope (spec section 3); `extra` adds top-level fields like `entities` or `count`. */
 export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resource, data: unknown, extra?: Record<string, unknown>): FastifyReply {

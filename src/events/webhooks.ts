@@ -1,0 +1,186 @@
+import type { Logger } from 'pino';
+import type { AppRecord, WebhookEndpoint } from '../config/apps.js';
+import type { AttemptRecord, Delivery, EventStore } from '../store/types.js';
+import { signWebhook } from './signature.js';
+
+export interface WebhookOptions {
+  retryMs: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  timeoutMs: number;
+  /** How often the outbox is polled for due deliveries. */
+  pollMs?: number;
+  /** Deliveries in flight at once, across rooms (one per room at a time, for order). */
+  concurrency?: number;
+  /** How often a shared store's outbox index is swept for queues a crash left unindexed. */
+  sweepMs?: number;
+}
+
+export interface DeliveryResult {
+  outcome: AttemptRecord['outcome'];
+  status: number | null;
+}
+
+/** Exponential backoff with jitter: base * 2^(n-1), capped, times a random 0.5..1. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 40));
+  return Math.round(exp * (0.5 + random() * 0.5));
+}
+
+/**
+ * Delivers the outbox: every event, to every endpoint that wants it, at least once, in seq order
+ * per room and endpoint. The outbox is the store's (written with each change), so a restart or a
+ * crash loses nothing; a claim is leased in shared stores, so two instances never send the same
+ * attempt at once. A 2xx answer is success; anything else is retried with backoff until
+ * `retryMs` after the first attempt, then given up, and every attempt is recorded.
+ */
+export class WebhookDispatcher {
+  private timer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly inflight = new Map<string, Promise<void>>();
+  private running = false;
+  private ticking = false;
+  private again = false;
+  private readonly pollMs: number;
+  private readonly concurrency: number;
+  onAttempt: ((endpoint: WebhookEndpoint, attempt: AttemptRecord) => void) | null = null;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly apps: readonly AppRecord[],
+    private readonly options: WebhookOptions,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.pollMs = options.pollMs ?? 200;
+    this.concurrency = options.concurrency ?? 16;
+  }
+
+  get hasEndpoints(): boolean {
+    return this.apps.some((a) => a.webhooks.length > 0);
+  }
+
+  start(): void {
+    if (!this.hasEndpoints || this.running) return;
+    this.running = true;
+    void this.sweep();
+    this.timer = setInterval(() => void this.tick(), this.pollMs);
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 300_000);
+  }
+
+  /** Stops claiming; waits for deliveries in flight (each bounded by the request timeout). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.timer = this.sweepTimer = null;
+    await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  private async sweep(): Promise<void> {
+    if (!this.store.sweepOutbox) return;
+    for (const app of this.apps) {
+      for (const ep of app.webhooks) {
+        try {
+          const found = await this.store.sweepOutbox(app.appId, ep.id);
+          if (found > 0) this.log.warn({ app: app.appKey, endpoint: ep.url, found }, 'webhook queues re-indexed');
+        } catch (err) {
+          this.log.warn({ err }, 'webhook outbox sweep failed');
+        }
+      }
+    }
+  }
+
+  /** One pass over every endpoint's due deliveries; a pass asked for during one runs right after. */
+  async tick(): Promise<void> {
+    if (!this.running) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = true;
+    this.again = false;
+    try {
+      for (const app of this.apps) {
+        for (const ep of app.webhooks) {
+          const room = this.concurrency - this.inflight.size;
+          if (room <= 0) return;
+          let claims: Delivery[];
+          try {
+            claims = await this.store.claimDeliveries(app.appId, ep.id, this.clock(), room);
+          } catch (err) {
+            this.log.warn({ err }, 'webhook outbox unavailable');
+            return;
+          }
+          for (const d of claims) {
+            const key = `${app.appId}:${ep.id}:${d.roomId}`;
+            if (this.inflight.has(key)) continue;
+            // When a room's head is done, its next event is due at once: do not wait for the poll.
+            const p = this.deliver(ep, d).finally(() => {
+              this.inflight.delete(key);
+              void this.tick();
+            });
+            this.inflight.set(key, p);
+          }
+        }
+      }
+    } finally {
+      this.ticking = false;
+      if (this.again) setImmediate(() => void this.tick());
+    }
+  }
+
+  private async deliver(ep: WebhookEndpoint, d: Delivery): Promise<void> {
+    const started = this.clock();
+    const attempt = d.attempts + 1;
+    const timestamp = Math.floor(started / 1000);
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const res = await fetch(ep.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'roomkv-webhook/1',
+          'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
+          'x-roomkv-timestamp': String(timestamp),
+          'x-roomkv-signature': signWebhook(ep.secret, timestamp, d.body),
+          'x-roomkv-attempt': String(attempt),
+        },
+        body: d.body,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        redirect: 'manual',
+      });
+      status = res.status;
+      await res.arrayBuffer().catch(() => undefined);
+      if (status < 200 || status >= 300) error = `HTTP ${status}`;
+    } catch (err) {
+      error = (err as Error).name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message;
+    }
+    const now = this.clock();
+    const firstAt = d.firstAttemptAt ?? started;
+    const record = (outcome: AttemptRecord['outcome']): AttemptRecord => ({
+      endpoint: ep.id, roomId: d.roomId, seq: d.seq, attempt, at: started, status, error, durationMs: now - started, outcome,
+    });
+    try {
+      if (error === null) {
+        const a = record('delivered');
+        await this.store.finishDelivery(d, a);
+        this.onAttempt?.(ep, a);
+      } else if (now - firstAt >= this.options.retryMs) {
+        const a = record('gave_up');
+        await this.store.finishDelivery(d, a);
+        this.onAttempt?.(ep, a);
+        this.log.error({ endpoint: ep.url, event: `${d.roomId}:${d.seq}`, attempts: attempt, error }, 'webhook delivery given up');
+      } else {
+        const a = record('retry');
+        await this.store.retryDelivery(d, now + backoffDelay(attempt, this.options.backoffMs, this.options.backoffMaxMs), a);
+        this.onAttempt?.(ep, a);
+        this.log.warn({ endpoint: ep.url, event: `${d.roomId}:${d.seq}`, attempt, error }, 'webhook delivery failed, will retry');
+      }
+    } catch (err) {
+      // The store is away: the claim stays (or its lease lapses) and the delivery is tried again.
+      this.log.warn({ err }, 'could not record a webhook attempt');
+    }
+  }
+}
