@@ -275,3 +275,18 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
     }
   });
 });
+
+describe('store selection at start-up', () => {
+  it('an unknown store stops start-up, naming ROOMKV_STORE', async () => {
+    await assert.rejects(spawnServer({ ROOMKV_STORE: 'mongo', ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([makeApp()]) }),
+      (err: Error) => /exited with 1/.test(err.message) && /ROOMKV_STORE/.test(err.message));
+  });
+
+  it('a Redis that cannot be reached stops start-up with a clear message', async () => {
+    const port = await freePort();
+    await assert.rejects(spawnServer({
+      ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: `redis://127.0.0.1:${port}`, ROOMKV_REDIS_TIMEOUT_MS: '300',
+      ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([makeApp()]),
+    }), (err: Error) => /exited with 1/.test(err.message) && new RegExp(`cannot reach Redis at redis://127.0.0.1:${port}`).test(err.message));
+  });
+});
