@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: starts what the tests need that the machine does not already run (a 3-master Redis
+// `npm test` (and `npm run test:soak`): starts what the tests need that the machine does not already run (a 3-master Redis
 // Cluster on free local ports, and a Redis server when none answers on 6379), runs every
 // test/**/*.test.ts with Node's test runner (TypeScript through tsx), and tears it all down.
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,11 +11,11 @@ import { join } from 'node:path';
 const children = [];
 const dirs = [];
 
-function find(dir) {
+function find(dir, suffix) {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) return find(p);
-    return p.endsWith('.test.ts') ? [p] : [];
+    if (statSync(p).isDirectory()) return find(p, suffix);
+    return p.endsWith(suffix) ? [p] : [];
   });
 }
 
@@ -84,8 +84,10 @@ try {
   } else {
     console.warn('\n!!! redis-server is not installed: the Redis suites will ' + (process.env.CI ? 'FAIL' : 'be SKIPPED') + ' !!!\n');
   }
-  const only = process.argv.slice(2);
-  const files = only.length > 0 ? only : find('test').sort();
+  // `--soak` runs the long rounds (test/**/*.soak.ts) instead; their size comes from SOAK_* env.
+  const soak = process.argv.includes('--soak');
+  const only = process.argv.slice(2).filter((a) => a !== '--soak');
+  const files = only.length > 0 ? only : find('test', soak ? '.soak.ts' : '.test.ts').sort();
   const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
     stdio: 'inherit',
     env,

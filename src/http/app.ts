@@ -17,7 +17,7 @@ import { eventRoutes, OpenStreams } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes'>;
+  config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'>;
   apps: AppRegistry;
   store: Store;
   logger: Logger | false;
@@ -34,6 +34,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const f = Fastify({
     loggerInstance: deps.logger === false ? undefined : (deps.logger as unknown as FastifyBaseLogger),
     bodyLimit: config.bodyLimit,
+    // A flood of slow or idle clients must not hold the server: a request arrives whole in time.
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionTimeout: 0,
     // `__proto__` and `constructor` are legal attribute keys: parse them as data (JSON.parse makes
     // own properties) and never merge request objects into plain ones downstream.
     onProtoPoisoning: 'ignore',
@@ -44,6 +48,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  f.server.headersTimeout = config.requestTimeoutMs;
+  f.server.maxConnections = config.maxConnections;
   f.decorateRequest('rk', null);
   f.setErrorHandler(errorHandler(config.bodyLimit));
   f.setNotFoundHandler(notFoundHandler(apps));
