@@ -4,6 +4,9 @@ import { pino, type Logger } from 'pino';
 import { AppRegistry, loadAppsFile, loadOrCreateDemoApp, type AppRecord } from './config/apps.js';
 import type { Config } from './config/config.js';
 import { buildApp } from './http/app.js';
+import { redactUrl } from './http/redact.js';
+import { Metrics } from './http/metrics.js';
+import { OpenStreams } from './http/routes/events.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { memoryLimiter, RateLimiter, redisLimiter } from './http/rate-limit.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -49,7 +52,6 @@ export async function openBackend(config: Config): Promise<Backend> {
 
 /** Wires config -> apps -> store -> HTTP and listens. Everything a caller needs to stop it is returned. */
 /** Query parameters whose values never reach a log line. */
-const SECRET_PARAMS = /([?&](?:access_token|token)=)[^&]*/gi;
 
 /** The pino logger of a server: one JSON line per request, tokens and secrets redacted. */
 export function makeLogger(level: Config['logLevel']): Logger {
@@ -59,7 +61,7 @@ export function makeLogger(level: Config['logLevel']): Logger {
     serializers: {
       req: (req: { method: string; url: string; hostname?: string; ip?: string; id?: string }) => ({
         method: req.method,
-        url: req.url.replace(SECRET_PARAMS, '$1[redacted]'),
+        url: redactUrl(req.url),
         host: req.hostname,
         remoteAddress: req.ip,
       }),
@@ -79,8 +81,10 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
   const registry = new AppRegistry(apps);
   const { store, limiter } = await openBackend(config);
   let app: FastifyInstance;
+  const streams = new OpenStreams();
+  const metrics = new Metrics(apps, store, () => streams.size);
   try {
-    app = await buildApp({ config, apps: registry, store, limiter, logger });
+    app = await buildApp({ config, apps: registry, store, limiter, logger, metrics, streams });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await store.close();
@@ -89,6 +93,10 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
   const webhooks = new WebhookDispatcher(store, apps, {
     retryMs: config.webhookRetryMs, backoffMs: config.webhookBackoffMs, backoffMaxMs: config.webhookBackoffMaxMs, timeoutMs: config.webhookTimeoutMs,
   }, logger.child({ component: 'webhooks' }));
+  webhooks.onAttempt = (endpoint, attempt) => {
+    const owner = apps.find((a) => a.webhooks.includes(endpoint));
+    if (owner) metrics.countAttempt(owner, attempt);
+  };
   webhooks.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;

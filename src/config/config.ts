@@ -27,6 +27,8 @@ export const ConfigSchema = Type.Object({
     'an idle keep-alive connection is closed after this (ms)'),
   maxConnections: setting('ROOMKV_MAX_CONNECTIONS', Type.Integer({ minimum: 1, default: 10_000 }),
     'connections beyond this are refused'),
+  metricsToken: setting('ROOMKV_METRICS_TOKEN', Type.Optional(Type.String({ minLength: 16 })),
+    'enables GET /metrics (Prometheus), for requests with Authorization: Bearer <this token>'),
   store: setting('ROOMKV_STORE', Type.Union([Type.Literal('sqlite'), Type.Literal('redis')], { default: 'sqlite' }),
     'sqlite (embedded, one instance) or redis (one Redis or a Redis Cluster, many instances)'),
   redisUrl: setting('ROOMKV_REDIS_URL', Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),

@@ -53,6 +53,17 @@ export const reasons = {
   missing: (k: string) => `key '${k}' does not exist`,
 } as const;
 
+/** A stable name for each reason, for metrics (the reason texts carry the key). */
+export function reasonKind(reason: string): string {
+  if (reason.endsWith('is not Legal')) return reason.startsWith('properties key') ? 'key_illegal' : 'value_illegal';
+  if (reason.includes('is exceeding maximum limit')) return reason.startsWith('properties key') ? 'key_too_long' : 'value_too_long';
+  if (reason.endsWith('is not part of you')) return 'not_yours';
+  if (reason.startsWith('size of metadata')) return 'room_full';
+  if (reason.startsWith('total size')) return 'app_quota';
+  if (reason.endsWith('does not exist')) return 'missing';
+  return 'other';
+}
+
 /** UTF-8 size of a stored pair: what the app byte quota counts. */
 export function pairBytes(key: string, value: string): number {
   return Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');

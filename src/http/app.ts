@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
@@ -6,7 +6,11 @@ import { Authenticator } from '../auth/authenticator.js';
 import type { AppRegistry } from '../config/apps.js';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/types.js';
-import { tenantHook } from './context.js';
+import { ctx, tenantHook } from './context.js';
+import { Metrics } from './metrics.js';
+import { opsRoutes } from './routes/ops.js';
+import { registerDocs } from './openapi.js';
+import { redactUrl } from './redact.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { attributeRoutes } from './routes/attributes.js';
@@ -17,11 +21,15 @@ import { eventRoutes, OpenStreams } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'>;
+  config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes' | 'requestTimeoutMs'
+    | 'keepAliveTimeoutMs' | 'maxConnections' | 'metricsToken'>;
   apps: AppRegistry;
   store: Store;
   logger: Logger | false;
   limiter?: RateLimiter;
+  /** Made here when not given; the server passes its own so webhooks report to the same registry. */
+  metrics?: Metrics;
+  streams?: OpenStreams;
   clock?: () => number;
 }
 
@@ -29,8 +37,11 @@ export interface AppDeps {
 const PREFIXES = ['/:org/:app', '/app-id/:appId'];
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, apps, store } = deps;
+  const { config, apps } = deps;
   const clock = deps.clock ?? Date.now;
+  const streams = deps.streams ?? new OpenStreams();
+  const metrics = deps.metrics ?? new Metrics(apps.apps, deps.store, () => streams.size);
+  const store = metrics.instrument(deps.store);
   const f = Fastify({
     loggerInstance: deps.logger === false ? undefined : (deps.logger as unknown as FastifyBaseLogger),
     bodyLimit: config.bodyLimit,
@@ -45,9 +56,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true },
+    // One line per request, written in onResponse below with the app and the route.
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  // Response schemas document the API (/openapi.json); bodies are written with JSON.stringify, which
+  // keeps every field and treats `__proto__` keys of the null-prototype maps as data.
+  f.setSerializerCompiler(() => (data) => JSON.stringify(data));
   f.server.headersTimeout = config.requestTimeoutMs;
   f.server.maxConnections = config.maxConnections;
   f.decorateRequest('rk', null);
@@ -78,11 +94,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   f.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  f.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const labels = { route, method: req.method, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.latency.observe(labels, reply.elapsedTime / 1000);
+    if (reply.statusCode === 429) metrics.rateLimited.inc({ app: ctx(req)?.app?.appKey ?? '' });
+    req.log.info({
+      app: ctx(req)?.app?.appKey, method: req.method, route, url: redactUrl(req.url), status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    }, 'request');
+  });
+
+  await registerDocs(f);
+  await f.register(opsRoutes({ store, metricsToken: config.metricsToken, metrics }));
 
   const auth = new Authenticator(clock);
   const limiter = deps.limiter ?? new RateLimiter();
   const hook = tenantHook({ apps, auth, store, limiter });
-  const streams = new OpenStreams();
   store.onFeedGap(() => streams.resyncAll());
   // Event streams never end by themselves: end them first, so that close() can drain the rest.
   f.addHook('preClose', async () => streams.closeAll());
@@ -90,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const prefix of PREFIXES) {
     await f.register(async (scope) => {
       scope.addHook('onRequest', hook);
-      await scope.register(attributeRoutes(store));
+      await scope.register(attributeRoutes(store, metrics));
       await scope.register(userRoutes(store));
       await scope.register(chatroomRoutes(store));
       await scope.register(tokenRoutes(store, auth, clock));

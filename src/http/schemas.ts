@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { MAX_GET_KEYS } from '../domain/limits.js';
 
 /**
@@ -70,3 +70,45 @@ export const EventsQuery = Type.Object({
   access_token: Type.Optional(Type.String({ description: 'the token, for clients that cannot send headers (EventSource)' })),
 });
 export type EventsQuery = Static<typeof EventsQuery>;
+
+// ---- responses (documentation in /openapi.json; the handlers build them)
+
+export const ErrorEnvelope = Type.Object({
+  error: Type.String({ description: 'Agora error code, e.g. illegal_argument' }),
+  exception: Type.String(),
+  timestamp: Type.Integer({ description: 'Unix ms' }),
+  duration: Type.Integer({ description: 'ms from request to response' }),
+  error_description: Type.String(),
+}, { $id: 'ErrorEnvelope', description: 'Agora error envelope' });
+
+/** Agora's success envelope around `data` (or other top-level fields such as `entities`). */
+export function Envelope(fields: Record<string, TSchema>) {
+  return Type.Object({
+    uri: Type.String(),
+    timestamp: Type.Integer(),
+    organization: Type.String(),
+    application: Type.String({ description: 'the App ID written as a UUID' }),
+    applicationName: Type.String(),
+    action: Type.String(),
+    duration: Type.Integer(),
+    ...fields,
+  });
+}
+
+export const KeyOutcomes = Type.Object({
+  successKeys: Type.Array(Type.String()),
+  errorKeys: Type.Record(Type.String(), Type.String(), { description: 'key -> reason' }),
+});
+export const AttributeMap = Type.Record(Type.String(), Type.String());
+export const UserEntity = Type.Object({
+  uuid: Type.String(), type: Type.Literal('user'), created: Type.Integer(), modified: Type.Integer(),
+  username: Type.String(), activated: Type.Boolean(),
+});
+export const UsersResponse = Envelope({ entities: Type.Array(UserEntity), path: Type.String(), count: Type.Optional(Type.Integer()) });
+export const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  expires_in: Type.Optional(Type.Integer()),
+  expire_timestamp: Type.Optional(Type.Integer()),
+  application: Type.Optional(Type.String()),
+  user: Type.Optional(UserEntity),
+});

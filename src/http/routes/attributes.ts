@@ -1,16 +1,17 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { deleteKeys, getKeys, parseAutoDelete, setPairs } from '../../domain/requests.js';
 import type { Store } from '../../store/types.js';
+import type { Metrics } from '../metrics.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
-import { GetBody, KeysBody, SetBody } from '../schemas.js';
+import { AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
 interface RoomParams { chatroomId: string }
 interface UserParams extends RoomParams { username: string }
 
 /** The five attribute calls (spec section 5). */
-export function attributeRoutes(store: Store): FastifyPluginAsync {
+export function attributeRoutes(store: Store, metrics: Metrics): FastifyPluginAsync {
   return async (f) => {
     const base = '/metadata/chatroom/:chatroomId';
 
@@ -23,6 +24,7 @@ export function attributeRoutes(store: Store): FastifyPluginAsync {
       const outcome = await store.setAttributes({
         appId: app!.appId, roomId: chatroomId, user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits, routing: app!.routing,
       });
+      metrics.countKeys(forced ? 'forced_set' : 'set', outcome);
       return sendOk(req, reply, 'metadata/chatroom', outcome);
     };
 
@@ -40,6 +42,7 @@ export function attributeRoutes(store: Store): FastifyPluginAsync {
         keys,
         routing: c.app!.routing,
       });
+      metrics.countKeys(forced ? 'forced_delete' : 'delete', outcome);
       return sendOk(req, reply, 'metadata/chatroom', outcome);
     };
 
@@ -53,14 +56,17 @@ export function attributeRoutes(store: Store): FastifyPluginAsync {
       return sendOk(req, reply, 'metadata/chatroom', data);
     };
 
-    defineRoute(f, `${base}`, 'attr', { POST: { handler: get, body: GetBody, optionalBody: true } });
+    const outcomes = Envelope({ data: KeyOutcomes });
+    defineRoute(f, `${base}`, 'attr', {
+      POST: { handler: get, body: GetBody, optionalBody: true, summary: 'get attributes (all when no keys are named)', response: Envelope({ data: AttributeMap }) },
+    });
     defineRoute(f, `${base}/user/:username`, 'attr', {
-      PUT: { handler: set(false), body: SetBody },
-      DELETE: { handler: del(false), body: KeysBody },
+      PUT: { handler: set(false), body: SetBody, summary: 'set attributes as {username}', response: outcomes },
+      DELETE: { handler: del(false), body: KeysBody, summary: 'delete attributes {username} set', response: outcomes },
     });
     defineRoute(f, `${base}/user/:username/forced`, 'attr', {
-      PUT: { handler: set(true), body: SetBody },
-      DELETE: { handler: del(true), body: KeysBody },
+      PUT: { handler: set(true), body: SetBody, summary: 'set attributes, overwriting other members\' keys', response: outcomes },
+      DELETE: { handler: del(true), body: KeysBody, summary: 'delete attributes whoever set them', response: outcomes },
     });
   };
 }

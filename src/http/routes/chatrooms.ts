@@ -4,7 +4,8 @@ import { checkUsername } from '../../domain/requests.js';
 import type { Store } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
-import { AddMembersBody, CreateRoomBody, MembersQuery } from '../schemas.js';
+import { AddMembersBody, CreateRoomBody, Envelope, MembersQuery } from '../schemas.js';
+import { Type } from '@sinclair/typebox';
 import { defineRoute } from './define-route.js';
 
 const DEFAULT_MAXUSERS = 10_000;
@@ -95,12 +96,27 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
       return sendOk(req, reply, 'chatrooms', data, { count: data.length, params: { pagesize: [String(pagesize)], pagenum: [String(pagenum)] } });
     };
 
-    defineRoute(f, '/chatrooms', 'admin', { POST: { handler: create, body: CreateRoomBody } });
-    defineRoute(f, '/chatrooms/:id', 'admin', { GET: { handler: details }, DELETE: { handler: destroy } });
-    defineRoute(f, '/chatrooms/:id/users', 'admin', {
-      GET: { handler: list, querystring: MembersQuery },
-      POST: { handler: addMany, body: AddMembersBody },
+    const member = Type.Object({ result: Type.Boolean(), action: Type.String(), id: Type.String(), user: Type.String(), reason: Type.Optional(Type.String()) });
+    defineRoute(f, '/chatrooms', 'admin', {
+      POST: { handler: create, body: CreateRoomBody, summary: 'create a chatroom', response: Envelope({ data: Type.Object({ id: Type.String() }) }) },
     });
-    defineRoute(f, '/chatrooms/:id/users/:username', 'admin', { POST: { handler: addOne }, DELETE: { handler: remove } });
+    defineRoute(f, '/chatrooms/:id', 'admin', {
+      GET: { handler: details, summary: 'chatroom details', response: Envelope({ data: Type.Array(Type.Object({
+        id: Type.String(), name: Type.String(), description: Type.String(), owner: Type.String(),
+        maxusers: Type.Integer(), affiliations_count: Type.Integer(), created: Type.Integer(),
+      })) }) },
+      DELETE: { handler: destroy, summary: 'destroy a chatroom and all its attributes', response: Envelope({ data: Type.Object({ success: Type.Boolean(), id: Type.String() }) }) },
+    });
+    defineRoute(f, '/chatrooms/:id/users', 'admin', {
+      GET: { handler: list, querystring: MembersQuery, summary: 'list members, owner first',
+        response: Envelope({ data: Type.Array(Type.Record(Type.String(), Type.String())), count: Type.Integer() }) },
+      POST: { handler: addMany, body: AddMembersBody, summary: 'add members (up to 60)',
+        response: Envelope({ data: Type.Object({ newmembers: Type.Array(Type.String()), action: Type.String(), id: Type.String() }) }) },
+    });
+    defineRoute(f, '/chatrooms/:id/users/:username', 'admin', {
+      POST: { handler: addOne, summary: 'add a member', response: Envelope({ data: member }) },
+      DELETE: { handler: remove, summary: 'remove a member, or several as u1,u2 (their autoDelete keys go)',
+        response: Envelope({ data: Type.Union([member, Type.Array(member)]) }) },
+    });
   };
 }

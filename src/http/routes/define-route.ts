@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import { Errors } from '../../domain/errors.js';
+import { ErrorEnvelope } from '../schemas.js';
 import type { AuthKind, RouteConfig } from '../context.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -11,9 +12,13 @@ export interface MethodSpec {
   querystring?: TSchema;
   /** The body may be absent (get with no body means every attribute). */
   optionalBody?: boolean;
+  summary: string;
+  /** The 200 answer, for the OpenAPI document. */
+  response: TSchema;
 }
 
 const ALL: Method[] = ['GET', 'POST', 'PUT', 'DELETE'];
+const TAGS: Record<AuthKind, string> = { attr: 'attributes', stream: 'events', admin: 'administration', none: 'tokens' };
 const EXTRA: HTTPMethods[] = ['PATCH'];
 
 /**
@@ -29,8 +34,11 @@ export function defineRoute(f: FastifyInstance, url: string, auth: AuthKind, met
       url,
       config,
       schema: {
+        summary: spec.summary,
+        tags: [TAGS[auth]],
         ...(spec.body ? { body: spec.body } : {}),
         ...(spec.querystring ? { querystring: spec.querystring } : {}),
+        response: { 200: spec.response, '4xx': ErrorEnvelope, '5xx': ErrorEnvelope },
       },
       attachValidation: spec.optionalBody === true,
       handler: async (req, reply) => {
@@ -42,5 +50,5 @@ export function defineRoute(f: FastifyInstance, url: string, auth: AuthKind, met
   }
   const others = [...ALL.filter((m) => !(m in methods)), ...EXTRA];
   const config: RouteConfig = { auth: 'none' };
-  f.route({ method: others, url, config, handler: async () => { throw Errors.methodNotSupported(); } });
+  f.route({ method: others, url, config, schema: { hide: true }, handler: async () => { throw Errors.methodNotSupported(); } });
 }

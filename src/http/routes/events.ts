@@ -4,6 +4,7 @@ import { RoomStream, type StreamSink } from '../../events/room-stream.js';
 import type { Store } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { EventsQuery } from '../schemas.js';
+import { Type } from '@sinclair/typebox';
 import { defineRoute } from './define-route.js';
 
 export interface EventStreamOptions {
@@ -120,6 +121,9 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
       await stream.start(since);
     };
 
-    defineRoute(f, '/metadata/chatroom/:chatroomId/events', 'stream', { GET: { handler: subscribe, querystring: EventsQuery } });
+    defineRoute(f, '/metadata/chatroom/:chatroomId/events', 'stream', {
+      GET: { handler: subscribe, querystring: EventsQuery, summary: 'change events as Server-Sent Events (snapshot, then changes; resume with Last-Event-ID)',
+        response: Type.String({ description: 'text/event-stream' }) },
+    });
   };
 }

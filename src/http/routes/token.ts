@@ -9,7 +9,7 @@ import { Errors } from '../../domain/errors.js';
 import { checkUsername } from '../../domain/requests.js';
 import type { Store, UserRecord } from '../../store/types.js';
 import { ctx } from '../context.js';
-import { TokenBody } from '../schemas.js';
+import { TokenBody, TokenResponse } from '../schemas.js';
 import { userEntity } from './users.js';
 import { defineRoute } from './define-route.js';
 
@@ -82,6 +82,6 @@ export function tokenRoutes(store: Store, auth: Authenticator, clock: () => numb
       }
     };
 
-    defineRoute(f, '/token', 'none', { POST: { handler, body: TokenBody } });
+    defineRoute(f, '/token', 'none', { POST: { handler, body: TokenBody, summary: 'get an access token (client_credentials, agora, password or inherit grant)', response: TokenResponse } });
   };
 }

@@ -5,7 +5,7 @@ import { checkUsername } from '../../domain/requests.js';
 import type { Store, UserRecord } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
-import { RegisterBody } from '../schemas.js';
+import { RegisterBody, UsersResponse } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
 export function userEntity(u: UserRecord) {
@@ -43,7 +43,10 @@ export function userRoutes(store: Store): FastifyPluginAsync {
       return sendOk(req, reply, 'users', undefined, { entities: [userEntity(user)], path: '/users' });
     };
 
-    defineRoute(f, '/users', 'admin', { POST: { handler: register, body: RegisterBody } });
-    defineRoute(f, '/users/:username', 'admin', { GET: { handler: get }, DELETE: { handler: remove } });
+    defineRoute(f, '/users', 'admin', { POST: { handler: register, body: RegisterBody, summary: 'register users (one, or up to 60, all or nothing)', response: UsersResponse } });
+    defineRoute(f, '/users/:username', 'admin', {
+      GET: { handler: get, summary: 'get a user', response: UsersResponse },
+      DELETE: { handler: remove, summary: 'delete a user (it leaves every room; autoDelete applies)', response: UsersResponse },
+    });
   };
 }

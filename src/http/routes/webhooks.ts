@@ -3,6 +3,7 @@ import type { Store } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
 import { defineRoute } from './define-route.js';
+import { Envelope } from '../schemas.js';
 import { Type, type Static } from '@sinclair/typebox';
 
 const AttemptsQuery = Type.Object({
@@ -21,6 +22,14 @@ export function webhookRoutes(store: Store): FastifyPluginAsync {
       const attempts = await store.recentAttempts(app.appId, limit);
       return sendOk(req, reply, 'webhooks', { endpoints, attempts });
     };
-    defineRoute(f, '/webhooks', 'admin', { GET: { handler: list, querystring: AttemptsQuery } });
+    defineRoute(f, '/webhooks', 'admin', {
+      GET: { handler: list, querystring: AttemptsQuery, summary: 'webhook endpoints, pending deliveries and recent attempts', response: Envelope({ data: Type.Object({
+        endpoints: Type.Array(Type.Object({ id: Type.String(), url: Type.String(), events: Type.Unknown(), pending: Type.Integer() })),
+        attempts: Type.Array(Type.Object({
+          endpoint: Type.String(), roomId: Type.String(), seq: Type.Integer(), attempt: Type.Integer(), at: Type.Integer(),
+          status: Type.Union([Type.Integer(), Type.Null()]), error: Type.Union([Type.String(), Type.Null()]), durationMs: Type.Integer(), outcome: Type.String(),
+        })),
+      }) }) },
+    });
   };
 }

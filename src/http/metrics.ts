@@ -1,0 +1,94 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { KeyOutcomes } from '../domain/attributes.js';
+import { reasonKind } from '../domain/attributes.js';
+import type { AppRecord } from '../config/apps.js';
+import type { AttemptRecord, Store } from '../store/types.js';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Everything roomkv measures, in one registry served at /metrics (Prometheus text format). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'roomkv_http_requests_total', help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'], registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'roomkv_http_request_duration_seconds', help: 'HTTP request latency by route, method and status',
+    labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly keys = new Counter({
+    name: 'roomkv_attribute_keys_total', help: 'keys of attribute calls by call and outcome (success, or the error reason)',
+    labelNames: ['call', 'outcome'], registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'roomkv_rate_limited_total', help: 'attribute calls refused by the rate limit', labelNames: ['app'], registers: [this.registry],
+  });
+  readonly storeLatency = new Histogram({
+    name: 'roomkv_store_duration_seconds', help: 'store call latency by operation and result',
+    labelNames: ['op', 'result'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'roomkv_webhook_deliveries_total', help: 'webhook delivery attempts by app and result (delivered, retry, gave_up)',
+    labelNames: ['app', 'result'], registers: [this.registry],
+  });
+
+  constructor(apps: readonly AppRecord[], store: Store, openStreams: () => number) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'roomkv_' });
+    new Gauge({
+      name: 'roomkv_event_streams_open', help: 'open event streams (SSE)', registers: [this.registry],
+      collect() { this.set(openStreams()); },
+    });
+    const withHooks = apps.filter((a) => a.webhooks.length > 0);
+    new Gauge({
+      name: 'roomkv_webhook_queue_depth', help: 'events waiting for delivery, by app and endpoint',
+      labelNames: ['app', 'endpoint'], registers: [this.registry],
+      async collect() {
+        for (const a of withHooks) {
+          for (const w of a.webhooks) {
+            try {
+              this.set({ app: a.appKey, endpoint: w.url }, await store.outboxDepth(a.appId, w.id));
+            } catch {
+              // store away: the gauge keeps its last value, store errors show in roomkv_store_*
+            }
+          }
+        }
+      },
+    });
+  }
+
+  countKeys(call: string, outcome: KeyOutcomes): void {
+    if (outcome.successKeys.length > 0) this.keys.inc({ call, outcome: 'success' }, outcome.successKeys.length);
+    for (const reason of Object.values(outcome.errorKeys)) this.keys.inc({ call, outcome: reasonKind(reason) });
+  }
+
+  countAttempt(app: AppRecord, attempt: AttemptRecord): void {
+    this.deliveries.inc({ app: app.appKey, result: attempt.outcome });
+  }
+
+  /** Times every method of the store that returns a promise; the store itself stays unaware. */
+  instrument<S extends object>(store: S): S {
+    const histogram = this.storeLatency;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || typeof prop !== 'string') return value;
+        return function timed(this: unknown, ...args: unknown[]) {
+          const end = histogram.startTimer({ op: prop });
+          let out: unknown;
+          try {
+            out = value.apply(target, args);
+          } catch (err) {
+            end({ result: 'error' });
+            throw err;
+          }
+          if (out instanceof Promise) {
+            return out.then((v) => { end({ result: 'ok' }); return v; }, (err) => { end({ result: (err as { status?: number }).status === 503 ? 'unavailable' : 'refused' }); throw err; });
+          }
+          end({ result: 'ok' });
+          return out;
+        };
+      },
+    });
+  }
+}
