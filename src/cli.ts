@@ -1,58 +1,111 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { ConfigError, describeSettings, loadConfig } from './config/config.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAppsFile, loadOrCreateDemoApp, type AppRecord } from './config/apps.js';
+import { ConfigError, describeSettings, loadConfig, type Config } from './config/config.js';
 import { startServer } from './server.js';
 
 const require = createRequire(import.meta.url);
 const { ChatTokenBuilder } = require('agora-token') as {
-  ChatTokenBuilder: { buildAppToken(appId: string, cert: string, expire: number): string };
+  ChatTokenBuilder: {
+    buildAppToken(appId: string, cert: string, expire: number): string;
+    buildUserToken(appId: string, cert: string, userId: string, expire: number): string;
+  };
 };
 
 const DEMO_TOKEN_TTL_S = 24 * 3600;
+const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+const USAGE = `usage: roomkv <command> [options]
+
+commands:
+  serve                       run the server (what npm start runs)
+  token app [--ttl S]         print a 007 app token for an app
+  token user NAME [--ttl S]   print a 007 user token for a user of an app
+  apps list [--show-secrets]  list the apps (org, app, App ID; secrets only when asked)
+  check-config                validate the settings and the apps file; exit 1 naming every problem
+
+  --app ORG#APP               which app (token); default: the only app, or demo#demo
+  --ttl SECONDS               token lifetime (default 86400)`;
 
 function help(): string {
-  const rows = describeSettings().map((s) => {
-    const flag = `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    return `  ${flag.padEnd(22)} ${s.env.padEnd(26)} ${String(s.default ?? '(none)').padEnd(12)} ${s.description}`;
-  });
+  const rows = describeSettings().map((s) =>
+    `  ${`--${flagOf(s.key)}`.padEnd(26)} ${s.env.padEnd(30)} ${String(s.default ?? '(none)').padEnd(12)} ${s.description}`);
   return [
-    'usage: roomkv serve [options]',
+    USAGE,
     '',
     'Every setting is a flag or an environment variable (the flag wins):',
-    `  ${'flag'.padEnd(22)} ${'environment'.padEnd(26)} ${'default'.padEnd(12)} meaning`,
+    `  ${'flag'.padEnd(26)} ${'environment'.padEnd(30)} ${'default'.padEnd(12)} meaning`,
     ...rows,
   ].join('\n');
 }
 
-async function serve(argv: string[]): Promise<void> {
+interface Parsed {
+  config: Config;
+  overrides: Record<string, string>;
+  positionals: string[];
+  values: Record<string, string | boolean | undefined>;
+}
+
+/** Flags shared by every command: each setting, plus the commands' own. */
+function parse(argv: string[]): Parsed {
   const settings = describeSettings();
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
-    options: Object.fromEntries([
-      ['help', { type: 'boolean', short: 'h' }],
-      ...settings.map((s) => [s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), { type: 'string' }]),
-    ]) as Record<string, { type: 'string' | 'boolean'; short?: string }>,
+    allowPositionals: true,
     strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'show-secrets': { type: 'boolean' },
+      app: { type: 'string' },
+      ttl: { type: 'string' },
+      ...Object.fromEntries(settings.map((s) => [flagOf(s.key), { type: 'string' as const }])),
+    },
   });
-  if (values.help) {
-    console.log(help());
-    return;
-  }
   const overrides: Record<string, string> = {};
   for (const s of settings) {
-    const v = values[s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)];
+    const v = (values as Record<string, string | boolean | undefined>)[flagOf(s.key)];
     if (typeof v === 'string') overrides[s.key] = v;
   }
-  const config = loadConfig(process.env, overrides);
-  const server = await startServer(config);
+  return { config: loadConfig(process.env, overrides), positionals, values, overrides };
+}
+
+/** The apps as the server would see them: the apps file, or the development app in the data dir. */
+function appsOf(config: Config, createDemo: boolean): AppRecord[] {
+  if (config.appsFile !== undefined) return loadAppsFile(config.appsFile);
+  if (!createDemo && !existsSync(join(config.dataDir, 'demo-app.json'))) {
+    throw new ConfigError([`no apps: set ROOMKV_APPS_FILE, or start roomkv once to create the development app in ${config.dataDir}`]);
+  }
+  return [loadOrCreateDemoApp(config.dataDir).app];
+}
+
+function pickApp(apps: AppRecord[], name: string | undefined): AppRecord {
+  if (name === undefined) {
+    if (apps.length === 1) return apps[0];
+    throw new ConfigError([`several apps: name one with --app (${apps.map((a) => a.appKey).join(', ')})`]);
+  }
+  const found = apps.find((a) => a.appKey.toLowerCase() === name.toLowerCase() || a.appId === name.toLowerCase());
+  if (!found) throw new ConfigError([`--app ${name}: no such app (${apps.map((a) => a.appKey).join(', ')})`]);
+  return found;
+}
+
+function ttlOf(text: string | boolean | undefined): number {
+  if (text === undefined) return DEMO_TOKEN_TTL_S;
+  if (typeof text !== 'string' || !/^[1-9][0-9]{0,9}$/.test(text)) throw new ConfigError([`--ttl ${String(text)}: a number of seconds`]);
+  return Number(text);
+}
+
+async function serve(p: Parsed): Promise<void> {
+  const server = await startServer(p.config);
   if (server.demo) {
     const { app, created } = server.demo;
     const token = ChatTokenBuilder.buildAppToken(app.appId, app.appCertificate, DEMO_TOKEN_TTL_S);
     console.log([
       '',
       `roomkv is listening on ${server.url}`,
-      `${created ? 'Created' : 'Using'} the development app ${app.org}#${app.app} (kept in ${config.dataDir}/demo-app.json):`,
+      `${created ? 'Created' : 'Using'} the development app ${app.org}#${app.app} (kept in ${p.config.dataDir}/demo-app.json):`,
       `  App ID          ${app.appId}`,
       `  App Certificate ${app.appCertificate}`,
       `  client id       ${app.clientId}`,
@@ -79,19 +132,77 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+function token(p: Parsed): void {
+  const [, kind, user] = p.positionals;
+  const app = pickApp(appsOf(p.config, false), p.values.app as string | undefined);
+  const ttl = ttlOf(p.values.ttl);
+  if (kind === 'app') {
+    console.log(ChatTokenBuilder.buildAppToken(app.appId, app.appCertificate, ttl));
+  } else if (kind === 'user' && user) {
+    console.log(ChatTokenBuilder.buildUserToken(app.appId, app.appCertificate, user.toLowerCase(), ttl));
+  } else {
+    throw new ConfigError(['usage: roomkv token app | roomkv token user NAME']);
+  }
+}
+
+function appsList(p: Parsed): void {
+  const secrets = p.values['show-secrets'] === true;
+  const rows = appsOf(p.config, false).map((a) => [a.org, a.app, a.appId,
+    ...(secrets ? [a.appCertificate, a.clientId, a.clientSecret] : [])]);
+  const head = ['org', 'app', 'App ID', ...(secrets ? ['App Certificate', 'client id', 'client secret'] : [])];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+}
+
+/** Everything a start would check, without starting: every problem named, exit 1 if any. */
+function checkConfig(argv: string[]): number {
+  const problems: string[] = [];
+  let config: Config | undefined;
+  try {
+    config = parse(argv).config;
+  } catch (err) {
+    if (err instanceof ConfigError) problems.push(...err.problems);
+    else throw err;
+  }
+  // The apps file is checked even when another setting is bad: every problem is named at once.
+  const flag = argv.indexOf('--apps-file');
+  const appsFile = config?.appsFile ?? (flag >= 0 ? argv[flag + 1] : process.env.ROOMKV_APPS_FILE || undefined);
+  if (appsFile !== undefined) {
+    try {
+      loadAppsFile(appsFile);
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length > 0) {
+    console.error(`roomkv: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`);
+    return 1;
+  }
+  console.log(`configuration ok (store ${config!.store}, ${appsFile ? `apps from ${appsFile}` : 'development app'})`);
+  return 0;
+}
+
 async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  const [command, sub] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h' || argv.includes('--help') || argv.includes('-h')) {
+    console.log(help());
+    return;
+  }
   switch (command) {
     case 'serve':
-      return serve(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(help());
+      return serve(parse(argv.slice(1)));
+    case 'token':
+      return token(parse(argv));
+    case 'apps':
+      if (sub !== 'list') throw new ConfigError(['usage: roomkv apps list [--show-secrets]']);
+      return appsList(parse(argv.slice(2)));
+    case 'check-config':
+      process.exitCode = checkConfig(argv.slice(1));
       return;
     default:
-      console.error(`roomkv: unknown command '${command}'\n\n${help()}`);
+      console.error(`roomkv: unknown command '${command}'\n\n${USAGE}`);
       process.exit(2);
   }
 }

@@ -87,7 +87,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
   const problems = [...Value.Errors(ConfigSchema, withDefaults)].map((e) => {
     const key = e.path.split('/')[1] ?? '';
     const name = props[key]?.env ?? key;
-    return `${name}: ${e.message} (got ${JSON.stringify(withDefaults[key])})`;
+    const choices = (props[key] as { anyOf?: Array<{ const?: unknown }> } | undefined)?.anyOf?.map((c) => c.const);
+    const message = choices ? `must be one of ${choices.join(', ')}` : e.message;
+    return `${name}: ${message} (got ${JSON.stringify(withDefaults[key])})`;
   });
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return Object.freeze(withDefaults) as Config;
