@@ -19,6 +19,8 @@ import { tokenRoutes } from './routes/token.js';
 import { userRoutes } from './routes/users.js';
 import { eventRoutes, OpenStreams } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { attributeRecordRoutes } from './routes/console-api.js';
+import { consoleRoutes } from './routes/console.js';
 
 export interface AppDeps {
   config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes' | 'requestTimeoutMs'
@@ -33,6 +35,13 @@ export interface AppDeps {
   clock?: () => number;
 }
 
+const ROUTES = new WeakMap<FastifyInstance, Array<{ method: string; url: string; hidden: boolean }>>();
+
+/** Every route the app registered (method, URL pattern, hidden from the OpenAPI document or not). */
+export function registeredRoutes(f: FastifyInstance): ReadonlyArray<{ method: string; url: string; hidden: boolean }> {
+  return ROUTES.get(f) ?? [];
+}
+
 /** Agora's prefixes: `/{org}/{app}` and `/app-id/{appId}` name the same app (spec section 1). */
 const PREFIXES = ['/:org/:app', '/app-id/:appId'];
 
@@ -40,6 +49,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, apps } = deps;
   const clock = deps.clock ?? Date.now;
   const streams = deps.streams ?? new OpenStreams();
+  const auth = new Authenticator(clock);
   const metrics = deps.metrics ?? new Metrics(apps.apps, deps.store, () => streams.size);
   const store = metrics.instrument(deps.store);
   const f = Fastify({
@@ -61,6 +71,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  const routes: Array<{ method: string; url: string; hidden: boolean }> = [];
+  ROUTES.set(f, routes);
+  f.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, hidden: (r.schema as { hide?: boolean } | undefined)?.hide === true });
+  });
   // Response schemas document the API (/openapi.json); bodies are written with JSON.stringify, which
   // keeps every field and treats `__proto__` keys of the null-prototype maps as data.
   f.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -108,8 +123,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerDocs(f);
   await f.register(opsRoutes({ store, metricsToken: config.metricsToken, metrics }));
+  await f.register(consoleRoutes(apps, auth));
 
-  const auth = new Authenticator(clock);
   const limiter = deps.limiter ?? new RateLimiter();
   const hook = tenantHook({ apps, auth, store, limiter });
   store.onFeedGap(() => streams.resyncAll());
@@ -125,6 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scope.register(tokenRoutes(store, auth, clock));
       await scope.register(eventRoutes(store, streamOptions, streams));
       await scope.register(webhookRoutes(store));
+      await scope.register(attributeRecordRoutes(store));
     }, { prefix });
   }
   return f;
