@@ -16,6 +16,7 @@ const { ChatTokenBuilder } = require('agora-token') as {
 };
 
 const DEMO_TOKEN_TTL_S = 24 * 3600;
+const SHUTDOWN_LIMIT_MS = 20_000;
 const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 const USAGE = `usage: roomkv <command> [options]
@@ -123,6 +124,11 @@ async function serve(p: Parsed): Promise<void> {
     if (stopping) return;
     stopping = true;
     server.app.log.info({ signal }, 'shutting down');
+    // Bounded: calls and deliveries in flight get this long to finish.
+    setTimeout(() => {
+      console.error('roomkv: shutdown took too long, exiting');
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
     server.close().then(() => process.exit(0), (err) => {
       console.error(err);
       process.exit(1);
