@@ -345,59 +345,65 @@ export class RedisStore implements Store {
     return { k, ver: String(res[1]), count: Number(res[2]), stored };
   }
 
-  async setAttributes(call: SetCall): Promise<KeyOutcomes> {
+  /** Re-plans and retries a compare-and-set write until the room did not move in between. */
+  private async untilCommitted(attemptOnce: () => Promise<KeyOutcomes | null>): Promise<KeyOutcomes> {
     return this.guard(async () => {
-      const keys = call.pairs.map(([key]) => key);
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const [snap, usage] = await Promise.all([
-          this.readForWrite(call.appId, call.roomId, call.user, true, keys),
-          this.r.get(this.usageKey(call.appId)),
-        ]);
-        const plan = planSet({
-          user: call.user, forced: call.forced, pairs: call.pairs, limits: call.limits,
-          lookup: (key) => snap.stored.get(key), roomCount: snap.count, appBytes: Number(usage ?? 0),
-        });
-        if (plan.writes.length === 0) return plan.outcome;
-        const args = plan.writes.flatMap((w) => [w.key, w.value, w.bytes, w.previous?.owner ?? '']);
-        const ts = this.now();
-        const reason = call.forced ? 'forced_set' : 'set';
-        const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-        const attributes = Object.create(null) as Record<string, string>;
-        for (const w of plan.writes) attributes[w.key] = w.value;
-        const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
-          this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
-          snap.ver, call.user, call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
-        if (applied === 1) {
-          if (plan.bytesDelta !== 0) await this.r.incrby(this.usageKey(call.appId), plan.bytesDelta);
-          await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
-          return plan.outcome;
-        }
+        const outcome = await attemptOnce();
+        if (outcome !== null) return outcome;
         await backoff(attempt);
       }
       throw Errors.storeUnavailable('too many concurrent writes to this chatroom, try again');
     });
   }
 
+  /** The app-level follow-ups of a committed room script: byte usage and the webhook index. */
+  private async afterCommit(appId: string, roomId: string, bytesDelta: number, endpoints: readonly string[]): Promise<void> {
+    if (bytesDelta !== 0) await this.r.incrby(this.usageKey(appId), bytesDelta);
+    await this.indexOutbox(appId, roomId, endpoints);
+  }
+
+  async setAttributes(call: SetCall): Promise<KeyOutcomes> {
+    const keys = call.pairs.map(([key]) => key);
+    return this.untilCommitted(async () => {
+      const [snap, usage] = await Promise.all([
+        this.readForWrite(call.appId, call.roomId, call.user, true, keys),
+        this.r.get(this.usageKey(call.appId)),
+      ]);
+      const plan = planSet({
+        user: call.user, forced: call.forced, pairs: call.pairs, limits: call.limits,
+        lookup: (key) => snap.stored.get(key), roomCount: snap.count, appBytes: Number(usage ?? 0),
+      });
+      if (plan.writes.length === 0) return plan.outcome;
+      const args = plan.writes.flatMap((w) => [w.key, w.value, w.bytes, w.previous?.owner ?? '']);
+      const ts = this.now();
+      const reason = call.forced ? 'forced_set' : 'set';
+      const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+      const attributes = Object.create(null) as Record<string, string>;
+      for (const w of plan.writes) attributes[w.key] = w.value;
+      const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
+        this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
+        snap.ver, call.user, call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
+      if (applied !== 1) return null;
+      await this.afterCommit(call.appId, call.roomId, plan.bytesDelta, ev.endpoints);
+      return plan.outcome;
+    });
+  }
+
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
-    return this.guard(async () => {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const snap = await this.readForWrite(call.appId, call.roomId, call.user, call.checkMembership, call.keys);
-        const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
-        if (plan.removals.length === 0) return plan.outcome;
-        const args = plan.removals.flatMap((r) => [r.key, snap.stored.get(r.key)!.owner]);
-        const ts = this.now();
-        const reason = call.forced ? 'forced_delete' : 'delete';
-        const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-        const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
-          this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
-        if (applied === 1) {
-          if (plan.bytesDelta !== 0) await this.r.incrby(this.usageKey(call.appId), plan.bytesDelta);
-          await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
-          return plan.outcome;
-        }
-        await backoff(attempt);
-      }
-      throw Errors.storeUnavailable('too many concurrent writes to this chatroom, try again');
+    return this.untilCommitted(async () => {
+      const snap = await this.readForWrite(call.appId, call.roomId, call.user, call.checkMembership, call.keys);
+      const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
+      if (plan.removals.length === 0) return plan.outcome;
+      const args = plan.removals.flatMap((r) => [r.key, snap.stored.get(r.key)!.owner]);
+      const ts = this.now();
+      const reason = call.forced ? 'forced_delete' : 'delete';
+      const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+      const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
+        this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
+      if (applied !== 1) return null;
+      await this.afterCommit(call.appId, call.roomId, plan.bytesDelta, ev.endpoints);
+      return plan.outcome;
     });
   }
 
