@@ -1,15 +1,19 @@
 import type { StoredEvent } from '../domain/events.js';
 import type { EventStore, Snapshot } from '../store/types.js';
 
-/** Where a RoomStream writes. `send*` return false when the sink is gone or overflowing. */
+/** Where a RoomStream writes. `event` and `snapshot` return false when the sink is gone or overflowing. */
 export interface StreamSink {
   event(e: StoredEvent): boolean;
   snapshot(s: Snapshot): boolean;
   /** The room is gone (its final event was sent) or the sink failed: close. */
   close(): void;
+  /** A promise when the reader is behind: replay waits for it instead of piling up output. */
+  drained(): Promise<void> | null;
 }
 
 const PAGE = 500;
+/** Live events held while catching up; a reader this far behind reconnects and resumes instead. */
+const MAX_HELD = 10_000;
 
 /** A room-destroyed event is the last of a room: its stream ends after it. */
 export function isFinal(e: StoredEvent): boolean {
@@ -72,6 +76,7 @@ export class RoomStream {
     if (this.closed) return;
     if (this.catchingUp) {
       this.buffered.push(e);
+      if (this.buffered.length > MAX_HELD) this.finish();
       return;
     }
     if (e.seq <= this.last) return;
@@ -123,6 +128,9 @@ export class RoomStream {
           for (const e of log.events) {
             if (e.seq !== this.last + 1) continue;
             this.deliver(e);
+            if (this.closed) return;
+            const slow = this.sink.drained();
+            if (slow) await slow;
             if (this.closed) return;
           }
           if (log.events.length < PAGE) {

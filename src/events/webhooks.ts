@@ -107,7 +107,8 @@ export class WebhookDispatcher {
           if (room <= 0) return;
           let claims: Delivery[];
           try {
-            claims = await this.store.claimDeliveries(app.appId, ep.id, this.clock(), room);
+            claims = await this.store.claimDeliveries(app.appId, ep.id, this.clock(), room,
+              (roomId) => this.inflight.has(`${app.appId}:${ep.id}:${roomId}`));
           } catch (err) {
             this.log.warn({ err }, 'webhook outbox unavailable');
             return;

@@ -131,8 +131,11 @@ export interface EventStore {
   subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void>;
   /** Called when the live feed may have missed events (a reconnect): listeners should catch up. */
   onFeedGap(listener: () => void): void;
-  /** Claims up to `limit` due deliveries for an endpoint, at most one per room (per-room order). */
-  claimDeliveries(appId: string, endpoint: string, now: number, limit: number): Promise<Delivery[]>;
+  /**
+   * Claims up to `limit` due deliveries for an endpoint, at most one per room (per-room order),
+   * leaving alone the rooms `busy` names (deliveries this instance has in flight).
+   */
+  claimDeliveries(appId: string, endpoint: string, now: number, limit: number, busy: (roomId: string) => boolean): Promise<Delivery[]>;
   /** The claimed delivery is done (2xx) or given up: the room's next event becomes due. */
   finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void>;
   /** The claimed delivery failed: try again at `nextAt`. */

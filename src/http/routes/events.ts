@@ -83,14 +83,14 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
       let open = true;
       const write = (chunk: string): boolean => {
         if (!open) return false;
-        raw.write(chunk);
-        // A slow reader must not hold the writers or grow memory: past the bound, drop it; it
-        // resumes from its last id.
+        // A slow reader must not hold the writers or grow memory: once what it has not taken yet
+        // passes the bound, drop it; it resumes from its last id.
         if (raw.writableLength > options.maxBufferBytes) {
           req.log.warn({ buffered: raw.writableLength }, 'event stream subscriber too slow, disconnected');
           raw.destroy();
           return false;
         }
+        raw.write(chunk);
         return true;
       };
       const sink: StreamSink = {
@@ -99,6 +99,17 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
           seq: s.seq, chatroomId, app: c.app!.appKey, attributes: s.attributes,
         })}\n\n`),
         close: () => end(),
+        drained: () => (open && raw.writableNeedDrain
+          ? new Promise<void>((resolve) => {
+            const done = () => {
+              raw.off('drain', done);
+              raw.off('close', done);
+              resolve();
+            };
+            raw.on('drain', done);
+            raw.on('close', done);
+          })
+          : null),
       };
       const stream = new RoomStream(store, c.app!.appId, chatroomId, sink);
       const heartbeat = setInterval(() => write(': heartbeat\n\n'), options.heartbeatMs);

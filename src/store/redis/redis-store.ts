@@ -467,13 +467,15 @@ export class RedisStore implements Store {
     this.feed.onGap(listener);
   }
 
-  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number): Promise<Delivery[]> {
+  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number, busy: (roomId: string) => boolean): Promise<Delivery[]> {
     return this.guard(async () => {
       const index = this.outboxIndexKey(appId, endpoint);
       const rooms = await this.r.srandmember(index, Math.max(limit * 4, 64));
       const out: Delivery[] = [];
       for (const roomId of rooms) {
         if (out.length >= limit) break;
+        // Claiming takes a lease: never take one for a room whose delivery is already in flight here.
+        if (busy(roomId)) continue;
         const claim = `${process.pid}:${Math.random().toString(36).slice(2)}`;
         const res = await this.r.rkObClaim(...this.outboxKeys(appId, roomId, endpoint), now, LEASE_MS, claim);
         const status = Number(res[0]);

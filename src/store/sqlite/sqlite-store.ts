@@ -362,10 +362,11 @@ export class SqliteStore implements Store {
     // In one process the feed is synchronous with the commit: it never misses an event.
   }
 
-  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number): Promise<Delivery[]> {
-    const rows = this.q.outboxHeads.all(appId, endpoint, now, limit) as Array<{
+  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number, busy: (roomId: string) => boolean): Promise<Delivery[]> {
+    // One process owns the file: the heads of rooms not in flight are this caller's to deliver.
+    const rows = (this.q.outboxHeads.all(appId, endpoint, now, limit * 2 + 16) as Array<{
       id: number; room: string; seq: number; body: string; attempts: number; first_attempt_at: number | null;
-    }>;
+    }>).filter((r) => !busy(r.room)).slice(0, limit);
     return rows.map((r) => ({
       appId, endpoint, roomId: r.room, seq: r.seq, body: r.body, attempts: r.attempts, firstAttemptAt: r.first_attempt_at, claim: String(r.id),
     }));

@@ -2,6 +2,7 @@ import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
 import { authSuite } from './auth.js';
 import { errorsSuite } from './errors.js';
+import { eventsSuite } from './events.js';
 import { racesSuite } from './races.js';
 import { roomsUsersSuite } from './rooms-users.js';
 
@@ -10,6 +11,7 @@ export function allHttpSuites(target: Target): void {
   attributesSuite(target);
   authSuite(target);
   errorsSuite(target);
+  eventsSuite(target);
   racesSuite(target);
   roomsUsersSuite(target);
 }
