@@ -73,7 +73,8 @@ export function pairBytes(key: string, value: string): number {
 export function pairProblem(key: string, value: unknown, limits: Limits): string | null {
   if (key.length === 0 || !KEY_CHARS.test(key)) return reasons.keyIllegal(key);
   if (key.length > limits.maxKeyLength) return reasons.keyTooLong(key, limits.maxKeyLength);
-  if (typeof value !== 'string') return reasons.valueIllegal(key);
+  // A lone surrogate cannot be stored as UTF-8: it would come back changed.
+  if (typeof value !== 'string' || !value.isWellFormed()) return reasons.valueIllegal(key);
   if (value.length > limits.maxValueLength) return reasons.valueTooLong(key, limits.maxValueLength);
   return null;
 }

@@ -1,7 +1,11 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import cors from '@fastify/cors';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Errors } from '../domain/errors.js';
+import { errorBody } from './envelope.js';
 import { Authenticator } from '../auth/authenticator.js';
 import type { AppRegistry } from '../config/apps.js';
 import type { Config } from '../config/config.js';
@@ -59,6 +63,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     connectionTimeout: 0,
+    // Node checks the request timeouts this often (30 s by default): make the cut-off prompt.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.requestTimeoutMs / 4))) },
+    // A URL that is not valid percent-encoded UTF-8 still gets the Agora error envelope.
+    frameworkErrors: (err, _req, reply) => {
+      const api = Errors.illegalArgument(`malformed request: ${err.message}`);
+      void (reply as FastifyReply).code(api.status).type('application/json').send(errorBody(api, reply.elapsedTime));
+    },
     // `__proto__` and `constructor` are legal attribute keys: parse them as data (JSON.parse makes
     // own properties) and never merge request objects into plain ones downstream.
     onProtoPoisoning: 'ignore',
@@ -80,6 +91,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // keeps every field and treats `__proto__` keys of the null-prototype maps as data.
   f.setSerializerCompiler(() => (data) => JSON.stringify(data));
   f.server.headersTimeout = config.requestTimeoutMs;
+  // A connection that never starts a request is closed after the request timeout; once one starts,
+  // Node's request, header and keep-alive timeouts take over (and event streams stay open).
+  f.server.on('connection', (socket: Socket) => {
+    socket.setTimeout(config.requestTimeoutMs, () => socket.destroy());
+  });
+  f.server.on('request', (req: IncomingMessage) => {
+    req.socket.setTimeout(0);
+  });
   f.server.maxConnections = config.maxConnections;
   f.decorateRequest('rk', null);
   f.setErrorHandler(errorHandler(config.bodyLimit));

@@ -5,7 +5,8 @@ import { pathOf } from './context.js';
 import { errorBody } from './envelope.js';
 
 function describeValidation(err: FastifyError): string {
-  const v = err.validation?.[0];
+  // With alternatives (anyOf), the deepest error names the field that is wrong.
+  const v = [...(err.validation ?? [])].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (!v) return err.message;
   const missing = (v.params as { missingProperty?: string }).missingProperty;
   const where = `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}`;

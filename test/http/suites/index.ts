@@ -2,6 +2,8 @@ import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
 import { authSuite } from './auth.js';
 import { errorsSuite } from './errors.js';
+import { hostileSuite } from './hostile.js';
+import { tokenAttacksSuite } from './token-attacks.js';
 import { eventsSuite } from './events.js';
 import { racesSuite } from './races.js';
 import { roomsUsersSuite } from './rooms-users.js';
@@ -12,6 +14,8 @@ export function allHttpSuites(target: Target): void {
   authSuite(target);
   errorsSuite(target);
   eventsSuite(target);
+  hostileSuite(target);
+  tokenAttacksSuite(target);
   racesSuite(target);
   roomsUsersSuite(target);
 }
