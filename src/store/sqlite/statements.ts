@@ -29,6 +29,10 @@ export function prepare(db: Db) {
     attrMeta: s('SELECT owner, bytes FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     attrValue: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     allAttrs: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?'),
+    allAttrsRaw: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?').raw(true),
+    attrValueOnly: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?').pluck(true),
+    roomCheck: s(`SELECT EXISTS (SELECT 1 FROM members WHERE app = @app AND room = @room AND username = @user) AS member
+      FROM rooms WHERE app = @app AND id = @room`),
     attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
     upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
