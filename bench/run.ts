@@ -1,0 +1,613 @@
+/**
+ * `npm run bench`: builds roomkv, starts each target as its own process (roomkv on SQLite, roomkv
+ * on Redis when one answers, and a baseline Fastify server), loads the same data into each, runs
+ * every workload against every target with the same load (a separate autocannon process),
+ * alternating targets round by round, and prints one table, also written to bench/results/.
+ *
+ *   npm run bench                          the workloads; bench/results/latest.md
+ *   npm run bench -- --scale               1,000,000 preloaded attributes vs an empty store; latest-scale.md
+ *   npm run bench -- --profile=set,get-all CPU profile of roomkv on SQLite per workload; profile-latest.md
+ *
+ * Options: --rounds=3 --duration=5 --warmup=1 --connections=32 --workloads=set,get-all --no-build
+ *          --no-redis --redis-url=redis://127.0.0.1:6379 (or ROOMKV_BENCH_REDIS_URL)
+ */
+import agoraToken from 'agora-token';
+import { Redis } from 'ioredis';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  APP, BASE_KEYS, DELETABLE_PER_MEMBER, MEMBERS_PER_ROOM, ORG, ROOMS, WORKLOADS, baseKey, freePort, median, percentile, sleep, userName,
+  type LoadResult, type LoadSpec, type Workload,
+} from './common.js';
+import { summarizeProfile } from './profile-summary.js';
+import type { SeedSpec } from './seed-store.js';
+
+const { ChatTokenBuilder } = agoraToken;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = join(ROOT, 'bench', 'results');
+
+const { values: opts } = parseArgs({
+  options: {
+    scale: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    connections: { type: 'string', default: '32' },
+    workloads: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    'no-redis': { type: 'boolean', default: false },
+    'redis-url': { type: 'string' },
+  },
+  strict: true,
+});
+const ROUNDS = Number(opts.rounds);
+const DURATION = Number(opts.duration);
+const WARMUP = Number(opts.warmup);
+const CONNECTIONS = Number(opts.connections);
+const REDIS_URL = opts['redis-url'] ?? process.env.ROOMKV_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LOG_LEVEL = 'warn';
+const RATE_LIMIT = 1_000_000_000;
+const COMMAND = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+
+/** Ratio-to-baseline targets of the issue (2-core machine). */
+const RATIO_TARGETS: Record<'sqlite' | 'redis', Record<Workload, number>> = {
+  sqlite: { 'get-all': 0.8, 'get-keys': 0.8, set: 0.65, 'forced-set': 0.65, delete: 0.65, mixed: 0.75 },
+  redis: { 'get-all': 0.6, 'get-keys': 0.6, set: 0.5, 'forced-set': 0.5, delete: 0.5, mixed: 0.55 },
+};
+const P99_FACTOR = 3;
+const SCALE_TARGET = 0.85;
+const RSS_TARGET_MB = 300;
+
+// ---------------------------------------------------------------- the app, tokens, scratch space
+
+const work = mkdtempSync(join(tmpdir(), 'roomkv-bench-'));
+const bench = {
+  org: ORG, app: APP,
+  appId: randomBytes(16).toString('hex'),
+  appCertificate: randomBytes(16).toString('hex'),
+  clientId: 'bench-client',
+  clientSecret: randomBytes(16).toString('hex'),
+  // Lifted for the benchmark: the limiter still runs on every call, it never refuses one.
+  limits: { rateLimitPerSecond: RATE_LIMIT },
+};
+const appsFile = join(work, 'apps.json');
+writeFileSync(appsFile, JSON.stringify({ apps: [bench] }));
+const appToken = ChatTokenBuilder.buildAppToken(bench.appId, bench.appCertificate, 86_400);
+const users: string[] = [];
+for (let r = 0; r < ROOMS; r++) for (let m = 0; m < MEMBERS_PER_ROOM; m++) users.push(userName(r, m));
+const tokens: Record<string, string> = {};
+for (const u of users) tokens[u] = ChatTokenBuilder.buildUserToken(bench.appId, bench.appCertificate, u, 86_400);
+const tokensFile = join(work, 'tokens.json');
+writeFileSync(tokensFile, JSON.stringify(tokens));
+
+// ---------------------------------------------------------------- processes
+
+type Kind = 'baseline' | 'sqlite' | 'redis';
+
+interface Target {
+  name: string;
+  kind: Kind;
+  url: string;
+  child: ChildProcess;
+  logFile: string;
+  dataDir?: string;
+  redisPrefix?: string;
+  roomIds: string[];
+  seed?: { usersMs: number; preloadMs: number; attributes: number };
+  /** Peak RSS, read before the process is stopped. */
+  peakRssMb?: number;
+}
+
+const live = new Set<ChildProcess>();
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function runChild(args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    live.add(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      live.delete(child);
+      if (code === 0) resolve(out.trim().split('\n').pop() ?? '');
+      else reject(new Error(`${args.join(' ')} exited with ${code}: ${out.slice(-500)}`));
+    });
+  });
+}
+
+async function startProcess(name: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string; logFile: string }> {
+  const port = await freePort();
+  const logFile = join(work, `${name}.log`);
+  const logStream = createWriteStream(logFile);
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  child.stdout!.pipe(logStream);
+  child.stderr!.pipe(logStream);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => { exited = code; live.delete(child); });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited !== undefined) throw new Error(`${name} exited with ${exited}: ${readFileSync(logFile, 'utf8').slice(-1000)}`);
+    try {
+      await fetch(`${url}/`);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${name} did not answer on ${url}`);
+      await sleep(100);
+    }
+  }
+  return { child, url, logFile };
+}
+
+function peakRssMb(child: ChildProcess): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function startBaseline(): Promise<Target> {
+  const p = await startProcess('baseline', ['--import', 'tsx', 'bench/baseline-server.ts'], {});
+  // The baseline answers whatever ids it is sent.
+  return { name: 'baseline', kind: 'baseline', ...p, roomIds: Array.from({ length: ROOMS }, (_, r) => String(200_000_000_001 + r)) };
+}
+
+function serverEnv(t: { kind: Kind; dataDir?: string; redisPrefix?: string }): Record<string, string> {
+  const env: Record<string, string> = {
+    ROOMKV_DATA_DIR: t.dataDir!, ROOMKV_APPS_FILE: appsFile, ROOMKV_LOG_LEVEL: LOG_LEVEL,
+  };
+  if (t.kind === 'redis') Object.assign(env, { ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: REDIS_URL, ROOMKV_REDIS_PREFIX: t.redisPrefix! });
+  return env;
+}
+
+/**
+ * A roomkv target with the benchmark's data: users (and the scale preload) through the store,
+ * then rooms, members and keys through the HTTP API with app and user tokens.
+ */
+async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: boolean, nodeArgs: string[] = []): Promise<Target> {
+  const dataDir = mkdtempSync(join(work, `${name}-`));
+  const redisPrefix = kind === 'redis' ? `rkbench:${randomBytes(4).toString('hex')}:` : undefined;
+  const seedSpec: SeedSpec = {
+    kind, dataDir, redisUrl: REDIS_URL, redisPrefix, appId: bench.appId, appKey: `${ORG}#${APP}`, users,
+    ...(preload ? { preload: { rooms: 20_000, keysPerRoom: 50, membersPerRoom: 5, users: 1000 } } : {}),
+  };
+  const seedFile = join(work, `${name}-seed.json`);
+  writeFileSync(seedFile, JSON.stringify(seedSpec));
+  log(`${name}: seeding the store${preload ? ' (20,000 rooms x 50 keys preload)' : ''}`);
+  const seed = JSON.parse(await runChild(['--import', 'tsx', 'bench/seed-store.ts', seedFile])) as Target['seed'];
+  log(`${name}: seeded ${JSON.stringify(seed)}`);
+  const t: Target = { name, kind, dataDir, redisPrefix, roomIds: [], seed, url: '', child: undefined as unknown as ChildProcess, logFile: '' };
+  await restartRoomkv(t, nodeArgs);
+  await loadData(t);
+  return t;
+}
+
+async function restartRoomkv(t: Target, nodeArgs: string[] = []): Promise<void> {
+  const p = await startProcess(t.name, [...nodeArgs, 'dist/cli.js', 'serve'], serverEnv(t));
+  Object.assign(t, p);
+}
+
+// ---------------------------------------------------------------- HTTP helpers and data
+
+async function call(url: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json };
+}
+
+async function must(url: string, method: string, path: string, token: string, body?: unknown): Promise<any> {
+  const r = await call(url, method, path, token, body);
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+  return r.json;
+}
+
+async function pool(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
+    while (next < n) await fn(next++);
+  }));
+}
+
+const A = `/${ORG}/${APP}`;
+
+async function loadData(t: Target): Promise<void> {
+  const started = performance.now();
+  const ids: string[] = new Array(ROOMS);
+  await pool(ROOMS, 16, async (r) => {
+    const members = Array.from({ length: MEMBERS_PER_ROOM - 1 }, (_, m) => userName(r, m + 1));
+    const res = await must(t.url, 'POST', `${A}/chatrooms`, appToken, { name: `room-${r}`, description: 'bench', owner: userName(r, 0), members });
+    ids[r] = res.data.id as string;
+  });
+  t.roomIds = ids;
+  // The owner sets the 20 keys that get-all reads, 10 per call (the batch limit).
+  await pool(ROOMS * 2, 16, async (i) => {
+    const r = i >> 1;
+    const owner = userName(r, 0);
+    const metaData: Record<string, string> = {};
+    for (let k = (i & 1) * 10; k < (i & 1) * 10 + 10; k++) metaData[baseKey(k)] = `value-of-${baseKey(k)}-${r}`;
+    await must(t.url, 'PUT', `${A}/metadata/chatroom/${ids[r]}/user/${owner}`, tokens[owner], { metaData, autoDelete: 'NO_DELETE' });
+  });
+  await primeTokens(t);
+  log(`${t.name}: ${ROOMS} rooms x ${MEMBERS_PER_ROOM} members, ${BASE_KEYS} keys each, over HTTP in ${Math.round(performance.now() - started)} ms`);
+}
+
+/**
+ * Every member reads once: clients keep their token, so in steady state every token is verified
+ * and cached; the first workload would otherwise pay 10,000 first verifications.
+ */
+async function primeTokens(t: Target): Promise<void> {
+  await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
+    const user = userName(i % ROOMS, Math.floor(i / ROOMS));
+    await must(t.url, 'POST', `${A}/metadata/chatroom/${t.roomIds[i % ROOMS]}`, tokens[user], { keys: [baseKey(0)] });
+  });
+}
+
+/** Every member (again) owns keys d0..d5, so the delete run removes a real key with every call. */
+async function refillDeletable(t: Target): Promise<void> {
+  await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
+    const user = userName(i % ROOMS, Math.floor(i / ROOMS));
+    const metaData: Record<string, string> = {};
+    for (let j = 0; j < DELETABLE_PER_MEMBER; j++) metaData[`${user}.d${j}`] = `deletable-${j}`;
+    await must(t.url, 'PUT', `${A}/metadata/chatroom/${t.roomIds[i % ROOMS]}/user/${user}`, tokens[user], { metaData });
+  });
+}
+
+async function runLoad(t: Target, workload: Workload, round: number): Promise<LoadResult> {
+  if (workload === 'delete' && t.kind !== 'baseline') await refillDeletable(t);
+  const spec: LoadSpec = {
+    url: t.url, workload, connections: CONNECTIONS, durationS: DURATION, warmupS: WARMUP, roomIds: t.roomIds, tokensFile,
+    counterStart: workload === 'delete' ? 0 : round * ROOMS * MEMBERS_PER_ROOM * DELETABLE_PER_MEMBER,
+    checkContent: t.kind !== 'baseline',
+  };
+  const specFile = join(work, `load-${t.name}-${workload}-${round}.json`);
+  writeFileSync(specFile, JSON.stringify(spec));
+  await sleep(300);
+  const result = JSON.parse(await runChild(['--import', 'tsx', 'bench/load.ts', specFile])) as LoadResult;
+  log(`${workload} round ${round + 1} ${t.name}: ${Math.round(result.rps)} req/s p50 ${result.p50} p99 ${result.p99}` +
+    ` errors ${result.errors} non-2xx ${result.non2xx} per-key ${result.perKeyErrors}${result.probe !== 'ok' ? ` PROBE: ${result.probe}` : ''}`);
+  return result;
+}
+
+// ---------------------------------------------------------------- Redis
+
+async function redisInfo(): Promise<string | null> {
+  if (opts['no-redis']) return null;
+  const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    const info = await r.info('server');
+    return /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  } catch {
+    return null;
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function dropRedisPrefix(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- figures and tables
+
+interface Cell { runs: LoadResult[]; ratios: number[] }
+
+const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+function cellFigures(c: Cell) {
+  return {
+    rps: median(c.runs.map((r) => r.rps)),
+    p50: median(c.runs.map((r) => r.p50)),
+    p99: median(c.runs.map((r) => r.p99)),
+    errors: sum(c.runs.map((r) => r.errors)),
+    non2xx: sum(c.runs.map((r) => r.non2xx)),
+    perKey: sum(c.runs.map((r) => r.perKeyErrors)),
+    ratio: median(c.ratios),
+    probes: c.runs.map((r) => r.probe).filter((p) => p !== 'ok'),
+    samples: c.runs.flatMap((r) => [r.sampleNon2xx, r.samplePerKeyError]).filter((s): s is string => s !== undefined),
+  };
+}
+
+function machine(): string[] {
+  const c = cpus();
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', 'src'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() !== '';
+  return [
+    `- command: \`${COMMAND}\``,
+    `- date: ${new Date().toISOString()}; roomkv at ${git}${dirty ? ' with uncommitted changes in src/' : ''}`,
+    `- machine: ${c.length} cores (${c[0]?.model ?? 'unknown'}), Node ${process.version}, ${process.platform}/${process.arch}`,
+  ];
+}
+
+function setup(redisVersion: string | null): string[] {
+  return [
+    `- load: autocannon in its own process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s per run, ` +
+      `${ROUNDS} rounds; targets alternate within each round, so drift hits all alike. Figures are medians over the rounds; ` +
+      'a ratio is the median of the per-round ratios.',
+    `- data: ${ROOMS.toLocaleString('en-US')} rooms x ${MEMBERS_PER_ROOM} members (rooms, members and keys made over the HTTP API; ` +
+      'users written through the store to skip 10,000 scrypt hashes), 20 keys per room; each call carries the member\'s 007 user token ' +
+      '(agora-token) and the body the official SDK sends.',
+    `- roomkv: \`node dist/cli.js serve\`, ROOMKV_LOG_LEVEL=${LOG_LEVEL}; SQLite synchronous=FULL (every write fsynced) in a fresh temp dir; ` +
+      (redisVersion ? `Redis ${redisVersion} at ${REDIS_URL} (same machine), fresh key prefix.` : 'no Redis answered: Redis not measured.'),
+    `- **rate limit lifted**: the benchmark app declares \`limits.rateLimitPerSecond: ${RATE_LIMIT}\` in its apps file ` +
+      '(the limiter still runs on every call; it never refuses one).',
+    '- baseline: Fastify with the same five routes, JSON body parsed, canned success envelope; no auth, no store, no logging.',
+  ];
+}
+
+/** The load average line; a busy machine is called out, since every figure then carries its noise. */
+function loadLine(before: number, after: number): string {
+  const busy = Math.max(before, after) > cpus().length;
+  return `- load average (1 min) before / after: ${before.toFixed(2)} / ${after.toFixed(2)}` +
+    (busy ? ' — **the machine was busy with other work (load above its core count): figures are noisy**' : '');
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'ok' : '**BELOW TARGET**';
+}
+
+// ---------------------------------------------------------------- modes
+
+async function benchMode(): Promise<void> {
+  const redisVersion = await redisInfo();
+  const workloads = (opts.workloads?.split(',') ?? [...WORKLOADS]) as Workload[];
+  const loadBefore = loadavg()[0];
+  const targets: Target[] = [await startBaseline(), await startRoomkv('sqlite', 'sqlite', false)];
+  if (redisVersion) targets.push(await startRoomkv('redis', 'redis', false));
+  const cells = new Map<string, Cell>();
+  for (const w of workloads) {
+    for (let round = 0; round < ROUNDS; round++) {
+      const byTarget = new Map<string, LoadResult>();
+      for (const t of targets) byTarget.set(t.name, await runLoad(t, w, round));
+      const base = byTarget.get('baseline')!.rps;
+      for (const t of targets) {
+        const key = `${w}/${t.name}`;
+        const c = cells.get(key) ?? { runs: [], ratios: [] };
+        c.runs.push(byTarget.get(t.name)!);
+        c.ratios.push(byTarget.get(t.name)!.rps / base);
+        cells.set(key, c);
+      }
+    }
+  }
+  for (const t of targets) t.peakRssMb = peakRssMb(t.child);
+  const loadAfter = loadavg()[0];
+
+  const lines = ['# roomkv benchmark', '', ...machine(), ...setup(redisVersion),
+    loadLine(loadBefore, loadAfter),
+    `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
+    '',
+    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | ratio to baseline | target | p99 / baseline p99 | verdict |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
+  const missed: string[] = [];
+  const notes: string[] = [];
+  for (const w of workloads) {
+    const base = cellFigures(cells.get(`${w}/baseline`)!);
+    for (const t of targets) {
+      const c = cellFigures(cells.get(`${w}/${t.name}`)!);
+      const clean = c.errors === 0 && c.non2xx === 0 && c.perKey === 0 && c.probes.length === 0;
+      if (t.kind === 'baseline') {
+        lines.push(`| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | 1.00 | | 1.0 | ${clean ? '' : '**ERRORS**'} |`);
+        continue;
+      }
+      const target = RATIO_TARGETS[t.kind][w];
+      const p99x = c.p99 / base.p99;
+      const checks = [c.ratio >= target, p99x <= P99_FACTOR, clean];
+      const v = checks.every(Boolean) ? 'ok' : [
+        c.ratio >= target ? '' : 'ratio BELOW TARGET', p99x <= P99_FACTOR ? '' : 'p99 ABOVE 3x', clean ? '' : 'ERRORS',
+      ].filter(Boolean).map((s) => `**${s}**`).join(', ');
+      if (!checks.every(Boolean)) missed.push(`${w}/${t.name}`);
+      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f2(c.ratio)} | >= ${f2(target)} | ${f1(p99x)} | ${v} |`);
+      for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
+      for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
+    }
+  }
+  lines.push('', `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`);
+  if (notes.length > 0) lines.push('', 'Notes:', ...notes);
+  await finish(targets, 'latest.md', lines);
+}
+
+async function scaleMode(): Promise<void> {
+  const redisVersion = await redisInfo();
+  const loadBefore = loadavg()[0];
+  const workloads: Workload[] = ['get-all', 'set'];
+  const pairs: Array<[Target, Target]> = [];
+  pairs.push([await startRoomkv('sqlite-empty', 'sqlite', false), await startRoomkv('sqlite-1M', 'sqlite', true)]);
+  if (redisVersion) pairs.push([await startRoomkv('redis-empty', 'redis', false), await startRoomkv('redis-1M', 'redis', true)]);
+  const cells = new Map<string, Cell>();
+  for (const w of workloads) {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [empty, full] of pairs) {
+        // Alternate which goes first, so neither always runs right after the other's writes.
+        const order = round % 2 === 0 ? [empty, full] : [full, empty];
+        const got = new Map<string, LoadResult>();
+        for (const t of order) got.set(t.name, await runLoad(t, w, round));
+        for (const t of [empty, full]) {
+          const c = cells.get(`${w}/${t.name}`) ?? { runs: [], ratios: [] };
+          c.runs.push(got.get(t.name)!);
+          c.ratios.push(got.get(t.name)!.rps / got.get(empty.name)!.rps);
+          cells.set(`${w}/${t.name}`, c);
+        }
+      }
+    }
+  }
+  const removal = new Map<string, number[]>();
+  for (const [empty, full] of pairs) {
+    for (const t of [empty, full]) removal.set(t.name, await timeMemberRemoval(t));
+  }
+  for (const [empty, full] of pairs) for (const t of [empty, full]) t.peakRssMb = peakRssMb(t.child);
+
+  const lines = ['# roomkv benchmark: scale', '', ...machine(), ...setup(redisVersion),
+    '- scale: the "1M" targets hold, besides the benchmark\'s data, 20,000 rooms x 50 keys (1,000,000 attributes, 5 members each) ' +
+      'written through the store before the server started; the "empty" targets hold only the benchmark\'s data. ' +
+      `Ratio = 1M / empty, target >= ${SCALE_TARGET}.`,
+    loadLine(loadBefore, loadavg()[0]),
+    '',
+    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | ratio to empty | verdict |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|'];
+  const missed: string[] = [];
+  for (const w of workloads) {
+    for (const [empty, full] of pairs) {
+      for (const t of [empty, full]) {
+        const c = cellFigures(cells.get(`${w}/${t.name}`)!);
+        const clean = c.errors === 0 && c.non2xx === 0 && c.perKey === 0 && c.probes.length === 0;
+        const isFull = t === full;
+        const ok = (!isFull || c.ratio >= SCALE_TARGET) && clean;
+        if (!ok) missed.push(`${w}/${t.name}`);
+        lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${isFull ? f2(c.ratio) : '1.00'} | ${isFull || !clean ? verdict(ok) : ''} |`);
+      }
+    }
+  }
+  lines.push('', '| target | preload | remove 1 member (10 keys) from a room of 100: median ms | p90 ms | 1M / empty | server peak RSS MB | RSS verdict |',
+    '|---|---|---:|---:|---:|---:|---|');
+  for (const [empty, full] of pairs) {
+    for (const t of [empty, full]) {
+      const ms = removal.get(t.name)!;
+      const ratio = median(ms) / median(removal.get(empty.name)!);
+      const rssOk = t.peakRssMb! < RSS_TARGET_MB;
+      if (!rssOk) missed.push(`rss/${t.name}`);
+      const pre = t.seed!.attributes > 0 ? `${t.seed!.attributes.toLocaleString('en-US')} attrs in ${f1(t.seed!.preloadMs / 1000)} s` : '';
+      lines.push(`| ${t.name} | ${pre} | ${f2(median(ms))} | ${f2(percentile(ms, 90))} | ${t === full ? f2(ratio) : ''} | ${f0(t.peakRssMb!)} | ${verdict(rssOk)} (< ${RSS_TARGET_MB}) |`);
+    }
+  }
+  lines.push('', 'Removing a member is independent of the number of rooms when 1M / empty stays near 1.',
+    '', `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`);
+  await finish(pairs.flat(), 'latest-scale.md', lines);
+}
+
+/**
+ * 20 rooms of 100 members; in each, the leaving member owns 10 keys (autoDelete) and four others
+ * own 10 each. Times the admin call that removes the member; checks its keys went and no other.
+ */
+async function timeMemberRemoval(t: Target): Promise<number[]> {
+  const times: number[] = [];
+  for (let n = 0; n < 20; n++) {
+    const group = Array.from({ length: 100 }, (_, m) => users[(n * 100 + m) % users.length]);
+    const room = (await must(t.url, 'POST', `${A}/chatrooms`, appToken, {
+      name: `removal-${n}`, description: 'bench', owner: group[0], members: group.slice(1),
+    })).data.id as string;
+    for (let m = 1; m <= 5; m++) {
+      const metaData: Record<string, string> = {};
+      for (let k = 0; k < 10; k++) metaData[`${group[m]}.r${k}`] = `value-${k}`;
+      await must(t.url, 'PUT', `${A}/metadata/chatroom/${room}/user/${group[m]}`, tokens[group[m]], { metaData, autoDelete: 'DELETE' });
+    }
+    const started = performance.now();
+    await must(t.url, 'DELETE', `${A}/chatrooms/${room}/users/${group[1]}`, appToken);
+    times.push(performance.now() - started);
+    const left = Object.keys((await must(t.url, 'POST', `${A}/metadata/chatroom/${room}`, appToken, {})).data as object);
+    if (left.length !== 40 || left.some((k) => k.startsWith(`${group[1]}.`))) throw new Error(`${t.name}: removal left ${left.length} keys`);
+  }
+  log(`${t.name}: member removal median ${f2(median(times))} ms`);
+  return times;
+}
+
+async function profileMode(): Promise<void> {
+  const workloads = opts.profile!.split(',') as Workload[];
+  // Outside the scratch dir: the raw profiles stay for chrome://inspect or speedscope.
+  const profDir = mkdtempSync(join(tmpdir(), 'roomkv-bench-profiles-'));
+  const lines = ['# roomkv CPU profiles (SQLite)', '', ...machine(),
+    `- each: a fresh SQLite target with the benchmark's data, restarted with \`node --cpu-prof\`, one ${WARMUP} s + ${DURATION} s run ` +
+      `of ${CONNECTIONS} connections, stopped with SIGINT; only the samples of that run count (not start-up, seeding or token priming); self time by function, as a share of the non-idle samples.`];
+  for (const w of workloads) {
+    const t = await startRoomkv(`profile-${w}`, 'sqlite', false);
+    await stopProcess(t.child);
+    const dir = join(profDir, w);
+    mkdirSync(dir, { recursive: true });
+    await restartRoomkv(t, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+    await primeTokens(t);
+    const loadStart = performance.now();
+    const result = await runLoad(t, w, 0);
+    await stopProcess(t.child, 'SIGINT');
+    // The profile covers the whole process: keep only the samples of the run (and the shutdown).
+    const windowMs = performance.now() - loadStart;
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error(`no profile written in ${dir}`);
+    lines.push('', `## ${w}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`, '', ...summarizeProfile(join(dir, file), ROOT, 25, windowMs));
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'profile-latest.md'), `${lines.join('\n')}\n`);
+  console.log(lines.join('\n'));
+  console.log(`\n(written to bench/results/profile-latest.md; raw profiles in ${profDir})`);
+}
+
+async function finish(targets: Target[], file: string, lines: string[]): Promise<void> {
+  for (const t of targets) await stopProcess(t.child);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, file), `${lines.join('\n')}\n`);
+  console.log(lines.join('\n'));
+  console.log(`\n(written to bench/results/${file})`);
+}
+
+// ---------------------------------------------------------------- main
+
+async function cleanup(): Promise<void> {
+  for (const c of live) c.kill('SIGKILL');
+  const prefixes = readdirSync(work).filter((f) => f.endsWith('-seed.json'))
+    .map((f) => (JSON.parse(readFileSync(join(work, f), 'utf8')) as SeedSpec).redisPrefix).filter((p): p is string => p !== undefined);
+  for (const p of prefixes) await dropRedisPrefix(p).catch((err: Error) => log(`could not drop ${p}*: ${err.message}`));
+  rmSync(work, { recursive: true, force: true });
+}
+
+process.on('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+
+try {
+  if (!opts['no-build']) {
+    log('npm run build');
+    const b = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    if (b.status !== 0) throw new Error('npm run build failed');
+  }
+  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run npm run build');
+  if (opts.profile) await profileMode();
+  else if (opts.scale) await scaleMode();
+  else await benchMode();
+  await cleanup();
+  process.exit(0);
+} catch (err) {
+  console.error(err);
+  await cleanup();
+  process.exit(1);
+}
