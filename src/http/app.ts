@@ -134,10 +134,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics.requests.inc(labels);
     metrics.latency.observe(labels, reply.elapsedTime / 1000);
     if (reply.statusCode === 429) metrics.rateLimited.inc({ app: ctx(req)?.app?.appKey ?? '' });
-    req.log.info({
-      app: ctx(req)?.app?.appKey, method: req.method, route, url: redactUrl(req.url), status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-    }, 'request');
+    if ((req.log as unknown as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info')) {
+      req.log.info({
+        app: ctx(req)?.app?.appKey, method: req.method, route, url: redactUrl(req.url), status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      }, 'request');
+    }
   });
 
   await registerDocs(f);
