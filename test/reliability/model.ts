@@ -1,0 +1,132 @@
+// A serial model of one room, built on the rules of src/domain/attributes.ts, and a checker that
+// looks for a serial order of observed concurrent calls explaining both their answers and the final
+// state (linearizability of one room, checked by a small memoized backtracking search).
+import { isDeepStrictEqual } from 'node:util';
+import { pairBytes, planDelete, planSet, type AutoDelete, type KeyOutcomes } from '../../src/domain/attributes.js';
+import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
+
+export interface Attr {
+  value: string;
+  owner: string;
+  autoDelete: AutoDelete;
+}
+
+/** key -> attribute; what GET .../chatrooms/{id}/attributes reports. */
+export type RoomState = ReadonlyMap<string, Attr>;
+
+export type AttrRequest =
+  | { op: 'set'; forced: boolean; user: string; autoDelete: AutoDelete; pairs: Array<[string, string]> }
+  | { op: 'delete'; forced: boolean; user: string; keys: string[] };
+
+/** One call as a client saw it: its request, its real-time interval and the answer it got. */
+export interface ObservedCall {
+  request: AttrRequest;
+  /** Client clock (performance.now()) before the request was sent. */
+  startedAt: number;
+  /** Client clock once the answer was read; Infinity when no answer came. */
+  endedAt: number;
+  /** The per-key outcomes answered; null when no answer came (the call may or may not be applied). */
+  outcome: KeyOutcomes | null;
+}
+
+/** Applies one call to a room state with the domain's rules; the state given is not changed. */
+export function applyCall(state: RoomState, req: AttrRequest, limits: Limits = DEFAULT_LIMITS): { state: Map<string, Attr>; outcome: KeyOutcomes } {
+  const next = new Map(state);
+  const lookup = (key: string) => {
+    const a = state.get(key);
+    return a === undefined ? undefined : { owner: a.owner, bytes: pairBytes(key, a.value) };
+  };
+  if (req.op === 'set') {
+    let appBytes = 0;
+    for (const [k, a] of state) appBytes += pairBytes(k, a.value);
+    const plan = planSet({ user: req.user, forced: req.forced, pairs: req.pairs, lookup, roomCount: state.size, appBytes, limits });
+    for (const w of plan.writes) next.set(w.key, { value: w.value, owner: req.user, autoDelete: req.autoDelete });
+    return { state: next, outcome: plan.outcome };
+  }
+  const plan = planDelete({ user: req.user, forced: req.forced, keys: req.keys, lookup });
+  for (const r of plan.removals) next.delete(r.key);
+  return { state: next, outcome: plan.outcome };
+}
+
+/** successKeys in request order, as the API answers them; errorKeys as a map. */
+export function sameOutcome(a: KeyOutcomes, b: KeyOutcomes): boolean {
+  return isDeepStrictEqual(a.successKeys, b.successKeys) && isDeepStrictEqual({ ...a.errorKeys }, { ...b.errorKeys });
+}
+
+function stateKey(state: RoomState): string {
+  return [...state.keys()].sort().map((k) => {
+    const a = state.get(k)!;
+    return `${k}\u0000${a.value}\u0000${a.owner}\u0000${a.autoDelete}`;
+  }).join('\u0001');
+}
+
+export function sameState(a: RoomState, b: RoomState): boolean {
+  return stateKey(a) === stateKey(b);
+}
+
+export type Explanation =
+  | { ok: true; order: number[]; skipped: number[]; visited: number }
+  | { ok: false; reason: string; visited: number };
+
+const MAX_CALLS = 30;
+
+/**
+ * Searches a serial order of `calls`, starting from `initial`, in which every answered call gets
+ * exactly the outcome it answered and the room ends as `final`. A call that finished before another
+ * started comes first. Calls that got no answer may be applied at any point or not at all.
+ */
+export function explain(initial: RoomState, calls: readonly ObservedCall[], final: RoomState, limits: Limits = DEFAULT_LIMITS, maxVisits = 2_000_000): Explanation {
+  if (calls.length > MAX_CALLS) throw new Error(`the checker takes at most ${MAX_CALLS} calls, got ${calls.length}`);
+  const n = calls.length;
+  const full = n === 0 ? 0 : (2 ** n) - 1;
+  // before[i]: the calls that must already be placed when i is (they ended before i started).
+  const before = calls.map((c) => calls.reduce((mask, d, j) => (d.endedAt < c.startedAt ? mask | (1 << j) : mask), 0));
+  const finalKey = stateKey(final);
+  const dead = new Set<string>();
+  const order: number[] = [];
+  const skipped: number[] = [];
+  let visited = 0;
+
+  const search = (placed: number, state: RoomState): boolean => {
+    if (placed === full) return stateKey(state) === finalKey;
+    const memo = `${placed}|${stateKey(state)}`;
+    if (dead.has(memo)) return false;
+    if (++visited > maxVisits) throw new Error(`serial-order search gave up after ${maxVisits} states`);
+    for (let i = 0; i < n; i++) {
+      const bit = 1 << i;
+      if ((placed & bit) !== 0 || (before[i] & placed) !== before[i]) continue;
+      const { state: next, outcome } = applyCall(state, calls[i].request, limits);
+      const answered = calls[i].outcome;
+      if (answered === null || sameOutcome(outcome, answered)) {
+        order.push(i);
+        if (search(placed | bit, next)) return true;
+        order.pop();
+      }
+      if (answered === null) {
+        skipped.push(i);
+        if (search(placed | bit, state)) return true;
+        skipped.pop();
+      }
+    }
+    dead.add(memo);
+    return false;
+  };
+
+  if (search(0, initial)) return { ok: true, order: [...order], skipped: [...skipped], visited };
+  return { ok: false, reason: `no serial order of the ${n} calls explains their answers and the final state`, visited };
+}
+
+/** A readable account of a round, for assertion messages. */
+export function describeRound(initial: RoomState, calls: readonly ObservedCall[], final: RoomState): string {
+  const show = (s: RoomState) => JSON.stringify(Object.fromEntries([...s].sort(([a], [b]) => (a < b ? -1 : 1))));
+  const t0 = Math.min(...calls.map((c) => c.startedAt));
+  const lines = calls.map((c, i) => {
+    const r = c.request;
+    const what = r.op === 'set'
+      ? `${r.forced ? 'forced set' : 'set'} by ${r.user} (${r.autoDelete}) ${JSON.stringify(Object.fromEntries(r.pairs))}`
+      : `${r.forced ? 'forced delete' : 'delete'} by ${r.user} ${JSON.stringify(r.keys)}`;
+    const when = `[${(c.startedAt - t0).toFixed(1)}, ${Number.isFinite(c.endedAt) ? (c.endedAt - t0).toFixed(1) : 'no answer'}] ms`;
+    return `  #${i} ${when} ${what} -> ${c.outcome === null ? 'no answer' : JSON.stringify(c.outcome)}`;
+  });
+  return [`initial: ${show(initial)}`, ...lines, `final:   ${show(final)}`].join('\n');
+}
