@@ -10,11 +10,11 @@ import { Authenticator } from '../auth/authenticator.js';
 import type { AppRegistry } from '../config/apps.js';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/types.js';
-import { ctx, tenantHook } from './context.js';
+import { tenantHook } from './context.js';
 import { Metrics } from './metrics.js';
 import { opsRoutes } from './routes/ops.js';
 import { registerDocs } from './openapi.js';
-import { redactUrl } from './redact.js';
+import { recordRequest } from './request-log.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { attributeRoutes } from './routes/attributes.js';
@@ -128,19 +128,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   f.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
-  f.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    const labels = { route, method: req.method, status: String(reply.statusCode) };
-    metrics.requests.inc(labels);
-    metrics.latency.observe(labels, reply.elapsedTime / 1000);
-    if (reply.statusCode === 429) metrics.rateLimited.inc({ app: ctx(req)?.app?.appKey ?? '' });
-    if ((req.log as unknown as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info')) {
-      req.log.info({
-        app: ctx(req)?.app?.appKey, method: req.method, route, url: redactUrl(req.url), status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      }, 'request');
-    }
-  });
+  // Hijacked replies (event streams) skip this hook; they record themselves when they end.
+  f.addHook('onResponse', async (req, reply) => recordRequest(metrics, req, reply.statusCode, reply.elapsedTime));
 
   await registerDocs(f);
   await f.register(opsRoutes({ store, metricsToken: config.metricsToken, metrics }));
@@ -159,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scope.register(userRoutes(store));
       await scope.register(chatroomRoutes(store));
       await scope.register(tokenRoutes(store, auth, clock));
-      await scope.register(eventRoutes(store, streamOptions, streams));
+      await scope.register(eventRoutes(store, streamOptions, streams, metrics));
       await scope.register(webhookRoutes(store));
       await scope.register(attributeRecordRoutes(store));
     }, { prefix });

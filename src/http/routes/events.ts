@@ -6,6 +6,8 @@ import { ctx } from '../context.js';
 import { EventsQuery } from '../schemas.js';
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from './define-route.js';
+import type { Metrics } from '../metrics.js';
+import { recordRequest } from '../request-log.js';
 
 export interface EventStreamOptions {
   heartbeatMs: number;
@@ -50,7 +52,7 @@ const RECONNECT_MS = 1000;
  * `Last-Event-ID` or `?since=` resumes after that seq. The token may come as `?access_token=`,
  * since a browser's EventSource cannot send headers.
  */
-export function eventRoutes(store: Store, options: EventStreamOptions, streams: OpenStreams): FastifyPluginAsync {
+export function eventRoutes(store: Store, options: EventStreamOptions, streams: OpenStreams, metrics: Metrics): FastifyPluginAsync {
   return async (f) => {
     const subscribe = async (req: FastifyRequest, reply: FastifyReply) => {
       const c = ctx(req);
@@ -78,6 +80,7 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
+        'x-request-id': req.id,
       });
       raw.write(`retry: ${RECONNECT_MS}\n\n`);
       let open = true;
@@ -127,6 +130,7 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
         forget();
         stream.stop();
         raw.end();
+        recordRequest(metrics, req, 200, reply.elapsedTime);
       }
       raw.on('close', end);
       await stream.start(since);
