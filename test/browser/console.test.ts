@@ -1,0 +1,267 @@
+// The live console (GET /console) end to end in headless Chromium: sign in with a 007 app token,
+// watch a room, and see changes made through the API appear with their owner, autoDelete flag and
+// event seq. Leaves a screenshot of the populated page in docs/console.png for the README.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { appToken, makeApp, type TestApp } from '../support/apps.js';
+import { client, type Client } from '../support/client.js';
+import { sqliteTarget, startTarget, type ServerHandle } from '../support/server.js';
+import { json, openStream, type SseStream } from '../support/sse.js';
+import { browserSkip, launchChromium } from './chromium.js';
+
+// Callbacks passed to page.evaluate run in the page; the project compiles without the DOM lib.
+declare const document: any;
+
+const SCREENSHOT = fileURLToPath(new URL('../../docs/console.png', import.meta.url));
+const WAIT_MS = 10_000;
+
+interface Row {
+  key: string;
+  value: string;
+  owner: string;
+  autoDelete: string;
+  tag: string;
+}
+
+const skip = browserSkip('the console browser tests');
+
+describe('live console in Chromium [sqlite]', { skip }, () => {
+  let app: TestApp;
+  let other: TestApp;
+  let server: ServerHandle;
+  let admin: Client;
+  let browser: Browser;
+  let room: string;
+  let page: Page;
+  /** The room's change events as the API streams them, to compare with what the page lists. */
+  let stream: SseStream;
+  const pageErrors: string[] = [];
+
+  async function openConsole(): Promise<Page> {
+    const p = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    p.on('pageerror', (e) => pageErrors.push(String(e)));
+    const res = await p.goto(`${server.url}/console`);
+    assert.equal(res?.status(), 200);
+    assert.equal(await p.title(), 'roomkv console');
+    return p;
+  }
+
+  async function signIn(p: Page, token: string): Promise<void> {
+    await p.fill('#token', token);
+    await p.click('#apps-btn');
+  }
+
+  /** The attribute rows the page shows, in page order. */
+  function rows(p: Page): Promise<Row[]> {
+    return p.$$eval('#attrs tr', (trs) => trs.map((tr) => {
+      const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
+      return {
+        key: tr.getAttribute('data-key') ?? '',
+        value: cells[1],
+        owner: cells[2],
+        autoDelete: cells[3],
+        tag: tr.querySelector('td .tag')?.className ?? '',
+      };
+    }));
+  }
+
+  /** Waits until the rows the page shows, sorted by key, are exactly `expected`. */
+  async function waitForRows(expected: Array<Omit<Row, 'tag'>>): Promise<void> {
+    const want = [...expected].sort((a, b) => a.key.localeCompare(b.key))
+      .map((r) => ({ ...r, tag: `tag ${r.autoDelete}` }));
+    try {
+      await page.waitForFunction((w) => {
+        const got = [...document.querySelectorAll('#attrs tr')].map((tr) => {
+          const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
+          return { key: tr.getAttribute('data-key') ?? '', value: cells[1], owner: cells[2], autoDelete: cells[3], tag: tr.querySelector('td .tag')?.className ?? '' };
+        }).sort((a, b) => a.key.localeCompare(b.key));
+        return JSON.stringify(got) === w;
+      }, JSON.stringify(want), { timeout: WAIT_MS });
+    } catch {
+      assert.deepEqual((await rows(page)).sort((a, b) => a.key.localeCompare(b.key)), want, 'the attribute table did not reach the expected rows');
+    }
+  }
+
+  /** What the server holds for the room, with owners and flags. */
+  async function stored(): Promise<Array<Omit<Row, 'tag'>>> {
+    const res = await admin.call('GET', `/chatrooms/${room}/attributes`);
+    assert.equal(res.status, 200, res.text);
+    return [...res.body.data].sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** The event list as the page renders it: newest first, one line each. */
+  function eventLines(p: Page): Promise<Array<{ cls: string; text: string }>> {
+    return p.$$eval('#events li', (lis) => lis.map((li) => ({ cls: li.className, text: li.textContent ?? '' })));
+  }
+
+  async function waitForEventCount(n: number): Promise<void> {
+    try {
+      await page.waitForFunction((k) => document.querySelectorAll('#events li').length >= k, n, { timeout: WAIT_MS });
+    } catch {
+      assert.fail(`expected ${n} lines in #events, got ${JSON.stringify(await eventLines(page))}`);
+    }
+  }
+
+  async function put(user: string, metaData: Record<string, string>, autoDelete?: string, forced = false): Promise<any> {
+    const res = await admin.call('PUT', `/metadata/chatroom/${room}/user/${user}${forced ? '/forced' : ''}`, { body: autoDelete ? { metaData, autoDelete } : { metaData } });
+    assert.equal(res.status, 200, res.text);
+    return res.body.data;
+  }
+
+  before(async () => {
+    // Fixed names (a fresh server per run) so the screenshot reads like a real deployment.
+    app = makeApp({ org: 'acme', app: 'live', limits: { rateLimitPerSecond: 10_000 } });
+    other = makeApp({ org: 'globex', app: 'live' });
+    server = await startTarget(sqliteTarget, [app, other]);
+    admin = client(server.url, `/${app.org}/${app.app}`, appToken(app));
+    const users = await admin.call('POST', '/users', { body: ['alice', 'bob', 'carol'].map((username) => ({ username, password: 'pw-123456' })) });
+    assert.equal(users.status, 200, users.text);
+    const made = await admin.call('POST', '/chatrooms', { body: { name: 'stage', description: 'console test', owner: 'alice', members: ['bob', 'carol'] } });
+    assert.equal(made.status, 200, made.text);
+    room = made.body.data.id;
+    stream = await openStream(`${server.url}/${app.org}/${app.app}/metadata/chatroom/${room}/events`, { token: appToken(app) });
+    assert.equal(stream.status, 200, stream.text);
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    stream?.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows an error in #status for a token that opens no app, and enables nothing', async () => {
+    const p = await openConsole();
+    for (const bad of ['not-a-token', appToken(makeApp())]) {
+      await signIn(p, bad);
+      await p.waitForSelector('#status.error', { timeout: WAIT_MS });
+      assert.equal(await p.textContent('#status'), 'this token opens no app');
+      assert.equal(await p.isDisabled('#watch'), true);
+      assert.equal(await p.isDisabled('#room'), true);
+      assert.equal(await p.$$eval('#app option', (o) => o.length), 0);
+      await p.evaluate(() => { document.getElementById('status')!.className = ''; });
+    }
+    await p.close();
+  });
+
+  it('lists only the apps a token opens: the second app\'s token does not list the first', async () => {
+    const p = await openConsole();
+    await signIn(p, appToken(other));
+    await p.waitForSelector('#status:text-is("signed in")', { timeout: WAIT_MS });
+    assert.deepEqual(await p.$$eval('#app option', (o) => o.map((x) => x.textContent)), [`${other.org}#${other.app}`]);
+
+    await signIn(p, appToken(app));
+    await p.waitForFunction((name) => [...document.querySelectorAll('#app option')].map((o) => o.textContent).join() === name, `${app.org}#${app.app}`, { timeout: WAIT_MS });
+    await p.close();
+  });
+
+  it('signs in, picks the app and the room, and goes live with a snapshot of the empty room', async () => {
+    page = await openConsole();
+    await signIn(page, appToken(app));
+    await page.waitForSelector('#watch:not([disabled])', { timeout: WAIT_MS });
+    await page.selectOption('#app', { label: `${app.org}#${app.app}` });
+    await page.fill('#room', room);
+    await page.click('#watch');
+    await page.waitForSelector('#status.live', { timeout: WAIT_MS });
+    assert.equal(await page.textContent('#status'), `live: ${app.org}#${app.app} / ${room}`);
+
+    const snapshot = json(await stream.next((m) => m.event === 'snapshot'));
+    await waitForEventCount(1);
+    assert.deepEqual(await eventLines(page), [{ cls: 'snapshot', text: `#${snapshot.seq}snapshot: 0 attributes` }]);
+    assert.deepEqual(await rows(page), []);
+    assert.equal(await page.textContent('#attrs-empty'), 'No attributes in this chatroom.');
+    assert.equal(await page.textContent('#count'), '(0)');
+  });
+
+  it('shows an attribute set through the API with its owner and autoDelete flag', async () => {
+    assert.deepEqual(await put('alice', { title: 'Friday jam', topic: 'jazz' }, 'NO_DELETE'), { successKeys: ['title', 'topic'], errorKeys: {} });
+    await waitForRows([
+      { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'topic', value: 'jazz', owner: 'alice', autoDelete: 'NO_DELETE' },
+    ]);
+    assert.deepEqual(await put('bob', { 'seat.1': 'bob', mic: 'on' }), { successKeys: ['seat.1', 'mic'], errorKeys: {} });
+    await waitForRows([
+      { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'topic', value: 'jazz', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
+      { key: 'mic', value: 'on', owner: 'bob', autoDelete: 'DELETE' },
+    ]);
+    assert.deepEqual(await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))), await stored());
+    assert.equal(await page.textContent('#count'), '(4)');
+    assert.equal(await page.isVisible('#attrs-empty'), false);
+  });
+
+  it('a forced set changes the owner (and the flag) shown', async () => {
+    assert.deepEqual(await put('carol', { mic: 'off' }, 'NO_DELETE', true), { successKeys: ['mic'], errorKeys: {} });
+    await waitForRows([
+      { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'topic', value: 'jazz', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
+      { key: 'mic', value: 'off', owner: 'carol', autoDelete: 'NO_DELETE' },
+    ]);
+    assert.deepEqual(await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))), await stored());
+  });
+
+  it('a delete removes the row', async () => {
+    const res = await admin.call('DELETE', `/metadata/chatroom/${room}/user/alice`, { body: { keys: ['topic'] } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.data, { successKeys: ['topic'], errorKeys: {} });
+    await waitForRows([
+      { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
+      { key: 'mic', value: 'off', owner: 'carol', autoDelete: 'NO_DELETE' },
+    ]);
+    assert.equal(await page.$('#attrs tr[data-key="topic"]'), null);
+    assert.equal(await page.textContent('#count'), '(3)');
+  });
+
+  it('lists every change event with its seq, newest first, as the API streams them', async () => {
+    const changes = [];
+    for (let i = 0; i < 4; i++) changes.push(json(await stream.next((m) => m.event === undefined)));
+    assert.deepEqual(changes.map((e) => [e.reason, e.from]), [['set', 'alice'], ['set', 'bob'], ['forced_set', 'carol'], ['delete', 'alice']]);
+    const seqs = changes.map((e) => e.seq as number);
+    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), `seqs must increase: ${seqs}`);
+
+    const expected = changes.map((e) => {
+      const text = Array.isArray(e.attributes)
+        ? e.attributes.join(', ')
+        : Object.entries(e.attributes as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ');
+      return { cls: e.operation === 'updateChatRoomAttributes' ? 'update' : 'remove', text: `#${e.seq}${e.reason} by ${e.from}: ${text}` };
+    }).reverse();
+    await waitForEventCount(5);
+    const lines = await eventLines(page);
+    assert.deepEqual(lines.slice(0, 4), expected);
+    assert.deepEqual(lines.slice(0, 4).map((l) => l.text), [
+      `#${seqs[3]}delete by alice: topic`,
+      `#${seqs[2]}forced_set by carol: mic=off`,
+      `#${seqs[1]}set by bob: seat.1=bob, mic=on`,
+      `#${seqs[0]}set by alice: title=Friday jam, topic=jazz`,
+    ]);
+    assert.equal(lines[4].cls, 'snapshot');
+    assert.equal(lines.length, 5);
+  });
+
+  it('saves a screenshot of the populated console to docs/console.png (1280x720)', async () => {
+    assert.deepEqual(await put('bob', { 'seat.2': 'dana', theme: 'dark' }, 'NO_DELETE'), { successKeys: ['seat.2', 'theme'], errorKeys: {} });
+    await waitForRows([
+      { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
+      { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
+      { key: 'seat.2', value: 'dana', owner: 'bob', autoDelete: 'NO_DELETE' },
+      { key: 'theme', value: 'dark', owner: 'bob', autoDelete: 'NO_DELETE' },
+      { key: 'mic', value: 'off', owner: 'carol', autoDelete: 'NO_DELETE' },
+    ]);
+    await waitForEventCount(6);
+    // No focus ring or caret in the picture.
+    await page.locator('#room').blur();
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    const png = await page.screenshot({ path: SCREENSHOT, animations: 'disabled' });
+    // PNG IHDR: width and height, big-endian, at bytes 16..23.
+    assert.equal(png.readUInt32BE(16), 1280);
+    assert.equal(png.readUInt32BE(20), 720);
+    assert.deepEqual(pageErrors, []);
+  });
+});

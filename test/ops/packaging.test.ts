@@ -1,0 +1,155 @@
+// The published package, as a user gets it: `npm pack` (which runs `prepare`, building dist/),
+// `npm install <tarball>` into an empty folder, then `npx roomkv serve` from there. Anything the
+// package needs at run time but does not ship (a file outside "files", a dependency listed only
+// under devDependencies) fails here, not on a user's machine.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, describe, it } from 'node:test';
+import { call } from '../support/client.js';
+import { tempDir } from '../support/apps.js';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+// Packing runs tsc; installing builds better-sqlite3 from source when no prebuilt binary is at hand
+// (minutes on a small machine).
+const TIMEOUT_MS = 600_000;
+
+/** The environment without any roomkv setting or npm state leaking in from the test run. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('ROOMKV_') || k.startsWith('npm_')) continue;
+    env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+async function npm(args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout } = await run(NPM, args, { cwd, env: cleanEnv({}), maxBuffer: 64 * 1024 * 1024, timeout: TIMEOUT_MS - 60_000 });
+    return stdout;
+  } catch (err: any) {
+    throw new Error(`npm ${args.join(' ')} failed (${err.code ?? err.signal}):\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  }
+}
+
+/** Whether `pid` still runs (signal 0 only checks). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the npm package', { timeout: TIMEOUT_MS }, () => {
+  const dirs: string[] = [];
+  let child: ChildProcess | undefined;
+  let serverPid: number | undefined;
+
+  after(() => {
+    // Only ever our own processes, by id: the server and the npx we spawned, if a failed
+    // assertion left them running.
+    if (serverPid !== undefined && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('packs, installs into an empty folder, and serves with `npx roomkv serve`', { timeout: TIMEOUT_MS }, async () => {
+    const packDir = tempDir('roomkv-pack-');
+    const installDir = tempDir('roomkv-install-');
+    dirs.push(packDir, installDir);
+
+    // `npm pack` runs `prepare` (tsc -p tsconfig.build.json) first.
+    await npm(['pack', '--pack-destination', packDir, '--no-audit', '--no-fund'], ROOT);
+    const tarballs = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    assert.deepEqual(tarballs, [`roomkv-${version}.tgz`]);
+    const tarball = join(packDir, tarballs[0]);
+
+    const { stdout: listing } = await run('tar', ['-tzf', tarball]);
+    const files = listing.split('\n').filter(Boolean);
+    for (const f of ['package/package.json', 'package/README.md', 'package/dist/cli.js', 'package/dist/server.js', 'package/dist/console/page.js']) {
+      assert.ok(files.includes(f), `${f} is not in the tarball`);
+    }
+    assert.deepEqual(files.filter((f) => f.startsWith('package/src/') || f.startsWith('package/test/') || f.startsWith('package/node_modules/')), []);
+
+    // An empty folder, as a user's would be: no package.json, no node_modules.
+    assert.deepEqual(readdirSync(installDir), []);
+    await npm(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], installDir);
+    assert.ok(existsSync(join(installDir, 'node_modules', 'roomkv', 'dist', 'cli.js')));
+    assert.ok(existsSync(join(installDir, 'node_modules', '.bin', 'roomkv')), 'the roomkv bin was not linked');
+
+    const dataDir = join(installDir, 'data');
+    // `--no` : never fetch roomkv from the registry; the installed one must be used.
+    child = spawn(NPX, ['--no', 'roomkv', 'serve'], {
+      cwd: installDir,
+      env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: dataDir, ROOMKV_LOG_LEVEL: 'info' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    let out = '';
+    const started = new Promise<{ url: string; token: string; pid: number }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`roomkv did not start within 60 s:\n${out}`)), 60_000);
+      const check = () => {
+        // A pino line: {"level":30,...,"pid":N,...,"msg":"Server listening at http://..."}
+        const listening = /"pid":(\d+),.*"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+        const token = /export TOKEN='(007[^']+)'/.exec(out);
+        if (listening && token) {
+          clearTimeout(timer);
+          resolve({ url: listening[2], token: token[1], pid: Number(listening[1]) });
+        }
+      };
+      child!.stdout!.on('data', (d: Buffer) => { out += d.toString(); check(); });
+      child!.stderr!.on('data', (d: Buffer) => { out += d.toString(); check(); });
+      child!.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`roomkv exited (${code ?? signal}) before it was ready:\n${out}`));
+      });
+    });
+    const { url, token, pid } = await started;
+    serverPid = pid;
+    // npx runs roomkv as a grandchild (npx -> sh -> node), so the pid it logs is not npx's.
+    assert.notEqual(pid, child.pid);
+
+    // The development app was made in the data dir given, inside the install folder.
+    assert.ok(existsSync(join(dataDir, 'demo-app.json')), `no demo-app.json in ${dataDir}: ${readdirSync(installDir)}`);
+    assert.match(out, /Created the development app demo#demo/);
+
+    const made = await call(url, 'POST', '/demo/demo/users', { token, body: { username: 'alice', password: 'secret1' } });
+    assert.equal(made.status, 200, made.text);
+    assert.equal(made.body.entities.length, 1);
+    assert.equal(made.body.entities[0].username, 'alice');
+    assert.equal(made.body.entities[0].activated, true);
+    const read = await call(url, 'GET', '/demo/demo/users/alice', { token });
+    assert.equal(read.status, 200, read.text);
+    assert.equal(read.body.entities[0].username, 'alice');
+
+    // Pieces served from the package's own files: the console page and the OpenAPI document
+    // (which reads the version from package.json).
+    const page = await fetch(`${url}/console`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>roomkv console<\/title>/);
+    const spec = await call(url, 'GET', '/openapi.json');
+    assert.equal(spec.status, 200, spec.text);
+    assert.equal(spec.body.info.version, version);
+
+    // SIGTERM to roomkv itself, as a process manager stopping it would send. (Signalling npx
+    // instead kills npx alone and leaves roomkv running: npm exec does not forward SIGTERM.) npx
+    // exits with its child's code.
+    process.kill(pid, 'SIGTERM');
+    const [code, signal] = await exited;
+    assert.equal(signal, null, `npx was killed by ${signal}:\n${out}`);
+    assert.equal(code, 0, `roomkv exited with ${code} on SIGTERM:\n${out}`);
+    assert.equal(alive(pid), false);
+    assert.match(out, /"signal":"SIGTERM","msg":"shutting down"/);
+  });
+});
