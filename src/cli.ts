@@ -129,7 +129,7 @@ async function serve(p: Parsed): Promise<void> {
       console.error('roomkv: shutdown took too long, exiting');
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS).unref();
-    server.close().then(() => process.exit(0), (err) => {
+    server.close(p.config.shutdownDrainMs).then(() => process.exit(0), (err) => {
       console.error(err);
       process.exit(1);
     });

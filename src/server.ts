@@ -22,7 +22,8 @@ export interface RunningServer {
   /** Set when the development app is in use (no apps file). */
   demo?: { app: AppRecord; created: boolean };
   url: string;
-  close(): Promise<void>;
+  /** Drains for `drainMs` (answers say Connection: close, /readyz 503), then closes. */
+  close(drainMs?: number): Promise<void>;
 }
 
 interface Backend {
@@ -82,9 +83,10 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
   const { store, limiter } = await openBackend(config);
   let app: FastifyInstance;
   const streams = new OpenStreams();
+  const lifecycle = { draining: false };
   const metrics = new Metrics(apps, store, () => streams.size);
   try {
-    app = await buildApp({ config, apps: registry, store, limiter, logger, metrics, streams });
+    app = await buildApp({ config, apps: registry, store, limiter, logger, metrics, streams, lifecycle });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await store.close();
@@ -108,7 +110,11 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
     demo,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     /** Stops accepting, ends event streams, finishes calls and deliveries in flight, closes the store. */
-    async close() {
+    async close(drainMs = 0) {
+      lifecycle.draining = true;
+      // Calls already on their way (or read from a kept-alive socket) are still served meanwhile;
+      // Node's close() would reset keep-alive sockets that look idle with a request in flight.
+      if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
       await app.close();
       await webhooks.stop();
       await store.close();

@@ -25,6 +25,8 @@ export const ConfigSchema = Type.Object({
     'a request must arrive whole (headers and body) within this (ms): slow or idle clients are cut off'),
   keepAliveTimeoutMs: setting('ROOMKV_KEEP_ALIVE_TIMEOUT_MS', Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
     'an idle keep-alive connection is closed after this (ms)'),
+  shutdownDrainMs: setting('ROOMKV_SHUTDOWN_DRAIN_MS', Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+    'on SIGTERM, keep serving this long (ms) with Connection: close and /readyz 503, so calls already sent are answered, then close'),
   maxConnections: setting('ROOMKV_MAX_CONNECTIONS', Type.Integer({ minimum: 1, default: 10_000 }),
     'connections beyond this are refused'),
   metricsToken: setting('ROOMKV_METRICS_TOKEN', Type.Optional(Type.String({ minLength: 16 })),

@@ -36,6 +36,8 @@ export interface AppDeps {
   /** Made here when not given; the server passes its own so webhooks report to the same registry. */
   metrics?: Metrics;
   streams?: OpenStreams;
+  /** Set while the server drains before closing: answers say Connection: close, /readyz says 503. */
+  lifecycle?: { draining: boolean };
   clock?: () => number;
 }
 
@@ -63,6 +65,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
     connectionTimeout: 0,
+    // Requests read while closing are served (with Connection: close) rather than refused.
+    return503OnClosing: false,
     // Node checks the request timeouts this often (30 s by default): make the cut-off prompt.
     http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.requestTimeoutMs / 4))) },
     // A URL that is not valid percent-encoded UTF-8 still gets the Agora error envelope.
@@ -125,14 +129,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxAge: 86_400,
   });
 
+  const lifecycle = deps.lifecycle ?? { draining: false };
   f.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    if (lifecycle.draining) reply.header('connection', 'close');
   });
   // Hijacked replies (event streams) skip this hook; they record themselves when they end.
   f.addHook('onResponse', async (req, reply) => recordRequest(metrics, req, reply.statusCode, reply.elapsedTime));
 
   await registerDocs(f);
-  await f.register(opsRoutes({ store, metricsToken: config.metricsToken, metrics }));
+  await f.register(opsRoutes({ store, metricsToken: config.metricsToken, metrics, lifecycle }));
   await f.register(consoleRoutes(apps, auth));
 
   const limiter = deps.limiter ?? new RateLimiter();

@@ -11,6 +11,7 @@ export interface OpsDeps {
   metrics: Metrics;
   /** /metrics answers only with this bearer token; without one it is off. */
   metricsToken?: string;
+  lifecycle: { draining: boolean };
 }
 
 const Health = Type.Object({ status: Type.String(), store: Type.Optional(Type.String()), error: Type.Optional(Type.String()) });
@@ -29,6 +30,7 @@ export function opsRoutes(deps: OpsDeps): FastifyPluginAsync {
 
     f.get('/readyz', { schema: { tags: ['operations'], summary: 'the store answers (503 when not)', response: { 200: Health, 503: Health } } },
       async (_req, reply) => {
+        if (deps.lifecycle.draining) return reply.code(503).send({ status: 'unavailable', store: deps.store.kind, error: 'shutting down' });
         try {
           await Promise.race([
             deps.store.ping(),

@@ -1,0 +1,84 @@
+// Small helpers of the operator tests: waiting for a condition with a deadline, Prometheus text.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { tempDir } from '../support/apps.js';
+
+/** Polls `check` until it returns a value; fails naming `what` (and the last value seen) after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | false | undefined> | T | false | undefined, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await check();
+    if (got !== false && got !== undefined) return got;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text exposition format (comments skipped). */
+export function parseMetrics(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[k] = v.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+    }
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The samples of `name` whose labels include `labels`. */
+export function select(samples: Sample[], name: string, labels: Record<string, string> = {}): Sample[] {
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+}
+
+/** The one sample of `name` with `labels`, or undefined when there is none; throws when several match. */
+export function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
+  const found = select(samples, name, labels);
+  if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
+  return found[0]?.value;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+
+/**
+ * Whether the tests that start their own redis-server can run: under CI a missing redis-server is
+ * an error; elsewhere the caller skips with this loud reason.
+ */
+export function ownRedisSkip(): string | false {
+  if (hasRedisServer) return false;
+  const reason = 'redis-server is not installed: the tests that start their own Redis cannot run';
+  if (process.env.CI) throw new Error(`CI must run every test, but ${reason}`);
+  console.warn(`\n!!! SKIPPING: ${reason} !!!\n`);
+  return reason;
+}
+
+/** A redis-server of the test's own on a free port, without persistence; resolves once it answers PING. */
+export async function startOwnRedis(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir('roomkv-ops-redis-')],
+    { stdio: 'ignore' });
+  await waitFor(`redis-server on port ${port}`, () =>
+    spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG', 10_000);
+  return { port, child };
+}
