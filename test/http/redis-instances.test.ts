@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
 import { call, client, type Client } from '../support/client.js';
 import { redisEnv, spawnServer, type ChildServer } from '../support/server.js';
+import { freePort } from '../support/ports.js';
 
 /**
  * Several roomkv processes on one Redis behave as one service; a Redis outage answers 503 and the
@@ -145,16 +145,6 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
 
 // ---- outage: a Redis of the test's own, stopped and restarted under load
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startOwnRedis(port: number, dir: string): Promise<ChildProcess> {
   // AOF with fsync on every write: a kill -9 of this Redis loses nothing it acknowledged.

@@ -1,7 +1,8 @@
 // Small helpers of the operator tests: waiting for a condition with a deadline, Prometheus text.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { tempDir } from '../support/apps.js';
+export { freePort } from '../support/ports.js';
+import { freePort } from '../support/ports.js';
 
 /** Polls `check` until it returns a value; fails naming `what` (and the last value seen) after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | false | undefined> | T | false | undefined, timeoutMs = 10_000): Promise<T> {
@@ -48,16 +49,6 @@ export function value(samples: Sample[], name: string, labels: Record<string, st
   return found[0]?.value;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { connectRedis } from '../../src/store/redis/connect.js';
@@ -18,6 +17,7 @@ import { redisEnv, spawnServer, type ChildServer } from '../support/server.js';
 import { createRoom, createUsers, Dice, prefixOf, raceApp, readRecords, STORES, storeEnv, type StoreKind } from './harness.js';
 import { Ledger } from './ledger.js';
 import { startLoad, WRITERS } from './load.js';
+import { freePort } from '../support/ports.js';
 
 const DB_FILE = 'roomkv.sqlite';
 
@@ -135,16 +135,6 @@ function crashRounds(kind: StoreKind, sizes: CrashSizes): void {
 
 // ---- Redis outage: a Redis of the test's own, paused and killed under load
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** redis-server with AOF and fsync on every write: what it acknowledged survives its kill -9. */
 class OwnRedis {

@@ -3,9 +3,9 @@
 // on command.
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { verifyWebhook } from '../../src/events/signature.js';
+import { freePort } from './ports.js';
 
 export interface ReceivedRequest {
   /** Arrival order, from 1, across paths. */
@@ -35,17 +35,6 @@ function header(h: IncomingHttpHeaders, name: string): string {
   return Array.isArray(v) ? v.join(',') : (v ?? '');
 }
 
-/** A port that nothing listens on right now (the receiver may listen on it later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export class WebhookReceiver {
   /** Every request, in the order its body was complete (sort by `start` or `n` for arrival order). */
