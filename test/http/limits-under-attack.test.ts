@@ -209,8 +209,11 @@ describe('rate limit under a burst, two instances on one Redis', { skip: 'missin
 // ---- connection floods
 
 const REQUEST_TIMEOUT_MS = 1000;
-/** How long the server may take to cut off a connection that has not sent a whole request. */
-const CUT_OFF_WITHIN_MS = 3000;
+/**
+ * How long the server may take to cut off a connection that has not sent a whole request. Generous
+ * for a loaded CI machine, and still far below what Node does unaided (idle sockets stay open).
+ */
+const CUT_OFF_WITHIN_MS = 8000;
 const IDLE = 300;
 const SLOW = 50;
 
