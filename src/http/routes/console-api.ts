@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Store } from '../../store/types.js';
 import { ctx } from '../context.js';
-import { sendOk, } from '../envelope.js';
+import { sendOk } from '../envelope.js';
 import { Envelope } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 

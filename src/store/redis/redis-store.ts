@@ -124,7 +124,7 @@ export class RedisStore implements Store {
     return { args, endpoints };
   }
 
-  private postOf(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number, from: string): string {
+  private postOf(roomId: string, routing: EventRouting, reason: EventReason, ts: number, from: string): string {
     return eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from }).post;
   }
 
@@ -244,7 +244,7 @@ export class RedisStore implements Store {
       const ts = this.now();
       const ev = this.eventBlock(appId, roomId, routing, 'room_destroyed', ts);
       const res = await this.r.rkDestroyRoom(k.room, k.members, k.attrs, k.meta, ...ev.args,
-        this.postOf(appId, roomId, routing, 'room_destroyed', ts, 'admin'));
+        this.postOf(roomId, routing, 'room_destroyed', ts, 'admin'));
       if (Number(res[0]) === 0) return false;
       await this.indexOutbox(appId, roomId, ev.endpoints);
       const freed = Number(res[1]);
@@ -282,7 +282,7 @@ export class RedisStore implements Store {
     const ts = this.now();
     const reason = userDeleted ? 'user_deleted' : 'member_left';
     const ev = this.eventBlock(appId, roomId, routing, reason, ts);
-    const perUser = usernames.flatMap((u) => [u, this.postOf(appId, roomId, routing, reason, ts, u)]);
+    const perUser = usernames.flatMap((u) => [u, this.postOf(roomId, routing, reason, ts, u)]);
     // A deleted user leaves even the rooms it owns; a removal by the admin route spares the owner.
     const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, ...ev.args, userDeleted ? '1' : '0', ...perUser);
     if (Number(res[0]) === 0) {
@@ -382,7 +382,7 @@ export class RedisStore implements Store {
       const attributes = Object.create(null) as Record<string, string>;
       for (const w of plan.writes) attributes[w.key] = w.value;
       const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
-        this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
+        this.postOf(call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
         snap.ver, call.user, call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
       if (applied !== 1) return null;
       await this.afterCommit(call.appId, call.roomId, plan.bytesDelta, ev.endpoints);
@@ -400,7 +400,7 @@ export class RedisStore implements Store {
       const reason = call.forced ? 'forced_delete' : 'delete';
       const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
       const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
-        this.postOf(call.appId, call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
+        this.postOf(call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
       if (applied !== 1) return null;
       await this.afterCommit(call.appId, call.roomId, plan.bytesDelta, ev.endpoints);
       return plan.outcome;
