@@ -130,12 +130,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const lifecycle = deps.lifecycle ?? { draining: false };
-  f.addHook('onSend', async (req, reply) => {
+  // Callback-style hooks: no promise per request on the hot path.
+  f.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
     if (lifecycle.draining) reply.header('connection', 'close');
+    done(null, payload);
   });
   // Hijacked replies (event streams) skip this hook; they record themselves when they end.
-  f.addHook('onResponse', async (req, reply) => recordRequest(metrics, req, reply.statusCode, reply.elapsedTime));
+  f.addHook('onResponse', (req, reply, done) => {
+    recordRequest(metrics, req, reply.statusCode, reply.elapsedTime);
+    done();
+  });
 
   await registerDocs(f);
   await f.register(opsRoutes({ store, metricsToken: config.metricsToken, metrics, lifecycle }));

@@ -66,28 +66,42 @@ export class Metrics {
     this.deliveries.inc({ app: app.appKey, result: attempt.outcome });
   }
 
-  /** Times every method of the store that returns a promise; the store itself stays unaware. */
+  /**
+   * Times every method of the store that returns a promise; the store itself stays unaware. Each
+   * method is wrapped once, on first use, not on every call.
+   */
   instrument<S extends object>(store: S): S {
     const histogram = this.storeLatency;
+    const wrapped = new Map<string, unknown>();
+    const wrap = (op: string, fn: (...args: unknown[]) => unknown) => function timed(...args: unknown[]) {
+      const started = process.hrtime.bigint();
+      const observe = (result: string) => histogram.observe({ op, result }, Number(process.hrtime.bigint() - started) / 1e9);
+      let out: unknown;
+      try {
+        out = fn.apply(store, args);
+      } catch (err) {
+        observe('error');
+        throw err;
+      }
+      if (out instanceof Promise) {
+        return out.then((v) => { observe('ok'); return v; }, (err) => {
+          observe((err as { status?: number }).status === 503 ? 'unavailable' : 'refused');
+          throw err;
+        });
+      }
+      observe('ok');
+      return out;
+    };
     return new Proxy(store, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
         if (typeof value !== 'function' || typeof prop !== 'string') return value;
-        return function timed(this: unknown, ...args: unknown[]) {
-          const end = histogram.startTimer({ op: prop });
-          let out: unknown;
-          try {
-            out = value.apply(target, args);
-          } catch (err) {
-            end({ result: 'error' });
-            throw err;
-          }
-          if (out instanceof Promise) {
-            return out.then((v) => { end({ result: 'ok' }); return v; }, (err) => { end({ result: (err as { status?: number }).status === 503 ? 'unavailable' : 'refused' }); throw err; });
-          }
-          end({ result: 'ok' });
-          return out;
-        };
+        let fn = wrapped.get(prop);
+        if (fn === undefined) {
+          fn = wrap(prop, value as (...args: unknown[]) => unknown);
+          wrapped.set(prop, fn);
+        }
+        return fn;
       },
     });
   }
