@@ -97,11 +97,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   f.server.headersTimeout = config.requestTimeoutMs;
   // A connection that never starts a request is closed after the request timeout; once one starts,
   // Node's request, header and keep-alive timeouts take over (and event streams stay open).
+  // (A plain timer: a socket's own idle timeout proved unreliable here when hundreds connect at once.)
+  const firstRequestTimers = new WeakMap<Socket, NodeJS.Timeout>();
   f.server.on('connection', (socket: Socket) => {
-    socket.setTimeout(config.requestTimeoutMs, () => socket.destroy());
+    const timer = setTimeout(() => socket.destroy(), config.requestTimeoutMs);
+    timer.unref();
+    firstRequestTimers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
   });
   f.server.on('request', (req: IncomingMessage) => {
-    req.socket.setTimeout(0);
+    const timer = firstRequestTimers.get(req.socket);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      firstRequestTimers.delete(req.socket);
+    }
   });
   f.server.maxConnections = config.maxConnections;
   f.decorateRequest('rk', null);
