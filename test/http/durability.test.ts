@@ -7,12 +7,10 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
 import { call, client, type Client } from '../support/client.js';
 import { spawnServer, type ChildServer } from '../support/server.js';
-import { LOG_LIMITS } from '../support/routing.js';
+import { assertSqliteIntact } from '../support/sqlite-integrity.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const DB_FILE = 'roomkv.sqlite';
@@ -231,19 +229,7 @@ describe('durability [sqlite, separate process]', () => {
     }
     assert.ok(total >= ROUNDS * MIN_ACKED);
 
-    const db = new Database(join(dataDir, DB_FILE), { readonly: true });
-    try {
-      assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-    } finally {
-      db.close();
-    }
-    // roomkv's own invariants (the app's byte counter matches the rows) hold after the crashes too.
-    const store = new SqliteStore({ path: join(dataDir, DB_FILE), synchronous: 'FULL', eventLog: LOG_LIMITS });
-    try {
-      assert.deepEqual(store.integrityCheck(), []);
-    } finally {
-      await store.close();
-    }
+    await assertSqliteIntact(join(dataDir, DB_FILE));
   });
 
   it('makes a development app on the first run without configuration and keeps it', async () => {

@@ -10,6 +10,7 @@ import { appToken, makeApp, tempDir, writeAppsFile, type TestApp } from '../supp
 import { client, type Client } from '../support/client.js';
 import { redisEnv, spawnServer, startTarget, type ChildServer, type ServerHandle, type Target } from '../support/server.js';
 import { WebhookReceiver, type ReceivedRequest } from '../support/webhook-receiver.js';
+import { waitFor as waitUntil } from '../support/wait.js';
 
 const SECRET = `whsec-${randomBytes(12).toString('hex')}`;
 /** How long a test waits for what a working server does within a second or two. */
@@ -60,15 +61,9 @@ async function webhooksOf(admin: Client): Promise<WebhooksData> {
   return (await ok(admin, 'GET', '/webhooks')).data;
 }
 
-/** Polls `check` until it holds; fails with `what` after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | false | undefined>, timeoutMs = WAIT_MS): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await check();
-    if (got !== false && got !== undefined) return got;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** Polls `check` until it holds; fails with `what` after the webhook tests' wait. */
+function waitFor<T>(what: string, check: () => Promise<T | false | undefined>, timeoutMs = WAIT_MS): Promise<T> {
+  return waitUntil(what, check, timeoutMs);
 }
 
 /**

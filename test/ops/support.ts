@@ -4,16 +4,8 @@ import { tempDir } from '../support/apps.js';
 export { freePort } from '../support/ports.js';
 import { freePort } from '../support/ports.js';
 
-/** Polls `check` until it returns a value; fails naming `what` (and the last value seen) after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | false | undefined> | T | false | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await check();
-    if (got !== false && got !== undefined) return got;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { waitFor } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 
 export interface Sample {
   name: string;

@@ -6,10 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { appToken, tempDir, writeAppsFile, type TestApp } from '../support/apps.js';
 import { call } from '../support/client.js';
 import { LOG_LIMITS } from '../support/routing.js';
@@ -18,6 +16,7 @@ import { createRoom, createUsers, Dice, prefixOf, raceApp, readRecords, STORES, 
 import { Ledger } from './ledger.js';
 import { startLoad, WRITERS } from './load.js';
 import { freePort } from '../support/ports.js';
+import { assertSqliteIntact } from '../support/sqlite-integrity.js';
 
 const DB_FILE = 'roomkv.sqlite';
 
@@ -113,18 +112,7 @@ function crashRounds(kind: StoreKind, sizes: CrashSizes): void {
       assert.ok(checked >= sizes.crashRounds * 8, `only ${checked} acknowledged calls checked`);
 
       if (kind === 'sqlite') {
-        const db = new Database(join(dataDir, DB_FILE), { readonly: true });
-        try {
-          assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
-        } finally {
-          db.close();
-        }
-        const store = new SqliteStore({ path: join(dataDir, DB_FILE), synchronous: 'FULL', eventLog: LOG_LIMITS });
-        try {
-          assert.deepEqual(store.integrityCheck(), []);
-        } finally {
-          await store.close();
-        }
+        await assertSqliteIntact(join(dataDir, DB_FILE));
       } else {
         await redisIntegrity({ url: found.env.ROOMKV_REDIS_URL, clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES }, found.env.ROOMKV_REDIS_PREFIX, app.appId, ledger.rooms());
       }
