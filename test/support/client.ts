@@ -23,7 +23,11 @@ export async function call(baseUrl: string, method: string, path: string, opts: 
     body = JSON.stringify(opts.body);
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
   }
-  const res = await fetch(baseUrl + path, { method, headers, body });
+  return readReply(await fetch(baseUrl + path, { method, headers, body }));
+}
+
+/** A fetch response as a Reply: the body parsed as JSON when it is JSON. */
+export async function readReply(res: Response): Promise<Reply> {
   const text = await res.text();
   let parsed: unknown = text;
   try {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { appToken, makeApp, userToken } from '../../support/apps.js';
-import { client, type Client, type Reply } from '../../support/client.js';
+import { client, readReply, type Client, type Reply } from '../../support/client.js';
 import { startFixture, type Fixture } from '../../support/fixture.js';
 import { startTarget, type Target } from '../../support/server.js';
 
@@ -33,15 +33,7 @@ function assertRequestId(res: Reply, label = ''): void {
 
 /** fetch sets text/plain for a string body; bytes go out with no Content-Type at all. */
 async function rawCall(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Reply> {
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : new TextEncoder().encode(body) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text.length > 0 ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
+  return readReply(await fetch(url, { method, headers, body: body === undefined ? undefined : new TextEncoder().encode(body) }));
 }
 
 async function readAll(c: Client, room: string): Promise<Record<string, string>> {
