@@ -47,6 +47,8 @@ export interface LoadSpec {
   counterStart: number;
   /** Check the first reply's content (a real store); the baseline's canned answer is not checked. */
   checkContent: boolean;
+  /** The server's pid, to read its CPU time over the measured run from /proc. */
+  serverPid?: number;
 }
 
 export interface LoadResult {
@@ -66,6 +68,10 @@ export interface LoadResult {
   sampleNon2xx?: string;
   samplePerKeyError?: string;
   probe: string;
+  /** CPU time (user + system) the server process spent over the measured run, ms; NaN if unread. */
+  serverCpuMs: number;
+  /** CPU time the load generator spent over the measured run, ms. */
+  loadCpuMs: number;
 }
 
 export function freePort(): Promise<number> {

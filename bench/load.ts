@@ -136,10 +136,28 @@ function run(durationS: number): Promise<CannonResult> {
   });
 }
 
+/** A process's CPU time so far (user + system), ms, from /proc; NaN where /proc cannot be read. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100;
+
 const probed = await probe();
 if (spec.warmupS > 0) await run(spec.warmupS);
 counting = true;
+const serverCpu0 = processCpuMs(spec.serverPid);
+const loadCpu0 = process.cpuUsage();
 const res = await run(spec.durationS);
+const loadCpu = process.cpuUsage(loadCpu0);
+const serverCpuMs = processCpuMs(spec.serverPid) - serverCpu0;
 const result: LoadResult = {
   workload: spec.workload,
   requests: res.requests.total,
@@ -152,6 +170,8 @@ const result: LoadResult = {
   perKeyErrors,
   issued: counter,
   probe: probed,
+  serverCpuMs,
+  loadCpuMs: (loadCpu.user + loadCpu.system) / 1000,
   ...(sampleNon2xx ? { sampleNon2xx } : {}),
   ...(samplePerKeyError ? { samplePerKeyError } : {}),
 };

@@ -289,12 +289,14 @@ async function runLoad(t: Target, workload: Workload, round: number): Promise<Lo
     url: t.url, workload, connections: CONNECTIONS, durationS: DURATION, warmupS: WARMUP, roomIds: t.roomIds, tokensFile,
     counterStart: workload === 'delete' ? 0 : round * ROOMS * MEMBERS_PER_ROOM * DELETABLE_PER_MEMBER,
     checkContent: t.kind !== 'baseline',
+    serverPid: t.child.pid,
   };
   const specFile = join(work, `load-${t.name}-${workload}-${round}.json`);
   writeFileSync(specFile, JSON.stringify(spec));
   await sleep(300);
   const result = JSON.parse(await runChild(['--import', 'tsx', 'bench/load.ts', specFile])) as LoadResult;
   log(`${workload} round ${round + 1} ${t.name}: ${Math.round(result.rps)} req/s p50 ${result.p50} p99 ${result.p99}` +
+    ` server CPU ${f0(cpuPerRequestUs(result))} µs/req (${f0(busyPercent(result))}% busy), load generator ${f0(result.loadCpuMs / result.durationS / 10)}%` +
     ` errors ${result.errors} non-2xx ${result.non2xx} per-key ${result.perKeyErrors}${result.probe !== 'ok' ? ` PROBE: ${result.probe}` : ''}`);
   return result;
 }
@@ -338,6 +340,10 @@ const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+/** Server CPU time per answered request over the measured run, µs. */
+const cpuPerRequestUs = (r: LoadResult) => (r.serverCpuMs * 1000) / r.requests;
+/** Share of one core the server used over the measured run, %. */
+const busyPercent = (r: LoadResult) => r.serverCpuMs / r.durationS / 10;
 
 function cellFigures(c: Cell) {
   return {
@@ -348,6 +354,8 @@ function cellFigures(c: Cell) {
     non2xx: sum(c.runs.map((r) => r.non2xx)),
     perKey: sum(c.runs.map((r) => r.perKeyErrors)),
     ratio: median(c.ratios),
+    cpuUs: median(c.runs.map(cpuPerRequestUs)),
+    busy: median(c.runs.map(busyPercent)),
     probes: c.runs.map((r) => r.probe).filter((p) => p !== 'ok'),
     samples: c.runs.flatMap((r) => [r.sampleNon2xx, r.samplePerKeyError]).filter((s): s is string => s !== undefined),
   };
@@ -421,8 +429,8 @@ async function benchMode(): Promise<void> {
     loadLine(loadBefore, loadAfter),
     `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
     '',
-    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | ratio to baseline | target | p99 / baseline p99 | verdict |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
+    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | target | p99 / baseline p99 | verdict |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
   const missed: string[] = [];
   const notes: string[] = [];
   for (const w of workloads) {
@@ -431,7 +439,7 @@ async function benchMode(): Promise<void> {
       const c = cellFigures(cells.get(`${w}/${t.name}`)!);
       const clean = c.errors === 0 && c.non2xx === 0 && c.perKey === 0 && c.probes.length === 0;
       if (t.kind === 'baseline') {
-        lines.push(`| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | 1.00 | | 1.0 | ${clean ? '' : '**ERRORS**'} |`);
+        lines.push(`| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | 1.00 | | 1.0 | ${clean ? '' : '**ERRORS**'} |`);
         continue;
       }
       const target = RATIO_TARGETS[t.kind][w];
@@ -441,7 +449,7 @@ async function benchMode(): Promise<void> {
         c.ratio >= target ? '' : 'ratio BELOW TARGET', p99x <= P99_FACTOR ? '' : 'p99 ABOVE 3x', clean ? '' : 'ERRORS',
       ].filter(Boolean).map((s) => `**${s}**`).join(', ');
       if (!checks.every(Boolean)) missed.push(`${w}/${t.name}`);
-      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f2(c.ratio)} | >= ${f2(target)} | ${f1(p99x)} | ${v} |`);
+      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${f2(c.ratio)} | >= ${f2(target)} | ${f1(p99x)} | ${v} |`);
       for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
       for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
     }
