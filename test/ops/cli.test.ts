@@ -257,6 +257,24 @@ describe('roomkv check-config', () => {
   });
 });
 
+describe('roomkv serve on a data dir another roomkv holds', () => {
+  it('refuses to start, naming the file, and the running one goes on serving', async () => {
+    const app = makeApp();
+    const first = await startTarget(sqliteTarget, [app]);
+    try {
+      const second = await runCli(['serve'], {
+        ROOMKV_DATA_DIR: first.dataDir, ROOMKV_APPS_FILE: first.appsFile, PORT: '0', HOST: '127.0.0.1', ROOMKV_STORE: 'sqlite',
+      });
+      assert.notEqual(second.code, 0, 'the second server must not start');
+      assert.match(second.stderr + second.stdout, /roomkv\.sqlite is in use by another process/);
+      const res = await call(first.url, 'POST', `/${app.org}/${app.app}/users`, { token: appToken(app), body: { username: 'still-here', password: 'pw-123456' } });
+      assert.equal(res.status, 200, res.text);
+    } finally {
+      await first.close();
+    }
+  });
+});
+
 describe('roomkv with an unknown command', () => {
   it('exits 2 and prints the usage', () => {
     const res = solo.unknown;

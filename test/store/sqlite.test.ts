@@ -47,17 +47,46 @@ describe('sqlite store specifics', () => {
     for (const s of opened) await s.close();
   });
 
-  it('runs in WAL mode, as seen by a second connection', async () => {
+  it('runs in WAL mode, as seen by a second connection once the store is closed', async () => {
     const path = freshPath();
-    track(open(path));
+    await open(path).close();
     assert.equal(peek(path, (db) => db.pragma('journal_mode', { simple: true })), 'wal');
   });
 
   it('stores the current schema version in user_version', async () => {
     const path = freshPath();
-    track(open(path));
+    await open(path).close();
     assert.ok(SCHEMA_VERSION >= 1);
     assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
+  });
+
+  it('holds the file while open: a second store or connection on it is refused, with a clear error', async () => {
+    const path = freshPath();
+    const app = 'c'.repeat(32);
+    const first = open(path);
+    await first.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    assert.throws(() => new SqliteStore({ path, synchronous: 'FULL', eventLog: LOG_LIMITS, busyTimeoutMs: 50 }), {
+      message: `${path} is in use by another process (another roomkv on the same data dir?)`,
+    });
+    assert.throws(() => peek(path, (db) => db.prepare('SELECT count(*) FROM users').get()), { code: 'SQLITE_BUSY' });
+    // the refused open changed nothing, and the first store goes on working
+    assert.equal((await first.getUser(app, 'alice'))?.username, 'alice');
+    await first.createUsers(app, [{ username: 'bob', passwordHash: 'h' }]);
+    await first.close();
+    const second = open(path);
+    assert.equal((await second.getUser(app, 'alice'))?.username, 'alice');
+    assert.equal((await second.getUser(app, 'bob'))?.username, 'bob');
+    await second.close();
+  });
+
+  it('with locking normal, lets another connection read the file while open', async () => {
+    const path = freshPath();
+    const app = 'd'.repeat(32);
+    const store = track(new SqliteStore({ path, synchronous: 'FULL', eventLog: LOG_LIMITS, locking: 'normal' }));
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    assert.deepEqual(peek(path, (db) => db.prepare('SELECT username FROM users WHERE app = ?').pluck().all(app)), ['alice']);
+    await store.createUsers(app, [{ username: 'bob', passwordHash: 'h' }]);
+    assert.equal((await store.getUser(app, 'bob'))?.username, 'bob');
   });
 
   it('keeps the data when reopened and does not re-run migrations', async () => {
@@ -72,21 +101,22 @@ describe('sqlite store specifics', () => {
     await first.close();
     const schemaBefore = peek(path, schemaOf);
 
-    const second = track(open(path));
+    const second = open(path);
     assert.equal((await second.getUser(app, 'alice'))?.username, 'alice');
     assert.deepEqual(await second.getRoom(app, room.id), room);
     assert.deepEqual(await second.listAttributes(app, room.id), [{ key: 'k', value: 'v', owner: 'alice', autoDelete: 'NO_DELETE' }]);
-    assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
-    assert.deepEqual(peek(path, schemaOf), schemaBefore, 'the schema is untouched by the second open');
     // the room counter survives too: a new room does not reuse an id
     const next = await second.createRoom(app, { name: 'r2', description: '', owner: 'alice', maxusers: 10, members: [] });
     assert.notEqual(next.id, room.id);
     assert.deepEqual(second.integrityCheck(), []);
+    await second.close();
+    assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
+    assert.deepEqual(peek(path, schemaOf), schemaBefore, 'the schema is untouched by the second open');
   });
 
   it('integrityCheck finds nothing after a mixed workload, and does report a broken byte count', async () => {
     const path = freshPath();
-    const store = track(open(path));
+    let store = open(path);
     const app = 'b'.repeat(32);
     const limits = { ...DEFAULT_LIMITS, maxAttributesPerRoom: 6, maxAppBytes: 200 };
     await store.createUsers(app, ['o', 'u1', 'u2', 'u3'].map((username) => ({ username, passwordHash: 'h' })));
@@ -109,10 +139,12 @@ describe('sqlite store specifics', () => {
     await set(r2, 'u3', [['u3k', 'v']]);
     await store.destroyRoom(app, r2, NO_WEBHOOKS);
     assert.deepEqual(store.integrityCheck(), []);
+    await store.close();
 
     const broken = new Database(path);
     broken.prepare('UPDATE app_usage SET bytes = bytes + 1 WHERE app = ?').run(app);
     broken.close();
+    store = track(open(path));
     assert.equal(store.integrityCheck().length, 1, 'the check is able to fail');
   });
 
