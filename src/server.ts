@@ -41,7 +41,7 @@ export async function openBackend(config: Config): Promise<Backend> {
   switch (config.store) {
     case 'sqlite':
       return {
-        store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous, locking: config.sqliteLocking, eventLog: logLimits(config) }),
+        store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous, locking: config.sqliteLocking, readCacheBytes: config.sqliteCacheMb * 1024 * 1024, eventLog: logLimits(config) }),
         limiter: new RateLimiter(memoryLimiter),
       };
     case 'redis': {

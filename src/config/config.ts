@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
   bodyLimit: setting('ROOMKV_BODY_LIMIT', Type.Integer({ minimum: 1024, default: 1_048_576 }), 'largest request body in bytes; larger bodies get 413'),
   sqliteSynchronous: setting('ROOMKV_SQLITE_SYNCHRONOUS', Type.Union([Type.Literal('FULL'), Type.Literal('NORMAL')], { default: 'FULL' }),
     'FULL: each acknowledged write is fsynced before the answer; NORMAL: faster, survives a process crash but not a power loss'),
+  sqliteCacheMb: setting('ROOMKV_SQLITE_CACHE_MB', Type.Integer({ minimum: 0, maximum: 65_536, default: 64 }),
+    'memory for recently read rooms, served to attribute gets without a query (MiB; 0 turns it off; only with the exclusive lock)'),
   sqliteLocking: setting('ROOMKV_SQLITE_LOCKING', Type.Union([Type.Literal('exclusive'), Type.Literal('normal')], { default: 'exclusive' }),
     'exclusive: roomkv holds the SQLite file while it runs (reads are faster, a second roomkv on the data dir is refused); normal: other processes may read the file meanwhile (e.g. sqlite3 .backup)'),
   requestTimeoutMs: setting('ROOMKV_REQUEST_TIMEOUT_MS', Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -159,5 +160,121 @@ describe('sqlite store specifics', () => {
     // and it left the file as it was
     assert.equal(peek(path, (d) => d.pragma('user_version', { simple: true })), SCHEMA_VERSION + 1);
     assert.deepEqual(peek(path, schemaOf), []);
+  });
+});
+
+describe('sqlite read cache', () => {
+  type Op =
+    | { t: 'set'; room: number; user: number; key: number; value: string; forced: boolean; auto: boolean }
+    | { t: 'del'; room: number; user: number; key: number; forced: boolean }
+    | { t: 'add'; room: number; user: number }
+    | { t: 'remove'; room: number; user: number }
+    | { t: 'deleteUser'; user: number }
+    | { t: 'createUser'; user: number }
+    | { t: 'destroy'; room: number }
+    | { t: 'get'; room: number; user: number | null; keys: number[] | null };
+
+  const USERS = ['u0', 'u1', 'u2', 'u3'];
+  const KEYS = ['a', 'b', 'c', '__proto__'];
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ t: fc.constant('set' as const), room: fc.nat(2), user: fc.nat(3), key: fc.nat(3), value: fc.string({ maxLength: 6 }), forced: fc.boolean(), auto: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('del' as const), room: fc.nat(2), user: fc.nat(3), key: fc.nat(3), forced: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('add' as const), room: fc.nat(2), user: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), room: fc.nat(2), user: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('deleteUser' as const), user: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('createUser' as const), user: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('destroy' as const), room: fc.nat(2) }) },
+    { weight: 8, arbitrary: fc.record({ t: fc.constant('get' as const), room: fc.nat(2), user: fc.option(fc.nat(3)), keys: fc.option(fc.array(fc.nat(3), { maxLength: 3 })) }) },
+  );
+
+  /** What a call answered: its value, or the error it was refused with. */
+  async function outcome(p: Promise<unknown>): Promise<unknown> {
+    try {
+      return { ok: JSON.parse(JSON.stringify(await p, (_k, v) => (v instanceof Object && Object.getPrototypeOf(v) === null ? { ...v } : v))) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  /** Runs the same calls on a cached store and on an uncached one; every answer must agree. */
+  async function differential(ops: Op[], cacheBytes: number): Promise<void> {
+    const app = 'e'.repeat(32);
+    const stores = [cacheBytes, 0].map((readCacheBytes) => new SqliteStore({ path: freshPath(), synchronous: 'NORMAL', eventLog: LOG_LIMITS, readCacheBytes }));
+    try {
+      const roomIds: string[][] = [];
+      for (const s of stores) {
+        await s.createUsers(app, USERS.map((username) => ({ username, passwordHash: 'h' })));
+        const ids: string[] = [];
+        for (let r = 0; r < 3; r++) ids.push((await s.createRoom(app, { name: `r${r}`, description: '', owner: 'u0', maxusers: 10, members: ['u1', 'u2'] })).id);
+        roomIds.push(ids);
+      }
+      for (const o of ops) {
+        const answers = await Promise.all(stores.map((s, i) => {
+          const room = 'room' in o ? roomIds[i][o.room] : '';
+          switch (o.t) {
+            case 'set': return outcome(s.setAttributes({
+              appId: app, roomId: room, user: USERS[o.user], forced: o.forced, autoDelete: o.auto ? 'DELETE' : 'NO_DELETE',
+              pairs: [[KEYS[o.key], o.value]], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+            }));
+            case 'del': return outcome(s.deleteAttributes({
+              appId: app, roomId: room, user: USERS[o.user], forced: o.forced, checkMembership: true, keys: [KEYS[o.key]], routing: NO_WEBHOOKS,
+            }));
+            case 'add': return outcome(s.addMembers(app, room, [USERS[o.user]]));
+            case 'remove': return outcome(s.removeMembers(app, room, [USERS[o.user]], NO_WEBHOOKS));
+            case 'deleteUser': return outcome(s.deleteUser(app, USERS[o.user], NO_WEBHOOKS).then((u) => u !== null));
+            case 'createUser': return outcome(s.createUsers(app, [{ username: USERS[o.user], passwordHash: 'h' }]).then(() => true));
+            case 'destroy': return outcome(s.destroyRoom(app, room, NO_WEBHOOKS));
+            case 'get': return outcome(s.getAttributes(app, room, o.keys === null ? undefined : o.keys.map((k) => KEYS[k]), o.user === null ? undefined : USERS[o.user]));
+          }
+        }));
+        assert.deepEqual(answers[0], answers[1], `after ${JSON.stringify(o)}`);
+      }
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  }
+
+  /** Each write that changes what a get answers, between two gets of the same room. */
+  const around = (write: Op, user: number | null, before: Op[] = []): Op[] =>
+    [...before, { t: 'get', room: 0, user, keys: null }, write, { t: 'get', room: 0, user, keys: null }];
+  const examples: Op[][] = [
+    around({ t: 'deleteUser', user: 1 }, 1),
+    around({ t: 'deleteUser', user: 1 }, null, [{ t: 'set', room: 0, user: 1, key: 0, value: 'v', forced: false, auto: true }]),
+    around({ t: 'add', room: 0, user: 3 }, 3),
+    around({ t: 'remove', room: 0, user: 1 }, 1),
+    around({ t: 'remove', room: 0, user: 1 }, null, [{ t: 'set', room: 0, user: 1, key: 1, value: 'v', forced: false, auto: true }]),
+    around({ t: 'destroy', room: 0 }, null),
+    around({ t: 'set', room: 0, user: 2, key: 0, value: 'new', forced: true, auto: false }, 2),
+    around({ t: 'del', room: 0, user: 2, key: 0, forced: true }, 2, [{ t: 'set', room: 0, user: 1, key: 0, value: 'v', forced: false, auto: false }]),
+  ];
+
+  it('answers every get as the file does, whatever the writes in between (differential, random calls)', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 64 * 1024 * 1024)), {
+      numRuns: 60, examples: examples.map((e) => [e]),
+    });
+  });
+
+  it('answers the same with a budget too small to keep every room (eviction)', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 3000)), { numRuns: 20 });
+  });
+
+  it('serves a repeated get from memory, and a write in between is seen at once', async () => {
+    const app = 'f'.repeat(32);
+    const store = new SqliteStore({ path: freshPath(), synchronous: 'FULL', eventLog: LOG_LIMITS });
+    try {
+      await store.createUsers(app, [{ username: 'o', passwordHash: 'h' }]);
+      const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'o', maxusers: 10, members: [] })).id;
+      const set = (v: string) => store.setAttributes({ appId: app, roomId: room, user: 'o', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', v]], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS });
+      await set('1');
+      assert.equal((await store.getAttributes(app, room, ['k'], 'o')).k, '1');
+      // A statement that reads the attributes table would now see a changed value: the cache does not.
+      const db = (store as unknown as { db: Database.Database }).db;
+      db.prepare('UPDATE attrs SET value = ? WHERE app = ? AND room = ? AND key = ?').run('changed behind its back', app, room, 'k');
+      assert.equal((await store.getAttributes(app, room, ['k'], 'o')).k, '1', 'the second get came from the cache');
+      await set('2');
+      assert.equal((await store.getAttributes(app, room, ['k'], 'o')).k, '2', 'a write drops the room from the cache');
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -9,6 +9,7 @@ import { eventTemplate, renderEvent, type EventFacts, type EventRouting, type St
 import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
+import { RoomCache } from './room-cache.js';
 import type {
   AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
   RoomRecord, SetCall, Snapshot, Store, UserRecord,
@@ -27,9 +28,18 @@ export interface SqliteOptions {
    * normal: other processes may open the file meanwhile (a backup, an inspection).
    */
   locking?: 'exclusive' | 'normal';
+  /**
+   * Bytes of recently read rooms kept in memory for reads (attribute gets), with the exclusive
+   * lock only; 0 turns the cache off. Default 64 MiB.
+   */
+  readCacheBytes?: number;
   /** How long opening waits for another process to let go of the file, ms (2000). */
   busyTimeoutMs?: number;
 }
+
+/** What a write may change, for the read cache: one room (RoomCache.key), every room, or none. */
+type Touches = string | typeof ALL_ROOMS | null;
+const ALL_ROOMS = Symbol('all rooms');
 
 /** How many webhook attempts per app are kept for inspection. */
 const ATTEMPTS_KEPT = 1000;
@@ -51,7 +61,9 @@ export class SqliteStore implements Store {
   private readonly logLimits: EventLogLimits;
   /** Events written by the running call, published once its batch has committed. */
   private pending: Array<[string, StoredEvent]> = [];
-  private queue: Array<{ fn: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void }> = [];
+  private queue: Array<{ fn: () => unknown; touches: Touches; resolve: (value: unknown) => void; reject: (err: unknown) => void }> = [];
+  /** Recently read rooms; only while this process holds the file, so no one else writes it. */
+  private readonly cache: RoomCache | null;
   private flushScheduled = false;
 
   constructor(options: SqliteOptions) {
@@ -84,6 +96,8 @@ export class SqliteStore implements Store {
     }
     this.q = prepare(this.db);
     this.now = options.clock ?? Date.now;
+    const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
+    this.cache = (options.locking ?? 'exclusive') === 'exclusive' && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
   }
 
   async close(): Promise<void> {
@@ -91,10 +105,14 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  /** Queues `fn` for the next group commit; resolves once it is on disk. */
-  private write<T>(fn: () => T): Promise<T> {
+  /**
+   * Queues `fn` for the next group commit; resolves once it is on disk. `touches` names the room
+   * whose attributes or members `fn` may change (ALL_ROOMS: any room of any app), so its cached
+   * reads are dropped.
+   */
+  private write<T>(fn: () => T, touches: Touches = null): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ fn, touches, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -132,6 +150,14 @@ export class SqliteStore implements Store {
       return;
     } finally {
       this.pending = [];
+      // Committed or rolled back, the rooms the batch touched are read from the file again. Reads
+      // cannot run in between: this all runs synchronously.
+      if (this.cache) {
+        for (const op of batch) {
+          if (op.touches === ALL_ROOMS) this.cache.clear();
+          else if (op.touches !== null) this.cache.drop(op.touches);
+        }
+      }
     }
     batch.forEach((op, i) => {
       const r = results[i];
@@ -199,7 +225,7 @@ export class SqliteStore implements Store {
       for (const { room } of rooms) this.leave(appId, room, username, routing, 'user_deleted');
       this.q.deleteUser.run(appId, username);
       return user;
-    });
+    }, ALL_ROOMS);
   }
 
   // ---- rooms
@@ -216,6 +242,7 @@ export class SqliteStore implements Store {
       this.q.insertRoom.run(appId, id, room.name, room.description, room.owner, room.maxusers, now);
       for (const m of members) this.q.insertMember.run(appId, id, m, now);
       return { id, name: room.name, description: room.description, owner: room.owner, maxusers: room.maxusers, created: now, memberCount: members.length };
+      // A new id, never cached: only rooms that exist are.
     });
   }
 
@@ -238,7 +265,7 @@ export class SqliteStore implements Store {
       this.q.deleteRoomMembers.run(appId, roomId);
       this.q.deleteRoom.run(appId, roomId);
       return true;
-    });
+    }, RoomCache.key(appId, roomId));
   }
 
   async addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]> {
@@ -252,7 +279,7 @@ export class SqliteStore implements Store {
       const now = this.now();
       for (const u of fresh) this.q.insertMember.run(appId, roomId, u, now);
       return fresh;
-    });
+    }, RoomCache.key(appId, roomId));
   }
 
   async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]> {
@@ -264,7 +291,7 @@ export class SqliteStore implements Store {
         this.leave(appId, roomId, user, routing, 'member_left');
         return { user, result: true };
       });
-    });
+    }, RoomCache.key(appId, roomId));
   }
 
   async listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]> {
@@ -306,7 +333,7 @@ export class SqliteStore implements Store {
         this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes });
       }
       return plan.outcome;
-    });
+    }, RoomCache.key(call.appId, call.roomId));
   }
 
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
@@ -328,10 +355,11 @@ export class SqliteStore implements Store {
         });
       }
       return plan.outcome;
-    });
+    }, RoomCache.key(call.appId, call.roomId));
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
+    if (this.cache) return this.cachedAttributes(this.cache, appId, roomId, keys, member);
     // No transaction needed: one connection runs this synchronously, and writes only ever land
     // between whole calls (at a group commit), so the checks and the rows see one state.
     const room = isRoomId(roomId) ? this.q.roomCheck.get({ app: appId, room: roomId, user: member ?? '' }) as { member: number } | undefined : undefined;
@@ -344,6 +372,37 @@ export class SqliteStore implements Store {
     } else {
       for (const key of keys) {
         const value = this.q.attrValueOnly.get(appId, roomId, key) as string | undefined;
+        if (value !== undefined) out[key] = value;
+      }
+    }
+    return out;
+  }
+
+  /** getAttributes through the cache: the same checks in the same order, the file read once per room. */
+  private cachedAttributes(cache: RoomCache, appId: string, roomId: string, keys: string[] | undefined, member?: string): Record<string, string> {
+    const ck = RoomCache.key(appId, roomId);
+    let room = cache.get(ck);
+    if (room === undefined) {
+      const found = isRoomId(roomId) ? this.q.roomCheck.get({ app: appId, room: roomId, user: member ?? '' }) as { member: number } | undefined : undefined;
+      if (found === undefined) throw Errors.roomNotFound(roomId);
+      room = cache.put(ck, this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
+      if (member !== undefined) cache.noteMember(room, member, found.member === 1);
+    }
+    if (member !== undefined) {
+      let isMember = room.members.get(member);
+      if (isMember === undefined) {
+        isMember = this.q.member.get(appId, roomId, member) !== undefined;
+        cache.noteMember(room, member, isMember);
+      }
+      if (!isMember) throw Errors.notInRoom();
+    }
+    // A null-prototype map: `__proto__` is a legal key and must come back as data.
+    const out = Object.create(null) as Record<string, string>;
+    if (keys === undefined) {
+      for (const [key, value] of room.attrs) out[key] = value;
+    } else {
+      for (const key of keys) {
+        const value = room.attrs.get(key);
         if (value !== undefined) out[key] = value;
       }
     }

@@ -1,0 +1,76 @@
+/**
+ * The attributes of recently read rooms, and the memberships asked about, kept in memory for
+ * reads. Only sound while this process is the only writer of the file (the store's exclusive
+ * lock): every write drops the entries of the rooms it touched once its batch has committed or
+ * rolled back, so a read sees either the cache as loaded from the committed state or the file.
+ *
+ * Bounded by an estimate of its bytes; the entries loaded first go first.
+ */
+export interface CachedRoom {
+  /** Key -> value, in the order the file returns them (by key). */
+  readonly attrs: ReadonlyMap<string, string>;
+  /** Username -> member or not, as looked up. */
+  readonly members: Map<string, boolean>;
+  readonly bytes: number;
+}
+
+/** Membership answers kept per room; beyond this the room's answers start over. */
+const MAX_MEMBERS_PER_ROOM = 1024;
+/** A rough per-entry overhead of a Map entry and its strings, bytes. */
+const ENTRY_OVERHEAD = 64;
+
+export class RoomCache {
+  private readonly rooms = new Map<string, CachedRoom>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  static key(appId: string, roomId: string): string {
+    return `${appId}\u0000${roomId}`;
+  }
+
+  get(key: string): CachedRoom | undefined {
+    return this.rooms.get(key);
+  }
+
+  /** Caches a room's attributes as just read from the file; too big a room is not kept. */
+  put(key: string, rows: Array<[string, string]>): CachedRoom {
+    let bytes = ENTRY_OVERHEAD + key.length * 2;
+    for (const [k, v] of rows) bytes += ENTRY_OVERHEAD + (k.length + v.length) * 2;
+    const room: CachedRoom = { attrs: new Map(rows), members: new Map(), bytes };
+    if (bytes > this.maxBytes / 16) return room;
+    this.drop(key);
+    this.rooms.set(key, room);
+    this.bytes += bytes;
+    if (this.bytes > this.maxBytes) {
+      for (const [k, r] of this.rooms) {
+        this.rooms.delete(k);
+        this.bytes -= r.bytes;
+        if (this.bytes <= this.maxBytes * 0.9) break;
+      }
+    }
+    return room;
+  }
+
+  /** Remembers whether `user` is a member of the cached room. */
+  noteMember(room: CachedRoom, user: string, member: boolean): void {
+    if (room.members.size >= MAX_MEMBERS_PER_ROOM) room.members.clear();
+    room.members.set(user, member);
+  }
+
+  drop(key: string): void {
+    const room = this.rooms.get(key);
+    if (room === undefined) return;
+    this.rooms.delete(key);
+    this.bytes -= room.bytes;
+  }
+
+  clear(): void {
+    this.rooms.clear();
+    this.bytes = 0;
+  }
+
+  get size(): number {
+    return this.rooms.size;
+  }
+}
