@@ -7,6 +7,9 @@
  *   npm run bench                          the workloads; bench/results/latest.md
  *   npm run bench -- --scale               1,000,000 preloaded attributes vs an empty store; latest-scale.md
  *   npm run bench -- --profile=set,get-all CPU profile of roomkv on SQLite per workload; profile-latest.md
+ *   npm run bench -- --compare=dist-before also runs the roomkv built in dist-before/ (another commit's
+ *                                          `npm run build`, copied beside dist/) as sqlite-before and
+ *                                          redis-before: before/after figures from the same run
  *
  * Options: --rounds=3 --duration=5 --warmup=1 --connections=32 --workloads=set,get-all --no-build
  *          --no-redis --redis-url=redis://127.0.0.1:6379 (or ROOMKV_BENCH_REDIS_URL)
@@ -44,6 +47,7 @@ const { values: opts } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
     'redis-url': { type: 'string' },
+    compare: { type: 'string' },
   },
   strict: true,
 });
@@ -208,7 +212,8 @@ async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: bool
 }
 
 async function restartRoomkv(t: Target, nodeArgs: string[] = []): Promise<void> {
-  const p = await startProcess(t.name, [...nodeArgs, 'dist/cli.js', 'serve'], serverEnv(t));
+  const cli = t.name.endsWith('-before') ? join(opts.compare!, 'cli.js') : join('dist', 'cli.js');
+  const p = await startProcess(t.name, [...nodeArgs, cli, 'serve'], serverEnv(t));
   Object.assign(t, p);
 }
 
@@ -361,6 +366,12 @@ function cellFigures(c: Cell) {
   };
 }
 
+/** What the --compare build was made from: its COMMIT file when it has one, else its folder. */
+function compareBuild(): string {
+  const file = join(ROOT, opts.compare!, 'COMMIT');
+  return existsSync(file) ? `${readFileSync(file, 'utf8').trim()} (\`${opts.compare}\`)` : `\`${opts.compare}\``;
+}
+
 function machine(): string[] {
   const c = cpus();
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
@@ -406,7 +417,9 @@ async function benchMode(): Promise<void> {
   const workloads = (opts.workloads?.split(',') ?? [...WORKLOADS]) as Workload[];
   const loadBefore = loadavg()[0];
   const targets: Target[] = [await startBaseline(), await startRoomkv('sqlite', 'sqlite', false)];
+  if (opts.compare) targets.push(await startRoomkv('sqlite-before', 'sqlite', false));
   if (redisVersion) targets.push(await startRoomkv('redis', 'redis', false));
+  if (opts.compare && redisVersion) targets.push(await startRoomkv('redis-before', 'redis', false));
   const cells = new Map<string, Cell>();
   for (const w of workloads) {
     for (let round = 0; round < ROUNDS; round++) {
@@ -428,6 +441,7 @@ async function benchMode(): Promise<void> {
   const lines = ['# roomkv benchmark', '', ...machine(), ...setup(redisVersion),
     loadLine(loadBefore, loadAfter),
     `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
+    ...(opts.compare ? [`- sqlite-before / redis-before: the same servers built from ${compareBuild()}, in the same rounds; not counted in the verdicts`] : []),
     '',
     '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | target | p99 / baseline p99 | verdict |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
@@ -448,8 +462,9 @@ async function benchMode(): Promise<void> {
       const v = checks.every(Boolean) ? 'ok' : [
         c.ratio >= target ? '' : 'ratio BELOW TARGET', p99x <= P99_FACTOR ? '' : 'p99 ABOVE 3x', clean ? '' : 'ERRORS',
       ].filter(Boolean).map((s) => `**${s}**`).join(', ');
-      if (!checks.every(Boolean)) missed.push(`${w}/${t.name}`);
-      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${f2(c.ratio)} | >= ${f2(target)} | ${f1(p99x)} | ${v} |`);
+      const before = t.name.endsWith('-before');
+      if (!checks.every(Boolean) && !before) missed.push(`${w}/${t.name}`);
+      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${f2(c.ratio)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
       for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
       for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
     }
@@ -609,6 +624,7 @@ try {
     if (b.status !== 0) throw new Error('npm run build failed');
   }
   if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run npm run build');
+  if (opts.compare && !existsSync(join(ROOT, opts.compare, 'cli.js'))) throw new Error(`--compare: no cli.js in ${opts.compare}`);
   if (opts.profile) await profileMode();
   else if (opts.scale) await scaleMode();
   else await benchMode();
