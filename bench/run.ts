@@ -391,7 +391,7 @@ function setup(redisVersion: string | null): string[] {
     `- data: ${ROOMS.toLocaleString('en-US')} rooms x ${MEMBERS_PER_ROOM} members (rooms, members and keys made over the HTTP API; ` +
       'users written through the store to skip 10,000 scrypt hashes), 20 keys per room; each call carries the member\'s 007 user token ' +
       '(agora-token) and the body the official SDK sends.',
-    `- roomkv: \`node dist/cli.js serve\`, ROOMKV_LOG_LEVEL=${LOG_LEVEL}; SQLite synchronous=FULL (every write fsynced) in a fresh temp dir; ` +
+    `- roomkv: \`node dist/cli.js serve\`, ROOMKV_LOG_LEVEL=${LOG_LEVEL}; SQLite synchronous=FULL (every write fsynced), exclusive lock and 64 MiB read cache (the defaults) in a fresh temp dir; ` +
       (redisVersion ? `Redis ${redisVersion} at ${REDIS_URL} (same machine), fresh key prefix.` : 'no Redis answered: Redis not measured.'),
     `- **rate limit lifted**: the benchmark app declares \`limits.rateLimitPerSecond: ${RATE_LIMIT}\` in its apps file ` +
       '(the limiter still runs on every call; it never refuses one).',
