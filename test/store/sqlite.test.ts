@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
 import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { RoomCache } from '../../src/store/sqlite/room-cache.js';
 import { tempDir } from '../support/apps.js';
 import { runStoreSuite } from './conformance.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
@@ -276,5 +277,39 @@ describe('sqlite read cache', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('sqlite read cache accounting (RoomCache)', () => {
+  it('counts membership answers in its budget, caps them per room, and holds nothing once dropped or cleared', () => {
+    const cache = new RoomCache(200_000);
+    const rows: Array<[string, string]> = [['k', 'v'.repeat(100)]];
+    for (let r = 0; r < 20; r++) cache.put(RoomCache.key('app', `room${r}`), rows);
+    const afterRooms = cache.heldBytes;
+    assert.ok(afterRooms > 0 && afterRooms <= 200_000);
+    // 5,000 different members asked about in one room: answers are capped per room and counted
+    const key = RoomCache.key('app', 'room19');
+    for (let u = 0; u < 5000; u++) cache.noteMember(key, `user-${u}`, u % 2 === 0);
+    assert.ok(cache.get(key)!.members.size <= 1024, 'at most 1024 answers per room');
+    assert.ok(cache.heldBytes > afterRooms, 'the answers count');
+    assert.ok(cache.heldBytes <= 200_000, 'and the budget holds');
+    // many rooms full of answers: the oldest rooms go, the budget holds
+    for (let r = 20; r < 400; r++) {
+      const k = RoomCache.key('app', `room${r}`);
+      cache.put(k, rows);
+      for (let u = 0; u < 50; u++) cache.noteMember(k, `member-${u}`, true);
+      assert.ok(cache.heldBytes <= 200_000, `budget after room ${r}`);
+    }
+    assert.equal(cache.get(RoomCache.key('app', 'room0')), undefined, 'the first rooms were evicted');
+    cache.drop(RoomCache.key('app', 'room399'));
+    assert.equal(cache.get(RoomCache.key('app', 'room399')), undefined);
+    // dropping every room one by one gives back exactly what was counted
+    for (let r = 0; r < 400; r++) cache.drop(RoomCache.key('app', `room${r}`));
+    assert.equal(cache.size, 0);
+    assert.equal(cache.heldBytes, 0, 'no bytes counted for rooms no longer held');
+    cache.put(RoomCache.key('app', 'again'), rows);
+    cache.clear();
+    assert.equal(cache.heldBytes, 0);
+    assert.equal(cache.size, 0);
   });
 });

@@ -4,14 +4,18 @@
  * lock): every write drops the entries of the rooms it touched once its batch has committed or
  * rolled back, so a read sees either the cache as loaded from the committed state or the file.
  *
- * Bounded by an estimate of its bytes; the entries loaded first go first.
+ * Bounded by an estimate of its bytes (attributes and membership answers alike); the entries loaded
+ * first go first.
  */
 export interface CachedRoom {
   /** Key -> value, in the order the file returns them (by key). */
   readonly attrs: ReadonlyMap<string, string>;
   /** Username -> member or not, as looked up. */
   readonly members: Map<string, boolean>;
-  readonly bytes: number;
+  /** Estimated size of the attributes and the membership answers. */
+  bytes: number;
+  /** The part of `bytes` that is membership answers. */
+  memberBytes: number;
 }
 
 /** Membership answers kept per room; beyond this the room's answers start over. */
@@ -37,25 +41,48 @@ export class RoomCache {
   put(key: string, rows: Array<[string, string]>): CachedRoom {
     let bytes = ENTRY_OVERHEAD + key.length * 2;
     for (const [k, v] of rows) bytes += ENTRY_OVERHEAD + (k.length + v.length) * 2;
-    const room: CachedRoom = { attrs: new Map(rows), members: new Map(), bytes };
+    const room: CachedRoom = { attrs: new Map(rows), members: new Map(), bytes, memberBytes: 0 };
     if (bytes > this.maxBytes / 16) return room;
     this.drop(key);
     this.rooms.set(key, room);
     this.bytes += bytes;
-    if (this.bytes > this.maxBytes) {
-      for (const [k, r] of this.rooms) {
-        this.rooms.delete(k);
-        this.bytes -= r.bytes;
-        if (this.bytes <= this.maxBytes * 0.9) break;
-      }
-    }
+    this.trim();
     return room;
   }
 
-  /** Remembers whether `user` is a member of the cached room. */
-  noteMember(room: CachedRoom, user: string, member: boolean): void {
-    if (room.members.size >= MAX_MEMBERS_PER_ROOM) room.members.clear();
+  /** Remembers whether `user` is a member of the room `key` (when it is still cached). */
+  noteMember(key: string, user: string, member: boolean): void {
+    const room = this.rooms.get(key);
+    if (room === undefined) return;
+    if (room.members.size >= MAX_MEMBERS_PER_ROOM) {
+      room.bytes -= room.memberBytes;
+      this.bytes -= room.memberBytes;
+      room.memberBytes = 0;
+      room.members.clear();
+    }
+    if (!room.members.has(user)) {
+      const size = ENTRY_OVERHEAD + user.length * 2;
+      room.memberBytes += size;
+      room.bytes += size;
+      this.bytes += size;
+    }
     room.members.set(user, member);
+    this.trim();
+  }
+
+  /** Drops the entries loaded first until the cache is well under its budget. */
+  private trim(): void {
+    if (this.bytes <= this.maxBytes) return;
+    for (const [k, r] of this.rooms) {
+      this.rooms.delete(k);
+      this.bytes -= r.bytes;
+      if (this.bytes <= this.maxBytes * 0.9) break;
+    }
+  }
+
+  /** The estimated bytes held (for tests). */
+  get heldBytes(): number {
+    return this.bytes;
   }
 
   drop(key: string): void {

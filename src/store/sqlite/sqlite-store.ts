@@ -386,13 +386,20 @@ export class SqliteStore implements Store {
       const found = isRoomId(roomId) ? this.q.roomCheck.get({ app: appId, room: roomId, user: member ?? '' }) as { member: number } | undefined : undefined;
       if (found === undefined) throw Errors.roomNotFound(roomId);
       room = cache.put(ck, this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
-      if (member !== undefined) cache.noteMember(room, member, found.member === 1);
+      if (member !== undefined) {
+        if (found.member !== 1) {
+          cache.noteMember(ck, member, false);
+          throw Errors.notInRoom();
+        }
+        cache.noteMember(ck, member, true);
+        member = undefined;
+      }
     }
     if (member !== undefined) {
       let isMember = room.members.get(member);
       if (isMember === undefined) {
         isMember = this.q.member.get(appId, roomId, member) !== undefined;
-        cache.noteMember(room, member, isMember);
+        cache.noteMember(ck, member, isMember);
       }
       if (!isMember) throw Errors.notInRoom();
     }
