@@ -70,9 +70,9 @@ export class SqliteStore implements Store {
     this.logLimits = options.eventLog;
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
+    const exclusive = (options.locking ?? 'exclusive') === 'exclusive';
     try {
       this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
-      const exclusive = (options.locking ?? 'exclusive') === 'exclusive';
       // Exclusive: one process owns the file. It takes the lock at open and keeps it, so a second
       // roomkv on the same data dir is refused instead of serving a store whose changes it cannot
       // see (events reach subscribers in-process). Holding the lock also spares every read
@@ -97,7 +97,7 @@ export class SqliteStore implements Store {
     this.q = prepare(this.db);
     this.now = options.clock ?? Date.now;
     const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
-    this.cache = (options.locking ?? 'exclusive') === 'exclusive' && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
+    this.cache = exclusive && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
   }
 
   async close(): Promise<void> {
@@ -242,8 +242,7 @@ export class SqliteStore implements Store {
       this.q.insertRoom.run(appId, id, room.name, room.description, room.owner, room.maxusers, now);
       for (const m of members) this.q.insertMember.run(appId, id, m, now);
       return { id, name: room.name, description: room.description, owner: room.owner, maxusers: room.maxusers, created: now, memberCount: members.length };
-      // A new id, never cached: only rooms that exist are.
-    });
+    }); // touches no cached room: the id is new, and only rooms that exist are cached
   }
 
   async getRoom(appId: string, roomId: string): Promise<RoomRecord | null> {
@@ -382,21 +381,19 @@ export class SqliteStore implements Store {
   private cachedAttributes(cache: RoomCache, appId: string, roomId: string, keys: string[] | undefined, member?: string): Record<string, string> {
     const ck = RoomCache.key(appId, roomId);
     let room = cache.get(ck);
+    /** Membership as read together with the room, on a miss. */
+    let checked: boolean | undefined;
     if (room === undefined) {
       const found = isRoomId(roomId) ? this.q.roomCheck.get({ app: appId, room: roomId, user: member ?? '' }) as { member: number } | undefined : undefined;
       if (found === undefined) throw Errors.roomNotFound(roomId);
       room = cache.put(ck, this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
       if (member !== undefined) {
-        if (found.member !== 1) {
-          cache.noteMember(ck, member, false);
-          throw Errors.notInRoom();
-        }
-        cache.noteMember(ck, member, true);
-        member = undefined;
+        checked = found.member === 1;
+        cache.noteMember(ck, member, checked);
       }
     }
     if (member !== undefined) {
-      let isMember = room.members.get(member);
+      let isMember = checked ?? room.members.get(member);
       if (isMember === undefined) {
         isMember = this.q.member.get(appId, roomId, member) !== undefined;
         cache.noteMember(ck, member, isMember);
