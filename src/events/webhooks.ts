@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import type { Logger } from 'pino';
 import type { AppRecord, WebhookEndpoint } from '../config/apps.js';
 import type { AttemptRecord, Delivery, EventStore } from '../store/types.js';
@@ -41,6 +43,10 @@ export class WebhookDispatcher {
   private running = false;
   private ticking = false;
   private again = false;
+  private kicked = false;
+  /** Kept-alive connections to the endpoints: a delivery costs no new connection (and TLS handshake). */
+  private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly urls = new Map<string, URL>();
   private readonly pollMs: number;
   private readonly concurrency: number;
   onAttempt: ((endpoint: WebhookEndpoint, attempt: AttemptRecord) => void) | null = null;
@@ -54,6 +60,8 @@ export class WebhookDispatcher {
   ) {
     this.pollMs = options.pollMs ?? 200;
     this.concurrency = options.concurrency ?? 16;
+    const agent = { keepAlive: true, maxSockets: this.concurrency };
+    this.agents = { http: new http.Agent(agent), https: new https.Agent(agent) };
   }
 
   get hasEndpoints(): boolean {
@@ -75,6 +83,18 @@ export class WebhookDispatcher {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.timer = this.sweepTimer = null;
     await Promise.allSettled([...this.inflight.values()]);
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  /** One pass soon: deliveries that end in the same turn share it (and its outbox query). */
+  private kick(): void {
+    if (this.kicked) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      void this.tick();
+    });
   }
 
   private async sweep(): Promise<void> {
@@ -119,7 +139,7 @@ export class WebhookDispatcher {
             // When a room's head is done, its next event is due at once: do not wait for the poll.
             const p = this.deliver(ep, d).finally(() => {
               this.inflight.delete(key);
-              void this.tick();
+              this.kick();
             });
             this.inflight.set(key, p);
           }
@@ -138,25 +158,17 @@ export class WebhookDispatcher {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const res = await fetch(ep.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'roomkv-webhook/1',
-          'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
-          'x-roomkv-timestamp': String(timestamp),
-          'x-roomkv-signature': signWebhook(ep.secret, timestamp, d.body),
-          'x-roomkv-attempt': String(attempt),
-        },
-        body: d.body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        redirect: 'manual',
-      });
-      status = res.status;
-      await res.arrayBuffer().catch(() => undefined);
+      status = await this.post(ep.url, {
+        'content-type': 'application/json',
+        'user-agent': 'roomkv-webhook/1',
+        'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
+        'x-roomkv-timestamp': String(timestamp),
+        'x-roomkv-signature': signWebhook(ep.secret, timestamp, d.body),
+        'x-roomkv-attempt': String(attempt),
+      }, d.body);
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (err) {
-      error = (err as Error).name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message;
+      error = err === TIMED_OUT ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message;
     }
     const now = this.clock();
     const firstAt = d.firstAttemptAt ?? started;
@@ -184,4 +196,48 @@ export class WebhookDispatcher {
       this.log.warn({ err }, 'could not record a webhook attempt');
     }
   }
+
+  /**
+   * POSTs `body` and reads the whole answer, within the timeout; resolves to the status. Redirects
+   * are not followed (a 3xx is a failed attempt, like any other non-2xx).
+   */
+  private post(url: string, headers: Record<string, string>, body: string): Promise<number> {
+    let u = this.urls.get(url);
+    if (u === undefined) {
+      u = new URL(url);
+      this.urls.set(url, u);
+    }
+    const secure = u.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (secure ? https : http).request(u, {
+        method: 'POST',
+        agent: secure ? this.agents.https : this.agents.http,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      }, (res) => {
+        res.resume();
+        res.once('end', () => {
+          clearTimeout(timer);
+          resolve(res.statusCode ?? 0);
+        });
+        res.once('error', fail);
+        res.once('close', () => {
+          if (!res.complete) fail(new Error('the endpoint closed the connection before its answer ended'));
+        });
+      });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        req.destroy(TIMED_OUT);
+      }, this.options.timeoutMs);
+      function fail(err: Error) {
+        clearTimeout(timer);
+        reject(timedOut ? TIMED_OUT : err);
+      }
+      req.once('error', fail);
+      req.end(body);
+    });
+  }
 }
+
+/** The reason a request is destroyed with when its endpoint does not answer in time. */
+const TIMED_OUT = new Error('webhook request timed out');
