@@ -65,6 +65,8 @@ export interface LoadResult {
   perKeyErrors: number;
   /** Requests issued, warm-up included (the next run's counterStart). */
   issued: number;
+  /** Answers (probe, warm-up and run) that stored or removed a key: the change events the run caused. */
+  acknowledgedWrites: number;
   sampleNon2xx?: string;
   samplePerKeyError?: string;
   probe: string;

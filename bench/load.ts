@@ -92,7 +92,12 @@ function next(req: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
+/** 200s that stored or removed a key, warm-up and probe included: each one wrote exactly one change event. */
+let acknowledgedWrites = 0;
+const wroteKeys = (status: number, body: string) => status === 200 && body.includes('"successKeys":[') && !body.includes('"successKeys":[]');
+
 function onResponse(status: number, body: string): void {
+  if (wroteKeys(status, body)) acknowledgedWrites++;
   if (!counting) return;
   if (status !== 200) {
     sampleNon2xx ??= `${status} ${body.slice(0, 300)}`;
@@ -111,6 +116,7 @@ async function probe(): Promise<string> {
     method: b.method, body: b.body, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${b.token}` },
   });
   const text = await res.text();
+  if (wroteKeys(res.status, text)) acknowledgedWrites++;
   if (res.status !== 200) return `probe failed: ${res.status} ${text.slice(0, 300)}`;
   if (!spec.checkContent) return 'ok';
   const data = (JSON.parse(text) as { data: Record<string, unknown> }).data;
@@ -169,6 +175,7 @@ const result: LoadResult = {
   non2xx: res.non2xx,
   perKeyErrors,
   issued: counter,
+  acknowledgedWrites,
   probe: probed,
   serverCpuMs,
   loadCpuMs: (loadCpu.user + loadCpu.system) / 1000,

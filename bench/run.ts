@@ -7,6 +7,9 @@
  *   npm run bench                          the workloads; bench/results/latest.md
  *   npm run bench -- --scale               1,000,000 preloaded attributes vs an empty store; latest-scale.md
  *   npm run bench -- --profile=set,get-all CPU profile of roomkv on SQLite per workload; profile-latest.md
+ *   npm run bench -- --live               set with change events consumed: 1,000 event streams and a webhook
+ *                                          endpoint on "-live" targets, beside the same targets without
+ *                                          them; every acknowledged write's event counted; latest-live.md
  *   npm run bench -- --compare=dist-before also runs the roomkv built in dist-before/ (another commit's
  *                                          `npm run build`, copied beside dist/) as sqlite-before and
  *                                          redis-before: before/after figures from the same run
@@ -30,6 +33,7 @@ import {
 } from './common.js';
 import { summarizeProfile } from './profile-summary.js';
 import type { SeedSpec } from './seed-store.js';
+import type { ListenerReport } from './listeners.js';
 
 const { ChatTokenBuilder } = agoraToken;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -38,6 +42,7 @@ const RESULTS = join(ROOT, 'bench', 'results');
 const { values: opts } = parseArgs({
   options: {
     scale: { type: 'boolean', default: false },
+    live: { type: 'boolean', default: false },
     profile: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
@@ -107,6 +112,10 @@ interface Target {
   seed?: { usersMs: number; preloadMs: number; attributes: number };
   /** Peak RSS, read before the process is stopped. */
   peakRssMb?: number;
+  /** An apps file of its own (the live targets' declares a webhook); else the benchmark's. */
+  appsFile?: string;
+  /** The process consuming its change events (live targets). */
+  listener?: Listener;
 }
 
 const live = new Set<ChildProcess>();
@@ -181,9 +190,9 @@ async function startBaseline(): Promise<Target> {
   return { name: 'baseline', kind: 'baseline', ...p, roomIds: Array.from({ length: ROOMS }, (_, r) => String(200_000_000_001 + r)) };
 }
 
-function serverEnv(t: { kind: Kind; dataDir?: string; redisPrefix?: string }): Record<string, string> {
+function serverEnv(t: { kind: Kind; dataDir?: string; redisPrefix?: string; appsFile?: string }): Record<string, string> {
   const env: Record<string, string> = {
-    ROOMKV_DATA_DIR: t.dataDir!, ROOMKV_APPS_FILE: appsFile, ROOMKV_LOG_LEVEL: LOG_LEVEL,
+    ROOMKV_DATA_DIR: t.dataDir!, ROOMKV_APPS_FILE: t.appsFile ?? appsFile, ROOMKV_LOG_LEVEL: LOG_LEVEL,
   };
   if (t.kind === 'redis') Object.assign(env, { ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: REDIS_URL, ROOMKV_REDIS_PREFIX: t.redisPrefix! });
   return env;
@@ -193,7 +202,7 @@ function serverEnv(t: { kind: Kind; dataDir?: string; redisPrefix?: string }): R
  * A roomkv target with the benchmark's data: users (and the scale preload) through the store,
  * then rooms, members and keys through the HTTP API with app and user tokens.
  */
-async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: boolean, nodeArgs: string[] = []): Promise<Target> {
+async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: boolean, nodeArgs: string[] = [], ownAppsFile?: string): Promise<Target> {
   const dataDir = mkdtempSync(join(work, `${name}-`));
   const redisPrefix = kind === 'redis' ? `rkbench:${randomBytes(4).toString('hex')}:` : undefined;
   const seedSpec: SeedSpec = {
@@ -205,7 +214,9 @@ async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: bool
   log(`${name}: seeding the store${preload ? ' (20,000 rooms x 50 keys preload)' : ''}`);
   const seed = JSON.parse(await runChild(['--import', 'tsx', 'bench/seed-store.ts', seedFile])) as Target['seed'];
   log(`${name}: seeded ${JSON.stringify(seed)}`);
-  const t: Target = { name, kind, dataDir, redisPrefix, roomIds: [], seed, url: '', child: undefined as unknown as ChildProcess, logFile: '' };
+  const t: Target = {
+    name, kind, dataDir, redisPrefix, roomIds: [], seed, url: '', child: undefined as unknown as ChildProcess, logFile: '', appsFile: ownAppsFile,
+  };
   await restartRoomkv(t, nodeArgs);
   await loadData(t);
   return t;
@@ -597,6 +608,181 @@ async function profileMode(): Promise<void> {
   console.log(`\n(written to bench/results/profile-latest.md; raw profiles in ${profDir})`);
 }
 
+// ---------------------------------------------------------------- change events (--live)
+
+/** bench/listeners.ts, driven over IPC: event streams to every room and a webhook endpoint. */
+class Listener {
+  private constructor(private readonly child: ChildProcess, readonly webhookPort: number) {}
+
+  static async start(): Promise<Listener> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/listeners.ts'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    live.add(child);
+    child.once('exit', () => live.delete(child));
+    const [ready] = await once(child, 'message') as [{ webhookPort: number }];
+    return new Listener(child, ready.webhookPort);
+  }
+
+  private ask<T>(msg: Record<string, unknown>, reply: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: { type: string } & Record<string, unknown>) => {
+        if (m.type !== reply) return;
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        resolve(m as T);
+      };
+      const onExit = (code: number | null) => reject(new Error(`the event listener exited with ${code}`));
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+      this.child.send(msg);
+    });
+  }
+
+  async subscribe(t: Target): Promise<number> {
+    return (await this.ask<{ streams: number }>({ type: 'subscribe', url: t.url, path: A, roomIds: t.roomIds, token: appToken }, 'subscribed')).streams;
+  }
+
+  async reset(): Promise<void> {
+    await this.ask({ type: 'reset' }, 'reset');
+  }
+
+  async report(): Promise<ListenerReport> {
+    return (await this.ask<{ report: ListenerReport }>({ type: 'report' }, 'report')).report;
+  }
+
+  stop(): void {
+    if (this.child.connected) this.child.send({ type: 'stop' });
+  }
+}
+
+/** How long after a run its last events may take to arrive before they count as lost. */
+const DELIVERY_WAIT_MS = 60_000;
+
+interface Delivery { acknowledged: number; report: ListenerReport; allInMs: number }
+
+/** Waits until both channels have every acknowledged write's event (or the wait is over). */
+async function awaitDelivery(l: Listener, acknowledged: number): Promise<Delivery> {
+  const started = performance.now();
+  for (;;) {
+    const report = await l.report();
+    const done = report.sse.events >= acknowledged && report.webhook.events >= acknowledged;
+    if (done || performance.now() - started > DELIVERY_WAIT_MS) {
+      return { acknowledged, report, allInMs: done ? performance.now() - started : NaN };
+    }
+    await sleep(100);
+  }
+}
+
+/** Waits until the webhook endpoint has taken the events of loading the data (none still arriving for 2 s). */
+async function settle(l: Listener): Promise<void> {
+  let last = -1;
+  let still = 0;
+  while (still < 10) {
+    const n = (await l.report()).webhook.requests;
+    still = n === last ? still + 1 : 0;
+    last = n;
+    await sleep(200);
+  }
+}
+
+async function startLiveRoomkv(name: string, kind: 'sqlite' | 'redis'): Promise<Target> {
+  const listener = await Listener.start();
+  const file = join(work, `apps-${name}.json`);
+  writeFileSync(file, JSON.stringify({
+    apps: [{ ...bench, webhooks: [{ url: `http://127.0.0.1:${listener.webhookPort}/hook`, secret: randomBytes(16).toString('hex') }] }],
+  }));
+  const t = await startRoomkv(name, kind, false, [], file);
+  t.listener = listener;
+  const streams = await listener.subscribe(t);
+  if (streams !== ROOMS) throw new Error(`${name}: ${streams} event streams open, expected ${ROOMS}`);
+  await settle(listener);
+  log(`${name}: ${streams} event streams open, webhook endpoint on port ${listener.webhookPort}`);
+  return t;
+}
+
+async function liveMode(): Promise<void> {
+  const redisVersion = await redisInfo();
+  const loadBefore = loadavg()[0];
+  const w: Workload = 'set';
+  const targets: Target[] = [await startBaseline()];
+  for (const kind of ['sqlite', 'redis'] as const) {
+    if (kind === 'redis' && !redisVersion) continue;
+    targets.push(await startRoomkv(kind, kind, false), await startLiveRoomkv(`${kind}-live`, kind));
+    // The earlier build's pair, named so that restartRoomkv runs it from the --compare folder.
+    if (opts.compare) targets.push(await startRoomkv(`${kind}-before`, kind, false), await startLiveRoomkv(`${kind}-live-before`, kind));
+  }
+  const cells = new Map<string, Cell & { quiet: number[] }>();
+  const deliveries = new Map<string, Delivery[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const got = new Map<string, LoadResult>();
+    for (const t of targets) {
+      if (t.listener) await t.listener.reset();
+      const r = await runLoad(t, w, round);
+      got.set(t.name, r);
+      if (t.listener) {
+        const d = await awaitDelivery(t.listener, r.acknowledgedWrites);
+        log(`${t.name}: ${d.acknowledged} writes acknowledged; streams got ${d.report.sse.events}, the webhook ${d.report.webhook.events}` +
+          ` (all in ${f0(d.allInMs)} ms after the run)`);
+        deliveries.set(t.name, [...(deliveries.get(t.name) ?? []), d]);
+      }
+    }
+    const base = got.get('baseline')!.rps;
+    for (const t of targets) {
+      const c = cells.get(t.name) ?? { runs: [], ratios: [], quiet: [] };
+      const r = got.get(t.name)!;
+      c.runs.push(r);
+      c.ratios.push(r.rps / base);
+      if (t.listener) c.quiet.push(r.rps / got.get(t.name.replace('-live', ''))!.rps);
+      cells.set(t.name, c);
+    }
+  }
+  for (const t of targets) t.peakRssMb = peakRssMb(t.child);
+
+  const lines = ['# roomkv benchmark: change events', '', ...machine(), ...setup(redisVersion),
+    `- live: the "-live" targets are the same servers with their change events consumed: one event stream (SSE, app token) per room, ` +
+      `${ROOMS.toLocaleString('en-US')} in all, and one webhook endpoint declared for the app that answers 200 at once; both run in one ` +
+      'other process (bench/listeners.ts) on the same machine, so their CPU is taken from the same two cores. ' +
+      'Each run of `set` is followed by a wait for its events: every answer that stored a key (probe, warm-up and run) must have ' +
+      `its event arrive on both channels within ${DELIVERY_WAIT_MS / 1000} s, with no seq of a room skipped. A few more events than ` +
+      `acknowledged writes are expected: the calls in flight when autocannon stops (up to one per connection, after the warm-up and ` +
+      `after the run) are carried out, but their answers are not read.`,
+    loadLine(loadBefore, loadavg()[0]),
+    `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
+    ...(opts.compare ? [`- "-before" targets: the same servers built from ${compareBuild()}, in the same rounds`] : []),
+    '',
+    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | live / without |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  for (const t of targets) {
+    const c = cellFigures(cells.get(t.name)!);
+    const quiet = cells.get(t.name)!.quiet;
+    lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ` +
+      `${t.kind === 'baseline' ? '1.00' : f2(c.ratio)} | ${quiet.length > 0 ? f2(median(quiet)) : ''} |`);
+  }
+  lines.push('', '| target | round | writes acknowledged | stream events | lost | duplicates | out of order | stream delay p50 / p99 / max ms ' +
+    '| webhook events | lost | duplicates | out of order | webhook delay p50 / p99 / max ms | all arrived after the run, ms | verdict |',
+  '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---|');
+  const lost: string[] = [];
+  for (const [name, ds] of deliveries) {
+    ds.forEach((d, i) => {
+      const s = d.report.sse;
+      const h = d.report.webhook;
+      const sLost = Math.max(0, d.acknowledged - s.events);
+      const hLost = Math.max(0, d.acknowledged - h.events);
+      // Beyond the acknowledged writes, at most the calls still in flight when autocannon stopped
+      // (one per connection, after the warm-up and after the run): done, but their answers unread.
+      const extraOk = (n: number) => n - d.acknowledged <= 2 * CONNECTIONS;
+      const ok = sLost === 0 && hLost === 0 && s.gaps === 0 && h.gaps === 0 && extraOk(s.events) && extraOk(h.events);
+      if (!ok) lost.push(`${name} round ${i + 1}`);
+      lines.push(`| ${name} | ${i + 1} | ${f0(d.acknowledged)} | ${f0(s.events)} | ${sLost} | ${s.duplicates} | ${s.gaps} | ${f0(s.lagP50)} / ${f0(s.lagP99)} / ${f0(s.lagMax)} ` +
+        `| ${f0(h.events)} | ${hLost} | ${h.duplicates} | ${h.gaps} | ${f0(h.lagP50)} / ${f0(h.lagP99)} / ${f0(h.lagMax)} | ${f0(d.allInMs)} | ${ok ? 'ok' : '**EVENTS MISSING OR EXTRA**'} |`);
+    });
+  }
+  lines.push('', lost.length === 0
+    ? 'Every acknowledged write\'s event reached its room\'s stream subscriber and the webhook endpoint, in seq order, none skipped.'
+    : `Events missing or extra: ${lost.join(', ')}.`);
+  for (const t of targets) t.listener?.stop();
+  await finish(targets, 'latest-live.md', lines);
+}
+
 async function finish(targets: Target[], file: string, lines: string[]): Promise<void> {
   for (const t of targets) await stopProcess(t.child);
   mkdirSync(RESULTS, { recursive: true });
@@ -627,6 +813,7 @@ try {
   if (opts.compare && !existsSync(join(ROOT, opts.compare, 'cli.js'))) throw new Error(`--compare: no cli.js in ${opts.compare}`);
   if (opts.profile) await profileMode();
   else if (opts.scale) await scaleMode();
+  else if (opts.live) await liveMode();
   else await benchMode();
   await cleanup();
   process.exit(0);
