@@ -49,6 +49,8 @@ export interface LoadSpec {
   checkContent: boolean;
   /** The server's pid, to read its CPU time over the measured run from /proc. */
   serverPid?: number;
+  /** The load generator: autocannon (in this process), or wrk (one thread, as a child) when installed. */
+  generator: 'autocannon' | 'wrk';
 }
 
 export interface LoadResult {

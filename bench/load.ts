@@ -5,7 +5,11 @@
  *
  *   node --import tsx bench/load.ts <spec.json>
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import {
   APP, BASE_KEYS, DELETABLE_PER_MEMBER, GET_KEYS, MEMBERS_PER_ROOM, ORG, ROOMS, baseKey, userName,
@@ -156,29 +160,118 @@ function processCpuMs(pid: number | undefined): number {
 }
 const CLOCK_TICKS = 100;
 
+/** One timed run's figures, whichever generator made it. */
+interface RunFigures { requests: number; durationS: number; p50: number; p99: number; errors: number; non2xx: number; loadCpuMs: number }
+
+async function runAutocannon(durationS: number): Promise<RunFigures> {
+  const cpu0 = process.cpuUsage();
+  const res = await run(durationS);
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    requests: res.requests.total, durationS: res.duration, p50: res.latency.p50, p99: res.latency.p99,
+    errors: res.errors, // timeouts included
+    non2xx: res.non2xx, loadCpuMs: (cpu.user + cpu.system) / 1000,
+  };
+}
+
+// ---- wrk: the same requests, written out once as raw HTTP, sent in turn by bench/wrk.lua
+
+/** Enough distinct requests for a whole run: every member's every deletable key once. */
+const WRK_CYCLE = PAIRS * DELETABLE_PER_MEMBER;
+let wrkFile = '';
+
+function writeWrkRequests(): void {
+  const host = new URL(spec.url).host;
+  const parts: string[] = [];
+  for (let i = 0; i < WRK_CYCLE; i++) {
+    const b = build(spec.workload, spec.counterStart + i);
+    parts.push(`${b.method} ${b.path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${b.token}\r\n` +
+      `Accept: application/json\r\nContent-Length: ${Buffer.byteLength(b.body)}\r\n\r\n${b.body}\0`);
+  }
+  wrkFile = join(mkdtempSync(join(tmpdir(), 'roomkv-wrk-')), 'requests');
+  writeFileSync(wrkFile, parts.join(''));
+}
+
+interface WrkOut {
+  requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; timeouts: number; non2xx: number;
+  acknowledged: number; perKey: number; sampleNon2xx: string; samplePerKey: string;
+}
+
+/** Runs wrk (one thread, the same connections) from request `from` of the file; its CPU time read from the shell that waited for it. */
+function runWrk(durationS: number, from: number, measured: boolean): Promise<RunFigures> {
+  return new Promise((resolve, reject) => {
+    const script = 'wrk "$@"; read -r stat < /proc/$$/stat; echo "SHELL_STAT $stat"';
+    const child = spawn('sh', ['-c', script, 'sh', '-t1', `-c${spec.connections}`, `-d${durationS}s`, '--timeout', '10s',
+      '-s', WRK_SCRIPT, spec.url, '--', wrkFile, String(from)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const line = /^WRK_RESULT (.*)$/m.exec(out);
+      const stat = /^SHELL_STAT (.*)$/m.exec(out);
+      if (code !== 0 || !line) {
+        reject(new Error(`wrk failed (${code}): ${out.slice(-500)}`));
+        return;
+      }
+      const w = JSON.parse(line[1]) as WrkOut;
+      acknowledgedWrites += w.acknowledged;
+      if (measured) {
+        perKeyErrors += w.perKey;
+        if (w.sampleNon2xx !== '') sampleNon2xx ??= w.sampleNon2xx;
+        if (w.samplePerKey !== '') samplePerKeyError ??= w.samplePerKey;
+      }
+      // The shell's cutime and cstime: the CPU time of the wrk it waited for.
+      const fields = stat ? stat[1].slice(stat[1].lastIndexOf(')') + 2).split(' ') : [];
+      const loadCpuMs = stat ? ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS : NaN;
+      resolve({
+        requests: w.requests, durationS: w.durationUs / 1e6, p50: w.p50Us / 1000, p99: w.p99Us / 1000,
+        errors: w.errors + w.timeouts, non2xx: w.non2xx, loadCpuMs,
+      });
+    });
+  });
+}
+
+const WRK_SCRIPT = fileURLToPath(new URL('wrk.lua', import.meta.url));
+
 const probed = await probe();
-if (spec.warmupS > 0) await run(spec.warmupS);
-counting = true;
-const serverCpu0 = processCpuMs(spec.serverPid);
-const loadCpu0 = process.cpuUsage();
-const res = await run(spec.durationS);
-const loadCpu = process.cpuUsage(loadCpu0);
-const serverCpuMs = processCpuMs(spec.serverPid) - serverCpu0;
+let res: RunFigures;
+let serverCpuMs: number;
+if (spec.generator === 'wrk') {
+  writeWrkRequests();
+  // The probe took request counterStart; the file starts there too, so begin after it.
+  let at = 1;
+  if (spec.warmupS > 0) {
+    const warm = await runWrk(spec.warmupS, at, false);
+    // Requests still in flight when wrk stopped were sent too: skip past them.
+    at += warm.requests + 2 * spec.connections;
+  }
+  const serverCpu0 = processCpuMs(spec.serverPid);
+  res = await runWrk(spec.durationS, at, true);
+  serverCpuMs = processCpuMs(spec.serverPid) - serverCpu0;
+  counter = spec.counterStart + at + res.requests + spec.connections;
+  rmSync(dirname(wrkFile), { recursive: true, force: true });
+} else {
+  if (spec.warmupS > 0) await run(spec.warmupS);
+  counting = true;
+  const serverCpu0 = processCpuMs(spec.serverPid);
+  res = await runAutocannon(spec.durationS);
+  serverCpuMs = processCpuMs(spec.serverPid) - serverCpu0;
+}
 const result: LoadResult = {
   workload: spec.workload,
-  requests: res.requests.total,
-  durationS: res.duration,
-  rps: res.requests.total / res.duration,
-  p50: res.latency.p50,
-  p99: res.latency.p99,
-  errors: res.errors, // timeouts included
+  requests: res.requests,
+  durationS: res.durationS,
+  rps: res.requests / res.durationS,
+  p50: res.p50,
+  p99: res.p99,
+  errors: res.errors,
   non2xx: res.non2xx,
   perKeyErrors,
   issued: counter,
   acknowledgedWrites,
   probe: probed,
   serverCpuMs,
-  loadCpuMs: (loadCpu.user + loadCpu.system) / 1000,
+  loadCpuMs: res.loadCpuMs,
   ...(sampleNon2xx ? { sampleNon2xx } : {}),
   ...(samplePerKeyError ? { samplePerKeyError } : {}),
 };

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: builds roomkv, starts each target as its own process (roomkv on SQLite, roomkv
  * on Redis when one answers, and a baseline Fastify server), loads the same data into each, runs
- * every workload against every target with the same load (a separate autocannon process),
+ * every workload against every target with the same load (a separate load generator process: wrk when installed, else autocannon),
  * alternating targets round by round, and prints one table, also written to bench/results/.
  *
  *   npm run bench                          the workloads; bench/results/latest.md
@@ -15,6 +15,7 @@
  *                                          redis-before: before/after figures from the same run
  *
  * Options: --rounds=3 --duration=5 --warmup=1 --connections=32 --workloads=set,get-all --no-build
+ *          --load=auto|wrk|autocannon (auto: wrk when it is installed, else autocannon)
  *          --no-redis --redis-url=redis://127.0.0.1:6379 (or ROOMKV_BENCH_REDIS_URL)
  */
 import agoraToken from 'agora-token';
@@ -53,6 +54,7 @@ const { values: opts } = parseArgs({
     'no-redis': { type: 'boolean', default: false },
     'redis-url': { type: 'string' },
     compare: { type: 'string' },
+    load: { type: 'string', default: 'auto' },
   },
   strict: true,
 });
@@ -62,6 +64,10 @@ const WARMUP = Number(opts.warmup);
 const CONNECTIONS = Number(opts.connections);
 const REDIS_URL = opts['redis-url'] ?? process.env.ROOMKV_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const LOG_LEVEL = 'warn';
+const WRK_INSTALLED = spawnSync('wrk', ['-v']).error === undefined;
+if (!['auto', 'wrk', 'autocannon'].includes(opts.load!)) throw new Error(`--load: auto, wrk or autocannon, not ${opts.load}`);
+if (opts.load === 'wrk' && !WRK_INSTALLED) throw new Error('--load=wrk: wrk is not installed (apt-get install wrk)');
+const GENERATOR: 'wrk' | 'autocannon' = opts.load === 'autocannon' || (opts.load === 'auto' && !WRK_INSTALLED) ? 'autocannon' : 'wrk';
 const RATE_LIMIT = 1_000_000_000;
 const COMMAND = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 
@@ -306,6 +312,7 @@ async function runLoad(t: Target, workload: Workload, round: number): Promise<Lo
     counterStart: workload === 'delete' ? 0 : round * ROOMS * MEMBERS_PER_ROOM * DELETABLE_PER_MEMBER,
     checkContent: t.kind !== 'baseline',
     serverPid: t.child.pid,
+    generator: GENERATOR,
   };
   const specFile = join(work, `load-${t.name}-${workload}-${round}.json`);
   writeFileSync(specFile, JSON.stringify(spec));
@@ -396,7 +403,7 @@ function machine(): string[] {
 
 function setup(redisVersion: string | null): string[] {
   return [
-    `- load: autocannon in its own process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s per run, ` +
+    `- load: ${GENERATOR === 'wrk' ? 'wrk (one thread)' : 'autocannon'} in its own process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s per run, ` +
       `${ROUNDS} rounds; targets alternate within each round, so drift hits all alike. Figures are medians over the rounds; ` +
       'a ratio is the median of the per-round ratios.',
     `- data: ${ROOMS.toLocaleString('en-US')} rooms x ${MEMBERS_PER_ROOM} members (rooms, members and keys made over the HTTP API; ` +
@@ -743,7 +750,7 @@ async function liveMode(): Promise<void> {
       'other process (bench/listeners.ts) on the same machine, so their CPU is taken from the same two cores. ' +
       'Each run of `set` is followed by a wait for its events: every answer that stored a key (probe, warm-up and run) must have ' +
       `its event arrive on both channels within ${DELIVERY_WAIT_MS / 1000} s, with no seq of a room skipped. A few more events than ` +
-      `acknowledged writes are expected: the calls in flight when autocannon stops (up to one per connection, after the warm-up and ` +
+      `acknowledged writes are expected: the calls in flight when the load generator stops (up to one per connection, after the warm-up and ` +
       `after the run) are carried out, but their answers are not read.`,
     loadLine(loadBefore, loadavg()[0]),
     `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
@@ -767,7 +774,7 @@ async function liveMode(): Promise<void> {
       const h = d.report.webhook;
       const sLost = Math.max(0, d.acknowledged - s.events);
       const hLost = Math.max(0, d.acknowledged - h.events);
-      // Beyond the acknowledged writes, at most the calls still in flight when autocannon stopped
+      // Beyond the acknowledged writes, at most the calls still in flight when the load generator stopped
       // (one per connection, after the warm-up and after the run): done, but their answers unread.
       const extraOk = (n: number) => n - d.acknowledged <= 2 * CONNECTIONS;
       const ok = sLost === 0 && hLost === 0 && s.gaps === 0 && h.gaps === 0 && extraOk(s.events) && extraOk(h.events);
