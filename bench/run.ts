@@ -6,7 +6,7 @@
  *
  *   npm run bench                          the workloads; bench/results/latest.md
  *   npm run bench -- --scale               1,000,000 preloaded attributes vs an empty store; latest-scale.md
- *   npm run bench -- --profile=set,get-all CPU profile of roomkv on SQLite per workload; profile-latest.md
+ *   npm run bench -- --profile=set,get-all CPU profile of roomkv per workload (--profile-store=sqlite|redis); profile-latest.md
  *   npm run bench -- --live               set with change events consumed: 1,000 event streams and a webhook
  *                                          endpoint on "-live" targets, beside the same targets without
  *                                          them; every acknowledged write's event counted; latest-live.md
@@ -55,6 +55,7 @@ const { values: opts } = parseArgs({
     'redis-url': { type: 'string' },
     compare: { type: 'string' },
     load: { type: 'string', default: 'auto' },
+    'profile-store': { type: 'string', default: 'sqlite' },
   },
   strict: true,
 });
@@ -590,11 +591,13 @@ async function profileMode(): Promise<void> {
   const workloads = opts.profile!.split(',') as Workload[];
   // Outside the scratch dir: the raw profiles stay for chrome://inspect or speedscope.
   const profDir = mkdtempSync(join(tmpdir(), 'roomkv-bench-profiles-'));
-  const lines = ['# roomkv CPU profiles (SQLite)', '', ...machine(),
-    `- each: a fresh SQLite target with the benchmark's data, restarted with \`node --cpu-prof\`, one ${WARMUP} s + ${DURATION} s run ` +
+  const store = opts['profile-store'];
+  if (store !== 'sqlite' && store !== 'redis') throw new Error(`--profile-store: sqlite or redis, not ${store}`);
+  const lines = [`# roomkv CPU profiles (${store === 'redis' ? 'Redis' : 'SQLite'})`, '', ...machine(),
+    `- each: a fresh ${store === 'redis' ? 'Redis' : 'SQLite'} target with the benchmark's data, restarted with \`node --cpu-prof\`, one ${WARMUP} s + ${DURATION} s run ` +
       `of ${CONNECTIONS} connections, stopped with SIGINT; only the samples of that run count (not start-up, seeding or token priming); self time by function, as a share of the non-idle samples.`];
   for (const w of workloads) {
-    const t = await startRoomkv(`profile-${w}`, 'sqlite', false);
+    const t = await startRoomkv(`profile-${w}`, store, false);
     await stopProcess(t.child);
     const dir = join(profDir, w);
     mkdirSync(dir, { recursive: true });
