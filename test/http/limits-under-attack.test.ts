@@ -232,6 +232,10 @@ function open(url: string): Promise<Tracked> {
     const closed = new Promise<void>((r) => socket.once('close', () => { closedAt = performance.now(); r(); }));
     // A reset by the server is one way of closing; the 'close' event follows.
     socket.on('error', () => {});
+    // Read (and drop) whatever the server sends, as any client does: a socket nobody reads never
+    // sees the end of the stream after data, so it would never close here. (Node's own request
+    // timeout may answer an idle connection with a 408 before closing it.)
+    socket.resume();
     socket.once('connect', () => {
       const t: Tracked = { socket, openedAt: performance.now(), closed, get closedAt() { return closedAt; } };
       resolve(t);
@@ -318,21 +322,18 @@ describe(`a flood of idle and slow connections [sqlite, ROOMKV_REQUEST_TIMEOUT_M
     }
   });
 
-  it(`idle connections that never send are cut off by the server (most within ~${CUT_OFF_WITHIN_MS / 1000} s)`, async (t) => {
+  it(`idle connections that never send are cut off by the server within ~${CUT_OFF_WITHIN_MS / 1000} s`, async (t) => {
     sockets = [];
     for (let i = 0; i < IDLE; i += 50) {
       sockets.push(...await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(server.url))));
       await new Promise((r) => setTimeout(r, 50));
     }
     try {
-      // Without roomkv's cut-off Node closes none of these. Under a full parallel test run a part
-      // of such a burst has been seen to stay open on the client side past the cut-off (not
-      // explained yet: see the closing note); the check here is that the cut-off works for the
-      // bulk of them, not that every client-side socket learns of it in time.
+      // Without roomkv's cut-off Node closes none of these.
       await closedWithin(sockets, CUT_OFF_WITHIN_MS + 500);
       const open = sockets.filter((s) => s.closedAt === undefined).length;
       t.diagnostic(`${IDLE - open} of ${IDLE} idle connections closed within ${CUT_OFF_WITHIN_MS + 500} ms`);
-      assert.ok(open <= IDLE / 2, `${open} of ${IDLE} idle connections still open after ${CUT_OFF_WITHIN_MS + 500} ms`);
+      assert.equal(open, 0, `${open} of ${IDLE} idle connections still open after ${CUT_OFF_WITHIN_MS + 500} ms`);
       assert.equal((await call(server.url, 'GET', `/${app.org}/${app.app}/users/ann`, { token: appToken(app) })).status, 200);
     } finally {
       cleanup();
