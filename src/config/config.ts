@@ -50,7 +50,7 @@ export const ConfigSchema = Type.Object({
   eventLogMs: setting('ROOMKV_EVENT_LOG_MS', Type.Integer({ minimum: 0, default: 600_000 }),
     '... and every event younger than this (ms); older resumes get a snapshot'),
   sseHeartbeatMs: setting('ROOMKV_SSE_HEARTBEAT_MS', Type.Integer({ minimum: 100, maximum: 15_000, default: 15_000 }),
-    'an event stream sends a comment at least this often (ms)'),
+    'an event stream sends a comment at least this often, and looks at its room\'s log each time (ms)'),
   sseMaxBufferBytes: setting('ROOMKV_SSE_MAX_BUFFER', Type.Integer({ minimum: 1024, default: 1_048_576 }),
     'a subscriber that falls this many bytes behind is disconnected (it resumes from its last id)'),
   webhookRetryMs: setting('ROOMKV_WEBHOOK_RETRY_MS', Type.Integer({ minimum: 0, default: 86_400_000 }),

@@ -114,3 +114,63 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     });
   });
 }
+
+// A burst of subscribers on an instance that has not subscribed to anything yet: its subscriber
+// connection is still connecting when most of the SUBSCRIBEs are issued. Each stream must get its
+// snapshot and then its room's events; none may be left open and silent.
+for (const kind of ['redis', 'redis-cluster'] as const) {
+  const found = redisEnv(kind);
+  if ('missing' in found) {
+    describe(`a burst of new event streams [${kind}]`, { skip: found.missing }, () => {});
+    continue;
+  }
+
+  describe(`a burst of new event streams on a fresh instance [${kind}]`, () => {
+    const app = makeApp({ limits: { rateLimitPerSecond: 100_000 } });
+    const prefix = `/${app.org}/${app.app}`;
+    const ROOMS = 150;
+    let server: ChildServer;
+    const open: SseStream[] = [];
+
+    before(async () => {
+      // Heartbeats every second: a stream also re-reads its room's log at each one.
+      server = await spawnServer({ ...found.env, ROOMKV_APPS_FILE: writeAppsFile([app]), ROOMKV_DATA_DIR: tempDir(), ROOMKV_SSE_HEARTBEAT_MS: '1000' });
+    });
+    after(async () => {
+      for (const s of open) s.close();
+      await Promise.all(open.map((s) => s.closed));
+      await server.stop();
+    });
+
+    it(`${ROOMS} streams opened within a moment each get their snapshot, then their room's next event`, async () => {
+      const a = client(server.url, prefix, appToken(app));
+      assert.equal((await a.call('POST', '/users', { body: [{ username: 'owner', password: 'pw-123456' }] })).status, 200);
+      const rooms: string[] = [];
+      for (let i = 0; i < ROOMS; i++) {
+        const made = await a.call('POST', '/chatrooms', { body: { name: `r${i}`, description: 'd', owner: 'owner' } });
+        assert.equal(made.status, 200, made.text);
+        rooms.push(made.body.data.id);
+      }
+      // Spread over about 150 ms, so that some SUBSCRIBEs go out while the connection is being set up.
+      const streams = await Promise.all(rooms.map(async (room, i) => {
+        await new Promise((r) => setTimeout(r, i));
+        return openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events`, { token: appToken(app) });
+      }));
+      open.push(...streams);
+      for (const s of streams) assert.equal(s.status, 200, s.text);
+      const snapshots = await Promise.allSettled(streams.map((s) => s.next(undefined, WAIT_MS)));
+      const missing = snapshots.map((r, i) => (r.status === 'rejected' ? `${rooms[i]}: ${String(r.reason)}` : null)).filter((x) => x !== null);
+      assert.deepEqual(missing, [], `${missing.length} of ${ROOMS} streams got no snapshot`);
+      for (const r of snapshots) assert.equal((r as PromiseFulfilledResult<{ event?: string }>).value.event, 'snapshot');
+
+      await Promise.all(rooms.map(async (room) => {
+        const res = await a.call('PUT', `/metadata/chatroom/${room}/user/owner`, { body: { metaData: { k: room } } });
+        assert.equal(res.status, 200, res.text);
+      }));
+      await Promise.all(streams.map(async (s, i) => {
+        const e = json(await s.next(undefined, WAIT_MS));
+        assert.deepEqual([e.seq, e.chatroomId, e.attributes], [1, rooms[i], { k: rooms[i] }]);
+      }));
+    });
+  });
+}

@@ -115,7 +115,11 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
           : null),
       };
       const stream = new RoomStream(store, c.app!.appId, chatroomId, sink);
-      const heartbeat = setInterval(() => write(': heartbeat\n\n'), options.heartbeatMs);
+      // Each heartbeat also looks at the room's log: an event the live feed lost without a trace
+      // (a Redis subscriber connection that reconnected unseen) reaches the stream by the next one.
+      const heartbeat = setInterval(() => {
+        if (write(': heartbeat\n\n')) stream.resync();
+      }, options.heartbeatMs);
       const forget = streams.add({
         close: () => {
           write(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`);
@@ -133,7 +137,14 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
         recordRequest(metrics, req, 200, reply.elapsedTime);
       }
       raw.on('close', end);
-      await stream.start(since);
+      try {
+        await stream.start(since);
+      } catch (err) {
+        // The headers are out: end the stream rather than leave it open and silent. The client
+        // reconnects (after `retry`) and starts again from its last id.
+        req.log.warn({ err }, 'event stream could not start; ended');
+        end();
+      }
     };
 
     defineRoute(f, '/metadata/chatroom/:chatroomId/events', 'stream', {
