@@ -80,6 +80,8 @@ class Channel {
 const sse = new Channel();
 const hooks = new Channel();
 let open = 0;
+/** Rooms whose stream has sent its first message. */
+let started = 0;
 let reconnects = 0;
 let hookRequests = 0;
 let badSignatureHeader = 0;
@@ -109,6 +111,8 @@ sink.listen(0, '127.0.0.1', () => send({ type: 'ready', webhookPort: (sink.addre
 // ---- the subscribers
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+/** How long the streams of all rooms may take to open and send a first message. */
+const SUBSCRIBE_WAIT_MS = 60_000;
 
 /** Opens (and on any end, reopens with Last-Event-ID) one room's event stream; resolves at its first message. */
 function subscribe(url: string, path: string, room: string, token: string): Promise<void> {
@@ -147,6 +151,7 @@ function subscribe(url: string, path: string, room: string, token: string): Prom
             else sse.receive(parsed, Date.now());
             if (first) {
               first = false;
+              started++;
               resolve();
             }
           }
@@ -172,7 +177,9 @@ process.on('message', (m: { type: string; url?: string; path?: string; roomIds?:
       const worker = async () => {
         while (next < rooms.length) await subscribe(m.url!, m.path!, rooms[next++], m.token!);
       };
-      void Promise.all(Array.from({ length: 32 }, worker)).then(() => send({ type: 'subscribed', streams: open }));
+      // Every stream must have sent its first message by then; the harness checks the count.
+      const limit = new Promise<void>((r) => setTimeout(r, SUBSCRIBE_WAIT_MS).unref());
+      void Promise.race([Promise.all(Array.from({ length: 32 }, worker)), limit]).then(() => send({ type: 'subscribed', streams: started }));
       break;
     }
     case 'reset':

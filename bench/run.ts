@@ -703,7 +703,7 @@ async function startLiveRoomkv(name: string, kind: 'sqlite' | 'redis'): Promise<
   const t = await startRoomkv(name, kind, false, [], file);
   t.listener = listener;
   const streams = await listener.subscribe(t);
-  if (streams !== ROOMS) throw new Error(`${name}: ${streams} event streams open, expected ${ROOMS}`);
+  if (streams !== ROOMS) throw new Error(`${name}: ${streams} of ${ROOMS} event streams sent their first message`);
   await settle(listener);
   log(`${name}: ${streams} event streams open, webhook endpoint on port ${listener.webhookPort}`);
   return t;
