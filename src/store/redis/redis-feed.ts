@@ -2,15 +2,15 @@ import type { StoredEvent } from '../../domain/events.js';
 import type { EventListener } from '../types.js';
 import type { RedisClient } from './redis-store.js';
 
+/** Tries of one SUBSCRIBE before the caller (an event stream starting) is told it failed. */
+const SUBSCRIBE_ATTEMPTS = 5;
+
 /**
  * The live feed across instances: the write scripts PUBLISH each event on its room's channel in
  * the same script that commits it; each instance SUBSCRIBEs to the rooms it has listeners for, on
  * one connection of its own. Pub/sub drops messages while disconnected, so a reconnect is reported
  * as a gap and listeners catch up from the room's log.
  */
-/** Tries of one SUBSCRIBE before the caller (an event stream starting) is told it failed. */
-const SUBSCRIBE_ATTEMPTS = 5;
-
 export class RedisFeed {
   private sub: RedisClient | null = null;
   private readonly channels = new Map<string, { listeners: Set<EventListener>; ready: Promise<unknown> }>();
