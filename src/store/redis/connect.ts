@@ -34,8 +34,10 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       slotsRefreshTimeout: Math.max(1000, options.commandTimeoutMs),
     });
+    client.on('+node', (node: Redis) => coalesceWrites(node));
   } else {
     client = new Redis(options.url, common);
+    coalesceWrites(client);
   }
   // Errors surface on commands as 503s; without a listener ioredis would print each reconnect.
   client.on('error', () => {});
@@ -48,4 +50,29 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
     throw new Error(`cannot reach Redis at ${where}: ${(err as Error).message}`);
   }
   return client;
+}
+
+/**
+ * The commands a connection is given during one turn of the event loop leave in one socket write,
+ * at the end of the turn's I/O phase (the socket is corked at the first and uncorked in
+ * setImmediate). On a busy server the calls of one turn share a write, and so a wake-up of Redis:
+ * on the 2-core benchmark machine each write of a command cost more CPU than the rest of the call.
+ * Order and replies are unchanged: each command is still written, in order, before its reply is
+ * awaited.
+ */
+function coalesceWrites(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  let corked = false;
+  redis.sendCommand = (command, stream) => {
+    const socket = redis.stream;
+    if (!corked && stream === undefined && socket !== undefined && socket !== null) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return send(command, stream);
+  };
 }
