@@ -481,6 +481,26 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.deepEqual(await set(other, ro, 'x', { x1: '12345678', x2: '12345678', x3: '12345678' }, { limits }), ok(['x1', 'x2', 'x3']));
       });
 
+      it('the byte quota counts exactly what is stored after concurrent writes to one room (calls planned again on a conflict)', async () => {
+        const names = Array.from({ length: 16 }, (_, i) => `m${i}`);
+        const { app, room } = await world(names);
+        // Every member writes its own keys at once, growing, shrinking and deleting them: on Redis the
+        // room moves under most calls, which are then planned again.
+        await Promise.all(names.map(async (m, i) => {
+          for (let round = 0; round < 6; round++) {
+            await set(app, room, m, { [`${m}.k`]: 'x'.repeat((i * 7 + round * 13) % 40), [`${m}.${round % 2}`]: 'é'.repeat(round) });
+            if (round % 3 === 2) await del(app, room, m, [`${m}.0`]);
+          }
+        }));
+        const stored = (await store.listAttributes(app, room))
+          .reduce((sum, a) => sum + Buffer.byteLength(a.key) + Buffer.byteLength(a.value), 0);
+        assert.ok(stored > 0);
+        // With the quota at what is stored plus 3, 3 more bytes fit and a 4th does not.
+        const limits: Limits = { ...DEFAULT_LIMITS, maxAppBytes: stored + 3 };
+        assert.deepEqual(await set(app, room, 'm0', { abc: '' }, { limits }), { successKeys: ['abc'], errorKeys: {} });
+        assert.deepEqual(await set(app, room, 'm0', { d: '' }, { limits }), { successKeys: [], errorKeys: { d: QUOTA } });
+      });
+
       it('destroyRoom removes the room, its members and attributes; false the second time', async () => {
         const { app, room } = await world(['alice', 'bob']);
         await set(app, room, 'alice', { a: '1' }, { autoDelete: 'NO_DELETE' });

@@ -358,9 +358,27 @@ export class RedisStore implements Store {
   }
 
   /** The app-level follow-ups of a committed room script: byte usage and the webhook index. */
-  private async afterCommit(appId: string, roomId: string, bytesDelta: number, endpoints: readonly string[]): Promise<void> {
-    if (bytesDelta !== 0) await this.r.incrby(this.usageKey(appId), bytesDelta);
+  /**
+   * Runs a room's write script and moves the app's byte usage by `bytesDelta` beside it, in the
+   * same round trip (the counter is in another slot, so not in the script). When the script did not
+   * apply (the room moved: the call is planned again) or failed, the usage is moved back. Then the
+   * room joins the outbox index of each endpoint its event was queued for. True when applied.
+   */
+  private async commit(apply: Promise<number>, appId: string, roomId: string, bytesDelta: number, endpoints: readonly string[]): Promise<boolean> {
+    if (bytesDelta === 0) {
+      if ((await apply) !== 1) return false;
+    } else {
+      const usageKey = this.usageKey(appId);
+      const [applied, usage] = await Promise.allSettled([apply, this.r.incrby(usageKey, bytesDelta)]);
+      if (applied.status === 'rejected' || applied.value !== 1) {
+        if (usage.status === 'fulfilled') await this.r.incrby(usageKey, -bytesDelta);
+        if (applied.status === 'rejected') throw applied.reason;
+        return false;
+      }
+      if (usage.status === 'rejected') throw usage.reason;
+    }
     await this.indexOutbox(appId, roomId, endpoints);
+    return true;
   }
 
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
@@ -381,12 +399,10 @@ export class RedisStore implements Store {
       const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
       const attributes = Object.create(null) as Record<string, string>;
       for (const w of plan.writes) attributes[w.key] = w.value;
-      const applied = await this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
+      const apply = this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
         this.postOf(call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
         snap.ver, call.user, call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
-      if (applied !== 1) return null;
-      await this.afterCommit(call.appId, call.roomId, plan.bytesDelta, ev.endpoints);
-      return plan.outcome;
+      return await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints) ? plan.outcome : null;
     });
   }
 
@@ -399,11 +415,9 @@ export class RedisStore implements Store {
       const ts = this.now();
       const reason = call.forced ? 'forced_delete' : 'delete';
       const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-      const applied = await this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
+      const apply = this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
         this.postOf(call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
-      if (applied !== 1) return null;
-      await this.afterCommit(call.appId, call.roomId, plan.bytesDelta, ev.endpoints);
-      return plan.outcome;
+      return await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints) ? plan.outcome : null;
     });
   }
 
