@@ -429,9 +429,8 @@ export class RedisStore implements Store {
       const status = Number(res[0]);
       if (status === 0) throw Errors.roomNotFound(roomId);
       if (status === 1) throw Errors.notInRoom();
-      const out = Object.create(null) as Record<string, string>;
-      for (let i = 1; i < res.length; i += 2) out[String(res[i])] = String(res[i + 1]);
-      return out;
+      // Into a null-prototype map: `__proto__` is a legal key and must come back as data.
+      return Object.assign(Object.create(null) as Record<string, string>, JSON.parse(String(res[1])) as Record<string, string>);
     });
   }
 
