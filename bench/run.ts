@@ -324,7 +324,8 @@ async function refillDeletable(t: Target): Promise<void> {
 async function tidyAfter(t: Target, workload: Workload): Promise<void> {
   const batchesOf = workload === 'delete' ? deletableBatches : workload === 'set' || workload === 'mixed' ? (user: string) => [[`${user}.a`, `${user}.b`]] : null;
   // --live counts every event of the run's rooms: the tidying's own events would be extra ones.
-  if (batchesOf === null || t.kind === 'baseline' || opts.live) return;
+  // --profile runs each workload once on a fresh target, and profiles up to the target's stop.
+  if (batchesOf === null || t.kind === 'baseline' || opts.live || opts.profile !== undefined) return;
   await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
     const user = userName(i % ROOMS, Math.floor(i / ROOMS));
     for (const keys of batchesOf(user)) {
