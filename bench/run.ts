@@ -324,8 +324,7 @@ async function refillDeletable(t: Target): Promise<void> {
 async function tidyAfter(t: Target, workload: Workload): Promise<void> {
   const batchesOf = workload === 'delete' ? deletableBatches : workload === 'set' || workload === 'mixed' ? (user: string) => [[`${user}.a`, `${user}.b`]] : null;
   // --live counts every event of the run's rooms: the tidying's own events would be extra ones.
-  // --profile runs each workload once on a fresh target, and profiles up to the target's stop.
-  if (batchesOf === null || t.kind === 'baseline' || opts.live || opts.profile !== undefined) return;
+  if (batchesOf === null || t.kind === 'baseline' || opts.live) return;
   await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
     const user = userName(i % ROOMS, Math.floor(i / ROOMS));
     for (const keys of batchesOf(user)) {
@@ -340,8 +339,9 @@ async function runLoad(t: Target, workload: Workload, round: number): Promise<Lo
   return result;
 }
 
-async function runLoadOnce(t: Target, workload: Workload, round: number): Promise<LoadResult> {
-  if (workload === 'delete' && t.kind !== 'baseline') await refillDeletable(t);
+/** One run; `refill`: a delete run first gives every member its deletable keys again. */
+async function runLoadOnce(t: Target, workload: Workload, round: number, refill = true): Promise<LoadResult> {
+  if (refill && workload === 'delete' && t.kind !== 'baseline') await refillDeletable(t);
   const spec: LoadSpec = {
     url: t.url, workload, connections: CONNECTIONS, durationS: DURATION, warmupS: WARMUP, roomIds: t.roomIds, tokensFile,
     counterStart: workload === 'delete' ? 0 : round * ROOMS * MEMBERS_PER_ROOM * DELETABLE_PER_MEMBER,
@@ -638,8 +638,9 @@ async function profileMode(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     await restartRoomkv(t, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
     await primeTokens(t);
+    if (w === 'delete') await refillDeletable(t);
     const loadStart = performance.now();
-    const result = await runLoad(t, w, 0);
+    const result = await runLoadOnce(t, w, 0, false);
     await stopProcess(t.child, 'SIGINT');
     // The profile covers the whole process: keep only the samples of the run (and the shutdown).
     const windowMs = performance.now() - loadStart;
