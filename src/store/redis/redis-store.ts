@@ -357,7 +357,6 @@ export class RedisStore implements Store {
     });
   }
 
-  /** The app-level follow-ups of a committed room script: byte usage and the webhook index. */
   /**
    * Runs a room's write script and moves the app's byte usage by `bytesDelta` beside it, in the
    * same round trip (the counter is in another slot, so not in the script). When the script did not
