@@ -91,7 +91,7 @@ const bench = {
   clientId: 'bench-client',
   clientSecret: randomBytes(16).toString('hex'),
   // Lifted for the benchmark: the limiter still runs on every call, it never refuses one.
-  // Room: 20 base keys, 2 per member from set, and during a delete run 12 per member.
+  // Rooms: 20 base keys, 2 per member from set, and during a delete run 12 per member (120 in all).
   limits: { rateLimitPerSecond: RATE_LIMIT, maxAttributesPerRoom: 200 },
 };
 const appsFile = join(work, 'apps.json');
@@ -291,10 +291,12 @@ async function loadData(t: Target): Promise<void> {
  * and cached; the first workload would otherwise pay 10,000 first verifications.
  */
 async function primeTokens(t: Target): Promise<void> {
-  await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
-    const user = userName(i % ROOMS, Math.floor(i / ROOMS));
-    await must(t.url, 'POST', `${A}/metadata/chatroom/${t.roomIds[i % ROOMS]}`, tokens[user], { keys: [baseKey(0)] });
-  });
+  await eachMember(t, (user, room) => must(t.url, 'POST', `${A}/metadata/chatroom/${room}`, tokens[user], { keys: [baseKey(0)] }));
+}
+
+/** Runs `fn` for every member of every room, 32 at a time. */
+async function eachMember(t: Target, fn: (user: string, roomId: string) => Promise<unknown>): Promise<void> {
+  await pool(ROOMS * MEMBERS_PER_ROOM, 32, (i) => fn(userName(i % ROOMS, Math.floor(i / ROOMS)), t.roomIds[i % ROOMS]));
 }
 
 /** The deletable keys of a member, in calls of at most 10 (the default maxBatchSize). */
@@ -307,13 +309,19 @@ function deletableBatches(user: string): string[][] {
 
 /** Every member (again) owns keys d0..d11, so the delete run removes a real key with every call. */
 async function refillDeletable(t: Target): Promise<void> {
-  await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
-    const user = userName(i % ROOMS, Math.floor(i / ROOMS));
+  await eachMember(t, async (user, room) => {
     for (const batch of deletableBatches(user)) {
       const metaData = Object.fromEntries(batch.map((key) => [key, `deletable-${key}`]));
-      await must(t.url, 'PUT', `${A}/metadata/chatroom/${t.roomIds[i % ROOMS]}/user/${user}`, tokens[user], { metaData });
+      await must(t.url, 'PUT', `${A}/metadata/chatroom/${room}/user/${user}`, tokens[user], { metaData });
     }
   });
+}
+
+/** The keys a run of `workload` adds to each member, in calls of at most 10; none for the others. */
+function addedBatches(workload: Workload): ((user: string) => string[][]) | null {
+  if (workload === 'delete') return deletableBatches;
+  if (workload === 'set' || workload === 'mixed') return (user) => [[`${user}.a`, `${user}.b`]];
+  return null;
 }
 
 /**
@@ -322,13 +330,12 @@ async function refillDeletable(t: Target): Promise<void> {
  * (20 keys, the owner's), on every target, however many calls each target made.
  */
 async function tidyAfter(t: Target, workload: Workload): Promise<void> {
-  const batchesOf = workload === 'delete' ? deletableBatches : workload === 'set' || workload === 'mixed' ? (user: string) => [[`${user}.a`, `${user}.b`]] : null;
+  const batchesOf = addedBatches(workload);
   // --live counts every event of the run's rooms: the tidying's own events would be extra ones.
   if (batchesOf === null || t.kind === 'baseline' || opts.live) return;
-  await pool(ROOMS * MEMBERS_PER_ROOM, 32, async (i) => {
-    const user = userName(i % ROOMS, Math.floor(i / ROOMS));
+  await eachMember(t, async (user, room) => {
     for (const keys of batchesOf(user)) {
-      await must(t.url, 'DELETE', `${A}/metadata/chatroom/${t.roomIds[i % ROOMS]}/user/${user}`, tokens[user], { keys });
+      await must(t.url, 'DELETE', `${A}/metadata/chatroom/${room}/user/${user}`, tokens[user], { keys });
     }
   });
 }
@@ -446,7 +453,7 @@ function setup(redisVersion: string | null): string[] {
       '(agora-token) and the body the official SDK sends.',
     `- roomkv: \`node dist/cli.js serve\`, ROOMKV_LOG_LEVEL=${LOG_LEVEL}; SQLite synchronous=FULL (every write fsynced), exclusive lock and 64 MiB read cache (the defaults) in a fresh temp dir; ` +
       (redisVersion ? `Redis ${redisVersion} at ${REDIS_URL} (same machine), fresh key prefix.` : 'no Redis answered: Redis not measured.'),
-    `- **rate limit lifted**: the benchmark app declares \`limits.rateLimitPerSecond: ${RATE_LIMIT}\` in its apps file ` +
+    `- **rate limit lifted**: the benchmark app declares \`limits.rateLimitPerSecond: ${RATE_LIMIT}\` (and \`maxAttributesPerRoom: 200\`, for the delete run's keys) in its apps file ` +
       '(the limiter still runs on every call and never refuses one; on Redis an instance takes leases of 1% of the budget from the shared ' +
       'window, so at this budget it asks Redis about once a second; at a budget of 10,000 it would ask once per 100 calls).',
     '- baseline: Fastify with the same five routes, JSON body parsed, canned success envelope; no auth, no store, no logging.',
