@@ -1,5 +1,5 @@
 import { Redis, Cluster } from 'ioredis';
-import { planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
+import { pairBytes, pairProblem, planDelete, planSet, reasons, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { ApiError, Errors } from '../../domain/errors.js';
 import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
 import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
@@ -18,6 +18,8 @@ interface Scripts {
   rkReadForWrite(...args: Array<string | number>): Promise<Array<string | number>>;
   rkApplySet(...args: Array<string | number>): Promise<number>;
   rkApplyDelete(...args: Array<string | number>): Promise<number>;
+  rkSetPlanned(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkDeletePlanned(...args: Array<string | number>): Promise<Array<string | number>>;
   rkReadAttrs(...args: Array<string | number>): Promise<Array<string | number>>;
   rkCreateRoom(...args: Array<string | number>): Promise<number>;
   rkAddMembers(...args: Array<string | number>): Promise<Array<string | number>>;
@@ -50,6 +52,8 @@ const SCRIPT_DEFS: Array<[keyof Scripts, string, number]> = [
   ['rkReadForWrite', lua.READ_FOR_WRITE, 3],
   ['rkApplySet', lua.APPLY_SET, 3],
   ['rkApplyDelete', lua.APPLY_DELETE, 3],
+  ['rkSetPlanned', lua.SET_PLANNED, 5],
+  ['rkDeletePlanned', lua.DELETE_PLANNED, 5],
   ['rkReadAttrs', lua.READ_ATTRS, 3],
   ['rkCreateRoom', lua.CREATE_ROOM, 2],
   ['rkAddMembers', lua.ADD_MEMBERS, 2],
@@ -75,6 +79,12 @@ export class RedisStore implements Store {
   private readonly now: () => number;
   private readonly feed: RedisFeed;
   private readonly logLimits: EventLogLimits;
+  /**
+   * On a single Redis a write is planned inside the room's script, usage counter included: one
+   * round trip. On a cluster the counter is in another slot than the room, so a write reads, plans
+   * in JS and commits if the room did not move (two round trips).
+   */
+  private readonly planInScript: boolean;
 
   constructor(options: RedisStoreOptions) {
     this.feed = new RedisFeed(options.client);
@@ -84,6 +94,7 @@ export class RedisStore implements Store {
     // CREATE_USERS takes a variable number of keys: the count is passed with each call.
     client.defineCommand('rkCreateUsers', { lua: lua.CREATE_USERS });
     this.r = client as RedisClient & Scripts;
+    this.planInScript = !(client instanceof Cluster);
     this.p = options.prefix;
     this.now = options.clock ?? Date.now;
   }
@@ -381,6 +392,7 @@ export class RedisStore implements Store {
   }
 
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
+    if (this.planInScript) return this.setPlanned(call);
     const keys = call.pairs.map(([key]) => key);
     return this.untilCommitted(async () => {
       const [snap, usage] = await Promise.all([
@@ -406,6 +418,7 @@ export class RedisStore implements Store {
   }
 
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
+    if (this.planInScript) return this.deletePlanned(call);
     return this.untilCommitted(async () => {
       const snap = await this.readForWrite(call.appId, call.roomId, call.user, call.checkMembership, call.keys);
       const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
@@ -418,6 +431,69 @@ export class RedisStore implements Store {
         this.postOf(call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
       return await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints) ? plan.outcome : null;
     });
+  }
+
+  /** A set in one round trip (SET_PLANNED): the checks that need no stored state here, the rest in the script. */
+  private async setPlanned(call: SetCall): Promise<KeyOutcomes> {
+    if (!isRoomId(call.roomId)) throw Errors.roomNotFound(call.roomId);
+    const problems = call.pairs.map(([key, value]) => pairProblem(key, value, call.limits));
+    const args: Array<string | number> = [];
+    call.pairs.forEach(([key, value], i) => {
+      if (problems[i] !== null) return;
+      const text = value as string;
+      args.push(key, text, pairBytes(key, text), `${JSON.stringify(key)}:${JSON.stringify(text)}`);
+    });
+    const k = this.roomKeys(call.appId, call.roomId);
+    const ts = this.now();
+    const reason = call.forced ? 'forced_set' : 'set';
+    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+    return this.guard(async () => {
+      const res = await this.r.rkSetPlanned(k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args,
+        this.postOf(call.roomId, call.routing, reason, ts, call.user), call.user, '1', call.forced ? '1' : '0',
+        call.autoDelete === 'DELETE' ? '1' : '0', call.limits.maxAttributesPerRoom, call.limits.maxAppBytes, args.length / 4, ...args);
+      const codes = this.plannedCodes(res, call.roomId);
+      const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
+      let next = 0;
+      call.pairs.forEach(([key], i) => {
+        const problem = problems[i] ?? [
+          null, reasons.notYours(key), reasons.roomFull(call.limits.maxAttributesPerRoom), reasons.appQuota(),
+        ][codes[next++]];
+        if (problem === null) outcome.successKeys.push(key);
+        else outcome.errorKeys[key] = problem;
+      });
+      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
+      return outcome;
+    });
+  }
+
+  /** A delete in one round trip (DELETE_PLANNED). */
+  private async deletePlanned(call: DeleteCall): Promise<KeyOutcomes> {
+    if (!isRoomId(call.roomId)) throw Errors.roomNotFound(call.roomId);
+    const k = this.roomKeys(call.appId, call.roomId);
+    const ts = this.now();
+    const reason = call.forced ? 'forced_delete' : 'delete';
+    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+    return this.guard(async () => {
+      const res = await this.r.rkDeletePlanned(k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args,
+        this.postOf(call.roomId, call.routing, reason, ts, call.user), call.user, call.checkMembership ? '1' : '0',
+        call.forced ? '1' : '0', ...call.keys);
+      const codes = this.plannedCodes(res, call.roomId);
+      const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
+      call.keys.forEach((key, i) => {
+        if (codes[i] === 0) outcome.successKeys.push(key);
+        else outcome.errorKeys[key] = codes[i] === 1 ? reasons.missing(key) : reasons.notYours(key);
+      });
+      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
+      return outcome;
+    });
+  }
+
+  /** The per-key codes of a planned write's reply, after its status (READ_FOR_WRITE's) and bytes delta. */
+  private plannedCodes(res: Array<string | number>, roomId: string): number[] {
+    const status = Number(res[0]);
+    if (status === 0) throw Errors.roomNotFound(roomId);
+    if (status === 1) throw Errors.notInRoom();
+    return res.slice(2).map(Number);
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {

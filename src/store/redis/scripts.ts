@@ -1,8 +1,11 @@
 /**
- * Lua scripts of the Redis store. Each touches only keys of one room (one hash tag, so one slot on
- * a cluster) or of one app. They carry no rules: the rules are planned in JS by domain/ over a
+ * Lua scripts of the Redis store. On a cluster each touches only keys of one room (one hash tag, so
+ * one slot) or of one app, and carries no rules: the rules are planned in JS by domain/ over a
  * snapshot read with READ_FOR_WRITE, and APPLY_* commit the plan only if the room's version is
- * still the one that snapshot saw (compare-and-set). Every change to a room bumps its version.
+ * still the one that snapshot saw (compare-and-set). On a single Redis, SET_PLANNED and
+ * DELETE_PLANNED plan and apply a call in one script, the app's usage counter with the room's keys
+ * (one round trip); they follow domain/'s rules, and the store conformance suite runs both paths.
+ * Every change to a room bumps its version.
  *
  * Room keys, with B = prefix .. '{app:room}':
  *   B:room     HASH  name description owner maxusers created ver
@@ -54,6 +57,13 @@ local function emit(base, ev, post, attrs)
     if upto then redis.call('XTRIM', logKey, 'MINID', '0-' .. (upto + 1)) end
   end
   return seq
+end`;
+
+/** A meta entry "owner|auto|bytes" as owner and bytes. */
+const SPLIT_META = `
+local function splitMeta(meta)
+  local bar = string.find(meta, '|', 1, true)
+  return string.sub(meta, 1, bar - 1), tonumber(string.match(meta, '[^|]*$'))
 end`;
 
 /** KEYS room members meta; ARGV user checkMember(0|1) key... -> {status, ver, count, meta...}; status 0 no room, 1 not member, 2 ok */
@@ -108,6 +118,110 @@ end
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 emit(base, ev, post, jsonKeys(removed))
 return 1`;
+
+/**
+ * The rules of a set, planned inside the room's script: one round trip on a single Redis, where
+ * the app's usage counter may sit beside the room in one script (on a cluster it is in another
+ * slot, and a write reads with READ_FOR_WRITE, plans in JS and commits with APPLY_SET). The checks
+ * and their order are planSet's (domain/attributes.ts); the checks that need no stored state ran
+ * in JS before, and only the pairs that passed them come here.
+ * KEYS room members attrs meta usage; ARGV event-block post user checkMember(0|1) forced(0|1)
+ * auto(0|1) maxAttributes maxAppBytes n (key value bytes fragment)*, where fragment is the pair
+ * as JSON ("key":"value") for the event's attributes -> {status, bytesDelta, code...}: status as
+ * READ_FOR_WRITE; code per pair 0 set, 1 not yours, 2 room full, 3 app quota.
+ */
+export const SET_PLANNED = `
+${ROOM_BASE}
+${EMIT}
+${SPLIT_META}
+local ev, a = readEv(ARGV, 1)
+local post, user, checkMember, forced, auto = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+local maxAttrs, maxBytes, n = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+a = a + 8
+if not redis.call('HGET', KEYS[1], 'ver') then return {0} end
+if checkMember == '1' and not redis.call('ZSCORE', KEYS[2], user) then return {1} end
+local count = redis.call('HLEN', KEYS[4])
+local bytes = tonumber(redis.call('GET', KEYS[5]) or '0')
+local delta = 0
+local out = {2, 0}
+local frags = {}
+for i = 0, n - 1 do
+  local k, v, size, frag = ARGV[a + i * 4], ARGV[a + 1 + i * 4], tonumber(ARGV[a + 2 + i * 4]), ARGV[a + 3 + i * 4]
+  local meta = redis.call('HGET', KEYS[4], k)
+  local owner, prevBytes = nil, 0
+  if meta then owner, prevBytes = splitMeta(meta) end
+  local code = 0
+  if meta and owner ~= user and forced ~= '1' then
+    code = 1
+  elseif not meta and count >= maxAttrs then
+    code = 2
+  elseif size - prevBytes > 0 and bytes + size - prevBytes > maxBytes then
+    code = 3
+  else
+    if not meta then count = count + 1 end
+    bytes = bytes + size - prevBytes
+    delta = delta + size - prevBytes
+    redis.call('HSET', KEYS[3], k, v)
+    redis.call('HSET', KEYS[4], k, user .. '|' .. auto .. '|' .. size)
+    if meta then redis.call('SREM', base .. ':auto:' .. owner, k) end
+    if auto == '1' then redis.call('SADD', base .. ':auto:' .. user, k) end
+    frags[#frags + 1] = frag
+  end
+  out[#out + 1] = code
+end
+if #frags > 0 then
+  redis.call('HINCRBY', KEYS[1], 'ver', 1)
+  if delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end
+  emit(base, ev, post, '{' .. table.concat(frags, ',') .. '}')
+end
+out[2] = delta
+return out`;
+
+/**
+ * A delete planned inside the room's script, as SET_PLANNED is a set: planDelete's rules.
+ * KEYS room members attrs meta usage; ARGV event-block post user checkMember(0|1) forced(0|1)
+ * key... (de-duplicated) -> {status, bytesDelta, code...}: code per key 0 removed, 1 missing,
+ * 2 not yours.
+ */
+export const DELETE_PLANNED = `
+${ROOM_BASE}
+${EMIT}
+${SPLIT_META}
+local ev, a = readEv(ARGV, 1)
+local post, user, checkMember, forced = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+a = a + 4
+if not redis.call('HGET', KEYS[1], 'ver') then return {0} end
+if checkMember == '1' and not redis.call('ZSCORE', KEYS[2], user) then return {1} end
+local delta = 0
+local out = {2, 0}
+local removed = {}
+for i = a, #ARGV do
+  local k = ARGV[i]
+  local meta = redis.call('HGET', KEYS[4], k)
+  local code = 0
+  if not meta then
+    code = 1
+  else
+    local owner, size = splitMeta(meta)
+    if owner ~= user and forced ~= '1' then
+      code = 2
+    else
+      redis.call('HDEL', KEYS[3], k)
+      redis.call('HDEL', KEYS[4], k)
+      redis.call('SREM', base .. ':auto:' .. owner, k)
+      removed[#removed + 1] = k
+      delta = delta - size
+    end
+  end
+  out[#out + 1] = code
+end
+if #removed > 0 then
+  redis.call('HINCRBY', KEYS[1], 'ver', 1)
+  if delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end
+  emit(base, ev, post, jsonKeys(removed))
+end
+out[2] = delta
+return out`;
 
 /**
  * KEYS room members attrs; ARGV member('' = no check) key... -> {status, attributes as one JSON
