@@ -56,6 +56,7 @@ export interface SetCall {
   user: string;
   forced: boolean;
   autoDelete: AutoDelete;
+  /** Each key once, in the order of the request's object (Object.entries of it). */
   pairs: Array<[string, unknown]>;
   limits: Limits;
   routing: EventRouting;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -8,6 +9,8 @@ import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { redisEnv } from '../support/server.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
+import { waitFor } from '../support/wait.js';
+import { ownRedisSkip, startOwnRedis } from '../ops/support.js';
 
 /**
  * On a single Redis a write is planned inside the room's script, the app's usage counter with it:
@@ -74,6 +77,20 @@ if ('missing' in found) {
       assert.deepEqual(sent, ['evalsha']);
     });
 
+    it('a call that fails while it is planned leaves the room as it was (no key written, no version, no event)', async () => {
+      const app = randomUUID().replaceAll('-', '');
+      const [{ room, user }] = await roomsOf(app, 1);
+      const base = `${prefix}{${app}:${room}}`;
+      // A meta entry roomkv did not write: planning the second pair fails in the script.
+      await client.hset(`${base}:meta`, 'b', 'garbage');
+      const before = await client.hmget(`${base}:room`, 'ver', 'seq');
+      await assert.rejects(set(app, room, user, { a: '1', b: '2' }), (err: { status?: number }) => err.status === 503);
+      assert.equal(await client.hget(`${base}:attrs`, 'a'), null);
+      assert.equal(await client.hget(`${base}:meta`, 'a'), null);
+      assert.deepEqual(await client.hmget(`${base}:room`, 'ver', 'seq'), before);
+      assert.equal(await client.get(`${prefix}{${app}}:usage`), null);
+    });
+
     it('the byte quota holds exactly when calls in many rooms of one app race for its last bytes', async () => {
       const app = randomUUID().replaceAll('-', '');
       const rooms = await roomsOf(app, 40);
@@ -91,3 +108,49 @@ if ('missing' in found) {
     });
   });
 }
+
+describe('writes on a server in cluster mode reached by a plain URL', { skip: ownRedisSkip() }, () => {
+  let child: ChildProcess;
+  let client: Redis;
+  let store: RedisStore;
+  const sent: string[] = [];
+
+  before(async () => {
+    // One node holding every slot: a plain client reaches all keys, but scripts must stay in one slot.
+    const own = await startOwnRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']);
+    child = own.child;
+    const cli = (...args: string[]) => spawnSync('redis-cli', ['-p', String(own.port), ...args], { encoding: 'utf8' }).stdout ?? '';
+    assert.match(cli('cluster', 'addslotsrange', '0', '16383'), /OK/);
+    await waitFor('the one-node cluster', () => cli('cluster', 'info').includes('cluster_state:ok'), 10_000);
+    client = await connectRedis({ url: `redis://127.0.0.1:${own.port}`, commandTimeoutMs: 2000 }) as Redis;
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = ((command: { name: string }, stream?: unknown) => {
+      sent.push(command.name);
+      return send(command as never, stream as never);
+    }) as typeof client.sendCommand;
+    store = new RedisStore({ client, prefix: 'rk:', eventLog: LOG_LIMITS });
+  });
+  after(async () => {
+    await store?.close();
+    child?.kill();
+  });
+
+  it('a set and a delete take the compare-and-set path (a script per slot) and succeed', async () => {
+    const app = randomUUID().replaceAll('-', '');
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'x' }]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+    sent.length = 0;
+    const set = await store.setAttributes({
+      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE',
+      pairs: [['a', '1'], ['b', '22']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+    });
+    assert.deepEqual(set.successKeys, ['a', 'b']);
+    assert.equal(sent[0], 'info');
+    assert.ok(sent.includes('incrby'), `the usage counter moves outside the room's script: ${sent.join(' ')}`);
+    const removed = await store.deleteAttributes({ appId: app, roomId: room, user: 'alice', forced: false, checkMembership: true, keys: ['a'], routing: NO_WEBHOOKS });
+    assert.deepEqual(removed.successKeys, ['a']);
+    assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, { b: '22' });
+    assert.equal(await client.get(`rk:{${app}}:usage`), '3');
+    assert.equal(sent.filter((c) => c === 'info').length, 1, 'the server is asked once');
+  });
+});

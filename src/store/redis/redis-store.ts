@@ -81,10 +81,11 @@ export class RedisStore implements Store {
   private readonly logLimits: EventLogLimits;
   /**
    * On a single Redis a write is planned inside the room's script, usage counter included: one
-   * round trip. On a cluster the counter is in another slot than the room, so a write reads, plans
-   * in JS and commits if the room did not move (two round trips).
+   * round trip. Where slots are enforced (a cluster, or a server in cluster mode reached by a plain
+   * URL) the counter is in another slot than the room, so a write reads, plans in JS and commits if
+   * the room did not move (two round trips). null until the server has said (INFO cluster).
    */
-  private readonly planInScript: boolean;
+  private planInScript: boolean | null;
 
   constructor(options: RedisStoreOptions) {
     this.feed = new RedisFeed(options.client);
@@ -94,7 +95,7 @@ export class RedisStore implements Store {
     // CREATE_USERS takes a variable number of keys: the count is passed with each call.
     client.defineCommand('rkCreateUsers', { lua: lua.CREATE_USERS });
     this.r = client as RedisClient & Scripts;
-    this.planInScript = !(client instanceof Cluster);
+    this.planInScript = client instanceof Cluster ? false : null;
     this.p = options.prefix;
     this.now = options.clock ?? Date.now;
   }
@@ -392,7 +393,7 @@ export class RedisStore implements Store {
   }
 
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
-    if (this.planInScript) return this.setPlanned(call);
+    if (await this.plansInScript()) return this.setPlanned(call);
     const keys = call.pairs.map(([key]) => key);
     return this.untilCommitted(async () => {
       const [snap, usage] = await Promise.all([
@@ -418,7 +419,7 @@ export class RedisStore implements Store {
   }
 
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
-    if (this.planInScript) return this.deletePlanned(call);
+    if (await this.plansInScript()) return this.deletePlanned(call);
     return this.untilCommitted(async () => {
       const snap = await this.readForWrite(call.appId, call.roomId, call.user, call.checkMembership, call.keys);
       const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
@@ -431,6 +432,15 @@ export class RedisStore implements Store {
         this.postOf(call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
       return await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints) ? plan.outcome : null;
     });
+  }
+
+  /** Whether writes are planned in the room's script: not where the server enforces slots. */
+  private async plansInScript(): Promise<boolean> {
+    if (this.planInScript === null) {
+      const info = await this.guard(() => this.r.info('cluster'));
+      this.planInScript = !/^cluster_enabled:1/m.test(info);
+    }
+    return this.planInScript;
   }
 
   /** A set in one round trip (SET_PLANNED): the checks that need no stored state here, the rest in the script. */

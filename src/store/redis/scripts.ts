@@ -4,7 +4,8 @@
  * snapshot read with READ_FOR_WRITE, and APPLY_* commit the plan only if the room's version is
  * still the one that snapshot saw (compare-and-set). On a single Redis, SET_PLANNED and
  * DELETE_PLANNED plan and apply a call in one script, the app's usage counter with the room's keys
- * (one round trip); they follow domain/'s rules, and the store conformance suite runs both paths.
+ * (one round trip); they follow domain/'s rules. npm test runs the store conformance suite on a
+ * single Redis and on a cluster, so on both paths.
  * Every change to a room bumps its version.
  *
  * Room keys, with B = prefix .. '{app:room}':
@@ -142,11 +143,13 @@ if not redis.call('HGET', KEYS[1], 'ver') then return {0} end
 if checkMember == '1' and not redis.call('ZSCORE', KEYS[2], user) then return {1} end
 local count = redis.call('HLEN', KEYS[4])
 local bytes = tonumber(redis.call('GET', KEYS[5]) or '0')
+if not bytes then return redis.error_reply('the app usage counter is not a number') end
+-- Plan every pair first, then write: a failure while planning leaves the room untouched.
 local delta = 0
 local out = {2, 0}
-local frags = {}
+local writes = {}
 for i = 0, n - 1 do
-  local k, v, size, frag = ARGV[a + i * 4], ARGV[a + 1 + i * 4], tonumber(ARGV[a + 2 + i * 4]), ARGV[a + 3 + i * 4]
+  local k, size = ARGV[a + i * 4], tonumber(ARGV[a + 2 + i * 4])
   local meta = redis.call('HGET', KEYS[4], k)
   local owner, prevBytes = nil, 0
   if meta then owner, prevBytes = splitMeta(meta) end
@@ -161,15 +164,20 @@ for i = 0, n - 1 do
     if not meta then count = count + 1 end
     bytes = bytes + size - prevBytes
     delta = delta + size - prevBytes
-    redis.call('HSET', KEYS[3], k, v)
-    redis.call('HSET', KEYS[4], k, user .. '|' .. auto .. '|' .. size)
-    if meta then redis.call('SREM', base .. ':auto:' .. owner, k) end
-    if auto == '1' then redis.call('SADD', base .. ':auto:' .. user, k) end
-    frags[#frags + 1] = frag
+    writes[#writes + 1] = { i = i, owner = owner }
   end
   out[#out + 1] = code
 end
-if #frags > 0 then
+if #writes > 0 then
+  local frags = {}
+  for _, w in ipairs(writes) do
+    local k, v, size, frag = ARGV[a + w.i * 4], ARGV[a + 1 + w.i * 4], ARGV[a + 2 + w.i * 4], ARGV[a + 3 + w.i * 4]
+    redis.call('HSET', KEYS[3], k, v)
+    redis.call('HSET', KEYS[4], k, user .. '|' .. auto .. '|' .. size)
+    if w.owner then redis.call('SREM', base .. ':auto:' .. w.owner, k) end
+    if auto == '1' then redis.call('SADD', base .. ':auto:' .. user, k) end
+    frags[#frags + 1] = frag
+  end
   redis.call('HINCRBY', KEYS[1], 'ver', 1)
   if delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end
   emit(base, ev, post, '{' .. table.concat(frags, ',') .. '}')
@@ -192,9 +200,10 @@ local post, user, checkMember, forced = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[
 a = a + 4
 if not redis.call('HGET', KEYS[1], 'ver') then return {0} end
 if checkMember == '1' and not redis.call('ZSCORE', KEYS[2], user) then return {1} end
+-- Plan every key first, then delete: a failure while planning leaves the room untouched.
 local delta = 0
 local out = {2, 0}
-local removed = {}
+local removals = {}
 for i = a, #ARGV do
   local k = ARGV[i]
   local meta = redis.call('HGET', KEYS[4], k)
@@ -206,16 +215,20 @@ for i = a, #ARGV do
     if owner ~= user and forced ~= '1' then
       code = 2
     else
-      redis.call('HDEL', KEYS[3], k)
-      redis.call('HDEL', KEYS[4], k)
-      redis.call('SREM', base .. ':auto:' .. owner, k)
-      removed[#removed + 1] = k
+      removals[#removals + 1] = { k = k, owner = owner }
       delta = delta - size
     end
   end
   out[#out + 1] = code
 end
-if #removed > 0 then
+if #removals > 0 then
+  local removed = {}
+  for _, r in ipairs(removals) do
+    redis.call('HDEL', KEYS[3], r.k)
+    redis.call('HDEL', KEYS[4], r.k)
+    redis.call('SREM', base .. ':auto:' .. r.owner, r.k)
+    removed[#removed + 1] = r.k
+  end
   redis.call('HINCRBY', KEYS[1], 'ver', 1)
   if delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end
   emit(base, ev, post, jsonKeys(removed))
