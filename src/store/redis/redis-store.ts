@@ -453,13 +453,9 @@ export class RedisStore implements Store {
       const text = value as string;
       args.push(key, text, pairBytes(key, text), `${JSON.stringify(key)}:${JSON.stringify(text)}`);
     });
-    const k = this.roomKeys(call.appId, call.roomId);
-    const ts = this.now();
-    const reason = call.forced ? 'forced_set' : 'set';
-    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+    const head = this.plannedHead(call, call.forced ? 'forced_set' : 'set');
     return this.guard(async () => {
-      const res = await this.r.rkSetPlanned(k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args,
-        this.postOf(call.roomId, call.routing, reason, ts, call.user), call.user, '1', call.forced ? '1' : '0',
+      const res = await this.r.rkSetPlanned(...head.args, call.user, '1', call.forced ? '1' : '0',
         call.autoDelete === 'DELETE' ? '1' : '0', call.limits.maxAttributesPerRoom, call.limits.maxAppBytes, args.length / 4, ...args);
       const codes = this.plannedCodes(res, call.roomId);
       const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
@@ -471,7 +467,7 @@ export class RedisStore implements Store {
         if (problem === null) outcome.successKeys.push(key);
         else outcome.errorKeys[key] = problem;
       });
-      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
+      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, head.endpoints);
       return outcome;
     });
   }
@@ -479,13 +475,9 @@ export class RedisStore implements Store {
   /** A delete in one round trip (DELETE_PLANNED). */
   private async deletePlanned(call: DeleteCall): Promise<KeyOutcomes> {
     if (!isRoomId(call.roomId)) throw Errors.roomNotFound(call.roomId);
-    const k = this.roomKeys(call.appId, call.roomId);
-    const ts = this.now();
-    const reason = call.forced ? 'forced_delete' : 'delete';
-    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+    const head = this.plannedHead(call, call.forced ? 'forced_delete' : 'delete');
     return this.guard(async () => {
-      const res = await this.r.rkDeletePlanned(k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args,
-        this.postOf(call.roomId, call.routing, reason, ts, call.user), call.user, call.checkMembership ? '1' : '0',
+      const res = await this.r.rkDeletePlanned(...head.args, call.user, call.checkMembership ? '1' : '0',
         call.forced ? '1' : '0', ...call.keys);
       const codes = this.plannedCodes(res, call.roomId);
       const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
@@ -493,9 +485,21 @@ export class RedisStore implements Store {
         if (codes[i] === 0) outcome.successKeys.push(key);
         else outcome.errorKeys[key] = codes[i] === 1 ? reasons.missing(key) : reasons.notYours(key);
       });
-      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, ev.endpoints);
+      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, head.endpoints);
       return outcome;
     });
+  }
+
+  /**
+   * What SET_PLANNED and DELETE_PLANNED start with: their five keys, the event block and the
+   * event's post (see scripts.ts); and the webhook endpoints the event is queued for.
+   */
+  private plannedHead(call: { appId: string; roomId: string; user: string; routing: EventRouting }, reason: EventReason) {
+    const k = this.roomKeys(call.appId, call.roomId);
+    const ts = this.now();
+    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
+    const post = this.postOf(call.roomId, call.routing, reason, ts, call.user);
+    return { args: [k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args, post], endpoints: ev.endpoints };
   }
 
   /** The per-key codes of a planned write's reply, after its status (READ_FOR_WRITE's) and bytes delta. */
