@@ -41,6 +41,13 @@ export interface RedisStoreOptions {
   clock?: () => number;
 }
 
+/** The reason for SET_PLANNED's code of a pair (0 stored: null). */
+function setRefusal(code: number, key: string, maxAttributesPerRoom: number): string | null {
+  if (code === 0) return null;
+  if (code === 1) return reasons.notYours(key);
+  return code === 2 ? reasons.roomFull(maxAttributesPerRoom) : reasons.appQuota();
+}
+
 /** How long a claimed webhook delivery keeps other instances off its queue. */
 const LEASE_MS = 60_000;
 const ATTEMPTS_KEPT = 1000;
@@ -128,12 +135,15 @@ export class RedisStore implements Store {
     return [`${base}:ob:${endpoint}`, `${base}:obs:${endpoint}`, `${base}:obl:${endpoint}`];
   }
 
-  /** The event block that starts a write script's ARGV (see scripts.ts), and the endpoints it names. */
-  private eventBlock(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number) {
-    const t = eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from: '' });
+  /**
+   * The event block that starts a write script's ARGV (see scripts.ts), the endpoints it names, and
+   * the event's post for `from` (the block itself does not depend on who acts).
+   */
+  private eventBlock(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number, from = '') {
+    const t = eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from });
     const endpoints = routing.endpointsFor(reason);
     const args = [ts, t.pre, t.mid, this.channel(appId, roomId), this.logLimits.minEvents, this.logLimits.minAgeMs, endpoints.length, ...endpoints];
-    return { args, endpoints };
+    return { args, endpoints, post: t.post };
   }
 
   private postOf(roomId: string, routing: EventRouting, reason: EventReason, ts: number, from: string): string {
@@ -461,9 +471,7 @@ export class RedisStore implements Store {
       const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
       let next = 0;
       call.pairs.forEach(([key], i) => {
-        const problem = problems[i] ?? [
-          null, reasons.notYours(key), reasons.roomFull(call.limits.maxAttributesPerRoom), reasons.appQuota(),
-        ][codes[next++]];
+        const problem = problems[i] ?? setRefusal(codes[next++], key, call.limits.maxAttributesPerRoom);
         if (problem === null) outcome.successKeys.push(key);
         else outcome.errorKeys[key] = problem;
       });
@@ -497,9 +505,8 @@ export class RedisStore implements Store {
   private plannedHead(call: { appId: string; roomId: string; user: string; routing: EventRouting }, reason: EventReason) {
     const k = this.roomKeys(call.appId, call.roomId);
     const ts = this.now();
-    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-    const post = this.postOf(call.roomId, call.routing, reason, ts, call.user);
-    return { args: [k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args, post], endpoints: ev.endpoints };
+    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts, call.user);
+    return { args: [k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args, ev.post], endpoints: ev.endpoints };
   }
 
   /** The per-key codes of a planned write's reply, after its status (READ_FOR_WRITE's) and bytes delta. */
