@@ -35,8 +35,10 @@ export interface SetInput {
   pairs: ReadonlyArray<readonly [string, unknown]>;
   /** Current state of a key in the room, read inside the same transaction as the write. */
   lookup: (key: string) => StoredAttr | undefined;
-  roomCount: number;
-  appBytes: number;
+  /** Keys in the room, or a function that reads it; called at most once, and only if a key is new. */
+  roomCount: number | (() => number);
+  /** Bytes the app stores, or a function that reads it; called at most once, and only if a pair grows. */
+  appBytes: number | (() => number);
   limits: Limits;
 }
 
@@ -87,8 +89,9 @@ export function planSet(input: SetInput): SetPlan {
   const { user, forced, limits } = input;
   const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
   const writes: AttrWrite[] = [];
-  let count = input.roomCount;
-  let bytes = input.appBytes;
+  // The stored counts, read when first needed; what this call adds is newKeys and bytesDelta.
+  let roomCount = typeof input.roomCount === 'number' ? input.roomCount : undefined;
+  let appBytes = typeof input.appBytes === 'number' ? input.appBytes : undefined;
   let newKeys = 0;
   let bytesDelta = 0;
   for (const [key, value] of input.pairs) {
@@ -103,21 +106,17 @@ export function planSet(input: SetInput): SetPlan {
       outcome.errorKeys[key] = reasons.notYours(key);
       continue;
     }
-    if (previous === null && count >= limits.maxAttributesPerRoom) {
+    if (previous === null && (roomCount ??= (input.roomCount as () => number)()) + newKeys >= limits.maxAttributesPerRoom) {
       outcome.errorKeys[key] = reasons.roomFull(limits.maxAttributesPerRoom);
       continue;
     }
     const size = pairBytes(key, text);
     const delta = size - (previous?.bytes ?? 0);
-    if (delta > 0 && bytes + delta > limits.maxAppBytes) {
+    if (delta > 0 && (appBytes ??= (input.appBytes as () => number)()) + bytesDelta + delta > limits.maxAppBytes) {
       outcome.errorKeys[key] = reasons.appQuota();
       continue;
     }
-    if (previous === null) {
-      count += 1;
-      newKeys += 1;
-    }
-    bytes += delta;
+    if (previous === null) newKeys += 1;
     bytesDelta += delta;
     writes.push({ key, value: text, bytes: size, previous });
     outcome.successKeys.push(key);

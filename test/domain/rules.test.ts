@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { pairBytes, pairProblem, planDelete, planSet, type SetInput, type StoredAttr } from '../../src/domain/attributes.js';
 import { ApiError } from '../../src/domain/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
@@ -254,6 +255,49 @@ describe('set: order of the checks and of the pairs', () => {
     assert.deepEqual(Object.keys(r.outcome.errorKeys), ['__proto__']);
     assert.equal(r.outcome.errorKeys['__proto__'], "properties value of '__proto__' is not Legal");
     assert.deepEqual(r.outcome.successKeys, ['constructor']);
+  });
+});
+
+describe('set: the room\'s key count and the app\'s bytes read only when needed', () => {
+  const keyArb = fc.constantFrom('a', 'b', 'c', 'd', 'bad key');
+  const valueArb = fc.oneof(fc.string({ maxLength: 12 }), fc.constant(7));
+  const storedArb = fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.record({ owner: fc.constantFrom('alice', 'bob'), bytes: fc.integer({ min: 1, max: 14 }) }));
+
+  it('plans exactly as with the numbers given, reading each at most once and only when a pair asks', () => {
+    fc.assert(fc.property(
+      fc.uniqueArray(fc.tuple(keyArb, valueArb), { selector: (p) => p[0], maxLength: 5 }), storedArb,
+      fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 80 }),
+      (pairs, stored, forced, maxKeys, appBytes, maxAppBytes) => {
+        const limits = { ...L, maxAttributesPerRoom: maxKeys, maxAppBytes };
+        const roomCount = Object.keys(stored).length;
+        const eager = set(pairs, { forced, roomCount, appBytes, limits }, stored);
+        const reads = { count: 0, bytes: 0 };
+        const lazy = set(pairs, {
+          forced, limits,
+          roomCount: () => { reads.count++; return roomCount; },
+          appBytes: () => { reads.bytes++; return appBytes; },
+        }, stored);
+        assert.deepEqual(lazy, eager);
+        // which pairs get as far as each check: legal, and not someone else's key unless forced
+        const reaching = pairs.filter(([k, v]) => pairProblem(k, v, limits) === null
+          && !(Object.hasOwn(stored, k) && stored[k].owner !== 'alice' && !forced));
+        const needsCount = reaching.some(([k]) => !Object.hasOwn(stored, k));
+        assert.equal(reads.count, needsCount ? 1 : 0);
+        assert.ok(reads.bytes <= 1);
+        if (reaching.every(([k, v]) => pairBytes(k, v as string) <= (Object.hasOwn(stored, k) ? stored[k].bytes : 0))) {
+          assert.equal(reads.bytes, 0, 'no pair grows: the app\'s bytes are not read');
+        }
+      },
+    ), { numRuns: 2000 });
+  });
+
+  it('counts what earlier pairs of the call freed or took against the quota read later', () => {
+    // 'a' shrinks by 5 bytes, then 'b' grows by 10: the quota is read at 'b', with a's 5 bytes freed
+    const stored = { a: owned('alice', pairBytes('a', 'x'.repeat(9))), b: owned('alice', pairBytes('b', 'y')) };
+    const pairs: Array<[string, unknown]> = [['a', 'x'.repeat(4)], ['b', 'y'.repeat(11)]];
+    const at = (appBytes: number) => set(pairs, { appBytes: () => appBytes, limits: { ...L, maxAppBytes: 100 } }, stored).outcome;
+    assert.deepEqual(at(95), { successKeys: ['a', 'b'], errorKeys: {} });
+    assert.deepEqual(at(96), { successKeys: ['a'], errorKeys: { b: 'total size of chatroom metadata for this app exceeds the user defined limit' } });
   });
 });
 
