@@ -65,6 +65,12 @@ export class SqliteStore implements Store {
   /** Recently read rooms; only while this process holds the file, so no one else writes it. */
   private readonly cache: RoomCache | null;
   private flushScheduled = false;
+  /**
+   * The group commit's transaction and each call's savepoint, made once: better-sqlite3 builds a
+   * transaction function with five closures and their properties, too dear to make per call.
+   */
+  private readonly commitBatch: (fn: () => void) => void;
+  private readonly inSavepoint: (fn: () => unknown) => unknown;
 
   constructor(options: SqliteOptions) {
     this.logLimits = options.eventLog;
@@ -95,6 +101,9 @@ export class SqliteStore implements Store {
       throw err;
     }
     this.q = prepare(this.db);
+    this.commitBatch = this.db.transaction((fn: () => void) => fn()).immediate;
+    // A transaction function called inside another runs as a savepoint.
+    this.inSavepoint = this.db.transaction((fn: () => unknown) => fn());
     this.now = options.clock ?? Date.now;
     const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
     this.cache = exclusive && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
@@ -133,17 +142,16 @@ export class SqliteStore implements Store {
     this.queue = [];
     const results: Array<{ value?: unknown; error?: unknown; failed: boolean; events: Array<[string, StoredEvent]> }> = [];
     try {
-      this.db.transaction(() => {
+      this.commitBatch(() => {
         for (const op of batch) {
           this.pending = [];
           try {
-            // A transaction function called inside another runs as a savepoint.
-            results.push({ value: this.db.transaction(op.fn)(), failed: false, events: this.pending });
+            results.push({ value: this.inSavepoint(op.fn), failed: false, events: this.pending });
           } catch (error) {
             results.push({ error, failed: true, events: [] });
           }
         }
-      }).immediate();
+      });
     } catch (err) {
       // The commit itself failed: nothing of the batch is stored.
       for (const op of batch) op.reject(err);
@@ -308,22 +316,21 @@ export class SqliteStore implements Store {
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
     return this.write(() => {
       const { appId, roomId } = call;
-      this.requireRoom(appId, roomId);
-      if (!this.q.member.get(appId, roomId, call.user)) throw Errors.notInRoom();
-      const { n } = this.q.attrCount.get(appId, roomId) as { n: number };
+      this.requireMember(appId, roomId, call.user);
       const plan = planSet({
         user: call.user,
         forced: call.forced,
         pairs: call.pairs,
         lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
-        roomCount: n,
-        appBytes: this.appBytes(appId),
+        roomCount: () => (this.q.attrCount.get(appId, roomId) as { n: number }).n,
+        appBytes: () => this.appBytes(appId),
         limits: call.limits,
       });
       const now = this.now();
       const auto = call.autoDelete === 'DELETE' ? 1 : 0;
       for (const w of plan.writes) {
-        this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now);
+        if (w.previous !== null && w.previous.owner === call.user) this.q.updateAttrValue.run(w.value, auto, w.bytes, now, appId, roomId, w.key);
+        else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now);
       }
       if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
       if (plan.writes.length > 0) {
@@ -338,8 +345,8 @@ export class SqliteStore implements Store {
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
     return this.write(() => {
       const { appId, roomId } = call;
-      this.requireRoom(appId, roomId);
-      if (call.checkMembership && !this.q.member.get(appId, roomId, call.user)) throw Errors.notInRoom();
+      if (call.checkMembership) this.requireMember(appId, roomId, call.user);
+      else if (!isRoomId(roomId) || this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
       const plan = planDelete({
         user: call.user,
         forced: call.forced,
@@ -427,6 +434,13 @@ export class SqliteStore implements Store {
     return room;
   }
 
+  /** The room exists (else roomNotFound) and the user is a member of it (else notInRoom): one query. */
+  private requireMember(appId: string, roomId: string, user: string): void {
+    const member = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, user, appId, roomId) as number | undefined : undefined;
+    if (member === undefined) throw Errors.roomNotFound(roomId);
+    if (member === 0) throw Errors.notInRoom();
+  }
+
   private appBytes(appId: string): number {
     const row = this.q.usage.get(appId) as { bytes: number } | undefined;
     return row?.bytes ?? 0;
@@ -446,7 +460,7 @@ export class SqliteStore implements Store {
    * webhook endpoint that wants it. Every 64th event prunes what the log no longer has to keep.
    */
   private emit(appId: string, roomId: string, routing: EventRouting, facts: Pick<EventFacts, 'reason' | 'from' | 'attributes'>, final = false): void {
-    const { seq } = this.q.bumpSeq.get(appId, roomId) as { seq: number };
+    const seq = (this.q.roomSeq.get(appId, roomId, appId, roomId) as number) + 1;
     const ts = this.now();
     const body = renderEvent(eventTemplate({ reason: facts.reason, from: facts.from, roomId, appKey: routing.appKey, timestamp: ts }), seq, facts.attributes);
     this.q.insertEvent.run(appId, roomId, seq, ts, body);
@@ -461,21 +475,21 @@ export class SqliteStore implements Store {
 
   async readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead> {
     return this.db.transaction(() => {
-      const room = isRoomId(roomId) ? this.q.roomSeq.get(appId, roomId) as { seq: number } | undefined : undefined;
+      const exists = isRoomId(roomId) && this.q.roomExists.get(appId, roomId) !== undefined;
       const bounds = this.q.eventBounds.get(appId, roomId) as { first: number | null; last: number | null };
-      const lastSeq = room?.seq ?? bounds.last ?? 0;
+      const lastSeq = this.q.roomSeq.get(appId, roomId, appId, roomId) as number;
       const events = this.q.eventsAfter.all(appId, roomId, afterSeq, limit) as StoredEvent[];
-      return { events, lastSeq, firstSeq: bounds.first ?? lastSeq + 1, exists: room !== undefined };
+      return { events, lastSeq, firstSeq: bounds.first ?? lastSeq + 1, exists };
     })();
   }
 
   async snapshot(appId: string, roomId: string): Promise<Snapshot | null> {
     return this.db.transaction(() => {
-      const room = isRoomId(roomId) ? this.q.roomSeq.get(appId, roomId) as { seq: number } | undefined : undefined;
-      if (!room) return null;
+      if (!isRoomId(roomId) || this.q.roomExists.get(appId, roomId) === undefined) return null;
+      const seq = this.q.roomSeq.get(appId, roomId, appId, roomId) as number;
       const attributes = Object.create(null) as Record<string, string>;
       for (const r of this.q.allAttrs.all(appId, roomId) as Array<{ key: string; value: string }>) attributes[r.key] = r.value;
-      return { seq: room.seq, attributes };
+      return { seq, attributes };
     })();
   }
 

@@ -31,6 +31,10 @@ export function prepare(db: Db) {
     allAttrs: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?'),
     allAttrsRaw: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?').raw(true),
     attrValueOnly: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?').pluck(true),
+    /** undefined: no such room; else 1 when the user is a member, 0 when not. */
+    roomAndMember: s(`SELECT EXISTS (SELECT 1 FROM members WHERE app = ? AND room = ? AND username = ?)
+      FROM rooms WHERE app = ? AND id = ?`).pluck(true),
+    roomExists: s('SELECT 1 FROM rooms WHERE app = ? AND id = ?').pluck(true),
     roomCheck: s(`SELECT EXISTS (SELECT 1 FROM members WHERE app = @app AND room = @room AND username = @user) AS member
       FROM rooms WHERE app = @app AND id = @room`),
     attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
@@ -38,13 +42,20 @@ export function prepare(db: Db) {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (app, room, key) DO UPDATE SET value = excluded.value, owner = excluded.owner,
         auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated`),
+    /** A value rewritten by the key's owner: the owner index is left alone (no page of it written). */
+    updateAttrValue: s('UPDATE attrs SET value = ?, auto_delete = ?, bytes = ?, updated = ? WHERE app = ? AND room = ? AND key = ?'),
     deleteAttr: s('DELETE FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     roomBytes: s('SELECT sum(bytes) AS total FROM attrs WHERE app = ? AND room = ?'),
     deleteRoomAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ?'),
     deleteAutoAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ? AND owner = ? AND auto_delete = 1 RETURNING key, bytes'),
 
-    bumpSeq: s('UPDATE rooms SET seq = seq + 1 WHERE app = ? AND id = ? RETURNING seq'),
-    roomSeq: s('SELECT seq FROM rooms WHERE app = ? AND id = ?'),
+    /**
+     * A room's seq: its newest event's. The log always keeps the newest event (ROOMKV_EVENT_LOG_SIZE
+     * is at least 1), so the next event needs no counter of its own to write. rooms.seq was that
+     * counter before; no longer written, it is the floor a database made before then starts from.
+     */
+    roomSeq: s(`SELECT max(coalesce((SELECT max(seq) FROM events WHERE app = ? AND room = ?), 0),
+      coalesce((SELECT seq FROM rooms WHERE app = ? AND id = ?), 0))`).pluck(true),
     insertEvent: s('INSERT INTO events (app, room, seq, ts, body) VALUES (?, ?, ?, ?, ?)'),
     pruneEvents: s('DELETE FROM events WHERE app = ? AND room = ? AND seq <= ? AND ts < ?'),
     eventsAfter: s('SELECT seq, body FROM events WHERE app = ? AND room = ? AND seq > ? ORDER BY seq LIMIT ?'),
