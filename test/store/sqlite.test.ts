@@ -224,7 +224,9 @@ describe('sqlite pages a write changes', () => {
     const app = 'q'.repeat(32);
     // the log keeps only the newest event: the next seq must still follow it
     const tight = { minEvents: 1, minAgeMs: 0 };
-    let store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight });
+    let now = 1_700_000_000_000;
+    const clock = () => (now += 1000);
+    let store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight, clock });
     await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
     const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
     const set = (s: SqliteStore, value: string) => s.setAttributes({
@@ -238,24 +240,27 @@ describe('sqlite pages a write changes', () => {
     assert.equal((await store.snapshot(app, room))?.seq, 130);
     await store.close();
 
-    store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight });
+    store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight, clock });
     await set(store, 'after reopen');
     assert.equal((await store.readEvents(app, room, 130, 10)).events[0]?.seq, 131);
     await store.close();
 
-    // An earlier release counted in rooms.seq: a room whose counter is ahead of its log (as such a
-    // database may hold) goes on from the counter, never back.
+    // A file of an earlier release (schema 2), which counted in rooms.seq: a room whose counter is
+    // ahead of its log (as such a file may hold) goes on from the counter, never back.
     const old = new Database(path);
     old.prepare('DELETE FROM events WHERE app = ? AND room = ?').run(app, room);
     old.prepare('UPDATE rooms SET seq = 500 WHERE app = ? AND id = ?').run(app, room);
+    old.pragma('user_version = 2');
     old.close();
-    store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight });
+    store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight, clock });
+    assert.equal((store as unknown as { db: Database.Database }).db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'migrated');
     opened.push(store);
     log = await store.readEvents(app, room, 0, 10);
     assert.deepEqual([log.lastSeq, log.events.length, log.exists], [500, 0, true]);
     assert.equal((await store.snapshot(app, room))?.seq, 500);
     await set(store, 'on an old file');
     assert.deepEqual((await store.readEvents(app, room, 0, 10)).events.map((e) => e.seq), [501]);
+    assert.throws(() => new SqliteStore({ path: freshPath(), synchronous: 'FULL', eventLog: { minEvents: 0, minAgeMs: 0 } }), /minEvents must be at least 1/);
     // an unknown room has no events and no seq
     const none = await store.readEvents(app, '999999999999999', 0, 10);
     assert.deepEqual([none.lastSeq, none.events.length, none.exists], [0, 0, false]);

@@ -73,6 +73,7 @@ export class SqliteStore implements Store {
   private readonly inSavepoint: (fn: () => unknown) => unknown;
 
   constructor(options: SqliteOptions) {
+    if (!(options.eventLog.minEvents >= 1)) throw new Error('eventLog.minEvents must be at least 1: a room\'s next event is numbered from its newest');
     this.logLimits = options.eventLog;
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
