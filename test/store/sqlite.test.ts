@@ -150,6 +150,32 @@ describe('sqlite store specifics', () => {
     assert.equal(store.integrityCheck().length, 1, 'the check is able to fail');
   });
 
+  it('fails a whole batch when SQLite rolls its transaction back during a call: the calls after it do not commit alone', async () => {
+    const path = freshPath();
+    const app = 'r'.repeat(32);
+    const store = track(open(path));
+    await store.createUsers(app, [{ username: 'before', passwordHash: 'h' }]);
+    // What SQLite does on some full-disk and I/O errors: the whole transaction is rolled back, and
+    // the statement fails. Queued through the store's own write path, in the same turn as two calls.
+    const internals = store as unknown as { db: Database.Database; write: (fn: () => unknown) => Promise<unknown> };
+    const first = store.createUsers(app, [{ username: 'first', passwordHash: 'h' }]);
+    const failing = internals.write(() => {
+      internals.db.exec('ROLLBACK');
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    });
+    const after = store.createUsers(app, [{ username: 'after', passwordHash: 'h' }]);
+    const outcomes = await Promise.allSettled([first, failing, after]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
+    for (const o of outcomes) assert.equal((o as PromiseRejectedResult).reason.code, 'SQLITE_FULL');
+    assert.equal(await store.getUser(app, 'first'), null, 'rolled back with the batch');
+    assert.equal(await store.getUser(app, 'after'), null, 'not committed on its own');
+    // the store goes on: the next batch commits
+    await store.createUsers(app, [{ username: 'next', passwordHash: 'h' }]);
+    assert.equal((await store.getUser(app, 'next'))?.username, 'next');
+    assert.equal((await store.getUser(app, 'before'))?.username, 'before');
+    assert.deepEqual(store.integrityCheck(), []);
+  });
+
   it('refuses to open a database whose schema is newer than the code', () => {
     const path = freshPath();
     const db = new Database(path);

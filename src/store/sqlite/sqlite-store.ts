@@ -149,12 +149,16 @@ export class SqliteStore implements Store {
           try {
             results.push({ value: this.inSavepoint(op.fn), failed: false, events: this.pending });
           } catch (error) {
+            // SQLite may have rolled back the whole transaction (a full disk, an I/O error): then
+            // nothing of the batch is stored, and the calls after this one must not run each in a
+            // transaction of its own. The batch fails as a whole, with this call's error.
+            if (!this.db.inTransaction) throw error;
             results.push({ error, failed: true, events: [] });
           }
         }
       });
     } catch (err) {
-      // The commit itself failed: nothing of the batch is stored.
+      // The commit itself failed, or SQLite rolled the batch back: nothing of the batch is stored.
       for (const op of batch) op.reject(err);
       return;
     } finally {
