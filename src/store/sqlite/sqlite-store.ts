@@ -373,9 +373,9 @@ export class SqliteStore implements Store {
     if (this.cache) return this.cachedAttributes(this.cache, appId, roomId, keys, member);
     // No transaction needed: one connection runs this synchronously, and writes only ever land
     // between whole calls (at a group commit), so the checks and the rows see one state.
-    const room = isRoomId(roomId) ? this.q.roomCheck.get({ app: appId, room: roomId, user: member ?? '' }) as { member: number } | undefined : undefined;
-    if (room === undefined) throw Errors.roomNotFound(roomId);
-    if (member !== undefined && room.member === 0) throw Errors.notInRoom();
+    const isMember = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined : undefined;
+    if (isMember === undefined) throw Errors.roomNotFound(roomId);
+    if (member !== undefined && isMember === 0) throw Errors.notInRoom();
     // A null-prototype map: `__proto__` is a legal key and must come back as data.
     const out = Object.create(null) as Record<string, string>;
     if (keys === undefined) {
@@ -396,11 +396,11 @@ export class SqliteStore implements Store {
     /** Membership as read together with the room, on a miss. */
     let checked: boolean | undefined;
     if (room === undefined) {
-      const found = isRoomId(roomId) ? this.q.roomCheck.get({ app: appId, room: roomId, user: member ?? '' }) as { member: number } | undefined : undefined;
+      const found = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined : undefined;
       if (found === undefined) throw Errors.roomNotFound(roomId);
       room = cache.put(ck, this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
       if (member !== undefined) {
-        checked = found.member === 1;
+        checked = found === 1;
         cache.noteMember(ck, member, checked);
       }
     }

@@ -35,8 +35,6 @@ export function prepare(db: Db) {
     roomAndMember: s(`SELECT EXISTS (SELECT 1 FROM members WHERE app = ? AND room = ? AND username = ?)
       FROM rooms WHERE app = ? AND id = ?`).pluck(true),
     roomExists: s('SELECT 1 FROM rooms WHERE app = ? AND id = ?').pluck(true),
-    roomCheck: s(`SELECT EXISTS (SELECT 1 FROM members WHERE app = @app AND room = @room AND username = @user) AS member
-      FROM rooms WHERE app = @app AND id = @room`),
     attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
     upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
