@@ -12,7 +12,9 @@
  *                                          them; every acknowledged write's event counted; latest-live.md
  *   npm run bench -- --compare=dist-before also runs the roomkv built in dist-before/ (another commit's
  *                                          `npm run build`, copied beside dist/) as sqlite-before and
- *                                          redis-before: before/after figures from the same run
+ *                                          redis-before: before/after figures from the same run;
+ *                                          `npm run bench:ablate` makes dist-no-store-writes and
+ *                                          dist-no-observability for it: ceilings (bench/ablate.ts)
  *
  * Options: --rounds=3 --duration=5 --warmup=1 --connections=32 --workloads=set,get-all --no-build
  *          --load=auto|wrk|autocannon (auto: wrk when it is installed, else autocannon)
