@@ -1,22 +1,20 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { KeyOutcomes } from '../domain/attributes.js';
 import { reasonKind } from '../domain/attributes.js';
 import type { AppRecord } from '../config/apps.js';
 import type { AttemptRecord, Store } from '../store/types.js';
+import { SeriesCounter, SeriesHistogram, type Series } from './series-histogram.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Everything roomkv measures, in one registry served at /metrics (Prometheus text format). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'roomkv_http_requests_total', help: 'HTTP requests by route, method and status',
-    labelNames: ['route', 'method', 'status'], registers: [this.registry],
-  });
-  readonly latency = new Histogram({
-    name: 'roomkv_http_request_duration_seconds', help: 'HTTP request latency by route, method and status',
-    labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
+  /** Observed on every request: series found by label values, not prom-client's per-call label hashing. */
+  readonly latency = new SeriesHistogram('roomkv_http_request_duration_seconds', 'HTTP request latency by route, method and status',
+    ['route', 'method', 'status'], LATENCY_BUCKETS, this.registry);
+  /** The latency histogram's count per series. */
+  readonly requests = new SeriesCounter('roomkv_http_requests_total', 'HTTP requests by route, method and status', this.latency, this.registry);
   readonly keys = new Counter({
     name: 'roomkv_attribute_keys_total', help: 'keys of attribute calls by call and outcome (success, or the error reason)',
     labelNames: ['call', 'outcome'], registers: [this.registry],
@@ -24,10 +22,8 @@ export class Metrics {
   readonly rateLimited = new Counter({
     name: 'roomkv_rate_limited_total', help: 'attribute calls refused by the rate limit', labelNames: ['app'], registers: [this.registry],
   });
-  readonly storeLatency = new Histogram({
-    name: 'roomkv_store_duration_seconds', help: 'store call latency by operation and result',
-    labelNames: ['op', 'result'], buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
+  readonly storeLatency = new SeriesHistogram('roomkv_store_duration_seconds', 'store call latency by operation and result',
+    ['op', 'result'], LATENCY_BUCKETS, this.registry);
   readonly deliveries = new Counter({
     name: 'roomkv_webhook_deliveries_total', help: 'webhook delivery attempts by app and result (delivered, retry, gave_up)',
     labelNames: ['app', 'result'], registers: [this.registry],
@@ -73,24 +69,34 @@ export class Metrics {
   instrument<S extends object>(store: S): S {
     const histogram = this.storeLatency;
     const wrapped = new Map<string, unknown>();
-    const wrap = (op: string, fn: (...args: unknown[]) => unknown) => function timed(...args: unknown[]) {
-      const started = process.hrtime.bigint();
-      const observe = (result: string) => histogram.observe({ op, result }, Number(process.hrtime.bigint() - started) / 1e9);
-      let out: unknown;
-      try {
-        out = fn.apply(store, args);
-      } catch (err) {
-        observe('error');
-        throw err;
-      }
-      if (out instanceof Promise) {
-        return out.then((v) => { observe('ok'); return v; }, (err) => {
-          observe((err as { status?: number }).status === 503 ? 'unavailable' : 'refused');
+    const wrap = (op: string, fn: (...args: unknown[]) => unknown) => {
+      const byResult = new Map<string, Series>();
+      const record = (result: string, started: number) => {
+        let s = byResult.get(result);
+        if (s === undefined) {
+          s = histogram.series(op, result);
+          byResult.set(result, s);
+        }
+        s.observe((performance.now() - started) / 1000);
+      };
+      return function timed(...args: unknown[]) {
+        const started = performance.now();
+        let out: unknown;
+        try {
+          out = fn.apply(store, args);
+        } catch (err) {
+          record('error', started);
           throw err;
-        });
-      }
-      observe('ok');
-      return out;
+        }
+        if (out instanceof Promise) {
+          return out.then((v) => { record('ok', started); return v; }, (err) => {
+            record((err as { status?: number }).status === 503 ? 'unavailable' : 'refused', started);
+            throw err;
+          });
+        }
+        record('ok', started);
+        return out;
+      };
     };
     return new Proxy(store, {
       get(target, prop, receiver) {

@@ -6,9 +6,7 @@ import { redactUrl } from './redact.js';
 /** Counts a finished request and writes its one log line (request id, app, route, status, duration). */
 export function recordRequest(metrics: Metrics, req: FastifyRequest, status: number, elapsedMs: number): void {
   const route = req.routeOptions.url ?? 'unmatched';
-  const labels = { route, method: req.method, status: String(status) };
-  metrics.requests.inc(labels);
-  metrics.latency.observe(labels, elapsedMs / 1000);
+  metrics.latency.series(route, req.method, String(status)).observe(elapsedMs / 1000);
   if (status === 429) metrics.rateLimited.inc({ app: ctx(req)?.app?.appKey ?? '' });
   if ((req.log as unknown as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info')) {
     req.log.info({
