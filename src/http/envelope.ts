@@ -5,6 +5,11 @@ import { ctx } from './context.js';
 /** The resource segment named in `uri`: attribute calls say metadata/chatroom, others their first segment. */
 export type Resource = 'metadata/chatroom' | 'users' | 'chatrooms' | 'webhooks';
 
+/** `data` that is already JSON text (a store's attribute map): spliced into the envelope as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /** Sends Agora's success envelope (spec section 3); `extra` adds top-level fields like `entities` or `count`. */
 export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resource, data: unknown, extra?: Record<string, unknown>): FastifyReply {
   const app = ctx(req).app!;
@@ -17,8 +22,14 @@ export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resou
     action: req.method.toLowerCase(),
     duration: Math.round(reply.elapsedTime),
   };
-  if (data !== undefined) body.data = data;
   if (extra) Object.assign(body, extra);
+  if (data instanceof JsonText) {
+    // A string with a JSON content type is sent as it is; the body always has fields, so `head`
+    // ends in `}` after at least one of them.
+    const head = JSON.stringify(body);
+    return reply.code(200).type('application/json').send(`${head.slice(0, -1)},"data":${data.text}}`);
+  }
+  if (data !== undefined) body.data = data;
   return reply.code(200).type('application/json').send(body);
 }
 

@@ -175,6 +175,8 @@ export interface Store extends EventStore {
   deleteAttributes(call: DeleteCall): Promise<KeyOutcomes>;
   /** Checks the room exists and, when `member` is given, that it is a member; keys undefined = all. */
   getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>>;
+  /** getAttributes as the JSON text of the map (what a get call answers with), after the same checks. */
+  getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string>;
   /** Full records, for operators and tests. */
   listAttributes(appId: string, roomId: string): Promise<AttrRecord[]>;
 }

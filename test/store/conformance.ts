@@ -400,6 +400,24 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         await rejectsApi(store.getAttributes(app, room, ['a'], 'carol'), 401, 'unauthorized', NOT_IN_ROOM);
       });
 
+      it('getAttributesJson: the map as JSON text, escapes intact, and new text after every write', async () => {
+        const { app, room } = await world(['alice', 'bob']);
+        const odd = 'q"uote\\ line\nbreak / ☃ 😀 \u0001';
+        const out = await set(app, room, 'alice', { a: '1', odd, '7': 'seven' });
+        assert.deepEqual([[...out.successKeys].sort(), out.errorKeys], [['7', 'a', 'odd'], {}]);
+        const text = await store.getAttributesJson(app, room, undefined);
+        assert.equal(typeof text, 'string');
+        assert.deepEqual(JSON.parse(text), { a: '1', odd, '7': 'seven' });
+        assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, undefined, 'bob')), JSON.parse(text), 'a member reads the same');
+        assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, ['odd', 'missing'])), { odd });
+        assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, ['missing'])), {});
+        await set(app, room, 'alice', { a: '2' });
+        assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, undefined)), { a: '2', odd, '7': 'seven' }, 'a write is seen by the next read of every key');
+        await del(app, room, 'alice', ['a', 'odd', '7']);
+        assert.equal(await store.getAttributesJson(app, room, undefined), '{}');
+        await rejectsApi(store.getAttributesJson(app, '424242', undefined), 404, 'resource_not_found', 'grpID 424242 does not exist!');
+      });
+
       it('__proto__ is stored and read back as an ordinary key', async () => {
         const { app, room } = await world(['alice']);
         const out = await store.setAttributes({

@@ -3,7 +3,7 @@ import { deleteKeys, getKeys, parseAutoDelete, setPairs } from '../../domain/req
 import type { Store } from '../../store/types.js';
 import type { Metrics } from '../metrics.js';
 import { ctx } from '../context.js';
-import { sendOk } from '../envelope.js';
+import { JsonText, sendOk } from '../envelope.js';
 import { AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
@@ -52,8 +52,8 @@ export function attributeRoutes(store: Store, metrics: Metrics): FastifyPluginAs
       const body = req.body as GetBody | undefined;
       const keys = getKeys(body?.keys);
       const member = c.principal?.kind === 'user' ? c.actor : undefined;
-      const data = await store.getAttributes(c.app!.appId, chatroomId, keys, member);
-      return sendOk(req, reply, 'metadata/chatroom', data);
+      const data = await store.getAttributesJson(c.app!.appId, chatroomId, keys, member);
+      return sendOk(req, reply, 'metadata/chatroom', new JsonText(data));
     };
 
     const outcomes = Envelope({ data: KeyOutcomes });

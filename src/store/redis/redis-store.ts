@@ -4,6 +4,7 @@ import { ApiError, Errors } from '../../domain/errors.js';
 import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
 import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
 import type { EventLogLimits } from '../event-log.js';
+import { parseAttributesJson } from '../attr-json.js';
 import type {
   AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
   RoomRecord, SetCall, Snapshot, Store, UserRecord,
@@ -518,6 +519,10 @@ export class RedisStore implements Store {
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
+    return parseAttributesJson(await this.getAttributesJson(appId, roomId, keys, member));
+  }
+
+  async getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
     if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
@@ -525,8 +530,8 @@ export class RedisStore implements Store {
       const status = Number(res[0]);
       if (status === 0) throw Errors.roomNotFound(roomId);
       if (status === 1) throw Errors.notInRoom();
-      // Into a null-prototype map: `__proto__` is a legal key and must come back as data.
-      return Object.assign(Object.create(null) as Record<string, string>, JSON.parse(String(res[1])) as Record<string, string>);
+      // The script's cjson text, passed on as it is.
+      return String(res[1]);
     });
   }
 

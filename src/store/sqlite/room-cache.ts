@@ -1,3 +1,5 @@
+import { attributesJson } from '../attr-json.js';
+
 /**
  * The attributes of recently read rooms, and the memberships asked about, kept in memory for
  * reads. Only sound while this process is the only writer of the file (the store's exclusive
@@ -16,6 +18,8 @@ export interface CachedRoom {
   bytes: number;
   /** The part of `bytes` that is membership answers. */
   memberBytes: number;
+  /** `attrs` as a JSON object's text, made on the first read of every key. */
+  json?: string;
 }
 
 /** Membership answers kept per room; beyond this the room's answers start over. */
@@ -48,6 +52,20 @@ export class RoomCache {
     this.bytes += bytes;
     this.trim();
     return room;
+  }
+
+  /** The room's attributes as JSON text, made once per load of the room and counted in its bytes. */
+  json(key: string, room: CachedRoom): string {
+    if (room.json !== undefined) return room.json;
+    const json = attributesJson(room.attrs);
+    room.json = json;
+    if (this.rooms.get(key) === room) {
+      const size = json.length * 2;
+      room.bytes += size;
+      this.bytes += size;
+      this.trim();
+    }
+    return json;
   }
 
   /** Remembers whether `user` is a member of the room `key` (when it is still cached). */

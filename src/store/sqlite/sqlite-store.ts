@@ -15,6 +15,7 @@ import type {
   RoomRecord, SetCall, Snapshot, Store, UserRecord,
 } from '../types.js';
 import type { EventLogLimits } from '../event-log.js';
+import { attributesJson, parseAttributesJson } from '../attr-json.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -370,27 +371,28 @@ export class SqliteStore implements Store {
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
-    if (this.cache) return this.cachedAttributes(this.cache, appId, roomId, keys, member);
+    return parseAttributesJson(await this.getAttributesJson(appId, roomId, keys, member));
+  }
+
+  async getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
+    if (this.cache) return this.cachedAttributesJson(this.cache, appId, roomId, keys, member);
     // No transaction needed: one connection runs this synchronously, and writes only ever land
     // between whole calls (at a group commit), so the checks and the rows see one state.
     const isMember = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined : undefined;
     if (isMember === undefined) throw Errors.roomNotFound(roomId);
     if (member !== undefined && isMember === 0) throw Errors.notInRoom();
+    if (keys === undefined) return attributesJson(this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
     // A null-prototype map: `__proto__` is a legal key and must come back as data.
     const out = Object.create(null) as Record<string, string>;
-    if (keys === undefined) {
-      for (const [key, value] of this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>) out[key] = value;
-    } else {
-      for (const key of keys) {
-        const value = this.q.attrValueOnly.get(appId, roomId, key) as string | undefined;
-        if (value !== undefined) out[key] = value;
-      }
+    for (const key of keys) {
+      const value = this.q.attrValueOnly.get(appId, roomId, key) as string | undefined;
+      if (value !== undefined) out[key] = value;
     }
-    return out;
+    return JSON.stringify(out);
   }
 
-  /** getAttributes through the cache: the same checks in the same order, the file read once per room. */
-  private cachedAttributes(cache: RoomCache, appId: string, roomId: string, keys: string[] | undefined, member?: string): Record<string, string> {
+  /** getAttributesJson through the cache: the same checks in the same order, the file read once per room. */
+  private cachedAttributesJson(cache: RoomCache, appId: string, roomId: string, keys: string[] | undefined, member?: string): string {
     const ck = RoomCache.key(appId, roomId);
     let room = cache.get(ck);
     /** Membership as read together with the room, on a miss. */
@@ -412,17 +414,14 @@ export class SqliteStore implements Store {
       }
       if (!isMember) throw Errors.notInRoom();
     }
+    if (keys === undefined) return cache.json(ck, room);
     // A null-prototype map: `__proto__` is a legal key and must come back as data.
     const out = Object.create(null) as Record<string, string>;
-    if (keys === undefined) {
-      for (const [key, value] of room.attrs) out[key] = value;
-    } else {
-      for (const key of keys) {
-        const value = room.attrs.get(key);
-        if (value !== undefined) out[key] = value;
-      }
+    for (const key of keys) {
+      const value = room.attrs.get(key);
+      if (value !== undefined) out[key] = value;
     }
-    return out;
+    return JSON.stringify(out);
   }
 
   async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
