@@ -41,7 +41,9 @@ export function defineRoute(f: FastifyInstance, url: string, auth: AuthKind, met
         response: { 200: spec.response, '4xx': ErrorEnvelope, '5xx': ErrorEnvelope },
       },
       attachValidation: spec.optionalBody === true,
-      handler: async (req, reply) => {
+      // Not async: the handler's own promise goes to Fastify as it is, without a second one around
+      // it; Fastify sends what a synchronous throw carries like a rejection.
+      handler: (req, reply) => {
         // An absent body is allowed here; a present one must still match the schema.
         if (req.validationError && req.body !== undefined) throw req.validationError;
         return spec.handler(req, reply);
