@@ -410,6 +410,26 @@ describe('sqlite read cache', () => {
 });
 
 describe('sqlite read cache accounting (RoomCache)', () => {
+  it('counts a room\'s JSON text in its bytes once, and gives them back when the room is dropped', () => {
+    const cache = new RoomCache(200_000);
+    const key = RoomCache.key('app', 'room');
+    const room = cache.put(key, [['__proto__', 'p'], ['k', 'v'.repeat(100)]]);
+    const before = cache.heldBytes;
+    const json = cache.json(key, room);
+    assert.deepEqual(JSON.parse(json), JSON.parse('{"__proto__":"p","k":"' + 'v'.repeat(100) + '"}'));
+    assert.equal(cache.heldBytes, before + json.length * 2, 'the text counts');
+    assert.equal(cache.json(key, room), json, 'made once');
+    assert.equal(cache.heldBytes, before + json.length * 2, 'and counted once');
+    cache.drop(key);
+    assert.equal(cache.heldBytes, 0);
+    // a room too big to keep still answers with its text, counting nothing
+    const big = new RoomCache(1000);
+    const bigRoom = big.put(RoomCache.key('app', 'big'), [['k', 'v'.repeat(200)]]);
+    assert.equal(big.size, 0);
+    assert.equal(JSON.parse(big.json(RoomCache.key('app', 'big'), bigRoom)).k, 'v'.repeat(200));
+    assert.equal(big.heldBytes, 0);
+  });
+
   it('counts membership answers in its budget, caps them per room, and holds nothing once dropped or cleared', () => {
     const cache = new RoomCache(200_000);
     const rows: Array<[string, string]> = [['k', 'v'.repeat(100)]];
