@@ -22,14 +22,15 @@ export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resou
     action: req.method.toLowerCase(),
     duration: Math.round(reply.elapsedTime),
   };
-  if (extra) Object.assign(body, extra);
   if (data instanceof JsonText) {
+    if (extra) Object.assign(body, extra);
     // A string with a JSON content type is sent as it is; the body always has fields, so `head`
     // ends in `}` after at least one of them.
     const head = JSON.stringify(body);
     return reply.code(200).type('application/json').send(`${head.slice(0, -1)},"data":${data.text}}`);
   }
   if (data !== undefined) body.data = data;
+  if (extra) Object.assign(body, extra);
   return reply.code(200).type('application/json').send(body);
 }
 
