@@ -14,3 +14,21 @@ export function attributesJson(entries: Iterable<readonly [string, string]>): st
 export function parseAttributesJson(text: string): Record<string, string> {
   return Object.assign(Object.create(null) as Record<string, string>, JSON.parse(text) as Record<string, string>);
 }
+
+/**
+ * The named keys' pairs as a JSON object's text: each key once (as first named), keys without a
+ * value left out. Written pair by pair: no object is made for the few keys a get names.
+ */
+export function pickedAttributesJson(keys: readonly string[], valueOf: (key: string) => string | undefined): string {
+  let text = '';
+  const seen = keys.length > 8 ? new Set<string>() : undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (seen === undefined ? keys.indexOf(key) !== i : seen.has(key)) continue;
+    seen?.add(key);
+    const value = valueOf(key);
+    if (value === undefined) continue;
+    text += `${text === '' ? '{' : ','}${JSON.stringify(key)}:${JSON.stringify(value)}`;
+  }
+  return text === '' ? '{}' : `${text}}`;
+}

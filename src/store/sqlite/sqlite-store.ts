@@ -15,7 +15,7 @@ import type {
   RoomRecord, SetCall, Snapshot, Store, UserRecord,
 } from '../types.js';
 import type { EventLogLimits } from '../event-log.js';
-import { attributesJson, parseAttributesJson } from '../attr-json.js';
+import { attributesJson, parseAttributesJson, pickedAttributesJson } from '../attr-json.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -382,13 +382,7 @@ export class SqliteStore implements Store {
     if (isMember === undefined) throw Errors.roomNotFound(roomId);
     if (member !== undefined && isMember === 0) throw Errors.notInRoom();
     if (keys === undefined) return attributesJson(this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
-    // A null-prototype map: `__proto__` is a legal key and must come back as data.
-    const out = Object.create(null) as Record<string, string>;
-    for (const key of keys) {
-      const value = this.q.attrValueOnly.get(appId, roomId, key) as string | undefined;
-      if (value !== undefined) out[key] = value;
-    }
-    return JSON.stringify(out);
+    return pickedAttributesJson(keys, (key) => this.q.attrValueOnly.get(appId, roomId, key) as string | undefined);
   }
 
   /** getAttributesJson through the cache: the same checks in the same order, the file read once per room. */
@@ -415,13 +409,8 @@ export class SqliteStore implements Store {
       if (!isMember) throw Errors.notInRoom();
     }
     if (keys === undefined) return cache.json(ck, room);
-    // A null-prototype map: `__proto__` is a legal key and must come back as data.
-    const out = Object.create(null) as Record<string, string>;
-    for (const key of keys) {
-      const value = room.attrs.get(key);
-      if (value !== undefined) out[key] = value;
-    }
-    return JSON.stringify(out);
+    const attrs = room.attrs;
+    return pickedAttributesJson(keys, (key) => attrs.get(key));
   }
 
   async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
