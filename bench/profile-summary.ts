@@ -35,7 +35,7 @@ function group(p: string, name: string): string {
 }
 
 /** `windowMs`: only the samples of the profile's last windowMs count (the run, not start-up). */
-export function summarizeProfile(file: string, root: string, top = 25, windowMs = Infinity): string[] {
+export function summarizeProfile(file: string, root: string, top = 25, windowMs = Infinity, calls?: number): string[] {
   const rootDir = root.endsWith('/') ? root : `${root}/`;
   const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
@@ -92,7 +92,8 @@ export function summarizeProfile(file: string, root: string, top = 25, windowMs 
   const rows = (m: Map<string, number>, n: number) =>
     [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `| ${pct(v)} | ${(v / 1000).toFixed(0)} ms | \`${k}\` |`);
   return [
-    `Main thread in the window: ${(total / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle.`,
+    `Main thread in the window: ${(total / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle` +
+      (calls ? `; about ${(total / calls).toFixed(1)} µs busy a call (${calls.toLocaleString('en-US')} calls).` : '.'),
     '',
     '| self | ms | function |', '|---:|---:|---|', ...rows(self, top),
     '',
@@ -102,8 +103,8 @@ export function summarizeProfile(file: string, root: string, top = 25, windowMs 
         .map(([c, v]) => `| ${pct(v)} | \`${c}\` | \`${k.split(' ')[0]}\` |`)),
     '',
     '| self | ms | package or roomkv file |', '|---:|---:|---|', ...rows(groups, 15),
-    '',
-    '| inclusive | ms | roomkv function (dist/) |', '|---:|---:|---|', ...rows(inclusive, 20),
+    // (The baseline has no roomkv functions: no table for it.)
+    ...(inclusive.size > 0 ? ['', '| inclusive | ms | roomkv function (dist/) |', '|---:|---:|---|', ...rows(inclusive, 20)] : []),
   ];
 }
 

@@ -639,7 +639,8 @@ async function profileMode(): Promise<void> {
   if (store !== 'sqlite' && store !== 'redis') throw new Error(`--profile-store: sqlite or redis, not ${store}`);
   const lines = [`# roomkv CPU profiles (${store === 'redis' ? 'Redis' : 'SQLite'})`, '', ...machine(),
     `- each: a fresh ${store === 'redis' ? 'Redis' : 'SQLite'} target with the benchmark's data, restarted with \`node --cpu-prof\`, one ${WARMUP} s + ${DURATION} s run ` +
-      `of ${CONNECTIONS} connections, stopped with SIGINT; only the samples of that run count (not start-up, seeding or token priming); self time by function, as a share of the non-idle samples.`];
+      `of ${CONNECTIONS} connections, stopped with SIGINT; only the samples of that run count (not start-up, seeding or token priming); self time by function, as a share of the non-idle samples. ` +
+      'After each, the baseline under the same load, profiled the same way; "µs busy a call" is the main thread\'s busy time over the calls of the run, warm-up included.'];
   for (const w of workloads) {
     const t = await startRoomkv(`profile-${w}`, store, false);
     await stopProcess(t.child);
@@ -655,7 +656,21 @@ async function profileMode(): Promise<void> {
     const windowMs = performance.now() - loadStart;
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no profile written in ${dir}`);
-    lines.push('', `## ${w}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`, '', ...summarizeProfile(join(dir, file), ROOT, 25, windowMs));
+    lines.push('', `## ${w}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`, '', ...summarizeProfile(join(dir, file), ROOT, 25, windowMs, result.issued));
+    // The baseline under the same load, profiled the same way: what any Fastify server pays a call.
+    const bdir = join(profDir, `${w}-baseline`);
+    mkdirSync(bdir, { recursive: true });
+    const base = await startProcess('profile-baseline', ['--cpu-prof', `--cpu-prof-dir=${bdir}`, '--import', 'tsx', 'bench/baseline-server.ts'], {});
+    const bt: Target = { name: 'profile-baseline', kind: 'baseline', ...base, roomIds: t.roomIds };
+    const bStart = performance.now();
+    const bResult = await runLoadOnce(bt, w, 0, false);
+    await stopProcess(bt.child, 'SIGINT');
+    const bWindowMs = performance.now() - bStart;
+    // tsx runs a loader thread of its own: keep the main thread's profile (thread id 0).
+    const bfile = readdirSync(bdir).find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
+    if (!bfile) throw new Error(`no baseline profile written in ${bdir}`);
+    lines.push('', `### ${w}, the baseline under the same load: ${f0(bResult.rps)} req/s, p99 ${f1(bResult.p99)} ms`, '',
+      ...summarizeProfile(join(bdir, bfile), ROOT, 10, bWindowMs, bResult.issued));
   }
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'profile-latest.md'), `${lines.join('\n')}\n`);
