@@ -57,6 +57,7 @@ export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resou
   };
   if (data instanceof JsonText) {
     Object.assign(body, extra);
+    // The body always has fields, so its text ends in `}` after at least one of them.
     const head = JSON.stringify(body);
     return reply.code(200).type('application/json').send(`${head.slice(0, -1)},"data":${data.text}}`);
   }
