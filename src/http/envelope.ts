@@ -36,34 +36,24 @@ export function envelopeHead(req: FastifyRequest, reply: FastifyReply, app: AppR
   return `{"uri":${JSON.stringify(uri)},"timestamp":${Date.now()}${appFields(app)},"action":${ACTIONS[req.method] ?? JSON.stringify(req.method.toLowerCase())},"duration":${Number.isFinite(duration) ? duration : 0}`;
 }
 
-/** Sends Agora's success envelope (spec section 3); `extra` adds top-level fields like `entities` or `count`. */
+/**
+ * Sends Agora's success envelope (spec section 3): the fields of envelopeHead, then `data`, then
+ * `extra`'s top-level fields like `entities` or `count`. The envelope is written here as text (a
+ * string with a JSON content type is sent as it is), and a store's JSON text (JsonText) is spliced
+ * in without being parsed. Fields whose value JSON leaves out (undefined) are left out, as
+ * JSON.stringify would.
+ */
 export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resource, data: unknown, extra?: Record<string, unknown>): FastifyReply {
-  const app = ctx(req).app!;
-  if (extra === undefined) {
-    // A string with a JSON content type is sent as it is: the envelope is written here as text, and
-    // a store's JSON text (JsonText) is spliced in without being parsed.
-    const head = envelopeHead(req, reply, app, resource);
-    const text = data instanceof JsonText ? data.text : data === undefined ? undefined : JSON.stringify(data);
-    return reply.code(200).type('application/json').send(text === undefined ? `${head}}` : `${head},"data":${text}}`);
+  let text = envelopeHead(req, reply, ctx(req).app!, resource);
+  const dataText = data instanceof JsonText ? data.text : JSON.stringify(data);
+  if (dataText !== undefined) text += `,"data":${dataText}`;
+  if (extra !== undefined) {
+    for (const [key, value] of Object.entries(extra)) {
+      const valueText = JSON.stringify(value);
+      if (valueText !== undefined) text += `,${JSON.stringify(key)}:${valueText}`;
+    }
   }
-  const body: Record<string, unknown> = {
-    uri: `${req.protocol}://${req.headers.host ?? 'localhost'}/${app.org}/${app.app}/${resource}`,
-    timestamp: Date.now(),
-    organization: app.org,
-    application: app.uuid,
-    applicationName: app.app,
-    action: req.method.toLowerCase(),
-    duration: Math.round(reply.elapsedTime),
-  };
-  if (data instanceof JsonText) {
-    Object.assign(body, extra);
-    // The body always has fields, so its text ends in `}` after at least one of them.
-    const head = JSON.stringify(body);
-    return reply.code(200).type('application/json').send(`${head.slice(0, -1)},"data":${data.text}}`);
-  }
-  if (data !== undefined) body.data = data;
-  Object.assign(body, extra);
-  return reply.code(200).type('application/json').send(body);
+  return reply.code(200).type('application/json').send(`${text}}`);
 }
 
 export function errorBody(err: ApiError, durationMs: number) {
