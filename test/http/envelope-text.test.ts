@@ -3,7 +3,7 @@ import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppRecord } from '../../src/config/apps.js';
-import { envelopeHead, type Resource } from '../../src/http/envelope.js';
+import { envelopeHead, JsonText, sendOk, type Resource } from '../../src/http/envelope.js';
 import { pickedAttributesJson } from '../../src/store/attr-json.js';
 
 /**
@@ -78,6 +78,54 @@ describe('envelopeHead: the success envelope\'s fields as JSON text', () => {
           assert.equal(`${envelopeHead(req, reply, app, resource)}}`, expected);
         },
       ), { numRuns: 500 });
+    } finally {
+      mock.restoreAll();
+    }
+  });
+});
+
+const HEAD_AND_DATA = ['uri', 'timestamp', 'organization', 'application', 'applicationName', 'action', 'duration', 'data'];
+
+describe('sendOk: the whole success envelope as text', () => {
+  /** A reply that keeps what is sent. */
+  function fakeReply() {
+    const sent: { payload?: unknown; status?: number; type?: string } = {};
+    const reply = {
+      elapsedTime: 3.4,
+      code(status: number) { sent.status = status; return reply; },
+      type(type: string) { sent.type = type; return reply; },
+      send(payload: unknown) { sent.payload = payload; return reply; },
+    };
+    return { reply: reply as unknown as FastifyReply, sent };
+  }
+
+  it('is JSON.stringify of the head fields, then data, then the extra fields, with undefined values left out', () => {
+    mock.method(Date, 'now', () => 1_795_000_000_456);
+    try {
+      const json = fc.jsonValue();
+      fc.assert(fc.property(
+        fc.option(json, { nil: undefined }),
+        // Extra fields are named by the routes: never a head field or `data`, and never an integer-like
+        // name, which a JS object (the expectation here) would move before every other key.
+        fc.option(fc.dictionary(anyString.filter((k) => !HEAD_AND_DATA.includes(k) && !/^(0|[1-9][0-9]*)$/.test(k)),
+          fc.oneof(json, fc.constant(undefined))), { nil: undefined }),
+        (data, extra) => {
+          const app = { org: 'o"rg', app: 'app', uuid: 'u-1' } as unknown as AppRecord;
+          const req = { protocol: 'http', method: 'GET', headers: { host: 'h:1' }, rk: { app } } as unknown as FastifyRequest;
+          const { reply, sent } = fakeReply();
+          sendOk(req, reply, 'chatrooms', data, extra);
+          const expected = JSON.stringify({
+            uri: 'http://h:1/o"rg/app/chatrooms', timestamp: 1_795_000_000_456, organization: 'o"rg', application: 'u-1',
+            applicationName: 'app', action: 'get', duration: 3, data, ...extra,
+          });
+          assert.deepEqual([sent.status, sent.type, sent.payload], [200, 'application/json', expected]);
+        },
+      ), { numRuns: 300 });
+      // A store's JSON text goes in as it is.
+      const { reply, sent } = fakeReply();
+      const app = { org: 'o', app: 'a', uuid: 'u' } as unknown as AppRecord;
+      sendOk({ protocol: 'http', method: 'POST', headers: {}, rk: { app } } as unknown as FastifyRequest, reply, 'metadata/chatroom', new JsonText('{"k":"v"}'));
+      assert.equal(sent.payload, '{"uri":"http://localhost/o/a/metadata/chatroom","timestamp":1795000000456,"organization":"o","application":"u","applicationName":"a","action":"post","duration":3,"data":{"k":"v"}}');
     } finally {
       mock.restoreAll();
     }
