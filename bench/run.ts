@@ -421,6 +421,8 @@ function cellFigures(c: Cell) {
     non2xx: sum(c.runs.map((r) => r.non2xx)),
     perKey: sum(c.runs.map((r) => r.perKeyErrors)),
     ratio: median(c.ratios),
+    ratioMin: Math.min(...c.ratios),
+    ratioMax: Math.max(...c.ratios),
     cpuUs: median(c.runs.map(cpuPerRequestUs)),
     busy: median(c.runs.map(busyPercent)),
     probes: c.runs.map((r) => r.probe).filter((p) => p !== 'ok'),
@@ -506,9 +508,11 @@ async function benchMode(): Promise<void> {
     `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
     ...(opts.compare ? [`- sqlite-before / redis-before: the same servers built from ${compareBuild()}, in the same rounds; not counted in the verdicts`] : []),
     '',
-    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | target | p99 / baseline p99 | verdict |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
+    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | rounds\' ratios, lowest-highest | target | p99 / baseline p99 | verdict |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
   const missed: string[] = [];
+  // Verdicts whose per-round ratios fall on both sides of the target: another run may well read the other way.
+  const unsettled: string[] = [];
   const notes: string[] = [];
   for (const w of workloads) {
     const base = cellFigures(cells.get(`${w}/baseline`)!);
@@ -516,7 +520,7 @@ async function benchMode(): Promise<void> {
       const c = cellFigures(cells.get(`${w}/${t.name}`)!);
       const clean = c.errors === 0 && c.non2xx === 0 && c.perKey === 0 && c.probes.length === 0;
       if (t.kind === 'baseline') {
-        lines.push(`| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | 1.00 | | 1.0 | ${clean ? '' : '**ERRORS**'} |`);
+        lines.push(`| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | 1.00 | | | 1.0 | ${clean ? '' : '**ERRORS**'} |`);
         continue;
       }
       const target = RATIO_TARGETS[t.kind][w];
@@ -527,12 +531,15 @@ async function benchMode(): Promise<void> {
       ].filter(Boolean).map((s) => `**${s}**`).join(', ');
       const before = t.name.endsWith('-before');
       if (!checks.every(Boolean) && !before) missed.push(`${w}/${t.name}`);
-      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${f2(c.ratio)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
+      if (!before && c.ratioMin < target && c.ratioMax >= target) unsettled.push(`${w}/${t.name} (${f2(c.ratioMin)}-${f2(c.ratioMax)})`);
+      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${f2(c.ratio)} | ${f2(c.ratioMin)}-${f2(c.ratioMax)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
       for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
       for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
     }
   }
   lines.push('', `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`);
+  lines.push('', 'Ratio verdicts the rounds do not settle (some rounds above the target, some below): ' +
+    `${unsettled.length === 0 ? 'none' : unsettled.join(', ')}.`);
   if (notes.length > 0) lines.push('', 'Notes:', ...notes);
   await finish(targets, 'latest.md', lines);
 }
