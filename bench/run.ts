@@ -471,6 +471,12 @@ function loadLine(before: number, after: number): string {
     (busy ? ' — **the machine was busy with other work (load above its core count): figures are noisy**' : '');
 }
 
+/** A ratio beside its target: to three places where two would round a miss up to the target, or a pass down to below it. */
+function ratioText(ratio: number, target: number): string {
+  const two = f2(ratio);
+  return (ratio < target) !== (Number(two) < target) ? ratio.toFixed(3) : two;
+}
+
 function verdict(ok: boolean): string {
   return ok ? 'ok' : '**BELOW TARGET**';
 }
@@ -531,8 +537,8 @@ async function benchMode(): Promise<void> {
       ].filter(Boolean).map((s) => `**${s}**`).join(', ');
       const before = t.name.endsWith('-before');
       if (!checks.every(Boolean) && !before) missed.push(`${w}/${t.name}`);
-      if (!before && c.ratioMin < target && c.ratioMax >= target) unsettled.push(`${w}/${t.name} (${f2(c.ratioMin)}-${f2(c.ratioMax)})`);
-      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${f2(c.ratio)} | ${f2(c.ratioMin)}-${f2(c.ratioMax)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
+      if (!before && c.ratioMin < target && c.ratioMax >= target) unsettled.push(`${w}/${t.name} (${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)})`);
+      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${ratioText(c.ratio, target)} | ${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
       for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
       for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
     }
