@@ -154,3 +154,61 @@ describe('writes on a server in cluster mode reached by a plain URL', { skip: ow
     assert.equal(sent.filter((c) => c === 'info').length, 1, 'the server is asked once');
   });
 });
+
+describe('scripts Redis does not have (a new or flushed server)', { skip: ownRedisSkip() }, () => {
+  let child: ChildProcess;
+  let client: Redis;
+  let store: RedisStore;
+  const sent: string[] = [];
+
+  before(async () => {
+    const own = await startOwnRedis();
+    child = own.child;
+    client = await connectRedis({ url: `redis://127.0.0.1:${own.port}`, commandTimeoutMs: 2000 }) as Redis;
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = ((command: { name: string }, stream?: unknown) => {
+      sent.push(command.name);
+      return send(command as never, stream as never);
+    }) as typeof client.sendCommand;
+    store = new RedisStore({ client, prefix: 'rk:', eventLog: LOG_LIMITS });
+  });
+  after(async () => {
+    await store?.close();
+    child?.kill();
+  });
+
+  it('are sent with their text once Redis answers NOSCRIPT, and the calls answer as usual', async () => {
+    const app = randomUUID().replaceAll('-', '');
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'x' }]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+    const setCall = (pairs: Array<[string, string]>) => store.setAttributes({
+      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE', pairs, limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+    });
+    for (const round of [1, 2]) {
+      // Round 1 runs on a server that has never seen the scripts; round 2 after they are flushed.
+      if (round === 2) assert.equal(await client.script('FLUSH'), 'OK');
+      sent.length = 0;
+      assert.deepEqual((await setCall([['a', `v${round}`]])).successKeys, ['a']);
+      assert.deepEqual({ ...(await store.getAttributes(app, room, ['a'])) }, { a: `v${round}` });
+      assert.deepEqual(sent.filter((c) => c !== 'info'), ['evalsha', 'eval', 'evalsha', 'eval'], `round ${round}: ${sent.join(' ')}`);
+      // Loaded now: one EVALSHA each.
+      sent.length = 0;
+      assert.deepEqual((await setCall([['b', `w${round}`]])).successKeys, ['b']);
+      assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, { a: `v${round}`, b: `w${round}` });
+      assert.deepEqual(sent, ['evalsha', 'evalsha'], `round ${round}`);
+    }
+  });
+
+  it('an error other than NOSCRIPT is not retried', async () => {
+    const app = randomUUID().replaceAll('-', '');
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'x' }]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+    // A meta entry roomkv did not write: the script fails while planning.
+    await client.hset(`rk:{${app}:${room}}:meta`, 'a', 'garbage');
+    sent.length = 0;
+    await assert.rejects(store.setAttributes({
+      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE', pairs: [['a', '1']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+    }), (err: { status?: number }) => err.status === 503);
+    assert.deepEqual(sent.filter((c) => c !== 'info'), ['evalsha'], sent.join(' '));
+  });
+});

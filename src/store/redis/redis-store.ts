@@ -10,11 +10,12 @@ import type {
   RoomRecord, SetCall, Snapshot, Store, UserRecord,
 } from '../types.js';
 import { RedisFeed } from './redis-feed.js';
+import { scriptRunner } from './script-command.js';
 import * as lua from './scripts.js';
 
 export type RedisClient = Redis | Cluster;
 
-/** The scripts as ioredis commands: sent once by SHA (EVALSHA), loaded on NOSCRIPT. */
+/** The scripts as methods of the client: sent by SHA (EVALSHA), loaded on NOSCRIPT (script-command.ts). */
 interface Scripts {
   rkReadForWrite(...args: Array<string | number>): Promise<Array<string | number>>;
   rkApplySet(...args: Array<string | number>): Promise<number>;
@@ -99,10 +100,11 @@ export class RedisStore implements Store {
     this.feed = new RedisFeed(options.client);
     this.logLimits = options.eventLog;
     const client = options.client;
-    for (const [name, script, numberOfKeys] of SCRIPT_DEFS) client.defineCommand(name, { lua: script, numberOfKeys });
+    const scripts: Record<string, unknown> = {};
+    for (const [name, script, numberOfKeys] of SCRIPT_DEFS) scripts[name] = scriptRunner(client, script, numberOfKeys);
     // CREATE_USERS takes a variable number of keys: the count is passed with each call.
-    client.defineCommand('rkCreateUsers', { lua: lua.CREATE_USERS });
-    this.r = client as RedisClient & Scripts;
+    scripts.rkCreateUsers = scriptRunner(client, lua.CREATE_USERS, null);
+    this.r = Object.assign(client, scripts) as unknown as RedisClient & Scripts;
     this.planInScript = client instanceof Cluster ? false : null;
     this.p = options.prefix;
     this.now = options.clock ?? Date.now;
