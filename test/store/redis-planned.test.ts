@@ -12,6 +12,17 @@ import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
 import { waitFor } from '../support/wait.js';
 import { ownRedisSkip, startOwnRedis } from '../ops/support.js';
 
+/** A client of the Redis at `url` that notes the name of every command it sends in `sent`. */
+async function recordingClient(url: string, sent: string[]): Promise<Redis> {
+  const client = await connectRedis({ url, commandTimeoutMs: 2000 }) as Redis;
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((command: { name: string }, stream?: unknown) => {
+    sent.push(command.name);
+    return send(command as never, stream as never);
+  }) as typeof client.sendCommand;
+  return client;
+}
+
 /**
  * On a single Redis a write is planned inside the room's script, the app's usage counter with it:
  * one command per call, and a byte quota that holds exactly under concurrent calls. (On a cluster
@@ -28,12 +39,7 @@ if ('missing' in found) {
     const prefix = `${found.env.ROOMKV_REDIS_PREFIX}planned:${randomUUID()}:`;
 
     before(async () => {
-      client = await connectRedis({ url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', commandTimeoutMs: 2000 }) as Redis;
-      const send = client.sendCommand.bind(client);
-      client.sendCommand = ((command: { name: string }, stream?: unknown) => {
-        sent.push(command.name);
-        return send(command as never, stream as never);
-      }) as typeof client.sendCommand;
+      client = await recordingClient(found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', sent);
       store = new RedisStore({ client, prefix, eventLog: LOG_LIMITS });
     });
     after(async () => {
@@ -122,12 +128,7 @@ describe('writes on a server in cluster mode reached by a plain URL', { skip: ow
     const cli = (...args: string[]) => spawnSync('redis-cli', ['-p', String(own.port), ...args], { encoding: 'utf8' }).stdout ?? '';
     assert.match(cli('cluster', 'addslotsrange', '0', '16383'), /OK/);
     await waitFor('the one-node cluster', () => cli('cluster', 'info').includes('cluster_state:ok'), 10_000);
-    client = await connectRedis({ url: `redis://127.0.0.1:${own.port}`, commandTimeoutMs: 2000 }) as Redis;
-    const send = client.sendCommand.bind(client);
-    client.sendCommand = ((command: { name: string }, stream?: unknown) => {
-      sent.push(command.name);
-      return send(command as never, stream as never);
-    }) as typeof client.sendCommand;
+    client = await recordingClient(`redis://127.0.0.1:${own.port}`, sent);
     store = new RedisStore({ client, prefix: 'rk:', eventLog: LOG_LIMITS });
   });
   after(async () => {
@@ -164,12 +165,7 @@ describe('scripts Redis does not have (a new or flushed server)', { skip: ownRed
   before(async () => {
     const own = await startOwnRedis();
     child = own.child;
-    client = await connectRedis({ url: `redis://127.0.0.1:${own.port}`, commandTimeoutMs: 2000 }) as Redis;
-    const send = client.sendCommand.bind(client);
-    client.sendCommand = ((command: { name: string }, stream?: unknown) => {
-      sent.push(command.name);
-      return send(command as never, stream as never);
-    }) as typeof client.sendCommand;
+    client = await recordingClient(`redis://127.0.0.1:${own.port}`, sent);
     store = new RedisStore({ client, prefix: 'rk:', eventLog: LOG_LIMITS });
   });
   after(async () => {
