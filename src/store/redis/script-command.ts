@@ -23,7 +23,9 @@ class ScriptCommand extends Command {
 /**
  * A Lua script run by its SHA; when Redis does not have it (NOSCRIPT: a new or flushed server),
  * the same call is sent again with the script's text, which loads it. As ioredis's
- * `defineCommand`: `numberOfKeys` null means the caller passes the key count first.
+ * `defineCommand`: `numberOfKeys` null means the caller passes the key count first. It assumes
+ * what roomkv's client is: no ioredis `keyPrefix` (roomkv writes its prefix into the keys) and
+ * arguments that are strings or numbers.
  */
 export function scriptRunner(client: RedisClient, lua: string, numberOfKeys: number | null): (...args: Array<string | number>) => Promise<unknown> {
   const sha = createHash('sha1').update(lua).digest('hex');
@@ -31,7 +33,8 @@ export function scriptRunner(client: RedisClient, lua: string, numberOfKeys: num
     const rest = numberOfKeys === null ? args : [numberOfKeys, ...args];
     const command = new ScriptCommand('evalsha', [sha, ...rest]);
     return (client.sendCommand(command) as Promise<unknown>).catch((err: Error) => {
-      if (!String(err?.message).includes('NOSCRIPT')) throw err;
+      // Only Redis's own NOSCRIPT reply: the script did not run, so sending it again cannot apply it twice.
+      if (typeof err?.message !== 'string' || !err.message.startsWith('NOSCRIPT')) throw err;
       return client.sendCommand(new ScriptCommand('eval', [lua, ...rest])) as Promise<unknown>;
     });
   };
