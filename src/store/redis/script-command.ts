@@ -9,7 +9,8 @@ const NO_ARGS: never[] = [];
  * commands copy the arguments three times, flatten them with `Array.prototype.flat` (about 2 µs
  * for the 30 arguments of a set, timed alone) and give every command a new reject closure. The
  * arguments here are already a flat list, so the command keeps the list it is given. In the
- * benchmark this took 4-20 µs off a Redis call's server CPU (bench/results/latest.md).
+ * benchmark's full run this took 1-9 µs off a Redis call's median server CPU, depending on the
+ * workload (bench/results/latest.md).
  */
 class ScriptCommand extends Command {
   constructor(name: 'evalsha' | 'eval', args: Array<string | number>) {
