@@ -35,6 +35,7 @@ import {
   type LoadResult, type LoadSpec, type Workload,
 } from './common.js';
 import { summarizeProfile } from './profile-summary.js';
+import { ratioText, rowVerdict } from './verdict.js';
 import type { SeedSpec } from './seed-store.js';
 import type { ListenerReport } from './listeners.js';
 
@@ -79,7 +80,6 @@ const RATIO_TARGETS: Record<'sqlite' | 'redis', Record<Workload, number>> = {
   sqlite: { 'get-all': 0.8, 'get-keys': 0.8, set: 0.65, 'forced-set': 0.65, delete: 0.65, mixed: 0.75 },
   redis: { 'get-all': 0.6, 'get-keys': 0.6, set: 0.5, 'forced-set': 0.5, delete: 0.5, mixed: 0.55 },
 };
-const P99_FACTOR = 3;
 const SCALE_TARGET = 0.85;
 const RSS_TARGET_MB = 300;
 
@@ -471,12 +471,6 @@ function loadLine(before: number, after: number): string {
     (busy ? ' — **the machine was busy with other work (load above its core count): figures are noisy**' : '');
 }
 
-/** A ratio beside its target: to three places where two would round a miss up to the target, or a pass down to below it. */
-function ratioText(ratio: number, target: number): string {
-  const two = f2(ratio);
-  return (ratio < target) !== (Number(two) < target) ? ratio.toFixed(3) : two;
-}
-
 function verdict(ok: boolean): string {
   return ok ? 'ok' : '**BELOW TARGET**';
 }
@@ -530,14 +524,10 @@ async function benchMode(): Promise<void> {
         continue;
       }
       const target = RATIO_TARGETS[t.kind][w];
-      const p99x = c.p99 / base.p99;
-      const checks = [c.ratio >= target, p99x <= P99_FACTOR, clean];
-      const v = checks.every(Boolean) ? 'ok' : [
-        c.ratio >= target ? '' : 'ratio BELOW TARGET', p99x <= P99_FACTOR ? '' : 'p99 ABOVE 3x', clean ? '' : 'ERRORS',
-      ].filter(Boolean).map((s) => `**${s}**`).join(', ');
+      const { met, text: v, unsettled: split, p99x } = rowVerdict({ ...c, clean }, base.p99, target);
       const before = t.name.endsWith('-before');
-      if (!checks.every(Boolean) && !before) missed.push(`${w}/${t.name}`);
-      if (!before && c.ratioMin < target && c.ratioMax >= target) unsettled.push(`${w}/${t.name} (${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)})`);
+      if (!met && !before) missed.push(`${w}/${t.name}`);
+      if (!before && split) unsettled.push(`${w}/${t.name} (${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)})`);
       lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${ratioText(c.ratio, target)} | ${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
       for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
       for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
