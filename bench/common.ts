@@ -4,8 +4,12 @@
  */
 import { createServer } from 'node:net';
 
-/** The dataset every roomkv target holds before the workloads run (the issue's "real data"). */
-export const ROOMS = 1000;
+/**
+ * The dataset every roomkv target holds before the workloads run (the issue's "real data"): 1,000
+ * rooms. ROOMKV_BENCH_ROOMS (10 to 1,000) makes it smaller for a quick trial run (the benchmark's own
+ * test); the results file always says how many.
+ */
+export const ROOMS = benchRooms(process.env.ROOMKV_BENCH_ROOMS);
 export const MEMBERS_PER_ROOM = 10;
 /** Keys k00..k19 that the room owner sets: what get-all reads and forced-set overwrites. */
 export const BASE_KEYS = 20;
@@ -108,4 +112,12 @@ export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+function benchRooms(setting: string | undefined): number {
+  if (setting === undefined || setting === '') return 1000;
+  const n = Number(setting);
+  // At least 10: the scale run's member removal makes rooms of 100 members from the members' names.
+  if (!Number.isInteger(n) || n < 10 || n > 1000) throw new Error(`ROOMKV_BENCH_ROOMS: a whole number from 10 to 1000, not ${setting}`);
+  return n;
 }

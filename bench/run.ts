@@ -19,6 +19,7 @@
  * Options: --rounds=3 --duration=5 --warmup=1 --connections=32 --workloads=set,get-all --no-build
  *          --load=auto|wrk|autocannon (auto: wrk when it is installed, else autocannon)
  *          --no-redis --redis-url=redis://127.0.0.1:6379 (or ROOMKV_BENCH_REDIS_URL)
+ *          --out=DIR (results there, not in bench/results/) --scale-rooms=20000 (the scale run's preload, x 50 keys)
  */
 import agoraToken from 'agora-token';
 import { Redis } from 'ioredis';
@@ -41,7 +42,6 @@ import type { ListenerReport } from './listeners.js';
 
 const { ChatTokenBuilder } = agoraToken;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RESULTS = join(ROOT, 'bench', 'results');
 
 const { values: opts } = parseArgs({
   options: {
@@ -59,9 +59,13 @@ const { values: opts } = parseArgs({
     compare: { type: 'string' },
     load: { type: 'string', default: 'auto' },
     'profile-store': { type: 'string', default: 'sqlite' },
+    out: { type: 'string' },
+    'scale-rooms': { type: 'string', default: '20000' },
   },
   strict: true,
 });
+/** Where the result files go: bench/results/, or --out (a trial run that must not replace the committed results). */
+const RESULTS = opts.out ?? join(ROOT, 'bench', 'results');
 const ROUNDS = Number(opts.rounds);
 const DURATION = Number(opts.duration);
 const WARMUP = Number(opts.warmup);
@@ -81,6 +85,13 @@ const RATIO_TARGETS: Record<'sqlite' | 'redis', Record<Workload, number>> = {
   redis: { 'get-all': 0.6, 'get-keys': 0.6, set: 0.5, 'forced-set': 0.5, delete: 0.5, mixed: 0.55 },
 };
 const SCALE_TARGET = 0.85;
+/** The scale run's preload: 20,000 rooms x 50 keys (1,000,000 attributes), or --scale-rooms rooms. */
+const SCALE_ROOMS = Number(opts['scale-rooms']);
+const SCALE_KEYS = 50;
+const SCALE_ATTRS = SCALE_ROOMS * SCALE_KEYS;
+/** The preloaded targets' name: "1M" for the issue's figure, else the count. */
+const SCALE_LABEL = SCALE_ATTRS === 1_000_000 ? '1M' : SCALE_ATTRS.toLocaleString('en-US');
+if (!Number.isInteger(SCALE_ROOMS) || SCALE_ROOMS < 1) throw new Error(`--scale-rooms: a whole number of rooms, not ${opts['scale-rooms']}`);
 const RSS_TARGET_MB = 300;
 
 // ---------------------------------------------------------------- the app, tokens, scratch space
@@ -217,11 +228,11 @@ async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: bool
   const redisPrefix = kind === 'redis' ? `rkbench:${randomBytes(4).toString('hex')}:` : undefined;
   const seedSpec: SeedSpec = {
     kind, dataDir, redisUrl: REDIS_URL, redisPrefix, appId: bench.appId, appKey: `${ORG}#${APP}`, users,
-    ...(preload ? { preload: { rooms: 20_000, keysPerRoom: 50, membersPerRoom: 5, users: 1000 } } : {}),
+    ...(preload ? { preload: { rooms: SCALE_ROOMS, keysPerRoom: SCALE_KEYS, membersPerRoom: 5, users: 1000 } } : {}),
   };
   const seedFile = join(work, `${name}-seed.json`);
   writeFileSync(seedFile, JSON.stringify(seedSpec));
-  log(`${name}: seeding the store${preload ? ' (20,000 rooms x 50 keys preload)' : ''}`);
+  log(`${name}: seeding the store${preload ? ` (${SCALE_ROOMS.toLocaleString('en-US')} rooms x ${SCALE_KEYS} keys preload)` : ''}`);
   const seed = JSON.parse(await runChild(['--import', 'tsx', 'bench/seed-store.ts', seedFile])) as Target['seed'];
   log(`${name}: seeded ${JSON.stringify(seed)}`);
   const t: Target = {
@@ -545,8 +556,8 @@ async function scaleMode(): Promise<void> {
   const loadBefore = loadavg()[0];
   const workloads: Workload[] = ['get-all', 'set'];
   const pairs: Array<[Target, Target]> = [];
-  pairs.push([await startRoomkv('sqlite-empty', 'sqlite', false), await startRoomkv('sqlite-1M', 'sqlite', true)]);
-  if (redisVersion) pairs.push([await startRoomkv('redis-empty', 'redis', false), await startRoomkv('redis-1M', 'redis', true)]);
+  pairs.push([await startRoomkv('sqlite-empty', 'sqlite', false), await startRoomkv(`sqlite-${SCALE_LABEL}`, 'sqlite', true)]);
+  if (redisVersion) pairs.push([await startRoomkv('redis-empty', 'redis', false), await startRoomkv(`redis-${SCALE_LABEL}`, 'redis', true)]);
   const cells = new Map<string, Cell>();
   for (const w of workloads) {
     for (let round = 0; round < ROUNDS; round++) {
@@ -571,9 +582,10 @@ async function scaleMode(): Promise<void> {
   for (const [empty, full] of pairs) for (const t of [empty, full]) t.peakRssMb = peakRssMb(t.child);
 
   const lines = ['# roomkv benchmark: scale', '', ...machine(), ...setup(redisVersion),
-    '- scale: the "1M" targets hold, besides the benchmark\'s data, 20,000 rooms x 50 keys (1,000,000 attributes, 5 members each) ' +
+    `- scale: the "${SCALE_LABEL}" targets hold, besides the benchmark's data, ${SCALE_ROOMS.toLocaleString('en-US')} rooms x ${SCALE_KEYS} keys ` +
+      `(${SCALE_ATTRS.toLocaleString('en-US')} attributes, 5 members each) ` +
       'written through the store before the server started; the "empty" targets hold only the benchmark\'s data. ' +
-      `Ratio = 1M / empty, target >= ${SCALE_TARGET}.`,
+      `Ratio = ${SCALE_LABEL} / empty, target >= ${SCALE_TARGET}.`,
     loadLine(loadBefore, loadavg()[0]),
     '',
     '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | ratio to empty | verdict |',
@@ -591,7 +603,7 @@ async function scaleMode(): Promise<void> {
       }
     }
   }
-  lines.push('', '| target | preload | remove 1 member (10 keys) from a room of 100: median ms | p90 ms | 1M / empty | server peak RSS MB | RSS verdict |',
+  lines.push('', `| target | preload | remove 1 member (10 keys) from a room of 100: median ms | p90 ms | ${SCALE_LABEL} / empty | server peak RSS MB | RSS verdict |`,
     '|---|---|---:|---:|---:|---:|---|');
   for (const [empty, full] of pairs) {
     for (const t of [empty, full]) {
@@ -603,7 +615,7 @@ async function scaleMode(): Promise<void> {
       lines.push(`| ${t.name} | ${pre} | ${f2(median(ms))} | ${f2(percentile(ms, 90))} | ${t === full ? f2(ratio) : ''} | ${f0(t.peakRssMb!)} | ${verdict(rssOk)} (< ${RSS_TARGET_MB}) |`);
     }
   }
-  lines.push('', 'Removing a member is independent of the number of rooms when 1M / empty stays near 1.',
+  lines.push('', `Removing a member is independent of the number of rooms when ${SCALE_LABEL} / empty stays near 1.`,
     '', `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`);
   await finish(pairs.flat(), 'latest-scale.md', lines);
 }
@@ -678,7 +690,7 @@ async function profileMode(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'profile-latest.md'), `${lines.join('\n')}\n`);
   console.log(lines.join('\n'));
-  console.log(`\n(written to bench/results/profile-latest.md; raw profiles in ${profDir})`);
+  console.log(`\n(written to ${join(RESULTS, 'profile-latest.md')}; raw profiles in ${profDir})`);
 }
 
 // ---------------------------------------------------------------- change events (--live)
@@ -861,7 +873,7 @@ async function finish(targets: Target[], file: string, lines: string[]): Promise
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, file), `${lines.join('\n')}\n`);
   console.log(lines.join('\n'));
-  console.log(`\n(written to bench/results/${file})`);
+  console.log(`\n(written to ${join(RESULTS, file)})`);
 }
 
 // ---------------------------------------------------------------- main
