@@ -10,10 +10,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { tempDir } from '../support/apps.js';
 import { redisEnv } from '../support/server.js';
 
@@ -57,11 +57,15 @@ const redis = redisEnv('redis');
 const skip = 'missing' in redis ? redis.missing : false;
 const redisUrl = 'missing' in redis ? '' : redis.env.ROOMKV_REDIS_URL;
 
-describe('npm run bench, end to end (small)', { skip, timeout: TIMEOUT_MS }, () => {
+describe('npm run bench, end to end (small)', { skip, timeout: 2 * TIMEOUT_MS }, () => {
+  const outs: string[] = [];
+  after(() => { for (const d of outs) rmSync(d, { recursive: true, force: true }); });
+
   it('measures every workload on the baseline, SQLite and Redis, and writes the table with its setup', { timeout: TIMEOUT_MS }, async () => {
     assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js: build roomkv first (npm test does)');
     const before = resultsStamp();
     const out = tempDir('roomkv-bench-test-');
+    outs.push(out);
     await bench(['--no-build', '--rounds=1', '--duration=1', '--warmup=0', '--connections=8', `--out=${out}`, `--redis-url=${redisUrl}`]);
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
 
@@ -102,6 +106,7 @@ describe('npm run bench, end to end (small)', { skip, timeout: TIMEOUT_MS }, () 
   it('runs the scale run: a preloaded store against an empty one, member removal and peak RSS', { timeout: TIMEOUT_MS }, async () => {
     const before = resultsStamp();
     const out = tempDir('roomkv-bench-test-');
+    outs.push(out);
     await bench(['--scale', '--scale-rooms=200', '--no-build', '--rounds=1', '--duration=1', '--warmup=0', '--connections=8', `--out=${out}`, `--redis-url=${redisUrl}`]);
     const md = readFileSync(join(out, 'latest-scale.md'), 'utf8');
     assert.match(md, /^- scale: the "10,000" targets hold, besides the benchmark's data, 200 rooms x 50 keys \(10,000 attributes/m);
