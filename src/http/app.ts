@@ -28,7 +28,8 @@ import { consoleRoutes } from './routes/console.js';
 
 export interface AppDeps {
   config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes' | 'requestTimeoutMs'
-    | 'keepAliveTimeoutMs' | 'maxConnections' | 'metricsToken'>;
+    | 'keepAliveTimeoutMs' | 'maxConnections' | 'metricsToken' | 'maxStreamsPerUser' | 'maxStreamsPerApp' | 'tokenMaxTtlS'
+    | 'loginFailuresPerUser' | 'loginFailuresPerApp' | 'loginFailureWindowS' | 'loginConcurrencyPerApp'>;
   apps: AppRegistry;
   store: Store;
   logger: Logger | false;
