@@ -66,6 +66,9 @@ export function makeLogger(level: Config['logLevel']): Logger {
         host: req.hostname,
         remoteAddress: req.ip,
       }),
+      // Any other URL a line carries (a request's, a webhook endpoint's) loses its query-string tokens too.
+      url: redactUrl,
+      endpoint: redactUrl,
     },
   });
 }

@@ -35,8 +35,15 @@ export const Errors = {
   appTokenRequired: () => new ApiError(403, 'forbidden_op', 'app token required', 'ForbiddenOpException'),
 
   rateLimited: () => new ApiError(429, 'reach_limit', 'This request has reached api limit', 'ReachLimitException'),
+  tooManyStreams: (per: 'user' | 'app', limit: number) =>
+    new ApiError(429, 'reach_limit', `too many open event streams for this ${per} (limit ${limit})`, 'ReachLimitException'),
+  loginFailuresExceeded: (scope: 'user' | 'app') =>
+    new ApiError(429, 'reach_limit', `too many failed logins for this ${scope}; try again later`, 'ReachLimitException'),
+  loginsBusy: () =>
+    new ApiError(429, 'reach_limit', 'too many logins in progress for this app; try again later', 'ReachLimitException'),
 
   jsonParse: (message: string) => new ApiError(400, 'json_parse', message, 'JsonParseException'),
+  jsonTooDeep: (maxDepth: number) => new ApiError(400, 'json_parse', `JSON nesting deeper than ${maxDepth} levels`, 'JsonParseException'),
   unsupportedMediaType: () => new ApiError(415, 'web_application', 'Unsupported Media Type', 'WebApplicationException'),
   bodyTooLarge: (limit: number) =>
     new ApiError(413, 'request_entity_too_large', `Request body is larger than ${limit} bytes`, 'WebApplicationException'),
