@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import agoraToken from 'agora-token';
@@ -30,8 +30,36 @@ export function makeApp(overrides: Partial<TestApp> = {}): TestApp {
   };
 }
 
+/** The folders tempDir made in this process and nobody removed yet: removed when the process exits. */
+const madeDirs = new Set<string>();
+
+function removeLeftDirs(): void {
+  for (const dir of madeDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch (err) {
+      process.stderr.write(`could not remove the test folder ${dir}: ${String(err)}\n`);
+    }
+  }
+  madeDirs.clear();
+}
+
+/**
+ * A new folder under the OS temp dir; it is removed by removeTempDir, or when this process exits. Its
+ * name carries the run's tag (ROOMKV_TEST_RUN, set by scripts/run-tests.mjs), which tells the
+ * leftover check of one run from the folders of another running beside it.
+ */
 export function tempDir(prefix = 'roomkv-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const run = process.env.ROOMKV_TEST_RUN;
+  const dir = mkdtempSync(join(tmpdir(), run ? `${prefix}run${run}-` : prefix));
+  if (madeDirs.size === 0) process.removeListener('exit', removeLeftDirs).once('exit', removeLeftDirs);
+  madeDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir: string): void {
+  madeDirs.delete(dir);
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
 export function writeAppsFile(apps: TestApp[], dir = tempDir()): string {

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { startServer } from '../../src/server.js';
-import { tempDir, writeAppsFile, type TestApp } from './apps.js';
+import { connectRedis } from '../../src/store/redis/connect.js';
+import { removeTempDir, tempDir, writeAppsFile, type TestApp } from './apps.js';
 
 export interface ServerHandle {
   url: string;
@@ -41,7 +42,12 @@ export async function startTarget(target: Target, apps: TestApp[], opts: StartOp
   const env = { ...target.env(), ...(opts.env ?? {}), PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: appsFile };
   const config = loadConfig(env);
   const server = await startServer(config, pino({ level: 'silent' }));
-  return { url: server.url, dataDir, appsFile, close: () => server.close() };
+  const close = async () => {
+    await server.close();
+    // A data dir the caller passed may be opened again (restarts): only the one made here goes.
+    if (opts.dataDir === undefined) removeTempDir(dataDir);
+  };
+  return { url: server.url, dataDir, appsFile, close };
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -105,16 +111,69 @@ export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: Record<string,
   const url = process.env.ROOMKV_TEST_REDIS_URL;
   const nodes = process.env.ROOMKV_TEST_CLUSTER_NODES;
   const have = kind === 'redis' ? url : nodes;
+  // The fast tier (npm run test:fast) leaves Redis out on purpose: no warning, and no CI error.
+  if (process.env.ROOMKV_TEST_FAST === '1') return { missing: `${kind}: left out of the fast tier` };
   if (!have) {
     const missing = `${kind}: no ${kind === 'redis' ? 'ROOMKV_TEST_REDIS_URL' : 'ROOMKV_TEST_CLUSTER_NODES'} (run the tests with npm test, which starts Redis)`;
     if (process.env.CI) throw new Error(`CI must run the Redis suites, but ${missing}`);
     console.warn(`\n!!! SKIPPING the ${kind} suites: ${missing} !!!\n`);
     return { missing };
   }
-  const env: Record<string, string> = { ROOMKV_STORE: 'redis', ROOMKV_REDIS_PREFIX: `rktest:${Math.random().toString(36).slice(2, 10)}:` };
+  const env: Record<string, string> = { ROOMKV_STORE: 'redis', ROOMKV_REDIS_PREFIX: `rktest:${testRunTag()}${Math.random().toString(36).slice(2, 10)}:` };
   if (kind === 'redis') env.ROOMKV_REDIS_URL = url!;
   else env.ROOMKV_REDIS_CLUSTER_NODES = nodes!;
+  dropAtExit(env.ROOMKV_REDIS_PREFIX, kind === 'redis' ? { url } : { clusterNodes: nodes });
   return { env };
+}
+
+/** `run<id>-` under scripts/run-tests.mjs: its leftover check tells this run's keys from another run's. */
+function testRunTag(): string {
+  const run = process.env.ROOMKV_TEST_RUN;
+  return run ? `run${run}-` : '';
+}
+
+/** The key prefixes redisEnv handed out in this process, and where: their keys go when the tests end. */
+const handedOut: Array<{ prefix: string; where: { url?: string; clusterNodes?: string } }> = [];
+
+/**
+ * Every server and store of a test file may use its prefix until the file's last test: the keys are
+ * deleted once the process has nothing left to do (beforeExit), on every master of a cluster.
+ */
+function dropAtExit(prefix: string, where: { url?: string; clusterNodes?: string }): void {
+  if (handedOut.length === 0) process.once('beforeExit', () => void dropHandedOut());
+  handedOut.push({ prefix, where });
+}
+
+async function dropHandedOut(): Promise<void> {
+  for (const { prefix, where } of handedOut.splice(0)) {
+    try {
+      await dropPrefix(prefix, where);
+    } catch (err) {
+      process.stderr.write(`could not delete the test keys ${prefix}*: ${String(err)}\n`);
+      process.exitCode ||= 1;
+    }
+  }
+}
+
+/** SCAN + UNLINK of `prefix`*, node by node (one key per command: a cluster refuses keys of two slots in one). */
+export async function dropPrefix(prefix: string, where: { url?: string; clusterNodes?: string }): Promise<number> {
+  const client = await connectRedis({ url: where.url ?? 'redis://127.0.0.1:6379', clusterNodes: where.clusterNodes, commandTimeoutMs: 5000 });
+  let dropped = 0;
+  try {
+    const nodes = 'nodes' in client ? client.nodes('master') : [client];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await node.pipeline(keys.map((k) => ['unlink', k])).exec();
+        dropped += keys.length;
+      } while (cursor !== '0');
+    }
+  } finally {
+    client.disconnect();
+  }
+  return dropped;
 }
 
 export function redisTarget(kind: 'redis' | 'redis-cluster'): Target | { missing: string } {
