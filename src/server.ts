@@ -9,6 +9,7 @@ import { Metrics } from './http/metrics.js';
 import { OpenStreams } from './http/routes/events.js';
 import { WebhookDispatcher } from './events/webhooks.js';
 import { memoryLimiter, RateLimiter, redisLimiter } from './http/rate-limit.js';
+import { memoryLoginCounters, redisLoginCounters, type LoginCounters } from './auth/login-guard.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import { connectRedis } from './store/redis/connect.js';
 import { RedisStore } from './store/redis/redis-store.js';
@@ -30,6 +31,8 @@ interface Backend {
   store: Store;
   /** The rate limit's counters: in memory for one instance, in Redis when instances share it. */
   limiter: RateLimiter;
+  /** The failed-login counters, kept where the rate limit's are. */
+  loginCounters: LoginCounters;
 }
 
 function logLimits(config: Config): EventLogLimits {
@@ -43,10 +46,15 @@ export async function openBackend(config: Config): Promise<Backend> {
       return {
         store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous, locking: config.sqliteLocking, readCacheBytes: config.sqliteCacheMb * 1024 * 1024, eventLog: logLimits(config) }),
         limiter: new RateLimiter(memoryLimiter),
+        loginCounters: memoryLoginCounters,
       };
     case 'redis': {
       const client = await connectRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs });
-      return { store: new RedisStore({ client, prefix: config.redisPrefix, eventLog: logLimits(config) }), limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)) };
+      return {
+        store: new RedisStore({ client, prefix: config.redisPrefix, eventLog: logLimits(config) }),
+        limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)),
+        loginCounters: redisLoginCounters(client, config.redisPrefix),
+      };
     }
   }
 }
@@ -83,13 +91,13 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
     apps = [demo.app];
   }
   const registry = new AppRegistry(apps);
-  const { store, limiter } = await openBackend(config);
+  const { store, limiter, loginCounters } = await openBackend(config);
   let app: FastifyInstance;
-  const streams = new OpenStreams();
+  const streams = new OpenStreams({ maxPerUser: config.maxStreamsPerUser, maxPerApp: config.maxStreamsPerApp });
   const lifecycle = { draining: false };
   const metrics = new Metrics(apps, store, () => streams.size);
   try {
-    app = await buildApp({ config, apps: registry, store, limiter, logger, metrics, streams, lifecycle });
+    app = await buildApp({ config, apps: registry, store, limiter, loginCounters, logger, metrics, streams, lifecycle });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await store.close();

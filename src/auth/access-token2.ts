@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import { inflateSync } from 'node:zlib';
 import { Errors } from '../domain/errors.js';
+import { MAX_INFLATED_BYTES, MAX_TOKEN_CHARS } from './token-bounds.js';
 
 // agora-token is CommonJS without types; its AccessToken2 parser knows every service layout.
 const require = createRequire(import.meta.url);
@@ -44,12 +46,40 @@ function declaredServices(signingInfo: Buffer): number {
 }
 
 /**
+ * The token's content, inflated with a bound on its length and on what it inflates to, or null.
+ * The package inflates without a bound, so it may only see a token that passed this.
+ */
+function boundedContent(token: string): Buffer | null {
+  if (token.length > MAX_TOKEN_CHARS || !token.startsWith('007')) return null;
+  try {
+    return inflateSync(Buffer.from(token.slice(3), 'base64'), { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch {
+    return null;
+  }
+}
+
+/** The App ID a 007 token names (unverified), or undefined when it is not a readable token. */
+export function accessToken2AppId(token: string): string | undefined {
+  const content = boundedContent(token);
+  if (content === null) return undefined;
+  try {
+    const signatureLength = content.readUInt16LE(0);
+    const idLength = content.readUInt16LE(2 + signatureLength);
+    const start = 4 + signatureLength;
+    if (start + idLength > content.length) return undefined;
+    return content.toString('latin1', start, start + idLength);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Verifies an Agora AccessToken2 ("007...") for `app` at `nowSec`, as spec section 2 describes.
  * Throws the catalogue's token errors; returns what the Chat service grants and until when (ms).
  */
 export function verifyAccessToken2(token: string, app: TokenApp, nowSec: number): TokenClaims {
   const parsed = new AccessToken2();
-  if (!token.startsWith('007') || !parsed.from_string(token)) throw Errors.tokenCorrupt();
+  if (boundedContent(token) === null || !parsed.from_string(token)) throw Errors.tokenCorrupt();
   // The package stops quietly at a service type it does not know: treat that as corrupt.
   if (parsed.services.length !== declaredServices(parsed.__signing_info)) throw Errors.tokenCorrupt();
   if (parsed.appId.toString().toLowerCase() !== app.appId.toLowerCase()) throw Errors.tokenRejected();

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Errors } from '../domain/errors.js';
+import { MAX_TOKEN_CHARS } from './token-bounds.js';
 
 /**
  * Access tokens issued at POST .../token. They are stateless and signed with a key derived from the
@@ -35,22 +36,36 @@ export function isIssuedToken(token: string): boolean {
   return token.startsWith(PREFIX);
 }
 
-/** Throws the catalogue's token errors; checks signature, app and expiry at `nowMs`. */
-export function verifyIssuedToken(token: string, app: { appId: string; appCertificate: string }, nowMs: number): IssuedClaims {
+/** The payload and the claims of a well-formed issued token (unverified), or null. */
+function readClaims(token: string): { payload: string; claims: IssuedClaims } | null {
   const dot = token.indexOf('.');
-  if (!token.startsWith(PREFIX) || dot < 0) throw Errors.tokenCorrupt();
+  // Bounded before decoding: the header is attacker-sized, and JSON.parse is linear in it.
+  if (token.length > MAX_TOKEN_CHARS || !token.startsWith(PREFIX) || dot < 0) return null;
   const payload = token.slice(PREFIX.length, dot);
-  const sig = Buffer.from(token.slice(dot + 1), 'base64url');
   let claims: IssuedClaims;
   try {
     claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as IssuedClaims;
   } catch {
-    throw Errors.tokenCorrupt();
+    return null;
   }
   if (typeof claims !== 'object' || claims === null || typeof claims.a !== 'string' || typeof claims.e !== 'number'
     || (claims.t !== 'a' && claims.t !== 'u') || (claims.t === 'u' && typeof claims.u !== 'string')) {
-    throw Errors.tokenCorrupt();
+    return null;
   }
+  return { payload, claims };
+}
+
+/** The App ID an issued token names (unverified), or undefined when it is not well-formed. */
+export function issuedTokenAppId(token: string): string | undefined {
+  return readClaims(token)?.claims.a;
+}
+
+/** Throws the catalogue's token errors; checks signature, app and expiry at `nowMs`. */
+export function verifyIssuedToken(token: string, app: { appId: string; appCertificate: string }, nowMs: number): IssuedClaims {
+  const read = readClaims(token);
+  if (read === null) throw Errors.tokenCorrupt();
+  const { payload, claims } = read;
+  const sig = Buffer.from(token.slice(token.indexOf('.') + 1), 'base64url');
   const expected = createHmac('sha256', signingKey(app.appCertificate)).update(payload).digest();
   if (claims.a.toLowerCase() !== app.appId.toLowerCase() || sig.length !== expected.length || !timingSafeEqual(sig, expected)) {
     throw Errors.tokenRejected();

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { Errors } from '../domain/errors.js';
 import { errorBody } from './envelope.js';
 import { Authenticator } from '../auth/authenticator.js';
+import { LoginGuard, type LoginCounters } from '../auth/login-guard.js';
 import type { AppRegistry } from '../config/apps.js';
 import type { Config } from '../config/config.js';
 import type { Store } from '../store/types.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   store: Store;
   logger: Logger | false;
   limiter?: RateLimiter;
+  /** The failed-login counters: in memory unless given (the Redis store shares them across instances). */
+  loginCounters?: LoginCounters;
   /** Made here when not given; the server passes its own so webhooks report to the same registry. */
   metrics?: Metrics;
   streams?: OpenStreams;
@@ -188,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const limiter = deps.limiter ?? new RateLimiter();
   const hook = tenantHook({ apps, auth, store, limiter });
+  const guard = new LoginGuard(config, deps.loginCounters);
   store.onFeedGap(() => streams.resyncAll());
   // Event streams never end by themselves: end them first, so that close() can drain the rest.
   f.addHook('preClose', async () => streams.closeAll());
@@ -198,7 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scope.register(attributeRoutes(store, metrics));
       await scope.register(userRoutes(store));
       await scope.register(chatroomRoutes(store));
-      await scope.register(tokenRoutes(store, auth, clock));
+      await scope.register(tokenRoutes(store, auth, { guard, maxTtlS: config.tokenMaxTtlS, clock }));
       await scope.register(eventRoutes(store, streamOptions, streams, metrics));
       await scope.register(webhookRoutes(store));
       await scope.register(attributeRecordRoutes(store));

@@ -84,10 +84,19 @@ export function tenantHook(deps: HookDeps) {
   };
 }
 
-/** A 007 user token names the user by username or by uuid; issued tokens always by username. */
+/**
+ * A 007 user token names the user by username or by uuid; issued tokens always by username, and
+ * carry the uuid of the user they were issued to: a user deleted and made again under the same
+ * name is another user, whom the old token must not open (401 OAuth).
+ */
 async function actingUser(store: Store, app: AppRecord, p: Extract<Principal, { kind: 'user' }>): Promise<string> {
   const id = p.userId.toLowerCase();
-  if (p.issued || !UUID.test(id)) return id;
+  if (p.issued) {
+    const user = await store.getUser(app.appId, id);
+    if (!user || p.uuid === undefined || user.uuid !== p.uuid) throw Errors.tokenRejected();
+    return id;
+  }
+  if (!UUID.test(id)) return id;
   if (await store.getUser(app.appId, id)) return id;
   return (await store.getUserByUuid(app.appId, id))?.username ?? id;
 }

@@ -37,7 +37,8 @@ export function toApiError(err: unknown, bodyLimit: number): ApiError | null {
 
 export function errorHandler(bodyLimit: number) {
   return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply) {
-    const api = toApiError(err, bodyLimit);
+    // A route may take less than the server's limit (the token route): name the one that applied.
+    const api = toApiError(err, req.routeOptions?.bodyLimit ?? bodyLimit);
     if (api === null) {
       req.log.error({ err }, 'unhandled error');
       return reply.code(500).type('application/json').send({

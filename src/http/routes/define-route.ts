@@ -6,6 +6,9 @@ import type { AuthKind, RouteConfig } from '../context.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/** Marks, in a route's schema and so in its OpenAPI operation, a body that may be left out. */
+export const OPTIONAL_BODY = 'x-roomkv-optional-body';
+
 export interface MethodSpec {
   handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
   body?: TSchema;
@@ -15,6 +18,8 @@ export interface MethodSpec {
   summary: string;
   /** The 200 answer, for the OpenAPI document. */
   response: TSchema;
+  /** Largest body in bytes, when this route takes less than the server's limit. */
+  bodyLimit?: number;
 }
 
 const ALL: Method[] = ['GET', 'POST', 'PUT', 'DELETE'];
@@ -33,9 +38,12 @@ export function defineRoute(f: FastifyInstance, url: string, auth: AuthKind, met
       method,
       url,
       config,
+      ...(spec.bodyLimit !== undefined ? { bodyLimit: spec.bodyLimit } : {}),
       schema: {
         summary: spec.summary,
         tags: [TAGS[auth]],
+        // Fastify's schema has no optional body; registerDocs reads this mark into the document.
+        ...(spec.optionalBody === true ? { [OPTIONAL_BODY]: true } : {}),
         ...(spec.body ? { body: spec.body } : {}),
         ...(spec.querystring ? { querystring: spec.querystring } : {}),
         response: { 200: spec.response, '4xx': ErrorEnvelope, '5xx': ErrorEnvelope },

@@ -479,12 +479,13 @@ export function authSuite(target: Target): void {
         assert.equal(withTtl.body.user.uuid, uuids.carol);
       });
 
-      it('the password grant refuses a wrong password (400) and an unknown user (404)', async () => {
+      it('the password grant refuses a wrong password and an unknown user alike (400 invalid password)', async () => {
         expectError(await grant({ grant_type: 'password', username: 'carol', password: 'wrong-pw' }), 400, ['invalid_grant', 'invalid password'], 'wrong');
-        expectError(await grant({ grant_type: 'password', username: 'nobody', password: PASSWORD }), 404, ['invalid_grant', 'user not found'], 'unknown');
+        // An unknown user is not told apart from a wrong password, so usernames cannot be probed.
+        expectError(await grant({ grant_type: 'password', username: 'nobody', password: PASSWORD }), 400, ['invalid_grant', 'invalid password'], 'unknown');
         // A user of another app is unknown here.
         expectOk(await otherAdmin.call('POST', '/users', { body: { username: 'onlyother', password: PASSWORD } }), 'other app user');
-        expectError(await grant({ grant_type: 'password', username: 'onlyother', password: PASSWORD }), 404, ['invalid_grant', 'user not found'], 'other app user');
+        expectError(await grant({ grant_type: 'password', username: 'onlyother', password: PASSWORD }), 400, ['invalid_grant', 'invalid password'], 'other app user');
       });
 
       it('an issued user token acts only as its own user', async () => {

@@ -1,6 +1,7 @@
 import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
 import { authSuite } from './auth.js';
+import { authHardeningSuite } from './auth-hardening.js';
 import { errorsSuite } from './errors.js';
 import { hostileSuite } from './hostile.js';
 import { tokenAttacksSuite } from './token-attacks.js';
@@ -12,6 +13,7 @@ import { roomsUsersSuite } from './rooms-users.js';
 export function allHttpSuites(target: Target): void {
   attributesSuite(target);
   authSuite(target);
+  authHardeningSuite(target);
   errorsSuite(target);
   eventsSuite(target);
   hostileSuite(target);
