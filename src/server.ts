@@ -59,6 +59,19 @@ export async function openBackend(config: Config): Promise<Backend> {
   }
 }
 
+/**
+ * Gives the store a new log epoch, for after a restore from a copy: every resume point handed out
+ * before then gets a snapshot. On SQLite the server must be stopped (it holds the file).
+ */
+export async function renewLogEpoch(config: Config): Promise<string> {
+  const { store } = await openBackend(config);
+  try {
+    return await store.renewLogEpoch();
+  } finally {
+    await store.close();
+  }
+}
+
 /** Wires config -> apps -> store -> HTTP and listens. Everything a caller needs to stop it is returned. */
 /** Query parameters whose values never reach a log line. */
 

@@ -66,3 +66,18 @@ export interface EventRouting {
   appKey: string;
   endpointsFor(reason: EventReason): readonly string[];
 }
+
+/**
+ * Feed messages with seq 0 carry no event: they tell a room's subscribers that a member left (its
+ * body is the username; removed, deleted or gone offline, with or without keys to remove, so no
+ * event need say so), and that that member's streams must check their rights again before
+ * delivering what follows. Written in the same transaction or script as the change, so every
+ * event after the change follows it on the feed.
+ */
+export function membershipEnded(username: string): StoredEvent {
+  return { seq: 0, body: username };
+}
+
+export function isMembershipChange(e: StoredEvent): boolean {
+  return e.seq === 0;
+}

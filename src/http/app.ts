@@ -86,7 +86,7 @@ const PREFIXES = ['/:org/:app', '/app-id/:appId'];
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, apps } = deps;
   const clock = deps.clock ?? Date.now;
-  const streams = deps.streams ?? new OpenStreams();
+  const streams = deps.streams ?? new OpenStreams({ maxPerUser: config.maxStreamsPerUser, maxPerApp: config.maxStreamsPerApp });
   const auth = new Authenticator(clock);
   const metrics = deps.metrics ?? new Metrics(apps.apps, deps.store, () => streams.size);
   const store = metrics.instrument(deps.store);

@@ -80,7 +80,8 @@ export function tenantHook(deps: HookDeps) {
       c.actor = await actingUser(deps.store, app, principal);
       if (params.username !== undefined && params.username.toLowerCase() !== c.actor) throw Errors.othersNotAllowed();
     }
-    if (kind === 'attr') await deps.limiter.consume(app);
+    // Opening an event stream reads the room as a get does, and costs the same.
+    if (kind === 'attr' || kind === 'stream') await deps.limiter.consume(app);
   };
 }
 

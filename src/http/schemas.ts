@@ -65,8 +65,16 @@ export const MembersQuery = Type.Object({
 });
 export type MembersQuery = Static<typeof MembersQuery>;
 
+/** Agora's list paging: `limit` per page, `cursor` from the previous page's answer. */
+export const ListQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'how many per page, from 1; above the route\'s most, its most' })),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{0,200}$', description: 'the previous page\'s cursor' })),
+});
+export type ListQuery = Static<typeof ListQuery>;
+
 export const EventsQuery = Type.Object({
-  since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'resume after this seq (as Last-Event-ID)' })),
+  since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}(-[0-9a-z]{1,16})?$', description: 'resume after this event id or seq (as Last-Event-ID)' })),
+  epoch: Type.Optional(Type.String({ pattern: '^[0-9a-z]{1,16}$', description: 'the log epoch `since` belongs to (a snapshot when it is not the current one)' })),
   access_token: Type.Optional(Type.String({ description: 'the token, for clients that cannot send headers (EventSource)' })),
 });
 export type EventsQuery = Static<typeof EventsQuery>;

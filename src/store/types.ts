@@ -84,6 +84,8 @@ export interface EventLogRead {
   firstSeq: number;
   /** Whether the room still exists (the log of a destroyed room is kept for replay). */
   exists: boolean;
+  /** The store's log epoch when read (see EventStore.logEpoch). */
+  epoch: string;
 }
 
 export interface Snapshot {
@@ -125,6 +127,14 @@ export type EventListener = (event: StoredEvent) => void;
  * log for replay, a live feed, and the webhook outbox.
  */
 export interface EventStore {
+  /**
+   * Names the history the logs belong to: made when the store is first used, made anew when it is
+   * wiped (and by `roomkv new-epoch` after a restore), so a resume point from another history is
+   * told apart from one of this history even when its seq exists here.
+   */
+  logEpoch(): Promise<string>;
+  /** Makes a new log epoch (after a restore from a copy); returns it. */
+  renewLogEpoch(): Promise<string>;
   readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead>;
   /** The room's attributes and the seq they are current at, read atomically. */
   snapshot(appId: string, roomId: string): Promise<Snapshot | null>;

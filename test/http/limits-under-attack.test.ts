@@ -10,6 +10,7 @@ import { appToken, makeApp, tempDir, writeAppsFile, type TestApp } from '../supp
 import { call, client, type Client, type Reply } from '../support/client.js';
 import { redisEnv, spawnServer, sqliteTarget, startTarget, type ChildServer, type ServerHandle } from '../support/server.js';
 import { json, openStream } from '../support/sse.js';
+import { waitFor } from '../support/wait.js';
 
 const LIMIT = 50;
 const BURST = 1000;
@@ -26,9 +27,17 @@ async function setupRoom(c: Client): Promise<string> {
   return room.body.data.id;
 }
 
-/** The room's attributes from the event stream's snapshot: reading them spends no rate-limit budget. */
+/**
+ * The room's attributes from the event stream's snapshot. Opening a stream spends a get's budget:
+ * after the burst, wait for a window that has some left (a 429 until then).
+ */
 async function snapshot(url: string, app: TestApp, room: string): Promise<Record<string, string>> {
-  const stream = await openStream(`${url}/${app.org}/${app.app}/metadata/chatroom/${room}/events`, { token: appToken(app) });
+  const stream = await waitFor('a stream the rate limit lets open', async () => {
+    const s = await openStream(`${url}/${app.org}/${app.app}/metadata/chatroom/${room}/events`, { token: appToken(app) });
+    if (s.status !== 429) return s;
+    s.close();
+    return false;
+  });
   try {
     assert.equal(stream.status, 200, stream.text);
     const first = await stream.next();

@@ -74,9 +74,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const total = writers.length * ROUNDS;
       const last = 1 + total;
 
-      await onB.next((m) => m.id === String(last), WAIT_MS);
+      await onB.next((m) => m.seq === String(last), WAIT_MS);
       const seen = onB.messages.slice(1);
-      assert.deepEqual(seen.map((m) => Number(m.id)), Array.from({ length: total }, (_, i) => i + 2), 'B: seqs 2..201, once each, in order');
+      assert.deepEqual(seen.map((m) => Number(m.seq)), Array.from({ length: total }, (_, i) => i + 2), 'B: seqs 2..201, once each, in order');
       const bodies = seen.map(json);
       for (const [i, b] of bodies.entries()) {
         assert.equal(b.seq, i + 2);
@@ -89,14 +89,14 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
         assert.deepEqual(mine, Array.from({ length: ROUNDS }, (_, j) => ({ [w]: String(j) })), `${w}'s writes, in its order`);
       }
       // the instance that wrote them delivers the very same events
-      await onA.next((m) => m.id === String(last), WAIT_MS);
+      await onA.next((m) => m.seq === String(last), WAIT_MS);
       assert.deepEqual(onA.messages.slice(1).map((m) => m.data), seen.map((m) => m.data));
 
       // a client that saw up to seq 100 on B resumes on A: exactly 101..201 again, then live
       const mid = 100;
       const resumed = await subscribe(servers[0], room, { 'Last-Event-ID': String(mid) });
-      await resumed.next((m) => m.id === String(last), WAIT_MS);
-      assert.deepEqual(resumed.messages.map((m) => m.data), seen.filter((m) => Number(m.id) > mid).map((m) => m.data),
+      await resumed.next((m) => m.seq === String(last), WAIT_MS);
+      assert.deepEqual(resumed.messages.map((m) => m.data), seen.filter((m) => Number(m.seq) > mid).map((m) => m.data),
         'the replay is the rest of what B saw, byte for byte, and nothing else');
       assert.ok(resumed.messages.every((m) => m.event === undefined), 'no snapshot on resume');
 
@@ -109,7 +109,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
 
       // and a resume on B from the same point gets the same
       const resumedOnB = await subscribe(servers[1], room, { 'Last-Event-ID': String(mid) });
-      await resumedOnB.next((m) => m.id === String(last + 1), WAIT_MS);
+      await resumedOnB.next((m) => m.seq === String(last + 1), WAIT_MS);
       assert.deepEqual(resumedOnB.messages.map((m) => m.data), resumed.messages.map((m) => m.data));
     });
   });

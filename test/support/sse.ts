@@ -7,6 +7,9 @@
 export interface SseMessage {
   /** The `id` field of this block, if it had one (see `lastEventId` for the running value). */
   id?: string;
+  /** roomkv's ids are `{seq}-{epoch}`: the seq, as a string, and the epoch of this block's id. */
+  seq?: string;
+  epoch?: string;
   /** The `event` field, absent for unnamed (`message`) events. */
   event?: string;
   data: string;
@@ -159,7 +162,10 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
   const dispatch = () => {
     if (data.length > 0) {
       const m: SseMessage = { data: data.join('\n'), comments: pendingComments };
-      if (id !== undefined) m.id = id;
+      if (id !== undefined) {
+        m.id = id;
+        [m.seq, m.epoch] = id.split('-');
+      }
       if (event !== undefined && event !== '') m.event = event;
       messages.push(m);
       pendingComments = [];

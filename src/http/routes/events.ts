@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../../domain/errors.js';
-import { RoomStream, type StreamSink } from '../../events/room-stream.js';
+import type { EndReason, ResumePoint, StreamSink } from '../../events/room-stream.js';
+import { LiveStream, OpenStreams, type Subscriber } from '../../events/live-stream.js';
 import type { Store } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { EventsQuery } from '../schemas.js';
@@ -9,68 +10,58 @@ import { defineRoute } from './define-route.js';
 import type { Metrics } from '../metrics.js';
 import { recordRequest } from '../request-log.js';
 
+export { OpenStreams };
+
 export interface EventStreamOptions {
   heartbeatMs: number;
   maxBufferBytes: number;
 }
 
-interface OpenStream {
-  close(): void;
-  resync(): void;
-}
-
-/**
- * The open streams of this instance: shutdown ends them with a reconnect hint, and a feed that may
- * have dropped events (a Redis reconnect) makes each look at its room's log again.
- */
-export class OpenStreams {
-  private readonly open = new Set<OpenStream>();
-
-  add(stream: OpenStream): () => void {
-    this.open.add(stream);
-    return () => this.open.delete(stream);
-  }
-
-  get size(): number {
-    return this.open.size;
-  }
-
-  closeAll(): void {
-    for (const s of [...this.open]) s.close();
-  }
-
-  resyncAll(): void {
-    for (const s of [...this.open]) s.resync();
-  }
-}
-
 const RECONNECT_MS = 1000;
+
+/** An SSE id is `{seq}-{epoch}`; a bare seq (from `?since=` or an older id) has no epoch. */
+const RESUME = /^([0-9]{1,15})(?:-([0-9a-z]{1,16}))?$/;
+
+function resumePoint(lastEventId: unknown, since: string | undefined, epoch: string | undefined): ResumePoint | undefined {
+  const text = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : since;
+  if (text === undefined) return undefined;
+  const m = RESUME.exec(text);
+  if (m === null) throw Errors.illegalArgument('Last-Event-ID / since must be an event id or seq');
+  return { seq: Number(m[1]), epoch: m[2] ?? epoch };
+}
 
 /**
  * GET .../metadata/chatroom/{id}/events: Server-Sent Events. A fresh subscriber gets a `snapshot`
- * event (the whole map and its seq), then every change as an unnamed event whose `id` is its seq.
- * `Last-Event-ID` or `?since=` resumes after that seq. The token may come as `?access_token=`,
- * since a browser's EventSource cannot send headers.
+ * event (the whole map, its seq and the log's epoch), then every change as an unnamed event whose
+ * `id` is `{seq}-{epoch}`. `Last-Event-ID` or `?since=` resumes after that point. When the server
+ * ends the stream (token expired, membership ended, room destroyed) an `end` event says why. The
+ * token may come as `?access_token=`, since a browser's EventSource cannot send headers.
  */
 export function eventRoutes(store: Store, options: EventStreamOptions, streams: OpenStreams, metrics: Metrics): FastifyPluginAsync {
   return async (f) => {
     const subscribe = async (req: FastifyRequest, reply: FastifyReply) => {
       const c = ctx(req);
+      const app = c.app!;
+      const principal = c.principal!;
       const { chatroomId } = req.params as { chatroomId: string };
       const q = req.query as EventsQuery;
-      const lastId = req.headers['last-event-id'];
-      const sinceText = typeof lastId === 'string' && lastId !== '' ? lastId : q.since;
-      if (sinceText !== undefined && !/^[0-9]{1,15}$/.test(sinceText)) throw Errors.illegalArgument('Last-Event-ID / since must be an event seq');
-      const since = sinceText === undefined ? undefined : Number(sinceText);
-      const log = await store.readEvents(c.app!.appId, chatroomId, since ?? Number.MAX_SAFE_INTEGER, 1);
+      const since = resumePoint(req.headers['last-event-id'], q.since, q.epoch);
+      const user = principal.kind === 'user' ? c.actor! : undefined;
+      const log = await store.readEvents(app.appId, chatroomId, since?.seq ?? Number.MAX_SAFE_INTEGER, 1);
       if (!log.exists) {
-        // A destroyed room's log lets a resume read its last events; with nothing left, 204 tells
-        // an EventSource to stop reconnecting.
-        if (since === undefined || log.lastSeq === 0) throw Errors.roomNotFound(chatroomId);
-        if (since >= log.lastSeq) return reply.code(204).send();
-      } else if (c.principal?.kind === 'user' && !(await store.isMember(c.app!.appId, chatroomId, c.actor!))) {
+        // A destroyed room's log lets an app-token resume read its last events; a user of a room
+        // that is gone has no membership left to read it with.
+        if (since === undefined || log.lastSeq === 0 || user !== undefined) throw Errors.roomNotFound(chatroomId);
+        // With nothing left, 204 tells an EventSource to stop reconnecting.
+        if (since.seq >= log.lastSeq && (since.epoch === undefined || since.epoch === log.epoch)) return reply.code(204).send();
+      } else if (user !== undefined && !(await store.isMember(app.appId, chatroomId, user))) {
         throw Errors.notInRoom();
       }
+      const subscriber: Subscriber = {
+        appId: app.appId, user, expiresAt: principal.expiresAt,
+        uuid: principal.kind === 'user' && principal.issued ? principal.uuid : undefined,
+      };
+      const release = streams.admit(subscriber);
 
       reply.hijack();
       const raw = reply.raw;
@@ -96,12 +87,20 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
         raw.write(chunk);
         return true;
       };
+      const end = (reason?: EndReason) => {
+        if (!open) return;
+        if (reason !== undefined) write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+        open = false;
+        live.stop();
+        raw.end();
+        recordRequest(metrics, req, 200, reply.elapsedTime);
+      };
       const sink: StreamSink = {
-        event: (e) => write(`id: ${e.seq}\ndata: ${e.body}\n\n`),
-        snapshot: (s) => write(`id: ${s.seq}\nevent: snapshot\ndata: ${JSON.stringify({
-          seq: s.seq, chatroomId, app: c.app!.appKey, attributes: s.attributes,
+        event: (e, epoch) => write(`id: ${e.seq}-${epoch}\ndata: ${e.body}\n\n`),
+        snapshot: (s, epoch) => write(`id: ${s.seq}-${epoch}\nevent: snapshot\ndata: ${JSON.stringify({
+          seq: s.seq, epoch, chatroomId, app: app.appKey, attributes: s.attributes,
         })}\n\n`),
-        close: () => end(),
+        close: end,
         drained: () => (open && raw.writableNeedDrain
           ? new Promise<void>((resolve) => {
             const done = () => {
@@ -114,31 +113,14 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
           })
           : null),
       };
-      const stream = new RoomStream(store, c.app!.appId, chatroomId, sink);
-      // Each heartbeat also looks at the room's log: an event the live feed lost without a trace
-      // (a Redis subscriber connection that reconnected unseen) reaches the stream by the next one.
-      const heartbeat = setInterval(() => {
-        if (write(': heartbeat\n\n')) stream.resync();
-      }, options.heartbeatMs);
-      const forget = streams.add({
-        close: () => {
-          write(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`);
-          end();
-        },
-        resync: () => stream.resync(),
-      });
-      function end() {
-        if (!open) return;
-        open = false;
-        clearInterval(heartbeat);
-        forget();
-        stream.stop();
-        raw.end();
-        recordRequest(metrics, req, 200, reply.elapsedTime);
-      }
-      raw.on('close', end);
+      const live = new LiveStream({
+        store, streams, roomId: chatroomId, subscriber, sink, heartbeatMs: options.heartbeatMs,
+        heartbeat: () => write(': heartbeat\n\n'),
+        goodbye: () => write(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`),
+      }, release);
+      raw.on('close', () => end());
       try {
-        await stream.start(since);
+        await live.start(since);
       } catch (err) {
         // The headers are out: end the stream rather than leave it open and silent. The client
         // reconnects (after `retry`) and starts again from its last id.

@@ -1,7 +1,7 @@
 import { Redis, Cluster } from 'ioredis';
 import { pairBytes, pairProblem, planDelete, planSet, reasons, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { ApiError, Errors } from '../../domain/errors.js';
-import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
+import { appUuid, isRoomId, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
 import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
 import type { EventLogLimits } from '../event-log.js';
 import { parseAttributesJson } from '../attr-json.js';
@@ -553,13 +553,37 @@ export class RedisStore implements Store {
   // ---- events
 
   async readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead> {
-    if (!isRoomId(roomId)) return { events: [], lastSeq: 0, firstSeq: 1, exists: false };
+    if (!isRoomId(roomId)) return { events: [], lastSeq: 0, firstSeq: 1, exists: false, epoch: await this.logEpoch() };
     return this.guard(async () => {
       const base = `${this.p}{${appId}:${roomId}}`;
-      const res = await this.r.rkReadEvents(`${base}:room`, `${base}:log`, afterSeq, limit);
+      // The epoch key lives in another slot: read beside the script, not in it.
+      const [res, epoch] = await Promise.all([this.r.rkReadEvents(`${base}:room`, `${base}:log`, afterSeq, limit), this.logEpoch()]);
       const events: StoredEvent[] = [];
       for (let i = 3; i < res.length; i += 2) events.push({ seq: Number(res[i]), body: String(res[i + 1]) });
-      return { exists: Number(res[0]) === 1, lastSeq: Number(res[1]), firstSeq: Number(res[2]), events };
+      return { exists: Number(res[0]) === 1, lastSeq: Number(res[1]), firstSeq: Number(res[2]), events, epoch };
+    });
+  }
+
+  /**
+   * Read from Redis each time, not kept: a Redis wiped under running instances gets a new epoch
+   * from whichever instance looks first, and every instance then agrees on it.
+   */
+  async logEpoch(): Promise<string> {
+    return this.guard(async () => {
+      const key = `${this.p}epoch`;
+      const found = await this.r.get(key);
+      if (found !== null) return found;
+      await this.r.set(key, newEpochValue().toString(36), 'NX');
+      return (await this.r.get(key)) ?? '';
+    });
+  }
+
+  /** A new log epoch, after a restore from a copy: every resume then takes a snapshot. */
+  async renewLogEpoch(): Promise<string> {
+    return this.guard(async () => {
+      const epoch = newEpochValue().toString(36);
+      await this.r.set(`${this.p}epoch`, epoch);
+      return epoch;
     });
   }
 

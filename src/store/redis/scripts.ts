@@ -311,6 +311,8 @@ for i = a + 1, #ARGV, 2 do
     redis.call('DEL', autoKey)
     redis.call('ZREM', KEYS[2], u)
     if #keys > 0 then emit(base, ev, post, jsonKeys(keys)) end
+    -- seq 0: no event, the member's streams look at their rights (domain/events.ts membershipEnded)
+    redis.call('PUBLISH', ev.channel, '0|' .. u)
     out[#out + 1] = u; out[#out + 1] = 'ok'
   end
 end

@@ -2,10 +2,10 @@ import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
+import { pairBytes, planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { Errors } from '../../domain/errors.js';
-import { appUuid, isRoomId, newUserUuid, roomIdFromSeq } from '../../domain/ids.js';
-import { eventTemplate, renderEvent, type EventFacts, type EventRouting, type StoredEvent } from '../../domain/events.js';
+import { appUuid, isRoomId, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
+import { eventTemplate, membershipEnded, renderEvent, type EventFacts, type EventRouting, type StoredEvent } from '../../domain/events.js';
 import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
@@ -53,6 +53,14 @@ interface RoomRow { id: string; name: string; description: string; owner: string
  * one connection per process the transactions cannot interleave. Every write runs as one
  * IMMEDIATE transaction so a second process on the same file would wait, not deadlock.
  */
+/** The file's log epoch, made (random) the first time the file is opened. */
+function readEpoch(db: Db): string {
+  db.prepare('INSERT OR IGNORE INTO counters (name, value) VALUES (?, ?)').run(EPOCH_COUNTER, newEpochValue());
+  return (db.prepare('SELECT value FROM counters WHERE name = ?').get(EPOCH_COUNTER) as { value: number }).value.toString(36);
+}
+
+const EPOCH_COUNTER = 'log_epoch';
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Db;
@@ -72,6 +80,8 @@ export class SqliteStore implements Store {
    */
   private readonly commitBatch: (fn: () => void) => void;
   private readonly inSavepoint: (fn: () => unknown) => unknown;
+  /** The log epoch: this file's history (see EventStore.logEpoch). */
+  private epoch: string;
 
   constructor(options: SqliteOptions) {
     if (!(options.eventLog.minEvents >= 1)) throw new Error('eventLog.minEvents must be at least 1: a room\'s next event is numbered from its newest');
@@ -107,6 +117,7 @@ export class SqliteStore implements Store {
     // A transaction function called inside another runs as a savepoint.
     this.inSavepoint = this.db.transaction((fn: () => unknown) => fn());
     this.now = options.clock ?? Date.now;
+    this.epoch = readEpoch(this.db);
     const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
     this.cache = exclusive && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
   }
@@ -446,6 +457,7 @@ export class SqliteStore implements Store {
     if (total) this.q.addUsage.run(appId, -total);
     this.q.deleteMember.run(appId, roomId, username);
     if (keys.length > 0) this.emit(appId, roomId, routing, { reason, from: username, attributes: keys.map((k) => k.key) });
+    this.pending.push([`${appId}:${roomId}`, membershipEnded(username)]);
   }
 
   /**
@@ -472,7 +484,7 @@ export class SqliteStore implements Store {
       const bounds = this.q.eventBounds.get(appId, roomId) as { first: number | null; last: number | null };
       const lastSeq = this.q.roomSeq.get(appId, roomId, appId, roomId) as number;
       const events = this.q.eventsAfter.all(appId, roomId, afterSeq, limit) as StoredEvent[];
-      return { events, lastSeq, firstSeq: bounds.first ?? lastSeq + 1, exists };
+      return { events, lastSeq, firstSeq: bounds.first ?? lastSeq + 1, exists, epoch: this.epoch };
     })();
   }
 
@@ -484,6 +496,18 @@ export class SqliteStore implements Store {
       for (const r of this.q.allAttrs.all(appId, roomId) as Array<{ key: string; value: string }>) attributes[r.key] = r.value;
       return { seq, attributes };
     })();
+  }
+
+  async logEpoch(): Promise<string> {
+    return this.epoch;
+  }
+
+  async renewLogEpoch(): Promise<string> {
+    return this.write(() => {
+      this.db.prepare('UPDATE counters SET value = ? WHERE name = ?').run(newEpochValue(), EPOCH_COUNTER);
+      this.epoch = readEpoch(this.db);
+      return this.epoch;
+    });
   }
 
   async subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void> {

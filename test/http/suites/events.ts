@@ -36,7 +36,7 @@ function eventsUrl(fx: Fixture, room: string, byAppId = false): string {
 /** A change event exactly as the issue describes it: every field, nothing more. */
 function assertEvent(fx: Fixture, m: SseMessage, want: Expected): void {
   const label = `event ${m.id}: ${m.data.slice(0, 400)}`;
-  assert.equal(m.id, String(want.seq), label);
+  assert.equal(m.seq, String(want.seq), label);
   assert.equal(m.event, undefined, `a change is an unnamed event: ${label}`);
   const b = json(m);
   assert.equal(typeof b.timestamp, 'number', label);
@@ -61,8 +61,9 @@ function assertEvent(fx: Fixture, m: SseMessage, want: Expected): void {
 
 function assertSnapshot(fx: Fixture, m: SseMessage, room: string, seq: number, attributes: Record<string, string>): void {
   assert.equal(m.event, 'snapshot', m.data);
-  assert.equal(m.id, String(seq), m.data);
-  assert.deepEqual(json(m), { seq, chatroomId: room, app: appKey(fx), attributes });
+  assert.equal(m.seq, String(seq), m.data);
+  assert.match(m.epoch ?? '', /^[0-9a-z]{1,16}$/, m.data);
+  assert.deepEqual(json(m), { seq, epoch: m.epoch, chatroomId: room, app: appKey(fx), attributes });
 }
 
 /** The Agora error envelope as JSON, not a stream. */
@@ -234,7 +235,7 @@ export function eventsSuite(target: Target): void {
       assert.equal(s.status, 200);
       const snap = await s.next();
       assertSnapshot(fx, snap, room, 3, { ...SEED, a: '1', b: '2', c: '3' });
-      assert.ok(s.raw().startsWith(`retry: 1000\n\nid: 3\nevent: snapshot\ndata: ${snap.data}\n\n`), JSON.stringify(s.raw().slice(0, 200)));
+      assert.ok(s.raw().startsWith(`retry: 1000\n\nid: 3-${snap.epoch}\nevent: snapshot\ndata: ${snap.data}\n\n`), JSON.stringify(s.raw().slice(0, 200)));
       assert.equal(s.messages.length, 1, 'nothing but the snapshot until the next change');
       const b = await timed(() => fx.user('bob').call('PUT', path(room, 'bob'), { body: { metaData: { c: '4' } } }));
       ok(b.res, ['c']);
@@ -255,7 +256,7 @@ export function eventsSuite(target: Target): void {
       ok(set.res, ['k1', 'k2']);
       const e1 = await s.next();
       assertEvent(fx, e1, { seq: base + 1, room, reason: 'set', from: 'alice', attributes: { k1: 'v1', k2: 'v2' }, window: set.window });
-      assert.ok(s.raw().includes(`\n\nid: ${base + 1}\ndata: ${e1.data}\n\n`), 'a change is `id: <seq>` then one data line');
+      assert.ok(s.raw().includes(`\n\nid: ${base + 1}-${snapshot.epoch}\ndata: ${e1.data}\n\n`), 'a change is `id: <seq>-<epoch>` then one data line');
 
       const forced = await timed(() => as('bob').call('PUT', path(room, 'bob', true), { body: { metaData: { k1: 'bob' } } }));
       ok(forced.res, ['k1']);
@@ -335,7 +336,7 @@ export function eventsSuite(target: Target): void {
       const bulk = await fx.admin.call('DELETE', `/chatrooms/${room}/users/frank,gina`);
       assert.equal(bulk.status, 200, bulk.text);
       const two = [await s.next(), await s.next()];
-      assert.deepEqual(two.map((m) => m.id), ['8', '9']);
+      assert.deepEqual(two.map((m) => m.seq), ['8', '9']);
       const byFrom = two.map(json).sort((x, y) => x.from.localeCompare(y.from));
       assert.deepEqual(byFrom.map((b) => [b.from, b.reason, b.operation, [...b.attributes].sort()]), [
         ['frank', 'member_left', 'removeChatRoomAttributes', ['f1']],
@@ -374,7 +375,9 @@ export function eventsSuite(target: Target): void {
       assertEvent(fx, await s.next(), { seq: 3, room, reason: 'room_destroyed', from: 'admin', attributes: ['x', 'y', 'z'], window: destroy.window });
       await within(s.closed, WAIT_MS, 'the stream to end after room_destroyed');
       assert.equal(s.endReason, 'end', 'the server ended the stream');
-      assert.equal(s.messages.length, 2, 'snapshot and the final event, nothing else');
+      assert.equal(s.messages.length, 3, 'snapshot, the final event and the end, nothing else');
+      assert.equal(s.messages[2].event, 'end');
+      assert.deepEqual(json(s.messages[2]), { reason: 'room_destroyed' });
 
       for (const opts of [{ headers: { 'Last-Event-ID': '3' } }, { query: { since: '3' } }]) {
         const done = await sse.open(eventsUrl(fx, room), { token: appToken(fx.app), ...opts });
@@ -389,7 +392,7 @@ export function eventsSuite(target: Target): void {
       assertEvent(fx, await late.next(), { seq: 3, room, reason: 'room_destroyed', from: 'admin', attributes: ['x', 'y', 'z'] });
       await within(late.closed, WAIT_MS, 'the late stream to end');
       assert.equal(late.endReason, 'end');
-      assert.equal(late.messages.length, 1);
+      assert.deepEqual(late.messages.map((m) => m.event), [undefined, 'end']);
     });
 
     /** Disconnect after seq 2, make 3 changes, resume after 2: exactly 3..5, then live. */
@@ -399,7 +402,7 @@ export function eventsSuite(target: Target): void {
       assertSnapshot(fx, snapshot, room, 1, SEED);
       ok(await fx.admin.call('PUT', path(room, 'alice'), { body: { metaData: { r: '1' } } }), ['r']);
       const seen = await s.next();
-      assert.equal(seen.id, '2');
+      assert.equal(seen.seq, '2');
       s.close();
       await s.closed;
       assert.equal(s.endReason, 'aborted');
@@ -416,7 +419,7 @@ export function eventsSuite(target: Target): void {
       assert.equal(again.messages.length, 3, 'no snapshot on resume, nothing beyond the missed events');
       ok(await fx.admin.call('PUT', path(room, 'bob'), { body: { metaData: { live: 'y' } } }), ['live']);
       assertEvent(fx, await again.next(), { seq: 6, room, reason: 'set', from: 'bob', attributes: { live: 'y' } });
-      assert.deepEqual(again.messages.map((m) => m.id), ['3', '4', '5', '6']);
+      assert.deepEqual(again.messages.map((m) => m.seq), ['3', '4', '5', '6']);
       again.close();
     }
 
@@ -494,8 +497,8 @@ export function eventsSuite(target: Target): void {
       const { s: reader } = await sse.fresh(eventsUrl(fx, room), { token: appToken(fx.app) });
       // 200 events of ~40 KB: past the kernel's buffers plus the 1 MiB default
       const last = await stallOneSubscriber(fx, room, 1, owners, 50);
-      await reader.next((m) => m.id === String(last), WAIT_MS);
-      assert.deepEqual(reader.messages.map((m) => Number(m.id)), Array.from({ length: last }, (_, i) => i + 1));
+      await reader.next((m) => m.seq === String(last), WAIT_MS);
+      assert.deepEqual(reader.messages.map((m) => Number(m.seq)), Array.from({ length: last }, (_, i) => i + 1));
       assert.equal(reader.endReason, undefined, 'the reading subscriber is still connected');
       reader.close();
     });
@@ -509,8 +512,8 @@ export function eventsSuite(target: Target): void {
       }
       const s = await sse.open(eventsUrl(fx, room), { token: appToken(fx.app), headers: { 'Last-Event-ID': '1' } });
       assert.equal(s.status, 200, s.text);
-      await s.next((m) => m.id === '31', WAIT_MS);
-      assert.deepEqual(s.messages.map((m) => Number(m.id)), Array.from({ length: 30 }, (_, i) => i + 2));
+      await s.next((m) => m.seq === '31', WAIT_MS);
+      assert.deepEqual(s.messages.map((m) => Number(m.seq)), Array.from({ length: 30 }, (_, i) => i + 2));
       assert.equal(json(s.messages[29]).attributes.big0, '29'.padEnd(4086, 'v'));
       ok(await fx.admin.call('PUT', path(room, 'alice'), { body: { metaData: { live: '1' } } }), ['live']);
       assertEvent(fx, await s.next(), { seq: 32, room, reason: 'set', from: 'alice', attributes: { live: '1' } });
@@ -530,7 +533,7 @@ export function eventsSuite(target: Target): void {
       const got: any[] = [];
       for (let i = 0; i < total; i++) got.push(json(await s.next(undefined, WAIT_MS)));
       assert.deepEqual(got.map((b) => b.seq), Array.from({ length: total }, (_, i) => i + 2), 'seqs 2..N+1, once each, in order');
-      assert.deepEqual(s.messages.slice(1).map((m) => m.id), got.map((b) => String(b.seq)));
+      assert.deepEqual(s.messages.slice(1).map((m) => m.seq), got.map((b) => String(b.seq)));
       // each writer's own calls appear in the order it made them
       for (const w of writers) {
         const mine = got.filter((b) => b.from === w);

@@ -8,6 +8,7 @@ import { tokenAttacksSuite } from './token-attacks.js';
 import { eventsSuite } from './events.js';
 import { racesSuite } from './races.js';
 import { roomsUsersSuite } from './rooms-users.js';
+import { streamRightsSuite } from './stream-rights.js';
 
 /** Every HTTP suite, run by one test file per store. */
 export function allHttpSuites(target: Target): void {
@@ -20,4 +21,5 @@ export function allHttpSuites(target: Target): void {
   tokenAttacksSuite(target);
   racesSuite(target);
   roomsUsersSuite(target);
+  streamRightsSuite(target);
 }

@@ -1,0 +1,169 @@
+import { Errors } from '../domain/errors.js';
+import type { Store } from '../store/types.js';
+import { RoomStream, type EndReason, type ResumePoint, type RightsCheck, type StreamSink } from './room-stream.js';
+
+/** Who holds a live stream: the app, and for a user token the user it acts as. */
+export interface Subscriber {
+  appId: string;
+  /** The username a user token acts as; absent for app tokens. */
+  user?: string;
+  /** Issued user tokens name their user's uuid: a new user of the same name is someone else. */
+  uuid?: string;
+  /** When the token expires (ms): the stream ends then. */
+  expiresAt: number;
+}
+
+export interface StreamCaps {
+  maxPerUser: number;
+  maxPerApp: number;
+}
+
+interface OpenStream {
+  close(): void;
+  resync(): void;
+}
+
+/**
+ * The live streams of this instance: shutdown ends them with a reconnect hint, a feed that may
+ * have dropped events (a Redis reconnect) makes each look at its room's log again, and no user or
+ * app holds more than its cap (connections are the one resource a valid token could otherwise
+ * take from everyone).
+ */
+export class OpenStreams {
+  private readonly open = new Set<OpenStream>();
+  private readonly perKey = new Map<string, number>();
+
+  constructor(private readonly caps: StreamCaps = { maxPerUser: Infinity, maxPerApp: Infinity }) {}
+
+  /** Takes a place for `sub`'s stream, or throws 429 when its user or app is at its cap; returns the release. */
+  admit(sub: Subscriber): () => void {
+    const appKey = `a\u0000${sub.appId}`;
+    const userKey = sub.user === undefined ? null : `u\u0000${sub.appId}\u0000${sub.user}`;
+    if ((this.perKey.get(appKey) ?? 0) >= this.caps.maxPerApp) throw Errors.tooManyStreams('app', this.caps.maxPerApp);
+    if (userKey !== null && (this.perKey.get(userKey) ?? 0) >= this.caps.maxPerUser) throw Errors.tooManyStreams('user', this.caps.maxPerUser);
+    const keys = userKey === null ? [appKey] : [appKey, userKey];
+    for (const k of keys) this.perKey.set(k, (this.perKey.get(k) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const k of keys) {
+        const n = (this.perKey.get(k) ?? 1) - 1;
+        if (n === 0) this.perKey.delete(k);
+        else this.perKey.set(k, n);
+      }
+    };
+  }
+
+  add(stream: OpenStream): () => void {
+    this.open.add(stream);
+    return () => this.open.delete(stream);
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  closeAll(): void {
+    for (const s of [...this.open]) s.close();
+  }
+
+  resyncAll(): void {
+    for (const s of [...this.open]) s.resync();
+  }
+}
+
+/** A user's right to read a room: still a member, and still the user the token was issued to. */
+export function userRights(store: Store, appId: string, roomId: string, user: string, uuid: string | undefined): RightsCheck {
+  return {
+    user,
+    async check(): Promise<EndReason | null> {
+      if (await store.isMember(appId, roomId, user)) {
+        if (uuid === undefined) return null;
+        return (await store.getUser(appId, user))?.uuid === uuid ? null : 'user_deleted';
+      }
+      return (await store.getUser(appId, user)) === null ? 'user_deleted' : 'membership_ended';
+    },
+  };
+}
+
+// setTimeout holds at most 2^31-1 ms (about 24.8 days); a longer wait is taken in steps.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function at(when: number, now: () => number, fn: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    timer = setTimeout(() => (now() >= when ? fn() : arm()), Math.max(0, Math.min(when - now(), MAX_TIMER_MS)));
+    timer.unref();
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
+}
+
+export interface LiveStreamOptions {
+  store: Store;
+  streams: OpenStreams;
+  roomId: string;
+  subscriber: Subscriber;
+  sink: StreamSink;
+  heartbeatMs: number;
+  /** Sent every heartbeat; false when the transport is gone or overflowing. */
+  heartbeat(): boolean;
+  /** Shutdown: say goodbye with a reconnect hint. The stream ends after it. */
+  goodbye(): void;
+  clock?: () => number;
+}
+
+/**
+ * One live subscription to one room, as every transport (SSE, WebSocket) runs it: the resume of
+ * RoomStream; the subscriber's rights checked when its membership may have changed and at every
+ * heartbeat, the stream ended when its token expires; registered with the instance's open streams.
+ * The caller admitted it first (OpenStreams.admit) and passes the release, which `stop` calls.
+ */
+export class LiveStream {
+  private readonly room: RoomStream;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly expiry: { cancel(): void };
+  private readonly forget: () => void;
+  private stopped = false;
+
+  constructor(private readonly o: LiveStreamOptions, private readonly release: () => void) {
+    const { subscriber: sub } = o;
+    const rights = sub.user === undefined ? null : userRights(o.store, sub.appId, o.roomId, sub.user, sub.uuid);
+    this.room = new RoomStream(o.store, sub.appId, o.roomId, {
+      ...o.sink,
+      close: (reason) => {
+        this.stop();
+        o.sink.close(reason);
+      },
+    }, rights);
+    // Each heartbeat also looks at the room's log (an event the live feed lost without a trace
+    // reaches the stream by the next one) and at the subscriber's rights.
+    this.heartbeat = setInterval(() => {
+      if (o.heartbeat()) this.room.resync();
+    }, o.heartbeatMs);
+    this.expiry = at(sub.expiresAt, o.clock ?? Date.now, () => this.room.end('token_expired'));
+    this.forget = o.streams.add({
+      close: () => {
+        o.goodbye();
+        this.room.end();
+      },
+      resync: () => this.room.resync(),
+    });
+  }
+
+  start(since: ResumePoint | undefined): Promise<void> {
+    return this.room.start(since);
+  }
+
+  /** Ends the stream without a word to the subscriber (its transport closed). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeat);
+    this.expiry.cancel();
+    this.forget();
+    this.release();
+    this.room.stop();
+  }
+}
