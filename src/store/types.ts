@@ -157,7 +157,71 @@ export interface EventStore {
   sweepOutbox?(appId: string, endpoint: string): Promise<number>;
 }
 
-export interface Store extends EventStore {
+/** A user as export and import carry it: its uuid and password hash too, so logins and issued tokens keep working. */
+export interface UserDump {
+  username: string;
+  uuid: string;
+  passwordHash: string;
+  created: number;
+  modified: number;
+}
+
+export interface MemberDump {
+  username: string;
+  /** When the member joined (ms): members are listed in this order, the owner first. */
+  joined: number;
+}
+
+/**
+ * One attribute with its owner and autoDelete flag. `revision` and `expiresAt` are the places kept
+ * for per-key revisions and expiry: null until the stores keep them.
+ */
+export interface AttrDump {
+  key: string;
+  value: string;
+  owner: string;
+  autoDelete: AutoDelete;
+  revision: number | null;
+  expiresAt: number | null;
+}
+
+/** A chatroom with everything in it, as one unit of export and import. */
+export interface RoomDump {
+  id: string;
+  name: string;
+  description: string;
+  owner: string;
+  maxusers: number;
+  created: number;
+  members: MemberDump[];
+  attributes: AttrDump[];
+}
+
+/**
+ * Moving an app's data out of a store and into another (`roomkv export` / `roomkv import`) and the
+ * two list routes. Reads are paged by name or id, so a listing walks a store of any size.
+ *
+ * Atomicity: `dumpRoom` reads one room at one instant (a read transaction, one script).
+ * `restoreUsers` writes all its users or none; `restoreRoom` writes one room whole (its members,
+ * attributes, owners, autoDelete flags) or not at all, and refuses (RestoreConflict) when the room,
+ * or one of the users, exists. Neither emits change events nor queues webhooks: a restore is not a
+ * change. On Redis the app-wide counters beside a room (the app's byte usage, the room id counter,
+ * each member's room index) are moved in separate steps, before the room's script, in the
+ * direction that is harmless if the process dies in between (usage too high, counter too far).
+ */
+export interface DataTransfer {
+  /** Users whose username sorts after `after` ('' = from the start), by username, at most `limit`. */
+  listUsers(appId: string, after: string, limit: number): Promise<UserDump[]>;
+  /** Rooms whose id comes after `after` ('' = from the start), in numeric id order, at most `limit`. */
+  listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]>;
+  /** One room whole, members by join time, attributes by key; null when it does not exist. */
+  dumpRoom(appId: string, roomId: string): Promise<RoomDump | null>;
+  restoreUsers(appId: string, users: UserDump[]): Promise<void>;
+  /** Also moves the store's room id counter past this id, so that new rooms never take it. */
+  restoreRoom(appId: string, room: RoomDump): Promise<void>;
+}
+
+export interface Store extends EventStore, DataTransfer {
   readonly kind: string;
   close(): Promise<void>;
   /** Answers when the store can serve calls (readiness). */

@@ -4,11 +4,16 @@ import { checkUsername } from '../../domain/requests.js';
 import type { Store } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
-import { AddMembersBody, CreateRoomBody, Envelope, MembersQuery } from '../schemas.js';
+import { AddMembersBody, CreateRoomBody, Envelope, ListQuery, MembersQuery } from '../schemas.js';
+import { isRoomId } from '../../domain/ids.js';
+import { afterCursor, cursorOf } from '../list-cursor.js';
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from './define-route.js';
 
 const DEFAULT_MAXUSERS = 10_000;
+/** Agora's list of all chatrooms: 10 a page unless asked, at most 1000. */
+const LIST_DEFAULT = 10;
+const LIST_MAX = 1000;
 
 interface RoomParams { id: string }
 interface MemberParams extends RoomParams { username: string }
@@ -25,6 +30,20 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
         name: body.name, description: body.description, owner, members, maxusers: body.maxusers ?? DEFAULT_MAXUSERS,
       });
       return sendOk(req, reply, 'chatrooms', { id: room.id });
+    };
+
+    // GET /chatrooms?limit=&cursor=, shaped as Agora's: rooms in id order, a cursor while more follow.
+    const listAll = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { app } = ctx(req);
+      const q = req.query as ListQuery;
+      const limit = Math.min(Number(q.limit ?? LIST_DEFAULT), LIST_MAX);
+      const rooms = await store.listRooms(app!.appId, afterCursor(q.cursor, isRoomId), limit + 1);
+      const page = rooms.slice(0, limit);
+      const data = page.map((r) => ({ id: r.id, name: r.name, owner: r.owner, affiliations_count: r.memberCount }));
+      const cursor = rooms.length > limit ? cursorOf(page[page.length - 1].id) : undefined;
+      return sendOk(req, reply, 'chatrooms', data, {
+        cursor, count: data.length, params: { limit: [String(limit)], ...(q.cursor ? { cursor: [q.cursor] } : {}) },
+      });
     };
 
     const details = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -98,6 +117,10 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
 
     const member = Type.Object({ result: Type.Boolean(), action: Type.String(), id: Type.String(), user: Type.String(), reason: Type.Optional(Type.String()) });
     defineRoute(f, '/chatrooms', 'admin', {
+      GET: { handler: listAll, querystring: ListQuery, summary: 'list every chatroom of the app, by id, a page at a time (limit 1 to 1000, default 10)',
+        response: Envelope({ data: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), owner: Type.String(), affiliations_count: Type.Integer() })),
+          cursor: Type.Optional(Type.String({ description: 'present while more chatrooms follow: pass it as ?cursor=' })), count: Type.Integer(),
+          params: Type.Record(Type.String(), Type.Array(Type.String())) }) },
       POST: { handler: create, body: CreateRoomBody, summary: 'create a chatroom', response: Envelope({ data: Type.Object({ id: Type.String() }) }) },
     });
     defineRoute(f, '/chatrooms/:id', 'admin', {

@@ -7,8 +7,9 @@ import type { EventLogLimits } from '../event-log.js';
 import { parseAttributesJson } from '../attr-json.js';
 import type {
   AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
-  RoomRecord, SetCall, Snapshot, Store, UserRecord,
+  RoomDump, RoomRecord, SetCall, Snapshot, Store, UserDump, UserRecord,
 } from '../types.js';
+import { compareRoomIds, RestoreConflict } from '../restore-conflict.js';
 import { RedisFeed } from './redis-feed.js';
 import { scriptRunner } from './script-command.js';
 import * as lua from './scripts.js';
@@ -33,6 +34,10 @@ interface Scripts {
   rkObClaim(...args: Array<string | number>): Promise<Array<string | number>>;
   rkObFinish(...args: Array<string | number>): Promise<number>;
   rkObRetry(...args: Array<string | number>): Promise<number>;
+  rkDumpRoom(...args: Array<string | number>): Promise<string[][]>;
+  rkRestoreRoom(...args: Array<string | number>): Promise<number>;
+  rkRestoreUsers(...args: Array<string | number>): Promise<number | string>;
+  rkRaiseCounter(...args: Array<string | number>): Promise<number>;
 }
 
 export interface RedisStoreOptions {
@@ -73,6 +78,9 @@ const SCRIPT_DEFS: Array<[keyof Scripts, string, number]> = [
   ['rkObClaim', lua.OB_CLAIM, 3],
   ['rkObFinish', lua.OB_FINISH, 3],
   ['rkObRetry', lua.OB_RETRY, 3],
+  ['rkDumpRoom', lua.DUMP_ROOM, 4],
+  ['rkRestoreRoom', lua.RESTORE_ROOM, 4],
+  ['rkRaiseCounter', lua.RAISE_COUNTER, 1],
 ];
 
 /**
@@ -104,6 +112,7 @@ export class RedisStore implements Store {
     for (const [name, script, numberOfKeys] of SCRIPT_DEFS) scripts[name] = scriptRunner(client, script, numberOfKeys);
     // CREATE_USERS takes a variable number of keys: the count is passed with each call.
     scripts.rkCreateUsers = scriptRunner(client, lua.CREATE_USERS, null);
+    scripts.rkRestoreUsers = scriptRunner(client, lua.RESTORE_USERS, null);
     this.r = Object.assign(client, scripts) as unknown as RedisClient & Scripts;
     this.planInScript = client instanceof Cluster ? false : null;
     this.p = options.prefix;
@@ -699,6 +708,105 @@ export class RedisStore implements Store {
       }
       return found;
     });
+  }
+
+  // ---- export and import (DataTransfer)
+
+  /**
+   * The keys matching `pattern` (after the prefix) on every master. The store keeps no index of an
+   * app's users or rooms, so the list routes and export scan: O(keys of the deployment) per page,
+   * for operations and moving data, not for a hot path.
+   */
+  private async scanKeys(pattern: string): Promise<string[]> {
+    const nodes = this.r instanceof Cluster ? this.r.nodes('master') : [this.r as Redis];
+    const match = this.p.replace(/[*?[\]\\]/g, '\\$&') + pattern;
+    const found: string[] = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        cursor = next;
+        found.push(...keys);
+      } while (cursor !== '0');
+    }
+    return found;
+  }
+
+  async listUsers(appId: string, after: string, limit: number): Promise<UserDump[]> {
+    return this.guard(async () => {
+      const head = this.userKey(appId, '');
+      const names = (await this.scanKeys(`{${appId}}:u:*`)).map((k) => k.slice(head.length))
+        .filter((u) => u > after).sort().slice(0, limit);
+      const users = await Promise.all(names.map((u) => this.readUser(appId, u)));
+      return users.filter((u) => u !== null).map((u) => ({ username: u.username, uuid: u.uuid, passwordHash: u.password, created: u.created, modified: u.modified }));
+    });
+  }
+
+  async listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]> {
+    return this.guard(async () => {
+      const head = `${this.p}{${appId}:`;
+      const ids = (await this.scanKeys(`{${appId}:*}:room`)).map((k) => k.slice(head.length, -'}:room'.length))
+        .filter((id) => isRoomId(id) && compareRoomIds(id, after) > 0).sort(compareRoomIds).slice(0, limit);
+      const rooms = await Promise.all(ids.map((id) => this.getRoom(appId, id)));
+      return rooms.filter((r) => r !== null);
+    });
+  }
+
+  async dumpRoom(appId: string, roomId: string): Promise<RoomDump | null> {
+    if (!isRoomId(roomId)) return null;
+    const k = this.roomKeys(appId, roomId);
+    const res = await this.guard(() => this.r.rkDumpRoom(k.room, k.members, k.attrs, k.meta));
+    if (res.length === 0) return null;
+    const [[name, description, owner, maxusers, created], members, attrs, metas] = res;
+    const meta = new Map<string, string>();
+    for (let i = 0; i < metas.length; i += 2) meta.set(metas[i], metas[i + 1]);
+    const dump: RoomDump = { id: roomId, name, description, owner, maxusers: Number(maxusers), created: Number(created), members: [], attributes: [] };
+    for (let i = 0; i < members.length; i += 2) dump.members.push({ username: members[i], joined: Number(members[i + 1]) });
+    for (let i = 0; i < attrs.length; i += 2) {
+      const [by, auto] = (meta.get(attrs[i]) ?? '||').split('|');
+      dump.attributes.push({ key: attrs[i], value: attrs[i + 1], owner: by, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE', revision: null, expiresAt: null });
+    }
+    dump.members.sort((a, b) => a.joined - b.joined || (a.username < b.username ? -1 : 1));
+    dump.attributes.sort((a, b) => (a.key < b.key ? -1 : 1));
+    return dump;
+  }
+
+  /** One script in the app's slot: every user, or none. */
+  async restoreUsers(appId: string, users: UserDump[]): Promise<void> {
+    if (users.length === 0) return;
+    const keys = users.flatMap((u) => [this.userKey(appId, u.username), this.uuidKey(appId, u.uuid)]);
+    const args = users.flatMap((u) => [u.username, u.uuid, u.passwordHash, u.created, u.modified]);
+    const taken = await this.guard(() => this.r.rkRestoreUsers(keys.length, ...keys, ...args));
+    if (taken !== 0) throw new RestoreConflict('user', String(taken));
+  }
+
+  /**
+   * The room's keys in one script (all or nothing). Beside it, in other slots: the id counter and
+   * the members' room indexes first, and the app's usage raised before and moved back if the
+   * script did not restore: a death in between leaves them too far or too high, never short.
+   */
+  async restoreRoom(appId: string, room: RoomDump): Promise<void> {
+    const k = this.roomKeys(appId, room.id);
+    const usageKey = this.usageKey(appId);
+    const bytes = room.attributes.reduce((sum, a) => sum + pairBytes(a.key, a.value), 0);
+    const restored = await this.guard(async () => {
+      if (await this.r.exists(k.room)) return false;
+      const seq = roomSeqOf(room.id);
+      if (seq > 0) await this.r.rkRaiseCounter(this.counterKey(), seq);
+      await Promise.all(room.members.map((m) => this.r.sadd(this.userRoomsKey(appId, m.username), room.id)));
+      if (bytes) await this.r.incrby(usageKey, bytes);
+      const args = [room.name, room.description, room.owner, room.maxusers, room.created, room.members.length,
+        ...room.members.flatMap((m) => [m.username, m.joined]),
+        ...room.attributes.flatMap((a) => [a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? '1' : '0', pairBytes(a.key, a.value)])];
+      let applied = 0;
+      try {
+        applied = await this.r.rkRestoreRoom(k.room, k.members, k.attrs, k.meta, ...args);
+      } finally {
+        if (applied !== 1 && bytes) await this.r.decrby(usageKey, bytes);
+      }
+      return applied === 1;
+    });
+    if (!restored) throw new RestoreConflict('room', room.id);
   }
 
   /** Per-room indexes agree with the data: every attribute has meta, every auto set lists only DELETE keys of its owner. */

@@ -411,3 +411,60 @@ redis.call('HSET', KEYS[2], 'attempts', ARGV[2], 'nextAt', ARGV[3])
 redis.call('HSETNX', KEYS[2], 'firstAt', ARGV[4])
 redis.call('DEL', KEYS[3])
 return 1`;
+
+// ---- export and import (DataTransfer)
+
+/**
+ * KEYS room members attrs meta -> {} no room, else {{name, description, owner, maxusers, created},
+ * {member, joined}*, {key, value}*, {key, meta}*}: one room read at one instant.
+ */
+export const DUMP_ROOM = `
+local room = redis.call('HMGET', KEYS[1], 'name', 'description', 'owner', 'maxusers', 'created')
+if not room[3] then return {} end
+return {room, redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}`;
+
+/**
+ * A room restored whole, or not at all: no event, no outbox entry (a restore is not a change).
+ * KEYS room members attrs meta; ARGV name description owner maxusers created nMembers
+ * (member joined)* (key value owner auto bytes)* -> 1 restored, 0 the room exists.
+ * A log left by a destroyed room of the same id is kept and numbered on from (webhook receivers
+ * drop duplicates by room and seq), and no longer expires.
+ */
+export const RESTORE_ROOM = `
+${ROOM_BASE}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local seq = 0
+local newest = redis.call('XREVRANGE', base .. ':log', '+', '-', 'COUNT', 1)
+if #newest > 0 then seq = tonumber(string.sub(newest[1][1], 3)) end
+redis.call('HSET', KEYS[1], 'name', ARGV[1], 'description', ARGV[2], 'owner', ARGV[3], 'maxusers', ARGV[4], 'created', ARGV[5], 'ver', 1, 'seq', seq)
+local a = 7
+for i = 1, tonumber(ARGV[6]) do
+  redis.call('ZADD', KEYS[2], ARGV[a + 1], ARGV[a])
+  a = a + 2
+end
+while a <= #ARGV do
+  local k, owner, auto = ARGV[a], ARGV[a + 2], ARGV[a + 3]
+  redis.call('HSET', KEYS[3], k, ARGV[a + 1])
+  redis.call('HSET', KEYS[4], k, owner .. '|' .. auto .. '|' .. ARGV[a + 4])
+  if auto == '1' then redis.call('SADD', base .. ':auto:' .. owner, k) end
+  a = a + 5
+end
+redis.call('PERSIST', base .. ':log')
+return 1`;
+
+/** KEYS (userKey uuidKey)*; ARGV (username uuid passwordHash created modified)* -> 0 restored, else a username or uuid taken */
+export const RESTORE_USERS = `
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 or redis.call('EXISTS', KEYS[i + 1]) == 1 then return ARGV[(i - 1) / 2 * 5 + 1] end
+end
+for i = 1, #KEYS, 2 do
+  local a = (i - 1) / 2 * 5
+  redis.call('HSET', KEYS[i], 'uuid', ARGV[a + 2], 'password', ARGV[a + 3], 'created', ARGV[a + 4], 'modified', ARGV[a + 5])
+  redis.call('SET', KEYS[i + 1], ARGV[a + 1])
+end
+return 0`;
+
+/** KEYS counter; ARGV value: the counter becomes at least value (it never moves back) */
+export const RAISE_COUNTER = `
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1`;

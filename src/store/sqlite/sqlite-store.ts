@@ -11,10 +11,11 @@ import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
 import { RoomCache } from './room-cache.js';
 import type {
-  AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
-  RoomRecord, SetCall, Snapshot, Store, UserRecord,
+  AttemptRecord, AttrDump, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, MemberDump, NewRoom, NewUser, RemoveResult,
+  RoomDump, RoomRecord, SetCall, Snapshot, Store, UserDump, UserRecord,
 } from '../types.js';
 import type { EventLogLimits } from '../event-log.js';
+import { RestoreConflict } from '../restore-conflict.js';
 import { attributesJson, parseAttributesJson, pickedAttributesJson } from '../attr-json.js';
 
 export interface SqliteOptions {
@@ -428,6 +429,55 @@ export class SqliteStore implements Store {
     this.requireRoom(appId, roomId);
     return (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>)
       .map((r) => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE' }));
+  }
+
+  // ---- export and import (DataTransfer)
+
+  async listUsers(appId: string, after: string, limit: number): Promise<UserDump[]> {
+    return this.q.usersAfter.all(appId, after, limit) as UserDump[];
+  }
+
+  async listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]> {
+    return this.q.roomsAfter.all({ app: appId, after, limit }) as RoomRecord[];
+  }
+
+  async dumpRoom(appId: string, roomId: string): Promise<RoomDump | null> {
+    return this.db.transaction(() => {
+      const room = isRoomId(roomId) ? this.q.room.get(appId, roomId) as RoomRow | undefined : undefined;
+      if (!room) return null;
+      const members = this.q.membersJoined.all(appId, roomId) as MemberDump[];
+      const attributes = (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>)
+        .map((r): AttrDump => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE', revision: null, expiresAt: null }));
+      return { ...room, members, attributes };
+    })();
+  }
+
+  async restoreUsers(appId: string, users: UserDump[]): Promise<void> {
+    await this.write(() => {
+      for (const u of users) {
+        if (this.q.userByName.get(appId, u.username) || this.q.userByUuid.get(appId, u.uuid)) throw new RestoreConflict('user', u.username);
+        this.q.insertUser.run(appId, u.username, u.uuid, u.passwordHash, u.created, u.modified);
+      }
+    });
+  }
+
+  /** One savepoint: the room, its members and attributes, the app's usage and the id counter, or nothing. */
+  async restoreRoom(appId: string, room: RoomDump): Promise<void> {
+    await this.write(() => {
+      if (this.q.room.get(appId, room.id)) throw new RestoreConflict('room', room.id);
+      this.q.insertRoom.run(appId, room.id, room.name, room.description, room.owner, room.maxusers, room.created);
+      for (const m of room.members) this.q.insertMember.run(appId, room.id, m.username, m.joined);
+      const now = this.now();
+      let bytes = 0;
+      for (const a of room.attributes) {
+        const size = pairBytes(a.key, a.value);
+        bytes += size;
+        this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now);
+      }
+      if (bytes) this.q.addUsage.run(appId, bytes);
+      const seq = roomSeqOf(room.id);
+      if (seq > 0) this.q.raiseCounter.run('room', seq);
+    }, RoomCache.key(appId, room.id));
   }
 
   // ---- helpers (called inside a transaction)

@@ -1,8 +1,11 @@
 import type { Database as Db, Statement } from 'better-sqlite3';
 
+/** A prepared statement under a name of this module, so the store's type declarations can name it. */
+export interface Stmt extends Statement {}
+
 /** Every statement of the SQLite store, prepared once. */
 export function prepare(db: Db) {
-  const s = (sql: string): Statement => db.prepare(sql);
+  const s = (sql: string): Stmt => db.prepare(sql);
   return {
     ping: s('SELECT 1'),
     userByName: s('SELECT uuid, username, created, modified FROM users WHERE app = ? AND username = ?'),
@@ -70,6 +73,18 @@ export function prepare(db: Db) {
     pruneAttempts: s('DELETE FROM webhook_attempts WHERE app = ? AND id <= ?'),
     recentAttempts: s(`SELECT endpoint, room, seq, attempt, at, status, error, duration_ms, outcome
       FROM webhook_attempts WHERE app = ? ORDER BY id DESC LIMIT ?`),
+
+    // export and import (DataTransfer)
+    usersAfter: s(`SELECT username, uuid, password_hash AS passwordHash, created, modified FROM users
+      WHERE app = ? AND username > ? ORDER BY username LIMIT ?`),
+    /** Numeric id order without a number type: shorter ids first, then by text (no leading zeros). */
+    roomsAfter: s(`SELECT id, name, description, owner, maxusers, created,
+        (SELECT count(*) FROM members m WHERE m.app = r.app AND m.room = r.id) AS memberCount
+      FROM rooms r WHERE app = @app AND (length(id) > length(@after) OR (length(id) = length(@after) AND id > @after))
+      ORDER BY length(id), id LIMIT @limit`),
+    membersJoined: s('SELECT username, joined FROM members WHERE app = ? AND room = ? ORDER BY joined, username'),
+    raiseCounter: s(`INSERT INTO counters (name, value) VALUES (?, ?)
+      ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`),
 
     usage: s('SELECT bytes FROM app_usage WHERE app = ?'),
     addUsage: s(`INSERT INTO app_usage (app, bytes) VALUES (?, ?)
