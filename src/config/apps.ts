@@ -32,6 +32,24 @@ export const AppSchema = Type.Object({
 
 export const AppsFileSchema = Type.Object({ apps: Type.Array(AppSchema, { minItems: 1 }) });
 
+/**
+ * The first path segments roomkv serves itself (the console, the docs, the probes, the second
+ * tenant prefix). An org of one of these names would share its URLs with them, so none may be
+ * declared; test/ops/openapi.test.ts checks this list against the routes the server registers.
+ */
+export const RESERVED_ORGS: readonly string[] = ['app-id', 'console', 'docs', 'healthz', 'readyz', 'metrics', 'openapi.json'];
+
+/** What a webhook's `events` may name: a reason or an operation. */
+export const WEBHOOK_EVENT_NAMES: readonly string[] = [...EVENT_REASONS, 'updateChatRoomAttributes', 'removeChatRoomAttributes'];
+
+/** A schema error in words a person can act on: a mistyped event name lists the valid ones. */
+function describeError(e: { path: string; message: string; value: unknown }): string {
+  if (/^\/apps\/\d+\/webhooks\/\d+\/events\/\d+$/.test(e.path)) {
+    return `${JSON.stringify(e.value)} is not an event name: use ${WEBHOOK_EVENT_NAMES.join(', ')}`;
+  }
+  return e.message;
+}
+
 export type AppDeclaration = Static<typeof AppSchema>;
 
 export interface WebhookEndpoint {
@@ -114,7 +132,14 @@ export function parseAppsFile(text: string, source: string): AppRecord[] {
   } catch (err) {
     throw new ConfigError([`${source}: not valid JSON: ${(err as Error).message}`]);
   }
-  const problems = [...Value.Errors(AppsFileSchema, json)].map((e) => `${source}: ${e.path || '/'}: ${e.message}`);
+  const problems = [...Value.Errors(AppsFileSchema, json)].map((e) => `${source}: ${e.path || '/'}: ${describeError(e)}`);
+  const declared = (json as { apps?: unknown } | null)?.apps;
+  for (const [i, a] of (Array.isArray(declared) ? declared : []).entries()) {
+    const org = (a as { org?: unknown } | null)?.org;
+    if (typeof org === 'string' && RESERVED_ORGS.includes(org.toLowerCase())) {
+      problems.push(`${source}: /apps/${i}/org: '${org}' is reserved: roomkv serves /${org.toLowerCase()} itself (reserved: ${RESERVED_ORGS.join(', ')})`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const apps = (json as Static<typeof AppsFileSchema>).apps.map(toRecord);
   const seen = new Set<string>();

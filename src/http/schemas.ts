@@ -22,7 +22,8 @@ export const GetBody = Type.Union([
     keys: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: MAX_GET_KEYS }), Type.Null()])),
   }),
   Type.Null(),
-]);
+// The example /docs fills in: every attribute (a made-up key would read nothing).
+], { description: 'optional: no body, {} or {"keys":null} read every attribute', examples: [{}] });
 export type GetBody = Static<typeof GetBody>;
 
 export const RegisterUser = Type.Object({

@@ -15,6 +15,7 @@ import { browserSkip, launchChromium } from './chromium.js';
 
 // Callbacks passed to page.evaluate run in the page; the project compiles without the DOM lib.
 declare const document: any;
+declare const getComputedStyle: any;
 
 const SCREENSHOT = fileURLToPath(new URL('../../docs/console.png', import.meta.url));
 const WAIT_MS = 10_000;
@@ -93,9 +94,17 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     return [...res.body.data].sort((a, b) => a.key.localeCompare(b.key));
   }
 
-  /** The event list as the page renders it: newest first, one line each. */
+  /** The event list as the page renders it: newest first, one line each (its time apart). */
   function eventLines(p: Page): Promise<Array<{ cls: string; text: string }>> {
-    return p.$$eval('#events li', (lis) => lis.map((li) => ({ cls: li.className, text: li.textContent ?? '' })));
+    return p.$$eval('#events li', (lis) => lis.map((li) => ({
+      cls: li.className,
+      text: (li.textContent ?? '').slice((li.querySelector('time')?.textContent ?? '').length),
+    })));
+  }
+
+  /** Each event line's time: the ISO instant it carries and the clock text it shows. */
+  function eventTimes(p: Page): Promise<Array<{ iso: string; shown: string }>> {
+    return p.$$eval('#events li time', (ts) => ts.map((t) => ({ iso: t.getAttribute('datetime') ?? '', shown: t.textContent ?? '' })));
   }
 
   async function waitForEventCount(n: number): Promise<void> {
@@ -134,12 +143,14 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     await server?.close();
   });
 
-  it('shows an error in #status for a token that opens no app, and enables nothing', async () => {
+  it('says a bad, expired or foreign token is refused, and enables nothing', async () => {
     const p = await openConsole();
-    for (const bad of ['not-a-token', appToken(makeApp())]) {
+    const expired = appToken(app, 1);
+    await new Promise((r) => setTimeout(r, 2_100));
+    for (const bad of ['not-a-token', appToken(makeApp()), expired]) {
       await signIn(p, bad);
       await p.waitForSelector('#status.error', { timeout: WAIT_MS });
-      assert.equal(await p.textContent('#status'), 'this token opens no app');
+      assert.match(await p.textContent('#status') ?? '', /^token refused: /);
       assert.equal(await p.isDisabled('#watch'), true);
       assert.equal(await p.isDisabled('#room'), true);
       assert.equal(await p.$$eval('#app option', (o) => o.length), 0);
@@ -243,6 +254,12 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     ]);
     assert.equal(lines[4].cls, 'snapshot');
     assert.equal(lines.length, 5);
+
+    // Each change shows the time it was made: the event's own timestamp, as a local clock time.
+    const times = await eventTimes(page);
+    assert.equal(times.length, 5);
+    assert.deepEqual(times.slice(0, 4).map((t) => t.iso), changes.map((e) => new Date(e.timestamp as number).toISOString()).reverse());
+    for (const t of times) assert.match(t.shown, /^\d\d:\d\d:\d\d\.\d{3}$/);
   });
 
   it('saves a screenshot of the populated console to docs/console.png (1280x720)', async () => {
@@ -262,6 +279,50 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     // PNG IHDR: width and height, big-endian, at bytes 16..23.
     assert.equal(png.readUInt32BE(16), 1280);
     assert.equal(png.readUInt32BE(20), 720);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('at 420 px wide, stacks the panels: a long value wraps in a few lines, nothing overflows sideways', async () => {
+    const made = await admin.call('POST', '/chatrooms', { body: { name: 'narrow', description: 'phone', owner: 'alice' } });
+    assert.equal(made.status, 200, made.text);
+    const narrowRoom = made.body.data.id as string;
+    const value = 'a long value with words, then-a-long-unbroken-run-of-characters-0123456789abcdefghij';
+    const set = await admin.call('PUT', `/metadata/chatroom/${narrowRoom}/user/alice`, { body: { metaData: { 'seat.1': value } } });
+    assert.equal(set.status, 200, set.text);
+
+    const p = await browser.newPage({ viewport: { width: 420, height: 800 } });
+    p.on('pageerror', (e) => pageErrors.push(String(e)));
+    await p.goto(`${server.url}/console`);
+    await signIn(p, appToken(app));
+    await p.waitForSelector('#watch:not([disabled])', { timeout: WAIT_MS });
+    await p.fill('#room', narrowRoom);
+    await p.click('#watch');
+    await p.waitForSelector('#attrs tr[data-key="seat.1"]', { timeout: WAIT_MS });
+    const box = await p.$eval('#attrs tr[data-key="seat.1"] td.value', (td) => {
+      const r = td.getBoundingClientRect();
+      return { width: r.width, height: r.height, lineHeight: parseFloat(getComputedStyle(td).lineHeight) };
+    });
+    // The value is 84 characters: one a line (as before the fix) made it ~84 lines tall; at least ten a
+    // line, padding included, is under nine.
+    assert.ok(box.width >= 100, `value cell ${box.width} px wide`);
+    assert.ok(box.height <= box.lineHeight * 9, `value cell ${box.height} px tall (${box.lineHeight} px a line)`);
+    const scrollWidth = await p.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= 420, `the page is ${scrollWidth} px wide`);
+    await p.close();
+  });
+
+  it('has an icon of its own, so the browser asks for no /favicon.ico', async () => {
+    const p = await browser.newPage();
+    const asked: string[] = [];
+    const refused: string[] = [];
+    p.on('request', (r) => asked.push(new URL(r.url()).pathname));
+    p.on('console', (m) => { if (/Content Security Policy|Refused to load/i.test(m.text())) refused.push(m.text()); });
+    await p.goto(`${server.url}/console`);
+    assert.match(await p.$eval('link[rel="icon"]', (l) => l.getAttribute('href') ?? ''), /^data:image\/svg\+xml,/);
+    await p.waitForLoadState('load');
+    assert.ok(!asked.includes('/favicon.ico'), `requests: ${asked.join(', ')}`);
+    assert.deepEqual(refused, []);
+    await p.close();
     assert.deepEqual(pageErrors, []);
   });
 });

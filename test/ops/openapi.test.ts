@@ -1,12 +1,15 @@
 // The OpenAPI document at /openapi.json describes every route the server registered (under both
 // tenant prefixes), with request bodies, the 200 answer and Agora's error envelope; /docs browses it.
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { RESERVED_ORGS } from '../../src/config/apps.js';
 import { loadConfig } from '../../src/config/config.js';
 import { registeredRoutes } from '../../src/http/app.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { makeApp, tempDir, writeAppsFile } from '../support/apps.js';
+import { appToken, makeApp, tempDir, writeAppsFile, type TestApp } from '../support/apps.js';
+import { client } from '../support/client.js';
 
 /** Tenant routes that take a JSON body (spec sections 2, 5 and 6), by method and path after the prefix. */
 const WITH_BODY = new Set([
@@ -27,16 +30,20 @@ const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 describe('OpenAPI document', () => {
   let server: RunningServer;
   let doc: any;
+  const app: TestApp = makeApp();
+  const dataDir = tempDir();
   before(async () => {
-    const dataDir = tempDir();
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: writeAppsFile([makeApp()], dataDir) });
+    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: writeAppsFile([app], dataDir) });
     server = await startServer(config, pino({ level: 'silent' }));
     const res = await fetch(`${server.url}/openapi.json`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     doc = await res.json();
   });
-  after(() => server.close());
+  after(async () => {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   /** A schema, with a `$ref` into components followed. */
   function resolve(schema: any): any {
@@ -114,6 +121,48 @@ describe('OpenAPI document', () => {
     assert.ok(tenant >= 38, `${tenant} tenant routes checked`);
     assert.equal(bodies, WITH_BODY.size * TENANT_PREFIXES.length, 'every body-taking route was registered under both prefixes');
     assert.deepEqual(problems, []);
+  });
+
+  it('marks the get call\'s body optional, with {} as its example, and every other body required', () => {
+    const problems: string[] = [];
+    for (const prefix of TENANT_PREFIXES) {
+      for (const route of WITH_BODY) {
+        const [method, path] = route.split(' ');
+        const body = doc.paths[`${prefix}${path}`]?.[method.toLowerCase()]?.requestBody;
+        const optional = route === 'POST /metadata/chatroom/{chatroomId}';
+        if (body?.required !== !optional) problems.push(`${method} ${prefix}${path}: requestBody.required is ${body?.required}`);
+        if (optional && JSON.stringify(body?.content?.['application/json']?.example) !== '{}') {
+          problems.push(`${method} ${prefix}${path}: example ${JSON.stringify(body?.content?.['application/json']?.example)}, not {}`);
+        }
+      }
+    }
+    assert.deepEqual(problems, []);
+    assert.ok(!JSON.stringify(doc).includes('x-roomkv-'), 'the internal mark does not reach the document');
+  });
+
+  it('still validates the get call as before: no body, {} and keys read; a body of the wrong shape is refused', async () => {
+    const admin = client(server.url, `/${app.org}/${app.app}`, appToken(app));
+    assert.equal((await admin.call('POST', '/users', { body: { username: 'docs-owner', password: 'pw-123456' } })).status, 200);
+    const room = await admin.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'docs-owner' } });
+    assert.equal(room.status, 200, room.text);
+    const path = `/metadata/chatroom/${room.body.data.id}`;
+    const set = await admin.call('PUT', `${path}/user/docs-owner`, { body: { metaData: { a: '1', b: '2' } } });
+    assert.deepEqual(set.body.data, { successKeys: ['a', 'b'], errorKeys: {} });
+    for (const body of [undefined, {}, { keys: null }]) {
+      const got = await admin.call('POST', path, body === undefined ? {} : { body });
+      assert.equal(got.status, 200, got.text);
+      assert.deepEqual(got.body.data, { a: '1', b: '2' }, `body ${JSON.stringify(body)}`);
+    }
+    const some = await admin.call('POST', path, { body: { keys: ['b'] } });
+    assert.deepEqual(some.body.data, { b: '2' });
+    const wrong = await admin.call('POST', path, { body: { keys: 'b' } });
+    assert.equal(wrong.status, 400, wrong.text);
+  });
+
+  it('reserves as org names every first path segment the server serves itself', () => {
+    const own = new Set(registeredRoutes(server.app).map((r) => r.url.split('/')[1] ?? '').filter((s) => /^[^:*]/.test(s)));
+    assert.deepEqual([...own].filter((s) => !RESERVED_ORGS.includes(s.toLowerCase())), [], 'served but not reserved');
+    assert.deepEqual(RESERVED_ORGS.filter((s) => !own.has(s)), [], 'reserved but not served');
   });
 
   it('GET /docs answers HTML (following redirects)', async () => {

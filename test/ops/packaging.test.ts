@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -87,6 +87,37 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
     await npm(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], installDir);
     assert.ok(existsSync(join(installDir, 'node_modules', 'roomkv', 'dist', 'cli.js')));
     assert.ok(existsSync(join(installDir, 'node_modules', '.bin', 'roomkv')), 'the roomkv bin was not linked');
+    for (const f of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/LICENSE', 'package/CHANGELOG.md', 'package/apps.example.json']) {
+      assert.ok(files.includes(f), `${f} is not in the tarball`);
+    }
+
+    // The programmatic entry, as another program imports it: by the package's name, through its
+    // `exports` map (a deep import is refused), with the types that map names.
+    writeFileSync(join(installDir, 'embed.mjs'), `
+      import { loadConfig, startServer, RESERVED_ORGS } from 'roomkv';
+      const server = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: process.argv[2], ROOMKV_LOG_LEVEL: 'silent' }));
+      const health = await fetch(server.url + '/healthz');
+      await server.close();
+      let deep = 'allowed';
+      try { await import('roomkv/dist/server.js'); } catch (err) { deep = err.code; }
+      console.log(JSON.stringify({ status: health.status, reserved: RESERVED_ORGS.includes('docs'), deep }));
+    `);
+    const embedded = await run(process.execPath, ['embed.mjs', join(installDir, 'embed-data')], { cwd: installDir, env: cleanEnv({}), timeout: 60_000 });
+    assert.deepEqual(JSON.parse(embedded.stdout.trim()), { status: 200, reserved: true, deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+    writeFileSync(join(installDir, 'embed.mts'), [
+      "import { loadConfig, startServer, type Config, type RunningServer } from 'roomkv';",
+      "const config: Config = loadConfig({ PORT: '0' });",
+      'const running: Promise<RunningServer> = startServer(config);',
+      'export const url: Promise<string> = running.then((s) => s.url);',
+      '',
+    ].join('\n'));
+    try {
+      await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck',
+        '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--typeRoots', join(ROOT, 'node_modules', '@types'),
+        '--types', 'node', 'embed.mts'], { cwd: installDir, timeout: 120_000 });
+    } catch (err: any) {
+      assert.fail(`the installed package's types do not check:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
+    }
 
     const dataDir = join(installDir, 'data');
     // `--no` : never fetch roomkv from the registry; the installed one must be used.
