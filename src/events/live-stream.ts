@@ -1,5 +1,5 @@
 import { Errors } from '../domain/errors.js';
-import type { Store } from '../store/types.js';
+import type { EventLog, LiveFeed, RoomStore } from '../store/types.js';
 import { RoomStream, type EndReason, type ResumePoint, type RightsCheck, type StreamSink } from './room-stream.js';
 
 /** Who holds a live stream: the app, and for a user token the user it acts as. */
@@ -73,8 +73,11 @@ export class OpenStreams {
   }
 }
 
+/** What a user's rights are read from. */
+type RightsSource = Pick<RoomStore, 'isMember' | 'getUser'>;
+
 /** A user's right to read a room: still a member, and still the user the token was issued to. */
-export function userRights(store: Store, appId: string, roomId: string, user: string, uuid: string | undefined): RightsCheck {
+export function userRights(store: RightsSource, appId: string, roomId: string, user: string, uuid: string | undefined): RightsCheck {
   return {
     user,
     async check(): Promise<EndReason | null> {
@@ -101,7 +104,7 @@ function at(when: number, now: () => number, fn: () => void): { cancel(): void }
 }
 
 export interface LiveStreamOptions {
-  store: Store;
+  store: EventLog & LiveFeed & RightsSource;
   streams: OpenStreams;
   roomId: string;
   subscriber: Subscriber;

@@ -1,10 +1,10 @@
 import type { StoredEvent } from '../domain/events.js';
-import type { EventStore, Snapshot } from '../store/types.js';
+import type { EventLog, LiveFeed, Snapshot } from '../store/types.js';
 import { isMembershipChange } from '../domain/events.js';
 import { eventFields } from './event-fields.js';
 
 /** Why a stream ended on the server's side; sent to the subscriber as the stream's last word. */
-export type EndReason = 'room_destroyed' | 'token_expired' | 'membership_ended' | 'user_deleted' | 'too_slow';
+export type EndReason = 'room_destroyed' | 'token_expired' | 'membership_ended' | 'user_deleted';
 
 /** Where a RoomStream writes. `event` and `snapshot` return false when the sink is gone or overflowing. */
 export interface StreamSink {
@@ -58,7 +58,7 @@ export class RoomStream {
   private hold: Promise<void> | null = null;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: EventLog & LiveFeed,
     private readonly appId: string,
     private readonly roomId: string,
     private readonly sink: StreamSink,
@@ -116,7 +116,8 @@ export class RoomStream {
     }
     if (this.catchingUp || this.hold !== null) {
       this.buffered.push(e);
-      if (this.buffered.length > MAX_HELD) this.end('too_slow');
+      // No `end`: the subscriber did nothing wrong but read slowly, and resumes from its last id.
+      if (this.buffered.length > MAX_HELD) this.end();
       return;
     }
     if (e.seq <= this.last) return;

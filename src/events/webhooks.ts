@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { AppRecord, WebhookEndpoint } from '../config/apps.js';
-import type { AttemptRecord, Delivery, EventStore } from '../store/types.js';
+import type { AttemptRecord, Delivery, Outbox } from '../store/types.js';
 import { signWebhook } from './signature.js';
 
 export interface WebhookOptions {
@@ -52,7 +52,7 @@ export class WebhookDispatcher {
   onAttempt: ((endpoint: WebhookEndpoint, attempt: AttemptRecord) => void) | null = null;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: Outbox,
     private readonly apps: readonly AppRecord[],
     private readonly options: WebhookOptions,
     private readonly log: Logger,

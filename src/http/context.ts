@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppRecord, AppRegistry } from '../config/apps.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
 import { Errors } from '../domain/errors.js';
-import type { Store } from '../store/types.js';
+import type { RoomStore } from '../store/types.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export interface RequestContext {
@@ -30,7 +30,7 @@ export function ctx(req: FastifyRequest): RequestContext {
 export interface HookDeps {
   apps: AppRegistry;
   auth: Authenticator;
-  store: Store;
+  store: RoomStore;
   limiter: RateLimiter;
 }
 
@@ -90,7 +90,7 @@ export function tenantHook(deps: HookDeps) {
  * carry the uuid of the user they were issued to: a user deleted and made again under the same
  * name is another user, whom the old token must not open (401 OAuth).
  */
-async function actingUser(store: Store, app: AppRecord, p: Extract<Principal, { kind: 'user' }>): Promise<string> {
+async function actingUser(store: RoomStore, app: AppRecord, p: Extract<Principal, { kind: 'user' }>): Promise<string> {
   const id = p.userId.toLowerCase();
   if (p.issued) {
     const user = await store.getUser(app.appId, id);

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { KeyOutcomes } from '../domain/attributes.js';
 import { reasonKind } from '../domain/attributes.js';
 import type { AppRecord } from '../config/apps.js';
-import type { AttemptRecord, Store } from '../store/types.js';
+import type { AttemptRecord, Outbox } from '../store/types.js';
 import { SeriesCounter, SeriesHistogram, type Series } from './series-histogram.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -29,7 +29,7 @@ export class Metrics {
     labelNames: ['app', 'result'], registers: [this.registry],
   });
 
-  constructor(apps: readonly AppRecord[], store: Store, openStreams: () => number) {
+  constructor(apps: readonly AppRecord[], store: Pick<Outbox, 'outboxDepth'>, openStreams: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'roomkv_' });
     new Gauge({
       name: 'roomkv_event_streams_open', help: 'open event streams (SSE)', registers: [this.registry],

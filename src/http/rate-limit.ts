@@ -1,7 +1,9 @@
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AppRecord } from '../config/apps.js';
 import { ApiError, Errors } from '../domain/errors.js';
+import { LUA } from '../store/redis/lua-registry.js';
 import type { RedisClient } from '../store/redis/redis-store.js';
+import { scriptRunner } from '../store/redis/script-command.js';
 
 /** Spends one point of an app's budget: resolves when the call may go on, rejects when it may not. */
 export interface AppLimiter {
@@ -26,27 +28,6 @@ export const memoryLimiter: LimiterFactory = (appId, points) => {
   };
 };
 
-/**
- * Grants up to ARGV[1] points of the window's ARGV[2], never more than the window has left, and
- * returns the grant and the window's remaining ms. The window is fixed: it starts with its first
- * grant and lasts ARGV[3] ms.
- */
-export const LEASE_SCRIPT = `
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local grant = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - used)
-if grant > 0 then
-  if redis.call('INCRBY', KEYS[1], grant) == grant then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-else
-  grant = 0
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  ttl = tonumber(ARGV[3])
-end
-return {grant, ttl}
-`;
-
 const WINDOW_MS = 1000;
 
 /** Points an instance takes from the shared window at once: 1% of the budget, at least 1. */
@@ -54,15 +35,14 @@ export function leaseSize(points: number): number {
   return Math.max(1, Math.floor(points / 100));
 }
 
-type LeaseClient = RedisClient & { rkRateLease(key: string, want: number, points: number, windowMs: number): Promise<[number, number]> };
-
 /**
  * The budget shared by every instance on one Redis (or Redis Cluster): one counter per app and
  * one-second window. An instance does not spend a round trip per call: it takes a lease of points
  * from the window (`leaseSize(points)`, or as many as calls are waiting, through a script that
- * never grants more than the window has left) and spends it locally until the window ends. So the
- * app never gets more than `points` calls in a window, across all instances; what an instance
- * holds unspent when the window ends (under 1% of the budget each) is lost to the others. At the
+ * never grants more than the window has left: store/redis/lua/rate-lease.lua) and spends it
+ * locally until the window ends. So the app never gets more than `points` calls in a window,
+ * across all instances; what an instance holds unspent when the window ends (under 1% of the
+ * budget each) is lost to the others. At the
  * default budget (100) a lease is one point, and each call is counted in Redis as before. A window
  * found spent is remembered until it ends, so a flood of refused calls does not reach Redis.
  *
@@ -70,9 +50,8 @@ type LeaseClient = RedisClient & { rkRateLease(key: string, want: number, points
  * counts all N even when fewer are left, which would spend the rest of the window for everyone.
  */
 export const redisLimiter = (client: RedisClient, prefix: string): LimiterFactory => {
-  client.defineCommand('rkRateLease', { lua: LEASE_SCRIPT, numberOfKeys: 1 });
-  const leasing = client as LeaseClient;
-  return (appId, points) => new LeasedLimiter(`${prefix}rl:${appId}`, points, (key, want) => leasing.rkRateLease(key, want, points, WINDOW_MS));
+  const lease = scriptRunner(client, LUA.RATE_LEASE) as (key: string, want: number, points: number, windowMs: number) => Promise<[number, number]>;
+  return (appId, points) => new LeasedLimiter(`${prefix}rl:${appId}`, points, (key, want) => lease(key, want, points, WINDOW_MS));
 };
 
 export class LeasedLimiter implements AppLimiter {

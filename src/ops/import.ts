@@ -1,5 +1,8 @@
 import { pairBytes } from '../domain/attributes.js';
-import type { Store } from '../store/types.js';
+import type { DataTransfer, EventLog, RoomStore } from '../store/types.js';
+
+/** What an import reads and writes: look-ups for records the store holds, the restores, a new epoch. */
+type ImportTarget = DataTransfer & Pick<RoomStore, 'getUser' | 'getUserByUuid' | 'getRoom'> & Pick<EventLog, 'renewLogEpoch'>;
 import type { Counts } from './transfer-format.js';
 import { readTransfer, TransferError, type AppPlan, type ReadOptions } from './transfer-read.js';
 
@@ -23,7 +26,7 @@ async function inChunks<T>(items: readonly T[], fn: (item: T) => Promise<void>):
  * What stands in the way in the store: a user, uuid or room it holds already, a member that is
  * a user neither of the file nor of the store, an app that would pass its byte quota.
  */
-async function conflicts(store: Store, plans: AppPlan[]): Promise<string[]> {
+async function conflicts(store: ImportTarget, plans: AppPlan[]): Promise<string[]> {
   const found: string[] = [];
   for (const { app, users, rooms } of plans) {
     const inFile = new Set(users.map((u) => u.username));
@@ -51,7 +54,7 @@ async function conflicts(store: Store, plans: AppPlan[]): Promise<string[]> {
  * no webhook: a restore is not a change. Last, the store gets a new log epoch, so event-stream
  * resume points from before take a snapshot.
  */
-export async function importTransfer(store: Store, lines: AsyncIterable<string>, options: ReadOptions & { log: (text: string) => void }): Promise<ImportSummary> {
+export async function importTransfer(store: ImportTarget, lines: AsyncIterable<string>, options: ReadOptions & { log: (text: string) => void }): Promise<ImportSummary> {
   const { plans, counts, extras } = await readTransfer(lines, options);
   const found = await conflicts(store, plans);
   if (found.length > 0) {

@@ -2,11 +2,20 @@ import type { AutoDelete, KeyOutcomes } from '../domain/attributes.js';
 import type { EventRouting, StoredEvent } from '../domain/events.js';
 import type { Limits } from '../domain/limits.js';
 
-/**
- * The one narrow interface every store implements. A store applies the rules of `domain/`
- * atomically (one transaction or one script per call) and knows nothing of HTTP: it returns domain
- * results or throws the catalogue's ApiError.
+/*
+ * What every store implements, split by concern: AttributeStore, RoomStore, EventLog, LiveFeed,
+ * Outbox and DataTransfer, each with its atomicity promise; Store is all of them plus the
+ * store's lifecycle. A store applies the rules of `domain/` and knows nothing of HTTP: it returns
+ * domain results or throws the catalogue's ApiError.
+ *
+ * Ids are valid. Every `roomId` a caller passes is one `isRoomId` (domain/ids.ts) accepts: the
+ * HTTP edge checks the ids of route paths (http/room-param.ts), import checks the ids of its file
+ * (ops/transfer-read.ts), and every other id comes from a store. Stores do not check them again:
+ * a malformed id is not "a room that does not exist" to a store, it is a caller's bug (on Redis it
+ * could name keys of another hash tag). `appId` is an app of the registry; usernames are stored
+ * lower-case.
  */
+
 export interface UserRecord {
   uuid: string;
   username: string;
@@ -84,7 +93,7 @@ export interface EventLogRead {
   firstSeq: number;
   /** Whether the room still exists (the log of a destroyed room is kept for replay). */
   exists: boolean;
-  /** The store's log epoch when read (see EventStore.logEpoch). */
+  /** The store's log epoch when read (see EventLog.logEpoch). */
   epoch: string;
 }
 
@@ -123,10 +132,87 @@ export interface AttemptRecord {
 export type EventListener = (event: StoredEvent) => void;
 
 /**
- * Change events, written with the change they describe (same transaction or script), a per-room
- * log for replay, a live feed, and the webhook outbox.
+ * A room's attributes.
+ *
+ * Atomicity: one set or delete is atomic within its room. The checks (the room exists, the caller
+ * is a member), the plan of domain/attributes.ts (ownership, the room's count, the app's bytes),
+ * the writes, and the call's change event (log entry, outbox entries, live publish) commit
+ * together or not at all. SQLite: one savepoint in the group-commit transaction; the call is
+ * answered, and its event published, once the batch has committed. Redis: one Lua script per
+ * room, the app's usage counter inside it (SET_PLANNED); where slots are enforced (a cluster) the
+ * usage counter is in another slot: the room is read, planned in JS and written by a
+ * compare-and-set script on the room's version (planned again when another call moved the room;
+ * 503 after 200 tries), and the counter is moved in the same round trip, beside the script, and
+ * moved back when the script did not apply. So on a cluster the app's byte quota is exact per
+ * room, not across rooms written at once, and a Redis failure or a process death between the two
+ * leaves the usage off by that call's bytes. Calls to one room are applied in one order on every
+ * instance; what one instance has answered, every instance reads.
+ *
+ * Reads: get and getJson read one room at one instant (SQLite: between commits, on one
+ * connection; Redis: one script). listAttributes is for operators and tests: on Redis its reads
+ * are not one snapshot.
  */
-export interface EventStore {
+export interface AttributeStore {
+  setAttributes(call: SetCall): Promise<KeyOutcomes>;
+  deleteAttributes(call: DeleteCall): Promise<KeyOutcomes>;
+  /** Checks the room exists and, when `member` is given, that it is a member; keys undefined = all. */
+  getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>>;
+  /** getAttributes as the JSON text of the map (what a get call answers with), after the same checks. */
+  getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string>;
+  /** Full records, for operators and tests. */
+  listAttributes(appId: string, roomId: string): Promise<AttrRecord[]>;
+}
+
+/**
+ * Users, rooms and members.
+ *
+ * Atomicity: createUsers writes every user or none (SQLite: one savepoint; Redis: one script in
+ * the app's slot). A room's membership changes are atomic within the room: removeMembers removes
+ * every member it can, with each one's autoDelete keys, their events and the membership-ended
+ * messages, in one savepoint or one script; addMembers adds all or none and never past maxusers;
+ * destroyRoom writes the final event and removes the room whole in one. On SQLite every call is
+ * one savepoint, so deleteUser leaves every room and removes the user at once, and the users a
+ * room call names are checked in the same savepoint. On Redis the app-wide records beside a room
+ * are separate steps: the users named by createRoom and addMembers are checked before the room's
+ * script (a user deleted meanwhile can be left a member), each member's room index is written
+ * before the room's script and cleared after it, the app's usage is lowered after a removal's or
+ * destroy's script; and deleteUser leaves the user's rooms one by one, each room atomically, then
+ * removes the user: a death in between leaves the user, in fewer rooms, and the call can be
+ * repeated. Reads: getRoom on Redis reads the room and its member count side by side.
+ */
+export interface RoomStore {
+  createUsers(appId: string, users: NewUser[]): Promise<UserRecord[]>;
+  getUser(appId: string, username: string): Promise<UserRecord | null>;
+  getUserByUuid(appId: string, uuid: string): Promise<UserRecord | null>;
+  getPasswordHash(appId: string, username: string): Promise<string | null>;
+  /** Removes the user and its memberships, applying autoDelete in every room it was in. */
+  deleteUser(appId: string, username: string, routing: EventRouting): Promise<UserRecord | null>;
+
+  createRoom(appId: string, room: NewRoom): Promise<RoomRecord>;
+  getRoom(appId: string, roomId: string): Promise<RoomRecord | null>;
+  /** Removes the room, its members and every attribute. */
+  destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean>;
+  /** Adds existing users; returns the ones that were not members yet. */
+  addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]>;
+  /** Removes members, applying autoDelete for each, all in one transaction. */
+  removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]>;
+  listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]>;
+  isMember(appId: string, roomId: string, username: string): Promise<boolean>;
+}
+
+/**
+ * Each room's log of change events, for replay.
+ *
+ * Atomicity: an event is written with the change it describes (the same savepoint or script), as
+ * the room's next seq, so the log never holds a change that was not made nor misses one that was.
+ * A room's seq is at least its newest logged event's; the log drops only its oldest events (beyond
+ * the newest ROOMKV_EVENT_LOG_SIZE and older than ROOMKV_EVENT_LOG_MS). readEvents reads the room
+ * and its log at one instant (SQLite: a read transaction; Redis: one script, the epoch read
+ * beside it); snapshot reads the attributes and the seq they are current at atomically, so a
+ * stream that resumes from that seq misses nothing. The epoch is one per store: every instance
+ * sharing a Redis reads the same.
+ */
+export interface EventLog {
   /**
    * Names the history the logs belong to: made when the store is first used, made anew when it is
    * wiped (and by `roomkv new-epoch` after a restore), so a resume point from another history is
@@ -138,10 +224,39 @@ export interface EventStore {
   readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead>;
   /** The room's attributes and the seq they are current at, read atomically. */
   snapshot(appId: string, roomId: string): Promise<Snapshot | null>;
+}
+
+/**
+ * Change events as they happen, and membership messages (seq 0: a member left or was removed).
+ *
+ * Atomicity: an event is published only with its change: on SQLite after the batch holding it
+ * has committed, in this process (one process holds the file), synchronously with the commit, so
+ * the feed never misses one; on Redis by PUBLISH inside the change's script, to the subscribers of
+ * every instance, in seq order per room. Redis Pub/Sub delivers at most once: while a subscriber
+ * connection reconnects events are lost, and onFeedGap says so; a listener then catches up from
+ * the EventLog. A membership message is published in the removal's savepoint or script.
+ */
+export interface LiveFeed {
   /** Live events of a room, from every instance; resolves, with the unsubscribe function, once live. */
   subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void>;
   /** Called when the live feed may have missed events (a reconnect): listeners should catch up. */
   onFeedGap(listener: () => void): void;
+}
+
+/**
+ * The webhook outbox: each event, for each endpoint that wants it, until delivered or given up.
+ *
+ * Atomicity: outbox entries are written with their event (the same savepoint or script), so a
+ * change that committed always has its deliveries queued. Deliveries are at least once, in seq
+ * order per room and endpoint: a claim takes the head of one room's queue. SQLite: one process
+ * owns the file, and `busy` is all that keeps a room's second claim off. Redis: a claim is a
+ * 60-second lease in the room's slot, so instances never send the same head at once (one whose
+ * send outlives the lease can be sent twice); finish and retry do nothing once the lease is lost.
+ * The attempt record is written beside, not with, the finish (Redis), and the per-endpoint index of
+ * rooms with queued events after the change's script: a death in between leaves a queue out of
+ * the index until sweepOutbox finds it.
+ */
+export interface Outbox {
   /**
    * Claims up to `limit` due deliveries for an endpoint, at most one per room (per-room order),
    * leaving alone the rooms `busy` names (deliveries this instance has in flight).
@@ -155,6 +270,12 @@ export interface EventStore {
   outboxDepth(appId: string, endpoint: string): Promise<number>;
   /** For stores whose outbox index can miss a queue after a crash: re-index; returns how many were found. */
   sweepOutbox?(appId: string, endpoint: string): Promise<number>;
+}
+
+/** What integrityCheck looks at: one app's records, or one room of it; none = the whole store. */
+export interface IntegrityScope {
+  appId: string;
+  roomId?: string;
 }
 
 /** A user as export and import carry it: its uuid and password hash too, so logins and issued tokens keep working. */
@@ -221,36 +342,26 @@ export interface DataTransfer {
   restoreRoom(appId: string, room: RoomDump): Promise<void>;
 }
 
-export interface Store extends EventStore, DataTransfer {
+/** Every concern of a store, and its lifecycle: what a server opens, serves from and closes. */
+export interface Store extends AttributeStore, RoomStore, EventLog, LiveFeed, Outbox, DataTransfer {
   readonly kind: string;
   close(): Promise<void>;
   /** Answers when the store can serve calls (readiness). */
   ping(): Promise<void>;
-
-  createUsers(appId: string, users: NewUser[]): Promise<UserRecord[]>;
-  getUser(appId: string, username: string): Promise<UserRecord | null>;
-  getUserByUuid(appId: string, uuid: string): Promise<UserRecord | null>;
-  getPasswordHash(appId: string, username: string): Promise<string | null>;
-  /** Removes the user and its memberships, applying autoDelete in every room it was in. */
-  deleteUser(appId: string, username: string, routing: EventRouting): Promise<UserRecord | null>;
-
-  createRoom(appId: string, room: NewRoom): Promise<RoomRecord>;
-  getRoom(appId: string, roomId: string): Promise<RoomRecord | null>;
-  /** Removes the room, its members and every attribute. */
-  destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean>;
-  /** Adds existing users; returns the ones that were not members yet. */
-  addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]>;
-  /** Removes members, applying autoDelete for each, all in one transaction. */
-  removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]>;
-  listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]>;
-  isMember(appId: string, roomId: string, username: string): Promise<boolean>;
-
-  setAttributes(call: SetCall): Promise<KeyOutcomes>;
-  deleteAttributes(call: DeleteCall): Promise<KeyOutcomes>;
-  /** Checks the room exists and, when `member` is given, that it is a member; keys undefined = all. */
-  getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>>;
-  /** getAttributes as the JSON text of the map (what a get call answers with), after the same checks. */
-  getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string>;
-  /** Full records, for operators and tests. */
-  listAttributes(appId: string, roomId: string): Promise<AttrRecord[]>;
+  /**
+   * The invariants every store keeps, checked over its stored records; returns one line per
+   * problem found (none: []). Per room: every attribute has its owner record and no owner record
+   * lacks its attribute; each attribute's recorded size is its key's and value's UTF-8 bytes; the
+   * autoDelete index lists exactly each owner's DELETE keys; the members are existing users (on
+   * Redis, and each member's room index names the room); the room's seq is at least its newest
+   * logged event's; a room that does not exist holds no attributes or members. Per app (scope
+   * without roomId, or none), also: the app's byte usage equals the sum of its attributes' sizes,
+   * and no attribute or member belongs to a room that does not exist. With no scope: every app
+   * the store holds, and on SQLite the file's own check (PRAGMA integrity_check).
+   *
+   * The records are read without stopping writers: run it on a store at rest (tests, after a
+   * restart, an operator's check). On Redis the app's usage is moved beside a room's script, not in
+   * it, so after a process died mid-call only the per-room checks are sure to pass.
+   */
+  integrityCheck(scope?: IntegrityScope): Promise<string[]>;
 }

@@ -59,8 +59,10 @@ async function redisIntegrity(conn: { url?: string; clusterNodes?: string }, pre
   const store = new RedisStore({ client, prefix, eventLog: LOG_LIMITS });
   try {
     const problems: string[] = [];
-    for (const room of rooms) problems.push(...await store.integrityCheck(appId, room));
-    assert.deepEqual(problems, [], 'Redis: per-room indexes agree with the data');
+    // Per room: the app's usage counter is moved beside a room's script, so a kill mid-call may
+    // leave it off; every per-room invariant holds whatever the moment of the kill.
+    for (const room of rooms) problems.push(...await store.integrityCheck({ appId, roomId: room }));
+    assert.deepEqual(problems, [], 'Redis: every room intact');
   } finally {
     await store.close();
   }

@@ -17,7 +17,7 @@ const NOT_IN_ROOM = 'user is not in chatroom';
 const ROOM_FULL_100 = 'size of metadata for this single chatroom exceeds the user defined limit 100';
 const QUOTA = 'total size of chatroom metadata for this app exceeds the user defined limit';
 
-const newApp = (): string => randomBytes(16).toString('hex');
+const randomApp = (): string => randomBytes(16).toString('hex');
 
 async function rejectsApi(p: Promise<unknown>, status: number, error: string, description: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -38,9 +38,22 @@ function byKey(records: AttrRecord[]): Record<string, Omit<AttrRecord, 'key'>> {
   return out;
 }
 
-export function runStoreSuite(name: string, makeStore: () => Promise<Store> | Store): void {
+/** Changes a store's records behind its back, so that the integrity check has something to find. */
+export interface Tamper {
+  /** Breaks the bookkeeping of one stored attribute (its owner record or its recorded size). */
+  breakAttribute(store: Store, appId: string, roomId: string, key: string): Promise<void>;
+}
+
+export function runStoreSuite(name: string, makeStore: () => Promise<Store> | Store, tamper: Tamper): void {
   describe(`store conformance [${name}]`, () => {
     let store: Store;
+    /** Every app the write tests made: the integrity check runs over each after them. */
+    const written: string[] = [];
+    const newApp = (): string => {
+      const app = randomApp();
+      written.push(app);
+      return app;
+    };
     before(async () => {
       store = await makeStore();
     });
@@ -568,6 +581,38 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           const [c, i] = k.slice(1).split('k');
           assert.equal(stored[k], `${c}.${i}`);
         }
+      });
+    });
+
+    // After every write test above (node:test runs them in order): what they left is intact.
+    describe('integrity', () => {
+      it('every app the tests wrote passes the integrity check, per app, per room and as a whole', async () => {
+        assert.ok(written.length > 20, `${written.length} apps`);
+        for (const app of written) {
+          assert.deepEqual(await store.integrityCheck({ appId: app }), [], `app ${app}`);
+          for (const room of await store.listRooms(app, '', 1000)) {
+            assert.deepEqual(await store.integrityCheck({ appId: app, roomId: room.id }), [], `app ${app} room ${room.id}`);
+          }
+        }
+        assert.deepEqual(await store.integrityCheck({ appId: randomApp(), roomId: '424242' }), [], 'nothing of a room that never was');
+        assert.deepEqual(await store.integrityCheck(), [], 'the whole store');
+      });
+
+      it('reports a broken attribute, in its room and its app, and nowhere else', async () => {
+        const app = randomApp();
+        await users(app, 'alice');
+        const broken = (await store.createRoom(app, { name: 'b', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+        const sound = (await store.createRoom(app, { name: 's', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+        await set(app, broken, 'alice', { seat: 'alice', kept: 'x' });
+        await set(app, sound, 'alice', { seat: 'alice' });
+        assert.deepEqual(await store.integrityCheck({ appId: app }), []);
+        await tamper.breakAttribute(store, app, broken, 'seat');
+        const inRoom = await store.integrityCheck({ appId: app, roomId: broken });
+        assert.ok(inRoom.length > 0 && inRoom.every((p) => p.startsWith(`app ${app} room ${broken}: `) && p.includes('seat')), inRoom.join('\n'));
+        const inApp = await store.integrityCheck({ appId: app });
+        for (const p of inRoom) assert.ok(inApp.includes(p), `the app's check reports ${p}`);
+        assert.deepEqual(await store.integrityCheck({ appId: app, roomId: sound }), [], 'the other room is sound');
+        assert.ok((await store.integrityCheck()).some((p) => inRoom.includes(p)), 'the whole store\'s check reports it too');
       });
     });
   });

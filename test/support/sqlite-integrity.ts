@@ -13,7 +13,7 @@ export async function assertSqliteIntact(path: string): Promise<void> {
   }
   const store = new SqliteStore({ path, synchronous: 'FULL', eventLog: LOG_LIMITS });
   try {
-    assert.deepEqual(store.integrityCheck(), []);
+    assert.deepEqual(await store.integrityCheck(), []);
   } finally {
     await store.close();
   }

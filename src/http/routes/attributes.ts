@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { deleteKeys, getKeys, parseAutoDelete, setPairs } from '../../domain/requests.js';
-import type { Store } from '../../store/types.js';
+import type { AttributeStore } from '../../store/types.js';
 import type { Metrics } from '../metrics.js';
 import { ctx } from '../context.js';
+import { roomParam } from '../room-param.js';
 import { JsonText, sendOk } from '../envelope.js';
 import { AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
 import { defineRoute } from './define-route.js';
@@ -11,7 +12,7 @@ interface RoomParams { chatroomId: string }
 interface UserParams extends RoomParams { username: string }
 
 /** The five attribute calls (spec section 5). */
-export function attributeRoutes(store: Store, metrics: Metrics): FastifyPluginAsync {
+export function attributeRoutes(store: AttributeStore, metrics: Metrics): FastifyPluginAsync {
   return async (f) => {
     const base = '/metadata/chatroom/:chatroomId';
 
@@ -22,7 +23,7 @@ export function attributeRoutes(store: Store, metrics: Metrics): FastifyPluginAs
       const autoDelete = parseAutoDelete(body.autoDelete);
       const pairs = setPairs(body.metaData, app!.limits);
       const outcome = await store.setAttributes({
-        appId: app!.appId, roomId: chatroomId, user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits, routing: app!.routing,
+        appId: app!.appId, roomId: roomParam(chatroomId), user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits, routing: app!.routing,
       });
       metrics.countKeys(forced ? 'forced_set' : 'set', outcome);
       return sendOk(req, reply, 'metadata/chatroom', outcome);
@@ -34,7 +35,7 @@ export function attributeRoutes(store: Store, metrics: Metrics): FastifyPluginAs
       const keys = deleteKeys((req.body as KeysBody).keys, c.app!.limits);
       const outcome = await store.deleteAttributes({
         appId: c.app!.appId,
-        roomId: chatroomId,
+        roomId: roomParam(chatroomId),
         user: username.toLowerCase(),
         forced,
         // The official server SDK force-deletes as the pseudo-user `admin` with an app token.
@@ -52,7 +53,7 @@ export function attributeRoutes(store: Store, metrics: Metrics): FastifyPluginAs
       const body = req.body as GetBody | undefined;
       const keys = getKeys(body?.keys);
       const member = c.principal?.kind === 'user' ? c.actor : undefined;
-      const data = await store.getAttributesJson(c.app!.appId, chatroomId, keys, member);
+      const data = await store.getAttributesJson(c.app!.appId, roomParam(chatroomId), keys, member);
       return sendOk(req, reply, 'metadata/chatroom', new JsonText(data));
     };
 

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../../domain/errors.js';
 import { checkUsername } from '../../domain/requests.js';
-import type { Store } from '../../store/types.js';
+import type { DataTransfer, RoomStore } from '../../store/types.js';
 import { ctx } from '../context.js';
+import { roomParam } from '../room-param.js';
 import { sendOk } from '../envelope.js';
 import { AddMembersBody, CreateRoomBody, Envelope, ListQuery, MembersQuery } from '../schemas.js';
 import { isRoomId } from '../../domain/ids.js';
@@ -19,7 +20,7 @@ interface RoomParams { id: string }
 interface MemberParams extends RoomParams { username: string }
 
 /** The chatroom calls of spec section 6. Membership changes apply autoDelete inside the store. */
-export function chatroomRoutes(store: Store): FastifyPluginAsync {
+export function chatroomRoutes(store: RoomStore & Pick<DataTransfer, 'listRooms'>): FastifyPluginAsync {
   return async (f) => {
     const create = async (req: FastifyRequest, reply: FastifyReply) => {
       const { app } = ctx(req);
@@ -49,7 +50,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
     const details = async (req: FastifyRequest, reply: FastifyReply) => {
       const { app } = ctx(req);
       const { id } = req.params as RoomParams;
-      const room = await store.getRoom(app!.appId, id);
+      const room = await store.getRoom(app!.appId, roomParam(id));
       if (!room) throw Errors.roomNotFound(id);
       return sendOk(req, reply, 'chatrooms', [{
         id: room.id, name: room.name, description: room.description, owner: room.owner,
@@ -60,7 +61,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
     const destroy = async (req: FastifyRequest, reply: FastifyReply) => {
       const { app } = ctx(req);
       const { id } = req.params as RoomParams;
-      if (!(await store.destroyRoom(app!.appId, id, app!.routing))) throw Errors.roomNotFound(id);
+      if (!(await store.destroyRoom(app!.appId, roomParam(id), app!.routing))) throw Errors.roomNotFound(id);
       return sendOk(req, reply, 'chatrooms', { success: true, id });
     };
 
@@ -68,7 +69,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
       const { app } = ctx(req);
       const { id, username } = req.params as MemberParams;
       const user = checkUsername(username);
-      await store.addMembers(app!.appId, id, [user]);
+      await store.addMembers(app!.appId, roomParam(id), [user]);
       return sendOk(req, reply, 'chatrooms', { result: true, action: 'add_member', id, user });
     };
 
@@ -76,7 +77,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
       const { app } = ctx(req);
       const { id } = req.params as RoomParams;
       const names = (req.body as AddMembersBody).usernames.map((u, i) => checkUsername(u, `usernames[${i}]`));
-      const added = await store.addMembers(app!.appId, id, names);
+      const added = await store.addMembers(app!.appId, roomParam(id), names);
       return sendOk(req, reply, 'chatrooms', { newmembers: added, action: 'add_member', id });
     };
 
@@ -88,7 +89,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
       const names = [...new Set(username.split(',').filter((u) => u !== '').map((u) => checkUsername(u)))];
       if (names.length === 0) throw Errors.illegalArgument('username must name at least one user');
       if (names.length > 60) throw Errors.batchTooLarge(60);
-      const results = await store.removeMembers(app!.appId, id, names, app!.routing);
+      const results = await store.removeMembers(app!.appId, roomParam(id), names, app!.routing);
       if (!several) {
         const [r] = results;
         if (!r.result) {
@@ -106,7 +107,7 @@ export function chatroomRoutes(store: Store): FastifyPluginAsync {
       const { app } = ctx(req);
       const { id } = req.params as RoomParams;
       const q = req.query as MembersQuery;
-      const room = await store.getRoom(app!.appId, id);
+      const room = await store.getRoom(app!.appId, roomParam(id));
       if (!room) throw Errors.roomNotFound(id);
       const pagesize = Number(q.pagesize ?? 1000);
       const pagenum = Number(q.pagenum ?? 1);

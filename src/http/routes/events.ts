@@ -2,8 +2,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../../domain/errors.js';
 import type { EndReason, ResumePoint, StreamSink } from '../../events/room-stream.js';
 import { LiveStream, OpenStreams, type Subscriber } from '../../events/live-stream.js';
-import type { Store } from '../../store/types.js';
+import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
 import { ctx } from '../context.js';
+import { roomParam } from '../room-param.js';
 import { EventsQuery } from '../schemas.js';
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from './define-route.js';
@@ -37,7 +38,7 @@ function resumePoint(lastEventId: unknown, since: string | undefined, epoch: str
  * ends the stream (token expired, membership ended, room destroyed) an `end` event says why. The
  * token may come as `?access_token=`, since a browser's EventSource cannot send headers.
  */
-export function eventRoutes(store: Store, options: EventStreamOptions, streams: OpenStreams, metrics: Metrics): FastifyPluginAsync {
+export function eventRoutes(store: EventLog & LiveFeed & RoomStore, options: EventStreamOptions, streams: OpenStreams, metrics: Metrics): FastifyPluginAsync {
   return async (f) => {
     const subscribe = async (req: FastifyRequest, reply: FastifyReply) => {
       const c = ctx(req);
@@ -47,7 +48,7 @@ export function eventRoutes(store: Store, options: EventStreamOptions, streams: 
       const q = req.query as EventsQuery;
       const since = resumePoint(req.headers['last-event-id'], q.since, q.epoch);
       const user = principal.kind === 'user' ? c.actor! : undefined;
-      const log = await store.readEvents(app.appId, chatroomId, since?.seq ?? Number.MAX_SAFE_INTEGER, 1);
+      const log = await store.readEvents(app.appId, roomParam(chatroomId), since?.seq ?? Number.MAX_SAFE_INTEGER, 1);
       if (!log.exists) {
         // A destroyed room's log lets an app-token resume read its last events; a user of a room
         // that is gone has no membership left to read it with.

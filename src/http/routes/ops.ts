@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics.js';
 const READY_TIMEOUT_MS = 2000;
 
 export interface OpsDeps {
-  store: Store;
+  store: Pick<Store, 'kind' | 'ping'>;
   metrics: Metrics;
   /** /metrics answers only with this bearer token; without one it is off. */
   metricsToken?: string;

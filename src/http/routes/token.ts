@@ -8,7 +8,7 @@ import { verifyAccessToken2 } from '../../auth/access-token2.js';
 import type { AppRecord } from '../../config/apps.js';
 import { Errors } from '../../domain/errors.js';
 import { checkUsername } from '../../domain/requests.js';
-import type { Store, UserRecord } from '../../store/types.js';
+import type { RoomStore, UserRecord } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { TokenBody, TokenResponse } from '../schemas.js';
 import { userEntity } from './users.js';
@@ -55,7 +55,7 @@ function sameSecret(a: string, b: string): boolean {
  * POST .../token: the four grants of spec section 2. Only `agora` and `inherit` read a token. The
  * answers are bare objects, without the envelope, as upstream's are.
  */
-export function tokenRoutes(store: Store, auth: Authenticator, options: TokenRouteOptions): FastifyPluginAsync {
+export function tokenRoutes(store: RoomStore, auth: Authenticator, options: TokenRouteOptions): FastifyPluginAsync {
   const { guard, maxTtlS } = options;
   const clock = options.clock ?? Date.now;
   // Made now, so that the first unknown user does not pay for it.

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { hashPassword } from '../../auth/passwords.js';
 import { Errors } from '../../domain/errors.js';
 import { checkUsername } from '../../domain/requests.js';
-import type { Store, UserRecord } from '../../store/types.js';
+import type { DataTransfer, RoomStore, UserRecord } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
 import { ListQuery, RegisterBody, UserEntity, UsersResponse, Envelope } from '../schemas.js';
@@ -24,7 +24,7 @@ export function userEntity(u: UserRecord) {
 }
 
 /** The user calls of spec section 6: register (one or up to 60, all or nothing), get, delete. */
-export function userRoutes(store: Store): FastifyPluginAsync {
+export function userRoutes(store: RoomStore & Pick<DataTransfer, 'listUsers'>): FastifyPluginAsync {
   return async (f) => {
     const register = async (req: FastifyRequest, reply: FastifyReply) => {
       const { app } = ctx(req);

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Store } from '../../store/types.js';
+import type { Outbox } from '../../store/types.js';
 import { ctx } from '../context.js';
 import { sendOk } from '../envelope.js';
 import { defineRoute } from './define-route.js';
@@ -11,7 +11,7 @@ const AttemptsQuery = Type.Object({
 });
 
 /** GET .../webhooks: the app's endpoints with their pending deliveries, and recent attempts. */
-export function webhookRoutes(store: Store): FastifyPluginAsync {
+export function webhookRoutes(store: Outbox): FastifyPluginAsync {
   return async (f) => {
     const list = async (req: FastifyRequest, reply: FastifyReply) => {
       const app = ctx(req).app!;

@@ -47,7 +47,7 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
     await client.ping();
   } catch (err) {
     client.disconnect();
-    throw new Error(`cannot reach Redis at ${where}: ${(err as Error).message}`);
+    throw new Error(`cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err });
   }
   return client;
 }

@@ -6,13 +6,14 @@ import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } 
 import type { EventLogLimits } from '../event-log.js';
 import { parseAttributesJson } from '../attr-json.js';
 import type {
-  AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, NewRoom, NewUser, RemoveResult,
+  AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, IntegrityScope, NewRoom, NewUser, RemoveResult,
   RoomDump, RoomRecord, SetCall, Snapshot, Store, UserDump, UserRecord,
 } from '../types.js';
 import { compareRoomIds, RestoreConflict } from '../restore-conflict.js';
 import { RedisFeed } from './redis-feed.js';
+import { redisIntegrity } from './integrity.js';
 import { scriptRunner } from './script-command.js';
-import * as lua from './scripts.js';
+import { LUA, type LuaName } from './lua-registry.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -62,25 +63,28 @@ const ATTEMPTS_KEPT = 1000;
 /** How often a write re-plans when another call changed the room between its read and its commit. */
 const MAX_ATTEMPTS = 200;
 
-const SCRIPT_DEFS: Array<[keyof Scripts, string, number]> = [
-  ['rkReadForWrite', lua.READ_FOR_WRITE, 3],
-  ['rkApplySet', lua.APPLY_SET, 3],
-  ['rkApplyDelete', lua.APPLY_DELETE, 3],
-  ['rkSetPlanned', lua.SET_PLANNED, 5],
-  ['rkDeletePlanned', lua.DELETE_PLANNED, 5],
-  ['rkReadAttrs', lua.READ_ATTRS, 3],
-  ['rkCreateRoom', lua.CREATE_ROOM, 2],
-  ['rkAddMembers', lua.ADD_MEMBERS, 2],
-  ['rkRemoveMembers', lua.REMOVE_MEMBERS, 4],
-  ['rkDestroyRoom', lua.DESTROY_ROOM, 4],
-  ['rkReadEvents', lua.READ_EVENTS, 2],
-  ['rkSnapshot', lua.SNAPSHOT, 2],
-  ['rkObClaim', lua.OB_CLAIM, 3],
-  ['rkObFinish', lua.OB_FINISH, 3],
-  ['rkObRetry', lua.OB_RETRY, 3],
-  ['rkDumpRoom', lua.DUMP_ROOM, 4],
-  ['rkRestoreRoom', lua.RESTORE_ROOM, 4],
-  ['rkRaiseCounter', lua.RAISE_COUNTER, 1],
+/** Each method and its script in lua/ (lua-registry.ts): the key count is in the script's file. */
+const SCRIPT_DEFS: Array<[keyof Scripts, LuaName]> = [
+  ['rkReadForWrite', 'READ_FOR_WRITE'],
+  ['rkApplySet', 'APPLY_SET'],
+  ['rkApplyDelete', 'APPLY_DELETE'],
+  ['rkSetPlanned', 'SET_PLANNED'],
+  ['rkDeletePlanned', 'DELETE_PLANNED'],
+  ['rkReadAttrs', 'READ_ATTRS'],
+  ['rkCreateRoom', 'CREATE_ROOM'],
+  ['rkAddMembers', 'ADD_MEMBERS'],
+  ['rkRemoveMembers', 'REMOVE_MEMBERS'],
+  ['rkDestroyRoom', 'DESTROY_ROOM'],
+  ['rkCreateUsers', 'CREATE_USERS'],
+  ['rkReadEvents', 'READ_EVENTS'],
+  ['rkSnapshot', 'SNAPSHOT'],
+  ['rkObClaim', 'OB_CLAIM'],
+  ['rkObFinish', 'OB_FINISH'],
+  ['rkObRetry', 'OB_RETRY'],
+  ['rkDumpRoom', 'DUMP_ROOM'],
+  ['rkRestoreRoom', 'RESTORE_ROOM'],
+  ['rkRestoreUsers', 'RESTORE_USERS'],
+  ['rkRaiseCounter', 'RAISE_COUNTER'],
 ];
 
 /**
@@ -109,10 +113,7 @@ export class RedisStore implements Store {
     this.logLimits = options.eventLog;
     const client = options.client;
     const scripts: Record<string, unknown> = {};
-    for (const [name, script, numberOfKeys] of SCRIPT_DEFS) scripts[name] = scriptRunner(client, script, numberOfKeys);
-    // CREATE_USERS takes a variable number of keys: the count is passed with each call.
-    scripts.rkCreateUsers = scriptRunner(client, lua.CREATE_USERS, null);
-    scripts.rkRestoreUsers = scriptRunner(client, lua.RESTORE_USERS, null);
+    for (const [method, name] of SCRIPT_DEFS) scripts[method] = scriptRunner(client, LUA[name]);
     this.r = Object.assign(client, scripts) as unknown as RedisClient & Scripts;
     this.planInScript = client instanceof Cluster ? false : null;
     this.p = options.prefix;
@@ -259,7 +260,6 @@ export class RedisStore implements Store {
   }
 
   async getRoom(appId: string, roomId: string): Promise<RoomRecord | null> {
-    if (!isRoomId(roomId)) return null;
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       const [h, count] = await Promise.all([this.r.hgetall(k.room), this.r.zcard(k.members)]);
@@ -272,7 +272,6 @@ export class RedisStore implements Store {
   }
 
   async destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean> {
-    if (!isRoomId(roomId)) return false;
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       const ts = this.now();
@@ -289,7 +288,6 @@ export class RedisStore implements Store {
   }
 
   async addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]> {
-    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       if (!(await this.r.exists(k.room))) throw Errors.roomNotFound(roomId);
@@ -307,7 +305,6 @@ export class RedisStore implements Store {
   }
 
   async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]> {
-    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
     return this.guard(() => this.removeFromRoom(appId, roomId, usernames, false, routing));
   }
 
@@ -351,7 +348,6 @@ export class RedisStore implements Store {
   }
 
   async isMember(appId: string, roomId: string, username: string): Promise<boolean> {
-    if (!isRoomId(roomId)) return false;
     return this.guard(async () => (await this.r.zscore(this.roomKeys(appId, roomId).members, username)) !== null);
   }
 
@@ -362,7 +358,6 @@ export class RedisStore implements Store {
    * only if the version did not move meanwhile; otherwise plans again on fresh state.
    */
   private async readForWrite(appId: string, roomId: string, user: string, checkMember: boolean, keys: string[]) {
-    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
     const k = this.roomKeys(appId, roomId);
     const res = await this.r.rkReadForWrite(k.room, k.members, k.meta, user, checkMember ? '1' : '0', ...keys);
     const status = Number(res[0]);
@@ -467,7 +462,6 @@ export class RedisStore implements Store {
 
   /** A set in one round trip (SET_PLANNED): the checks that need no stored state here, the rest in the script. */
   private async setPlanned(call: SetCall): Promise<KeyOutcomes> {
-    if (!isRoomId(call.roomId)) throw Errors.roomNotFound(call.roomId);
     const problems = call.pairs.map(([key, value]) => pairProblem(key, value, call.limits));
     const args: Array<string | number> = [];
     call.pairs.forEach(([key, value], i) => {
@@ -494,7 +488,6 @@ export class RedisStore implements Store {
 
   /** A delete in one round trip (DELETE_PLANNED). */
   private async deletePlanned(call: DeleteCall): Promise<KeyOutcomes> {
-    if (!isRoomId(call.roomId)) throw Errors.roomNotFound(call.roomId);
     const head = this.plannedHead(call, call.forced ? 'forced_delete' : 'delete');
     return this.guard(async () => {
       const res = await this.r.rkDeletePlanned(...head.args, call.user, call.checkMembership ? '1' : '0',
@@ -534,7 +527,6 @@ export class RedisStore implements Store {
   }
 
   async getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
-    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       const res = await this.r.rkReadAttrs(k.room, k.members, k.attrs, member ?? '', ...(keys ?? []));
@@ -547,7 +539,6 @@ export class RedisStore implements Store {
   }
 
   async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
-    if (!isRoomId(roomId)) throw Errors.roomNotFound(roomId);
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       const [exists, attrs, metas] = await Promise.all([this.r.exists(k.room), this.r.hgetall(k.attrs), this.r.hgetall(k.meta)]);
@@ -562,7 +553,6 @@ export class RedisStore implements Store {
   // ---- events
 
   async readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead> {
-    if (!isRoomId(roomId)) return { events: [], lastSeq: 0, firstSeq: 1, exists: false, epoch: await this.logEpoch() };
     return this.guard(async () => {
       const base = `${this.p}{${appId}:${roomId}}`;
       // The epoch key lives in another slot: read beside the script, not in it.
@@ -597,7 +587,6 @@ export class RedisStore implements Store {
   }
 
   async snapshot(appId: string, roomId: string): Promise<Snapshot | null> {
-    if (!isRoomId(roomId)) return null;
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       const res = await this.r.rkSnapshot(k.room, k.attrs);
@@ -745,6 +734,7 @@ export class RedisStore implements Store {
   async listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]> {
     return this.guard(async () => {
       const head = `${this.p}{${appId}:`;
+      // Ids read from keys, not from a caller: a key of another shape under the prefix names no room.
       const ids = (await this.scanKeys(`{${appId}:*}:room`)).map((k) => k.slice(head.length, -'}:room'.length))
         .filter((id) => isRoomId(id) && compareRoomIds(id, after) > 0).sort(compareRoomIds).slice(0, limit);
       const rooms = await Promise.all(ids.map((id) => this.getRoom(appId, id)));
@@ -753,7 +743,6 @@ export class RedisStore implements Store {
   }
 
   async dumpRoom(appId: string, roomId: string): Promise<RoomDump | null> {
-    if (!isRoomId(roomId)) return null;
     const k = this.roomKeys(appId, roomId);
     const res = await this.guard(() => this.r.rkDumpRoom(k.room, k.members, k.attrs, k.meta));
     if (res.length === 0) return null;
@@ -809,27 +798,18 @@ export class RedisStore implements Store {
     if (!restored) throw new RestoreConflict('room', room.id);
   }
 
-  /** Per-room indexes agree with the data: every attribute has meta, every auto set lists only DELETE keys of its owner. */
-  async integrityCheck(appId: string, roomId: string): Promise<string[]> {
-    const k = this.roomKeys(appId, roomId);
-    const [attrs, metas] = await Promise.all([this.r.hgetall(k.attrs), this.r.hgetall(k.meta)]);
-    const problems: string[] = [];
-    for (const key of Object.keys(attrs)) if (!(key in metas)) problems.push(`${roomId}: ${key} has no meta`);
-    for (const key of Object.keys(metas)) if (!(key in attrs)) problems.push(`${roomId}: meta ${key} has no value`);
-    const owners = new Set(Object.values(metas).map((m) => m.split('|')[0]));
-    const members = await this.r.zrange(k.members, 0, -1);
-    for (const owner of new Set([...owners, ...members])) {
-      const auto = new Set(await this.r.smembers(`${this.p}{${appId}:${roomId}}:auto:${owner}`));
-      for (const key of auto) {
-        const [o, a] = (metas[key] ?? '').split('|');
-        if (o !== owner || a !== '1') problems.push(`${roomId}: auto set of ${owner} lists ${key}`);
-      }
-      for (const [key, m] of Object.entries(metas)) {
-        const [o, a] = m.split('|');
-        if (o === owner && a === '1' && !auto.has(key)) problems.push(`${roomId}: ${key} (DELETE) missing from ${owner}'s auto set`);
-      }
-    }
-    return problems;
+  /** See Store.integrityCheck; integrity.ts. */
+  async integrityCheck(scope?: IntegrityScope): Promise<string[]> {
+    const head = this.p.length;
+    return this.guard(() => redisIntegrity(this.r, {
+      room: (appId, roomId) => this.roomKeys(appId, roomId),
+      auto: (appId, roomId, owner) => `${this.p}{${appId}:${roomId}}:auto:${owner}`,
+      log: (appId, roomId) => `${this.p}{${appId}:${roomId}}:log`,
+      user: (appId, username) => this.userKey(appId, username),
+      userRooms: (appId, username) => this.userRoomsKey(appId, username),
+      usage: (appId) => this.usageKey(appId),
+      scan: async (pattern) => (await this.scanKeys(pattern)).map((k) => k.slice(head)),
+    }, scope));
   }
 }
 

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
+import type { LuaScript } from './lua-registry.js';
 import type { RedisClient } from './redis-store.js';
 
 const NO_ARGS: never[] = [];
@@ -22,14 +22,14 @@ class ScriptCommand extends Command {
 }
 
 /**
- * A Lua script run by its SHA; when Redis does not have it (NOSCRIPT: a new or flushed server),
- * the same call is sent again with the script's text, which loads it. As ioredis's
- * `defineCommand`: `numberOfKeys` null means the caller passes the key count first. It assumes
- * what roomkv's client is: no ioredis `keyPrefix` (roomkv writes its prefix into the keys) and
- * arguments that are strings or numbers.
+ * A Lua script of the registry (lua-registry.ts) run by its SHA; when Redis does not have it
+ * (NOSCRIPT: a new or flushed server), the same call is sent again with the script's text, which
+ * loads it. As ioredis's `defineCommand`: `numberOfKeys` null means the caller passes the key count
+ * first. It assumes what roomkv's client is: no ioredis `keyPrefix` (roomkv writes its prefix into
+ * the keys) and arguments that are strings or numbers.
  */
-export function scriptRunner(client: RedisClient, lua: string, numberOfKeys: number | null): (...args: Array<string | number>) => Promise<unknown> {
-  const sha = createHash('sha1').update(lua).digest('hex');
+export function scriptRunner(client: RedisClient, script: LuaScript): (...args: Array<string | number>) => Promise<unknown> {
+  const { sha, text: lua, numberOfKeys } = script;
   return (...args) => {
     const rest = numberOfKeys === null ? args : [numberOfKeys, ...args];
     const command = new ScriptCommand('evalsha', [sha, ...rest]);

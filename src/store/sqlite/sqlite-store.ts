@@ -4,19 +4,20 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pairBytes, planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
 import { Errors } from '../../domain/errors.js';
-import { appUuid, isRoomId, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
+import { appUuid, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
 import { eventTemplate, membershipEnded, renderEvent, type EventFacts, type EventRouting, type StoredEvent } from '../../domain/events.js';
 import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
 import { RoomCache } from './room-cache.js';
 import type {
-  AttemptRecord, AttrDump, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, MemberDump, NewRoom, NewUser, RemoveResult,
+  AttemptRecord, AttrDump, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, IntegrityScope, MemberDump, NewRoom, NewUser, RemoveResult,
   RoomDump, RoomRecord, SetCall, Snapshot, Store, UserDump, UserRecord,
 } from '../types.js';
 import type { EventLogLimits } from '../event-log.js';
 import { RestoreConflict } from '../restore-conflict.js';
 import { attributesJson, parseAttributesJson, pickedAttributesJson } from '../attr-json.js';
+import { sqliteIntegrity } from './integrity.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -81,7 +82,7 @@ export class SqliteStore implements Store {
    */
   private readonly commitBatch: (fn: () => void) => void;
   private readonly inSavepoint: (fn: () => unknown) => unknown;
-  /** The log epoch: this file's history (see EventStore.logEpoch). */
+  /** The log epoch: this file's history (see EventLog.logEpoch). */
   private epoch: string;
 
   constructor(options: SqliteOptions) {
@@ -109,7 +110,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       this.db.close();
       if ((err as { code?: string }).code === 'SQLITE_BUSY') {
-        throw new Error(`${options.path} is in use by another process (another roomkv on the same data dir?)`);
+        throw new Error(`${options.path} is in use by another process (another roomkv on the same data dir?)`, { cause: err });
       }
       throw err;
     }
@@ -200,20 +201,9 @@ export class SqliteStore implements Store {
     this.q.ping.get();
   }
 
-  /** PRAGMA integrity_check plus roomkv's own invariants; returns the problems found. */
-  integrityCheck(): string[] {
-    const problems = (this.db.pragma('integrity_check') as Array<{ integrity_check: string }>)
-      .map((r) => r.integrity_check).filter((r) => r !== 'ok');
-    const usage = this.db.prepare(`
-      SELECT a.app AS app, a.total AS total, coalesce(u.bytes, 0) AS counted
-      FROM (SELECT app, sum(bytes) AS total FROM attrs GROUP BY app) a
-      LEFT JOIN app_usage u ON u.app = a.app WHERE a.total != coalesce(u.bytes, 0)`).all() as
-      Array<{ app: string; total: number; counted: number }>;
-    for (const u of usage) problems.push(`app ${u.app}: attrs hold ${u.total} bytes, usage says ${u.counted}`);
-    const orphans = this.db.prepare(`SELECT count(*) AS n FROM attrs a WHERE NOT EXISTS
-      (SELECT 1 FROM rooms r WHERE r.app = a.app AND r.id = a.room)`).get() as { n: number };
-    if (orphans.n > 0) problems.push(`${orphans.n} attributes belong to no room`);
-    return problems;
+  /** See Store.integrityCheck; integrity.ts. */
+  async integrityCheck(scope?: IntegrityScope): Promise<string[]> {
+    return sqliteIntegrity(this.db, this.q, scope);
   }
 
   // ---- users
@@ -280,7 +270,7 @@ export class SqliteStore implements Store {
 
   async destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean> {
     return this.write(() => {
-      if (!isRoomId(roomId) || !this.q.room.get(appId, roomId)) return false;
+      if (!this.q.room.get(appId, roomId)) return false;
       const { total } = this.q.roomBytes.get(appId, roomId) as { total: number | null };
       const keys = (this.q.allAttrs.all(appId, roomId) as Array<{ key: string }>).map((r) => r.key);
       // The final event is written before the room goes: it ends the room's streams.
@@ -364,7 +354,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const { appId, roomId } = call;
       if (call.checkMembership) this.requireMember(appId, roomId, call.user);
-      else if (!isRoomId(roomId) || this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
+      else if (this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
       const plan = planDelete({
         user: call.user,
         forced: call.forced,
@@ -390,7 +380,7 @@ export class SqliteStore implements Store {
     if (this.cache) return this.cachedAttributesJson(this.cache, appId, roomId, keys, member);
     // No transaction needed: one connection runs this synchronously, and writes only ever land
     // between whole calls (at a group commit), so the checks and the rows see one state.
-    const isMember = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined : undefined;
+    const isMember = this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined;
     if (isMember === undefined) throw Errors.roomNotFound(roomId);
     if (member !== undefined && isMember === 0) throw Errors.notInRoom();
     if (keys === undefined) return attributesJson(this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
@@ -404,7 +394,7 @@ export class SqliteStore implements Store {
     /** Membership as read together with the room, on a miss. */
     let checked: boolean | undefined;
     if (room === undefined) {
-      const found = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined : undefined;
+      const found = this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined;
       if (found === undefined) throw Errors.roomNotFound(roomId);
       room = cache.put(ck, this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
       if (member !== undefined) {
@@ -443,7 +433,7 @@ export class SqliteStore implements Store {
 
   async dumpRoom(appId: string, roomId: string): Promise<RoomDump | null> {
     return this.db.transaction(() => {
-      const room = isRoomId(roomId) ? this.q.room.get(appId, roomId) as RoomRow | undefined : undefined;
+      const room = this.q.room.get(appId, roomId) as RoomRow | undefined;
       if (!room) return null;
       const members = this.q.membersJoined.all(appId, roomId) as MemberDump[];
       const attributes = (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>)
@@ -483,14 +473,14 @@ export class SqliteStore implements Store {
   // ---- helpers (called inside a transaction)
 
   private requireRoom(appId: string, roomId: string): RoomRow {
-    const room = isRoomId(roomId) ? this.q.room.get(appId, roomId) as RoomRow | undefined : undefined;
+    const room = this.q.room.get(appId, roomId) as RoomRow | undefined;
     if (!room) throw Errors.roomNotFound(roomId);
     return room;
   }
 
   /** The room exists (else roomNotFound) and the user is a member of it (else notInRoom): one query. */
   private requireMember(appId: string, roomId: string, user: string): void {
-    const member = isRoomId(roomId) ? this.q.roomAndMember.get(appId, roomId, user, appId, roomId) as number | undefined : undefined;
+    const member = this.q.roomAndMember.get(appId, roomId, user, appId, roomId) as number | undefined;
     if (member === undefined) throw Errors.roomNotFound(roomId);
     if (member === 0) throw Errors.notInRoom();
   }
@@ -530,7 +520,7 @@ export class SqliteStore implements Store {
 
   async readEvents(appId: string, roomId: string, afterSeq: number, limit: number): Promise<EventLogRead> {
     return this.db.transaction(() => {
-      const exists = isRoomId(roomId) && this.q.roomExists.get(appId, roomId) !== undefined;
+      const exists = this.q.roomExists.get(appId, roomId) !== undefined;
       const bounds = this.q.eventBounds.get(appId, roomId) as { first: number | null; last: number | null };
       const lastSeq = this.q.roomSeq.get(appId, roomId, appId, roomId) as number;
       const events = this.q.eventsAfter.all(appId, roomId, afterSeq, limit) as StoredEvent[];
@@ -540,7 +530,7 @@ export class SqliteStore implements Store {
 
   async snapshot(appId: string, roomId: string): Promise<Snapshot | null> {
     return this.db.transaction(() => {
-      if (!isRoomId(roomId) || this.q.roomExists.get(appId, roomId) === undefined) return null;
+      if (this.q.roomExists.get(appId, roomId) === undefined) return null;
       const seq = this.q.roomSeq.get(appId, roomId, appId, roomId) as number;
       const attributes = Object.create(null) as Record<string, string>;
       for (const r of this.q.allAttrs.all(appId, roomId) as Array<{ key: string; value: string }>) attributes[r.key] = r.value;

@@ -1,6 +1,8 @@
 import type { Database as Db, Statement } from 'better-sqlite3';
 
 /** A prepared statement under a name of this module, so the store's type declarations can name it. */
+// An interface, not an alias: the declaration build must name it from this module.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface Stmt extends Statement {}
 
 /** Every statement of the SQLite store, prepared once. */

@@ -1,0 +1,34 @@
+-- The event half of a write script. ARGV starts with an event block:
+--   ts pre mid channel minEvents minAgeMs nEndpoints endpoint...
+-- readEv(ARGV, 1) reads it and returns it and the index of the first ARGV after it.
+-- emit() draws the room's next seq and writes the body pre..seq..mid..seq..post..attrs..'}':
+-- log entry, outbox entries and PUBLISH, in the script that made the change.
+local function readEv(argv, i)
+  local ev = { ts = argv[i], pre = argv[i + 1], mid = argv[i + 2], channel = argv[i + 3],
+    minEvents = tonumber(argv[i + 4]), minAge = tonumber(argv[i + 5]), endpoints = {} }
+  local n = tonumber(argv[i + 6])
+  for j = 1, n do ev.endpoints[j] = argv[i + 6 + j] end
+  return ev, i + 7 + n
+end
+local function jsonKeys(keys)
+  if #keys == 0 then return '[]' end
+  return '["' .. table.concat(keys, '","') .. '"]'
+end
+local function emit(base, ev, post, attrs)
+  local seq = redis.call('HINCRBY', base .. ':room', 'seq', 1)
+  local body = ev.pre .. seq .. ev.mid .. seq .. post .. attrs .. '}'
+  local logKey = base .. ':log'
+  redis.call('XADD', logKey, '0-' .. seq, 't', ev.ts, 'b', body)
+  for _, ep in ipairs(ev.endpoints) do redis.call('RPUSH', base .. ':ob:' .. ep, seq .. '|' .. body) end
+  redis.call('PUBLISH', ev.channel, seq .. '|' .. body)
+  if seq % 64 == 0 and seq > ev.minEvents then
+    -- drop what is both beyond the newest minEvents and older than minAge
+    local entries = redis.call('XRANGE', logKey, '-', '0-' .. (seq - ev.minEvents), 'COUNT', 256)
+    local upto = nil
+    for _, e in ipairs(entries) do
+      if tonumber(e[2][2]) < tonumber(ev.ts) - ev.minAge then upto = tonumber(string.sub(e[1], 3)) else break end
+    end
+    if upto then redis.call('XTRIM', logKey, 'MINID', '0-' .. (upto + 1)) end
+  end
+  return seq
+end

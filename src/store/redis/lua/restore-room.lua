@@ -1,0 +1,27 @@
+-- Import (DataTransfer). A room restored whole, or not at all: no event, no outbox entry (a
+-- restore is not a change).
+-- KEYS room members attrs meta; ARGV name description owner maxusers created nMembers
+-- (member joined)* (key value owner auto bytes)* -> 1 restored, 0 the room exists.
+-- A log left by a destroyed room of the same id is kept and numbered on from (webhook receivers
+-- drop duplicates by room and seq), and no longer expires.
+--! keys 4
+--! include room-base
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local seq = 0
+local newest = redis.call('XREVRANGE', base .. ':log', '+', '-', 'COUNT', 1)
+if #newest > 0 then seq = tonumber(string.sub(newest[1][1], 3)) end
+redis.call('HSET', KEYS[1], 'name', ARGV[1], 'description', ARGV[2], 'owner', ARGV[3], 'maxusers', ARGV[4], 'created', ARGV[5], 'ver', 1, 'seq', seq)
+local a = 7
+for i = 1, tonumber(ARGV[6]) do
+  redis.call('ZADD', KEYS[2], ARGV[a + 1], ARGV[a])
+  a = a + 2
+end
+while a <= #ARGV do
+  local k, owner, auto = ARGV[a], ARGV[a + 2], ARGV[a + 3]
+  redis.call('HSET', KEYS[3], k, ARGV[a + 1])
+  redis.call('HSET', KEYS[4], k, owner .. '|' .. auto .. '|' .. ARGV[a + 4])
+  if auto == '1' then redis.call('SADD', base .. ':auto:' .. owner, k) end
+  a = a + 5
+end
+redis.call('PERSIST', base .. ':log')
+return 1
