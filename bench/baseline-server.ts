@@ -47,7 +47,7 @@ const get = async (req: FastifyRequest, reply: FastifyReply) => {
   const keys = body?.keys;
   if (!keys || keys.length === 0) return envelope(req, reply, CANNED);
   const data: Record<string, string> = {};
-  for (const k of keys) if (k in CANNED) data[k] = CANNED[k];
+  for (const k of keys) if (k in CANNED) data[k] = CANNED[k]!;
   return envelope(req, reply, data);
 };
 

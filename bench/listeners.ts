@@ -72,7 +72,7 @@ class Channel {
     const sorted = [...this.lags].sort((a, b) => a - b);
     return {
       events: this.events, duplicates: this.duplicates, gaps: this.gaps,
-      lagP50: percentile(sorted, 50), lagP99: percentile(sorted, 99), lagMax: sorted.length > 0 ? sorted[sorted.length - 1] : NaN,
+      lagP50: percentile(sorted, 50), lagP99: percentile(sorted, 99), lagMax: sorted.length > 0 ? sorted[sorted.length - 1]! : NaN,
     };
   }
 }
@@ -175,7 +175,7 @@ process.on('message', (m: { type: string; url?: string; path?: string; roomIds?:
       // A few at a time: a thousand connections at once would be a benchmark of their own.
       let next = 0;
       const worker = async () => {
-        while (next < rooms.length) await subscribe(m.url!, m.path!, rooms[next++], m.token!);
+        while (next < rooms.length) await subscribe(m.url!, m.path!, rooms[next++]!, m.token!);
       };
       // Every stream must have sent its first message by then; the harness checks the count.
       const limit = new Promise<void>((r) => setTimeout(r, SUBSCRIBE_WAIT_MS).unref());

@@ -35,7 +35,7 @@ type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: C
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon') as Autocannon;
 
-const spec = JSON.parse(readFileSync(process.argv[2], 'utf8')) as LoadSpec;
+const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
 const tokens = JSON.parse(readFileSync(spec.tokensFile, 'utf8')) as Record<string, string>;
 const prefix = `/${ORG}/${APP}/metadata/chatroom`;
 const PAIRS = ROOMS * MEMBERS_PER_ROOM;
@@ -50,7 +50,7 @@ function build(workload: Workload, i: number): Built {
   const member = Math.floor(p / ROOMS);
   const user = userName(room, member);
   const roomId = spec.roomIds[room];
-  const token = tokens[user];
+  const token = tokens[user]!;
   switch (workload) {
     case 'set':
       return { method: 'PUT', path: `${prefix}/${roomId}/user/${user}`, token,
@@ -213,7 +213,7 @@ function runWrk(durationS: number, from: number, measured: boolean): Promise<Run
         reject(new Error(`wrk failed (${code}): ${out.slice(-500)}`));
         return;
       }
-      const w = JSON.parse(line[1]) as WrkOut;
+      const w = JSON.parse(line[1]!) as WrkOut;
       acknowledgedWrites += w.acknowledged;
       if (measured) {
         perKeyErrors += w.perKey;
@@ -221,7 +221,7 @@ function runWrk(durationS: number, from: number, measured: boolean): Promise<Run
         if (w.samplePerKey !== '') samplePerKeyError ??= w.samplePerKey;
       }
       // The shell's cutime and cstime: the CPU time of the wrk it waited for.
-      const fields = stat ? stat[1].slice(stat[1].lastIndexOf(')') + 2).split(' ') : [];
+      const fields = stat ? stat[1]!.slice(stat[1]!.lastIndexOf(')') + 2).split(' ') : [];
       const loadCpuMs = stat ? ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS : NaN;
       resolve({
         requests: w.requests, durationS: w.durationUs / 1e6, p50: w.p50Us / 1000, p99: w.p99Us / 1000,

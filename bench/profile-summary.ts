@@ -28,7 +28,7 @@ function group(p: string, name: string): string {
   if (p === '') return name.startsWith('(') ? name : '(native)';
   if (p.startsWith('node_modules/')) {
     const parts = p.split('/');
-    return parts[1].startsWith('@') ? `${parts[1]}/${parts[2]}` : parts[1];
+    return parts[1]!.startsWith('@') ? `${parts[1]}/${parts[2]}` : parts[1]!;
   }
   if (p.startsWith('node:')) return 'node: internals';
   return p;
@@ -58,7 +58,7 @@ export function summarizeProfile(file: string, root: string, top = 25, windowMs 
   let at = prof.startTime;
   for (let i = 0; i < prof.samples.length; i++) {
     at += prof.timeDeltas[i] ?? 0;
-    const n = byId.get(prof.samples[i])!;
+    const n = byId.get(prof.samples[i]!)!;
     const dt = prof.timeDeltas[i + 1] ?? prof.timeDeltas[i] ?? 0;
     if (at < from) continue;
     if (IDLE.has(n.callFrame.functionName)) {
@@ -109,5 +109,5 @@ export function summarizeProfile(file: string, root: string, top = 25, windowMs 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(summarizeProfile(process.argv[2], process.cwd(), Number(process.argv[3] ?? 25)).join('\n'));
+  console.log(summarizeProfile(process.argv[2]!, process.cwd(), Number(process.argv[3] ?? 25)).join('\n'));
 }

@@ -293,7 +293,7 @@ async function loadData(t: Target): Promise<void> {
     const owner = userName(r, 0);
     const metaData: Record<string, string> = {};
     for (let k = (i & 1) * 10; k < (i & 1) * 10 + 10; k++) metaData[baseKey(k)] = `value-of-${baseKey(k)}-${r}`;
-    await must(t.url, 'PUT', `${A}/metadata/chatroom/${ids[r]}/user/${owner}`, tokens[owner], { metaData, autoDelete: 'NO_DELETE' });
+    await must(t.url, 'PUT', `${A}/metadata/chatroom/${ids[r]}/user/${owner}`, tokens[owner]!, { metaData, autoDelete: 'NO_DELETE' });
   });
   await primeTokens(t);
   log(`${t.name}: ${ROOMS} rooms x ${MEMBERS_PER_ROOM} members, ${BASE_KEYS} keys each, over HTTP in ${Math.round(performance.now() - started)} ms`);
@@ -304,12 +304,12 @@ async function loadData(t: Target): Promise<void> {
  * and cached; the first workload would otherwise pay 10,000 first verifications.
  */
 async function primeTokens(t: Target): Promise<void> {
-  await eachMember(t, (user, room) => must(t.url, 'POST', `${A}/metadata/chatroom/${room}`, tokens[user], { keys: [baseKey(0)] }));
+  await eachMember(t, (user, room) => must(t.url, 'POST', `${A}/metadata/chatroom/${room}`, tokens[user]!, { keys: [baseKey(0)] }));
 }
 
 /** Runs `fn` for every member of every room, 32 at a time. */
 async function eachMember(t: Target, fn: (user: string, roomId: string) => Promise<unknown>): Promise<void> {
-  await pool(ROOMS * MEMBERS_PER_ROOM, 32, (i) => fn(userName(i % ROOMS, Math.floor(i / ROOMS)), t.roomIds[i % ROOMS]));
+  await pool(ROOMS * MEMBERS_PER_ROOM, 32, (i) => fn(userName(i % ROOMS, Math.floor(i / ROOMS)), t.roomIds[i % ROOMS]!));
 }
 
 /** The deletable keys of a member, in calls of at most 10 (the default maxBatchSize). */
@@ -325,7 +325,7 @@ async function refillDeletable(t: Target): Promise<void> {
   await eachMember(t, async (user, room) => {
     for (const batch of deletableBatches(user)) {
       const metaData = Object.fromEntries(batch.map((key) => [key, `deletable-${key}`]));
-      await must(t.url, 'PUT', `${A}/metadata/chatroom/${room}/user/${user}`, tokens[user], { metaData });
+      await must(t.url, 'PUT', `${A}/metadata/chatroom/${room}/user/${user}`, tokens[user]!, { metaData });
     }
   });
 }
@@ -348,7 +348,7 @@ async function tidyAfter(t: Target, workload: Workload): Promise<void> {
   if (batchesOf === null || t.kind === 'baseline' || opts.live) return;
   await eachMember(t, async (user, room) => {
     for (const keys of batchesOf(user)) {
-      await must(t.url, 'DELETE', `${A}/metadata/chatroom/${room}/user/${user}`, tokens[user], { keys });
+      await must(t.url, 'DELETE', `${A}/metadata/chatroom/${room}/user/${user}`, tokens[user]!, { keys });
     }
   });
 }
@@ -491,7 +491,7 @@ function verdict(ok: boolean): string {
 async function benchMode(): Promise<void> {
   const redisVersion = await redisInfo();
   const workloads = (opts.workloads?.split(',') ?? [...WORKLOADS]) as Workload[];
-  const loadBefore = loadavg()[0];
+  const loadBefore = loadavg()[0]!;
   const targets: Target[] = [await startBaseline(), await startRoomkv('sqlite', 'sqlite', false)];
   if (opts.compare) targets.push(await startRoomkv('sqlite-before', 'sqlite', false));
   if (redisVersion) targets.push(await startRoomkv('redis', 'redis', false));
@@ -512,7 +512,7 @@ async function benchMode(): Promise<void> {
     }
   }
   for (const t of targets) t.peakRssMb = peakRssMb(t.child);
-  const loadAfter = loadavg()[0];
+  const loadAfter = loadavg()[0]!;
 
   const lines = ['# roomkv benchmark', '', ...machine(), ...setup(redisVersion),
     loadLine(loadBefore, loadAfter),
@@ -553,7 +553,7 @@ async function benchMode(): Promise<void> {
 
 async function scaleMode(): Promise<void> {
   const redisVersion = await redisInfo();
-  const loadBefore = loadavg()[0];
+  const loadBefore = loadavg()[0]!;
   const workloads: Workload[] = ['get-all', 'set'];
   const pairs: Array<[Target, Target]> = [];
   pairs.push([await startRoomkv('sqlite-empty', 'sqlite', false), await startRoomkv(`sqlite-${SCALE_LABEL}`, 'sqlite', true)]);
@@ -586,7 +586,7 @@ async function scaleMode(): Promise<void> {
       `(${SCALE_ATTRS.toLocaleString('en-US')} attributes, 5 members each) ` +
       'written through the store before the server started; the "empty" targets hold only the benchmark\'s data. ' +
       `Ratio = ${SCALE_LABEL} / empty, target >= ${SCALE_TARGET}.`,
-    loadLine(loadBefore, loadavg()[0]),
+    loadLine(loadBefore, loadavg()[0]!),
     '',
     '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | ratio to empty | verdict |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---|'];
@@ -634,7 +634,7 @@ async function timeMemberRemoval(t: Target): Promise<number[]> {
     for (let m = 1; m <= 5; m++) {
       const metaData: Record<string, string> = {};
       for (let k = 0; k < 10; k++) metaData[`${group[m]}.r${k}`] = `value-${k}`;
-      await must(t.url, 'PUT', `${A}/metadata/chatroom/${room}/user/${group[m]}`, tokens[group[m]], { metaData, autoDelete: 'DELETE' });
+      await must(t.url, 'PUT', `${A}/metadata/chatroom/${room}/user/${group[m]}`, tokens[group[m]!]!, { metaData, autoDelete: 'DELETE' });
     }
     const started = performance.now();
     await must(t.url, 'DELETE', `${A}/chatrooms/${room}/users/${group[1]}`, appToken);
@@ -786,7 +786,7 @@ async function startLiveRoomkv(name: string, kind: 'sqlite' | 'redis'): Promise<
 
 async function liveMode(): Promise<void> {
   const redisVersion = await redisInfo();
-  const loadBefore = loadavg()[0];
+  const loadBefore = loadavg()[0]!;
   const w: Workload = 'set';
   const targets: Target[] = [await startBaseline()];
   for (const kind of ['sqlite', 'redis'] as const) {
@@ -830,7 +830,7 @@ async function liveMode(): Promise<void> {
       `its event arrive on both channels within ${DELIVERY_WAIT_MS / 1000} s, with no seq of a room skipped. A few more events than ` +
       `acknowledged writes are expected: the calls in flight when the load generator stops (up to one per connection, after the warm-up and ` +
       `after the run) are carried out, but their answers are not read.`,
-    loadLine(loadBefore, loadavg()[0]),
+    loadLine(loadBefore, loadavg()[0]!),
     `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
     ...(opts.compare ? [`- "-before" targets: the same servers built from ${compareBuild()}, in the same rounds`] : []),
     '',

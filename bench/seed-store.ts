@@ -27,7 +27,7 @@ export interface SeedSpec {
   preload?: { rooms: number; keysPerRoom: number; membersPerRoom: number; users: number };
 }
 
-const spec = JSON.parse(readFileSync(process.argv[2], 'utf8')) as SeedSpec;
+const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SeedSpec;
 const eventLog = { minEvents: 1000, minAgeMs: 600_000 };
 const routing: EventRouting = { appKey: spec.appKey, endpointsFor: () => [] };
 
@@ -67,9 +67,9 @@ if (spec.preload) {
   const perMember = Math.ceil(keysPerRoom / membersPerRoom);
   const t1 = performance.now();
   await pool(rooms, width, async (r) => {
-    const members = Array.from({ length: membersPerRoom }, (_, m) => preloadUsers[(r * membersPerRoom + m) % preloadUsers.length]);
+    const members = Array.from({ length: membersPerRoom }, (_, m) => preloadUsers[(r * membersPerRoom + m) % preloadUsers.length]!);
     const room = await store.createRoom(spec.appId, {
-      name: `preload-${r}`, description: 'scale preload', owner: members[0], maxusers: 10_000, members: members.slice(1),
+      name: `preload-${r}`, description: 'scale preload', owner: members[0]!, maxusers: 10_000, members: members.slice(1),
     });
     for (let m = 0; m < membersPerRoom; m++) {
       const pairs: Array<[string, unknown]> = [];
@@ -77,7 +77,7 @@ if (spec.preload) {
         pairs.push([`attr${String(k).padStart(2, '0')}`, `v-${r}-${k}-${'x'.repeat(12)}`]);
       }
       const out = await store.setAttributes({
-        appId: spec.appId, roomId: room.id, user: members[m], forced: false, autoDelete: 'DELETE', pairs, limits, routing,
+        appId: spec.appId, roomId: room.id, user: members[m]!, forced: false, autoDelete: 'DELETE', pairs, limits, routing,
       });
       attributes += out.successKeys.length;
       if (Object.keys(out.errorKeys).length > 0) throw new Error(`preload: ${JSON.stringify(out.errorKeys)}`);

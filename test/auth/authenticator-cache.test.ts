@@ -5,9 +5,10 @@ import { Authenticator } from '../../src/auth/authenticator.js';
 import { AppRegistry, loadAppsFile } from '../../src/config/apps.js';
 import { ApiError } from '../../src/domain/errors.js';
 import { appToken, makeApp, removeTempDir, tempDir, writeAppsFile } from '../support/apps.js';
+import { at } from '../support/at.js';
 
 const dir = tempDir();
-const app = new AppRegistry(loadAppsFile(writeAppsFile([makeApp()], dir))).apps[0];
+const app = at(new AppRegistry(loadAppsFile(writeAppsFile([makeApp()], dir))).apps, 0);
 after(() => removeTempDir(dir));
 /** Well-formed-looking 007 tokens under the length bound that fail to inflate: each is a cached refusal. */
 const badToken = () => `007${randomBytes(300).toString('base64')}`;

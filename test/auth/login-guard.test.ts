@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ConcurrencyGate } from '../../src/auth/concurrency-gate.js';
 import { LoginGuard } from '../../src/auth/login-guard.js';
 import { ApiError } from '../../src/domain/errors.js';
+import { at } from '../support/at.js';
 
 /** A task that runs until `release()` is called. */
 function held() {
@@ -17,10 +18,10 @@ describe('ConcurrencyGate', () => {
     const started: number[] = [];
     const tasks = Array.from({ length: 6 }, () => held());
     const runs = tasks.map((t, i) => gate.run(async () => { started.push(i); await t.task(); return i; }));
-    await assert.rejects(runs[5], /busy/);
+    await assert.rejects(at(runs, 5), /busy/);
     await Promise.resolve();
     assert.deepEqual(started, [0, 1]);
-    tasks[1].release();
+    at(tasks, 1).release();
     assert.equal(await runs[1], 1);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(started, [0, 1, 2]);

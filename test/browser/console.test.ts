@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { appToken, makeApp, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { client, type Client } from '../support/client.js';
 import { sqliteTarget, startTarget, type ServerHandle } from '../support/server.js';
 import { json, openStream, type SseStream } from '../support/sse.js';
@@ -235,7 +236,7 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     for (let i = 0; i < 4; i++) changes.push(json(await stream.next((m) => m.event === undefined)));
     assert.deepEqual(changes.map((e) => [e.reason, e.from]), [['set', 'alice'], ['set', 'bob'], ['forced_set', 'carol'], ['delete', 'alice']]);
     const seqs = changes.map((e) => e.seq as number);
-    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), `seqs must increase: ${seqs}`);
+    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), `seqs must increase: ${seqs}`);
 
     const expected = changes.map((e) => {
       const text = Array.isArray(e.attributes)
@@ -252,7 +253,7 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
       `#${seqs[1]}set by bob: seat.1=bob, mic=on`,
       `#${seqs[0]}set by alice: title=Friday jam, topic=jazz`,
     ]);
-    assert.equal(lines[4].cls, 'snapshot');
+    assert.equal(at(lines, 4).cls, 'snapshot');
     assert.equal(lines.length, 5);
 
     // Each change shows the time it was made: the event's own timestamp, as a local clock time.

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { makeApp, userToken } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { startFixture, type Fixture } from '../support/fixture.js';
 import { sqliteTarget } from '../support/server.js';
 import { createSdkConnection, type RecordedRequest, type SdkConnection } from '../support/web-sdk.js';
@@ -15,7 +16,7 @@ function forgeSignature(token: string): string {
   const content = inflateSync(Buffer.from(token.slice(3), 'base64'));
   const sigLength = content.readUInt16LE(0);
   assert.ok(sigLength > 0);
-  content[2] ^= 0x01;
+  content[2]! ^= 0x01;
   return `007${deflateSync(content).toString('base64')}`;
 }
 
@@ -45,7 +46,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
 
   function assertSent(sent: RecordedRequest[], user: string, method: string, url: string, body: unknown): void {
     assert.equal(sent.length, 1, JSON.stringify(sent));
-    const [req] = sent;
+    const req = at(sent, 0);
     assert.equal(req.method, method);
     assert.equal(req.url, url);
     assert.equal(req.headers.Authorization, `Bearer ${tokens[user]}`);
@@ -102,7 +103,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     const all = await sdk(alice, (c) => c.getChatRoomAttributes({ chatRoomId: room }));
     assert.equal(all.error, undefined, JSON.stringify(all.error));
     assertSent(all.sent, 'alice', 'POST', attrUrl(room), {});
-    assert.equal(all.sent[0].body, '{}');
+    assert.equal(at(all.sent, 0).body, '{}');
     assert.deepEqual(all.result, { data: { g1: 'one', g2: 'two' }, type: 0 });
   });
 
@@ -220,7 +221,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
 
   it('rejects a forged token and another app\'s token with type 52', async () => {
     const room = await fx.createRoom('alice', ['bob']);
-    const forgedToken = forgeSignature(tokens.alice);
+    const forgedToken = forgeSignature(tokens.alice!);
     assert.notEqual(forgedToken, tokens.alice);
     const forged = await connect('alice', forgedToken);
     extra.push(forged);
@@ -235,7 +236,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
       assert.equal(set.error.data.error, 'unauthorized', name);
       assert.equal(set.error.data.error_description, 'Unable to authenticate (OAuth)', name);
       assert.equal(set.sent.length, 1, name);
-      assert.equal(set.sent[0].headers.Authorization, `Bearer ${c.conn.context.accessToken}`);
+      assert.equal(at(set.sent, 0).headers.Authorization, `Bearer ${c.conn.context.accessToken}`);
 
       const get = await sdk(c, (conn) => conn.getChatRoomAttributes({ chatRoomId: room }));
       assert.ok(get.error, `${name}: get should reject`);

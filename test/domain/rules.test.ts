@@ -280,11 +280,11 @@ describe('set: the room\'s key count and the app\'s bytes read only when needed'
         assert.deepEqual(lazy, eager);
         // which pairs get as far as each check: legal, and not someone else's key unless forced
         const reaching = pairs.filter(([k, v]) => pairProblem(k, v, limits) === null
-          && !(Object.hasOwn(stored, k) && stored[k].owner !== 'alice' && !forced));
+          && !(Object.hasOwn(stored, k) && stored[k]!.owner !== 'alice' && !forced));
         const needsCount = reaching.some(([k]) => !Object.hasOwn(stored, k));
         assert.equal(reads.count, needsCount ? 1 : 0);
         assert.ok(reads.bytes <= 1);
-        if (reaching.every(([k, v]) => pairBytes(k, v as string) <= (Object.hasOwn(stored, k) ? stored[k].bytes : 0))) {
+        if (reaching.every(([k, v]) => pairBytes(k, v as string) <= (Object.hasOwn(stored, k) ? stored[k]!.bytes : 0))) {
           assert.equal(reads.bytes, 0, 'no pair grows: the app\'s bytes are not read');
         }
       },

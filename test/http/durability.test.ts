@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { call, client, type Client } from '../support/client.js';
 import { spawnServer, type ChildServer } from '../support/server.js';
 import { assertSqliteIntact } from '../support/sqlite-integrity.js';
@@ -212,7 +213,7 @@ describe('durability [sqlite, separate process]', () => {
           if (ackedThisRound >= killAt && killed === undefined) killed = server.kill9();
         }
       };
-      await Promise.all(writers.map((w, i) => run(w, rooms[i])));
+      await Promise.all(writers.map((w, i) => run(w, at(rooms, i))));
       assert.deepEqual(unexpected, [], `round ${round}: every answered call should succeed`);
       assert.ok(killed !== undefined, `round ${round}: writers finished with ${ackedThisRound} acknowledged, before the kill at ${killAt}`);
       await killed;

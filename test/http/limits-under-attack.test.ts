@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import { appToken, makeApp, tempDir, writeAppsFile, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { call, client, type Client, type Reply } from '../support/client.js';
 import { redisEnv, spawnServer, sqliteTarget, startTarget, type ChildServer, type ServerHandle } from '../support/server.js';
 import { json, openStream } from '../support/sse.js';
@@ -137,7 +138,7 @@ async function steadyCalls(c: Client, room: string, until: Promise<unknown>): Pr
   return { latencies: answered.map((a) => a.ms), failures: answered.filter((a) => a.res.status !== 200).map((a) => a.res) };
 }
 
-const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.95))];
+const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.95))] ?? NaN;
 
 /** Both halves of the rate-limit check, whatever serves the calls. */
 async function checkBurst(
@@ -166,7 +167,7 @@ async function checkBurst(
   assert.deepEqual(steady.failures.map((r) => `${r.status} ${r.text}`), [], 'the calm app got errors');
   assert.ok(steady.latencies.length >= 20, `only ${steady.latencies.length} calm calls were made`);
   // A refused call stored nothing; every accepted one stored its key.
-  const stored = await snapshot(urls[0], limitedApp, limitedRoom);
+  const stored = await snapshot(at(urls, 0), limitedApp, limitedRoom);
   assert.deepEqual(Object.keys(stored).sort(), [...ok].sort());
 }
 
@@ -212,8 +213,8 @@ describe('rate limit under a burst, two instances on one Redis', { skip: 'missin
 
   it(`the budget of ${LIMIT}/s is shared: a burst split over both instances passes at most 2 x ${LIMIT} per second`, async (t) => {
     const attackers = servers.map((s) => client(s.url, `/${limited.org}/${limited.app}`, appToken(limited)));
-    const calm = client(servers[1].url, `/${calmApp.org}/${calmApp.app}`, appToken(calmApp));
-    const [room, calmRoom] = await Promise.all([setupRoom(attackers[0]), setupRoom(calm)]);
+    const calm = client(at(servers, 1).url, `/${calmApp.org}/${calmApp.app}`, appToken(calmApp));
+    const [room, calmRoom] = await Promise.all([setupRoom(at(attackers, 0)), setupRoom(calm)]);
     await checkBurst(servers.map((s) => s.url), limited, room, calm, calmRoom, (l) => t.diagnostic(l));
   });
 });
@@ -262,7 +263,7 @@ function slowLoris(t: Tracked, app: TestApp): () => void {
   let i = 0;
   const timer = setInterval(() => {
     if (t.socket.destroyed || i >= text.length) return;
-    t.socket.write(text[i++]);
+    t.socket.write(text[i++]!);
   }, 500);
   return () => clearInterval(timer);
 }

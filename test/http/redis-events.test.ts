@@ -23,7 +23,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     const app = makeApp({ limits: { rateLimitPerSecond: 100_000 } });
     const prefix = `/${app.org}/${app.app}`;
     const writers = ['wa', 'wb', 'wc', 'wd'];
-    let servers: ChildServer[];
+    let servers: [ChildServer, ChildServer];
     let a: Client;
     const open: SseStream[] = [];
     const eventsUrl = (server: ChildServer, room: string) => `${server.url}${prefix}/metadata/chatroom/${room}/events`;
@@ -56,11 +56,14 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
 
       const onB = await subscribe(servers[1], room);
       const onA = await subscribe(servers[0], room);
+      const epochs = new Set<string>();
       for (const s of [onB, onA]) {
         const snap = await s.next(undefined, WAIT_MS);
         assert.equal(snap.event, 'snapshot');
-        assert.deepEqual(json(snap), { seq: 1, chatroomId: room, app: `${app.org}#${app.app}`, attributes: { seed: 's' } });
+        assert.deepEqual(json(snap), { seq: 1, epoch: snap.epoch, chatroomId: room, app: `${app.org}#${app.app}`, attributes: { seed: 's' } });
+        epochs.add(snap.epoch!);
       }
+      assert.equal(epochs.size, 1, 'both instances name the same log epoch');
 
       const ROUNDS = 50;
       await Promise.all(writers.map(async (w) => {

@@ -6,12 +6,13 @@ import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } fr
 import { call, client, type Client } from '../support/client.js';
 import { redisEnv, spawnServer, type ChildServer } from '../support/server.js';
 import { freePort } from '../support/ports.js';
+import { at } from '../support/at.js';
 
 /**
  * Several roomkv processes on one Redis behave as one service; a Redis outage answers 503 and the
  * service recovers by itself. Each instance is its own process, as in production.
  */
-async function twoInstances(env: Record<string, string>, app: TestApp): Promise<ChildServer[]> {
+async function twoInstances(env: Record<string, string>, app: TestApp): Promise<[ChildServer, ChildServer]> {
   const appsFile = writeAppsFile([app]);
   const common = { ...env, ROOMKV_APPS_FILE: appsFile, ROOMKV_DATA_DIR: tempDir() };
   return Promise.all([spawnServer(common), spawnServer(common)]);
@@ -35,7 +36,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
   describe(`two instances on one ${kind}`, () => {
     const app = makeApp({ limits: { rateLimitPerSecond: 100_000 } });
     const prefix = `/${app.org}/${app.app}`;
-    let servers: ChildServer[];
+    let servers: [ChildServer, ChildServer];
     let a: Client;
     let b: Client;
     before(async () => {
@@ -127,7 +128,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const token = appToken(app);
       const started = Date.now();
       const replies = await Promise.all(Array.from({ length: 300 }, (_, i) =>
-        call(servers[i % 2].url, 'POST', `${prefix}/metadata/chatroom/1`, { token, body: {} })));
+        call(servers[i % 2]!.url, 'POST', `${prefix}/metadata/chatroom/1`, { token, body: {} })));
       const elapsed = Date.now() - started;
       const passed = replies.filter((r) => r.status !== 429);
       const limited = replies.filter((r) => r.status === 429);
@@ -219,7 +220,7 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
     }
 
     // 1. paused (SIGSTOP): commands time out -> 503, then SIGCONT -> back
-    const l1 = load(rooms[0], 'p');
+    const l1 = load(at(rooms, 0), 'p');
     await new Promise((r) => setTimeout(r, 300));
     redis.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, 1200));
@@ -232,7 +233,7 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
     assert.ok(l1.statuses.every((s) => s === 200 || s === 503), `only 200 and 503: ${[...new Set(l1.statuses)]}`);
 
     // 2. killed and restarted on the same port and files: connection refused -> 503, then back
-    const l2 = load(rooms[1], 'k');
+    const l2 = load(at(rooms, 1), 'k');
     await new Promise((r) => setTimeout(r, 300));
     redis.kill('SIGKILL');
     await once(redis, 'exit');

@@ -21,7 +21,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
   describe(`stream rights across instances [${kind}]`, () => {
     const app = makeApp({ limits: { rateLimitPerSecond: 100_000 } });
     const prefix = `/${app.org}/${app.app}`;
-    let servers: ServerHandle[];
+    let servers: [ServerHandle, ServerHandle];
     let a: Client;
     let b: Client;
     before(async () => {

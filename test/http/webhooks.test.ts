@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { afterEach, describe, it } from 'node:test';
 import { verifyWebhook } from '../../src/events/signature.js';
 import { appToken, makeApp, tempDir, writeAppsFile, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { client, type Client } from '../support/client.js';
 import { redisEnv, spawnServer, startTarget, type ChildServer, type ServerHandle, type Target } from '../support/server.js';
 import { WebhookReceiver, type ReceivedRequest } from '../support/webhook-receiver.js';
@@ -114,10 +115,10 @@ function checkRoom(receiver: WebhookReceiver, path: string, room: string, expect
   const acked = reqs.filter(is2xx).map((r) => JSON.parse(r.body).seq);
   assert.deepEqual(acked, expected.map((_, i) => i + 1), `room ${room}: each event acknowledged once, in seq order`);
   for (const [seq, tries] of bySeq) {
-    assert.deepEqual(JSON.parse(tries[0].body).attributes, expected[seq - 1], `attributes of ${room}:${seq}`);
-    for (const t of tries) assert.equal(t.body, tries[0].body, 'every attempt sends the same body');
-    assert.ok(is2xx(tries[tries.length - 1]), `${room}:${seq}: the 2xx is the last request`);
-    const first = tries[0].attempt;
+    assert.deepEqual(JSON.parse(at(tries, 0).body).attributes, expected[seq - 1], `attributes of ${room}:${seq}`);
+    for (const t of tries) assert.equal(t.body, at(tries, 0).body, 'every attempt sends the same body');
+    assert.ok(is2xx(at(tries, tries.length - 1)), `${room}:${seq}: the 2xx is the last request`);
+    const first = at(tries, 0).attempt;
     if (attemptedBefore.has(seq)) assert.ok(first > 1, `${room}:${seq} was attempted before the crash, first attempt seen: ${first}`);
     else assert.equal(first, 1, `${room}:${seq}: first attempt`);
     assert.deepEqual(tries.map((t) => t.attempt), tries.map((_, i) => first + i), `${room}:${seq}: attempts count on`);
@@ -132,8 +133,10 @@ function assertNoConcurrentDuplicates(reqs: ReceivedRequest[]): void {
   for (const [id, list] of byId) {
     const sorted = [...list].sort((a, b) => a.start - b.start);
     for (let i = 1; i < sorted.length; i++) {
-      assert.ok(sorted[i - 1].end <= sorted[i].start,
-        `${id}: attempt ${sorted[i].attempt} started at ${sorted[i].start.toFixed(2)} while attempt ${sorted[i - 1].attempt} was open until ${sorted[i - 1].end.toFixed(2)}`);
+      const prev = sorted[i - 1]!;
+      const cur = sorted[i]!;
+      assert.ok(prev.end <= cur.start,
+        `${id}: attempt ${cur.attempt} started at ${cur.start.toFixed(2)} while attempt ${prev.attempt} was open until ${prev.end.toFixed(2)}`);
     }
   }
 }
@@ -241,7 +244,7 @@ for (const store of stores) {
       check('/removals', [3, 4, 5]);
 
       // the verifier refuses what was not signed as sent (checked on the verifier, not on roomkv)
-      const r = all[0];
+      const r = at(all, 0);
       const ts = String(r.headers['x-roomkv-timestamp']);
       const sig = String(r.headers['x-roomkv-signature']);
       assert.equal(verifyWebhook(SECRET, ts, r.body, sig), true);
@@ -297,9 +300,9 @@ for (const store of stores) {
 
       const state = await drained(admin, rooms.length * PER_ROOM);
       assert.equal(state.endpoints.length, 1);
-      assert.equal(state.endpoints[0].url, receiver.url('/hook'));
-      assert.equal(state.endpoints[0].pending, 0);
-      const id = state.endpoints[0].id;
+      assert.equal(at(state.endpoints, 0).url, receiver.url('/hook'));
+      assert.equal(at(state.endpoints, 0).pending, 0);
+      const id = at(state.endpoints, 0).id;
       const retries = state.attempts.filter((a) => a.outcome === 'retry');
       const delivered = state.attempts.filter((a) => a.outcome === 'delivered');
       assert.equal(retries.length, 5);
@@ -337,11 +340,11 @@ for (const store of stores) {
       assert.deepEqual(mine.map((a) => a.attempt), mine.map((_, i) => i + 1));
       assert.deepEqual(mine.map((a) => a.outcome), mine.map((_, i) => (i === mine.length - 1 ? 'gave_up' : 'retry')));
       for (const a of mine) assert.deepEqual([a.status, a.error], [500, 'HTTP 500']);
-      const first = mine[0].at;
+      const first = at(mine, 0).at;
       for (const a of mine.slice(0, -1)) assert.ok(a.at + a.durationMs - first < 300, `attempt ${a.attempt} was still inside the window`);
-      const last = mine[mine.length - 1];
+      const last = at(mine, mine.length - 1);
       assert.ok(last.at + last.durationMs - first >= 300, 'given up only once the window was over');
-      assert.equal(state.endpoints[0].pending, 0, 'a given-up event leaves the outbox');
+      assert.equal(at(state.endpoints, 0).pending, 0, 'a given-up event leaves the outbox');
       const sent = receiver.received('/hook');
       assert.deepEqual(sent.map((r) => r.eventId), mine.map(() => `${room}:1`));
       assert.deepEqual(sent.map((r) => r.attempt), mine.map((a) => a.attempt));
@@ -352,9 +355,9 @@ for (const store of stores) {
       await receiver.waitForEvents(1);
       const next = receiver.received('/hook').slice(mine.length);
       assert.deepEqual(next.map((r) => [r.eventId, r.attempt, r.status]), [[`${room}:2`, 1, 200]], 'seq 1 is not sent again; seq 2 once');
-      assert.deepEqual(JSON.parse(next[0].body).attributes, { n: '2' });
+      assert.deepEqual(JSON.parse(at(next, 0).body).attributes, { n: '2' });
       const end = await drained(admin, 1);
-      const newest = end.attempts[0];
+      const newest = at(end.attempts, 0);
       assert.deepEqual([newest.roomId, newest.seq, newest.attempt, newest.outcome, newest.status], [room, 2, 1, 'delivered', 200]);
     });
 
@@ -430,6 +433,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const servers: ChildServer[] = await Promise.all([spawnServer(common), spawnServer(common)]);
       for (const s of servers) cleanups.push(() => s.stop());
       const [a, b] = servers.map((s) => adminOf(s.url, app));
+      assert.ok(a && b);
       await createUsers(a, 'alice');
       const rooms = [await createRoom(a, 'alice'), await createRoom(b, 'alice'), await createRoom(a, 'alice')];
       const PER_ROOM = 8;
@@ -502,7 +506,7 @@ describe('webhook requests', () => {
       [1, 1, 'retry', null, 'no answer within 300 ms'],
       [1, 2, 'delivered', 200, null],
     ]);
-    assert.ok(mine[0].durationMs >= 290 && mine[0].durationMs < 3000, `cut off after about 300 ms: ${mine[0].durationMs}`);
+    assert.ok(at(mine, 0).durationMs >= 290 && at(mine, 0).durationMs < 3000, `cut off after about 300 ms: ${at(mine, 0).durationMs}`);
     assert.deepEqual(ep.seen.map((s) => [s.eventId, s.attempt]), [[`${room}:1`, '1'], [`${room}:1`, '2']]);
   });
 
@@ -529,8 +533,8 @@ describe('webhook requests', () => {
     const mine = state.attempts.filter((a) => a.roomId === room).reverse();
     // A status counts only with the whole answer: the cut-off one has none.
     assert.deepEqual(mine.map((a) => [a.attempt, a.outcome, a.status]), [[1, 'retry', 307], [2, 'retry', null], [3, 'delivered', 204]]);
-    assert.equal(mine[0].error, 'HTTP 307');
-    assert.ok(typeof mine[1].error === 'string' && mine[1].error !== '', `the cut-off answer is recorded as an error: ${mine[1].error}`);
+    assert.equal(at(mine, 0).error, 'HTTP 307');
+    assert.ok(typeof at(mine, 1).error === 'string' && at(mine, 1).error !== '', `the cut-off answer is recorded as an error: ${at(mine, 1).error}`);
     assert.equal(elsewhere, 0, 'the redirect was not followed');
     assert.deepEqual(ep.seen.map((s) => s.attempt), ['1', '2', '3']);
   });

@@ -10,6 +10,7 @@ import { agoraLines, NO_PASSWORD } from '../../src/ops/agora-import.js';
 import { importTransfer } from '../../src/ops/import.js';
 import { exportApps } from '../../src/ops/export.js';
 import { appToken, makeApp, removeTempDir, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { client, type Client } from '../support/client.js';
 import { dropPrefix, redisTarget, sqliteTarget, startTarget, type ServerHandle, type Target } from '../support/server.js';
 import { runCli } from './cli-run.js';
@@ -39,7 +40,7 @@ before(async () => {
   for (let i = 0; i < names.length; i += 60) await ok(admin, 'POST', '/users', names.slice(i, i + 60).map((username) => ({ username, password: 'pw-123456' })));
   // five rooms; the first with 13 members and 60 keys set by several members, DELETE and NO_DELETE
   for (let r = 0; r < 5; r++) {
-    const owner = names[r * 10];
+    const owner = at(names, r * 10);
     const members = r === 0 ? names.slice(1, 13) : [names[r * 10 + 1]];
     const id = (await ok(admin, 'POST', '/chatrooms', { name: `room ${r}`, description: `about ${r}`, owner, members, maxusers: 500 })).data.id as string;
     const setters = [owner, ...members];
@@ -67,7 +68,7 @@ describe('GET .../chatrooms and GET .../users (Agora\'s list calls)', () => {
     } while (cursor);
     assert.deepEqual(seen, rooms.map((r) => r.id));
     const first = (await ok(admin, 'GET', '/chatrooms')).data[0];
-    assert.deepEqual(first, { id: rooms[0].id, name: 'room 0', owner: 'u000', affiliations_count: 13 });
+    assert.deepEqual(first, { id: at(rooms, 0).id, name: 'room 0', owner: 'u000', affiliations_count: 13 });
 
     const users: string[] = [];
     cursor = undefined;
@@ -134,12 +135,12 @@ function importSuite(target: Target): void {
         assert.equal(login.status, 400);
         const inherit = await mine.call('POST', '/token', { body: { grant_type: 'inherit', username: 'u001' } });
         assert.equal(inherit.status, 200, inherit.text);
-        const read = await mine.as(inherit.body.access_token).call('POST', `/metadata/chatroom/${rooms[0].id}`, { body: { keys: ['key1'] } });
-        assert.deepEqual([read.status, read.body.data], [200, { key1: rooms[0].map.key1 }]);
-        const asOwner = await mine.as(userToken(app, 'u000')).call('PUT', `/metadata/chatroom/${rooms[0].id}/user/u000`, { body: { metaData: { key59: 'mine' } } });
+        const read = await mine.as(inherit.body.access_token).call('POST', `/metadata/chatroom/${at(rooms, 0).id}`, { body: { keys: ['key1'] } });
+        assert.deepEqual([read.status, read.body.data], [200, { key1: at(rooms, 0).map.key1 }]);
+        const asOwner = await mine.as(userToken(app, 'u000')).call('PUT', `/metadata/chatroom/${at(rooms, 0).id}/user/u000`, { body: { metaData: { key59: 'mine' } } });
         assert.deepEqual(asOwner.body.data, { successKeys: ['key59'], errorKeys: {} });
         const fresh = (await ok(mine, 'POST', '/chatrooms', { name: 'new', description: '', owner: 'u001' })).data.id as string;
-        assert.ok(BigInt(fresh) > BigInt(rooms[4].id), fresh);
+        assert.ok(BigInt(fresh) > BigInt(at(rooms, 4).id), fresh);
       } finally {
         await server.close();
       }
@@ -156,6 +157,7 @@ function importSuite(target: Target): void {
       dirs.push(dir);
       const config = loadConfig({ ...target.env(), ROOMKV_DATA_DIR: dir, ROOMKV_APPS_FILE: writeAppsFile([small, large], dir) });
       const [intoSmall, intoLarge] = loadAppsFile(config.appsFile!);
+      assert.ok(intoSmall && intoLarge);
       const src = { host: agora.url, org: agoraApp.org, app: agoraApp.app, clientId: agoraApp.clientId, clientSecret: agoraApp.clientSecret };
       const { store } = await openBackend(config);
       try {
@@ -164,7 +166,7 @@ function importSuite(target: Target): void {
           const summary = await importTransfer(store, agoraLines(src, into, '0.0.0', () => {}, p), { apps: [into], into, log: () => {} });
           assert.deepEqual(summary.counts, { users: USERS, rooms: 5, members: 21, attributes: 72 });
         }
-        assert.equal((await store.listUsers(intoSmall.appId, '', 1))[0].passwordHash, NO_PASSWORD);
+        assert.equal(at(await store.listUsers(intoSmall.appId, '', 1), 0).passwordHash, NO_PASSWORD);
         const text = async (a: typeof intoSmall) => {
           let out = '';
           await exportApps(store, [a], '0.0.0', (t) => { out += t; });

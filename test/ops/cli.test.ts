@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { describeSettings } from '../../src/config/config.js';
 import { appToken, makeApp, tempDir, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { call, client } from '../support/client.js';
 import { spawnServer, startTarget, sqliteTarget, type ChildServer, type ServerHandle } from '../support/server.js';
 import { WEBHOOK_EVENT_NAMES } from '../../src/config/apps.js';
@@ -19,8 +20,8 @@ const TOKEN_LINE = /^007[A-Za-z0-9+/=]+$/;
 function tokenOf(stdout: string): string {
   const lines = stdout.split('\n').filter((l) => l.trim() !== '');
   assert.equal(lines.length, 1, `one line expected, got:\n${stdout}`);
-  assert.match(lines[0], TOKEN_LINE);
-  return lines[0];
+  assert.match(at(lines, 0), TOKEN_LINE);
+  return at(lines, 0);
 }
 
 /** Runs the jobs a few at a time: many tsx starts at once on a busy 2-core machine meet runCli's timeout. */
@@ -317,7 +318,7 @@ describe('roomkv with an unknown command', () => {
 
 /** Every message below is one line of its own, then (for a usage error) the usage. */
 function firstLine(res: CliResult): string {
-  return res.stderr.split('\n')[0];
+  return res.stderr.split('\n')[0]!;
 }
 
 describe('roomkv usage errors and their messages', () => {

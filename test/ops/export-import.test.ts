@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { appToken, makeApp, removeTempDir, tempDir, writeAppsFile, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import { client, type Client } from '../support/client.js';
 import { dropPrefix, redisTarget, sqliteTarget, startTarget, type Target } from '../support/server.js';
 import { runCli } from './cli-run.js';
@@ -91,7 +92,7 @@ async function checkMoved(admin: Client, seen: Seen): Promise<void> {
   assert.deepEqual(now.maps, seen.maps);
   assert.deepEqual(now.records, seen.records);
   assert.deepEqual(now.members, seen.members);
-  const [r1] = seen.rooms;
+  const r1 = at(seen.rooms, 0);
   const login = await admin.as(undefined).call('POST', '/token', { body: { grant_type: 'password', username: 'bob', password: 'bob-pw-123' } });
   assert.equal(login.status, 200, login.text);
   const asBob = await admin.as(login.body.access_token).call('POST', `/metadata/chatroom/${r1}`, { body: { keys: ['seat2'] } });
@@ -105,7 +106,7 @@ async function checkMoved(admin: Client, seen: Seen): Promise<void> {
   const left = (await ok(admin, 'POST', `/metadata/chatroom/${r1}`)).data;
   assert.deepEqual(Object.keys(left).sort(), ['seat1', 'seat2', 'topic']);
   const fresh = (await ok(admin, 'POST', '/chatrooms', { name: 'new', description: '', owner: 'dave' })).data.id as string;
-  assert.ok(!seen.rooms.includes(fresh) && BigInt(fresh) > BigInt(seen.rooms[seen.rooms.length - 1]), `fresh id ${fresh}`);
+  assert.ok(!seen.rooms.includes(fresh) && BigInt(fresh) > BigInt(at(seen.rooms, seen.rooms.length - 1)), `fresh id ${fresh}`);
 }
 
 async function cli(p: Place, ...args: string[]) {
@@ -142,8 +143,8 @@ describe('export and import [sqlite -> sqlite]', () => {
   it('moves everything, byte for byte; a second import into the same store is refused and changes nothing; a cut file is refused', async () => {
     const { first, to } = await roundTrip(sqliteTarget, sqliteTarget);
     const lines = first.trimEnd().split('\n');
-    assert.deepEqual(JSON.parse(lines[0]), { type: 'header', format: 'roomkv-export', version: 1, roomkv: JSON.parse(readFileSync('package.json', 'utf8')).version });
-    assert.deepEqual(JSON.parse(lines[1]), { type: 'app', app: `${app.org}#${app.app}`, appId: app.appId });
+    assert.deepEqual(JSON.parse(at(lines, 0)), { type: 'header', format: 'roomkv-export', version: 1, roomkv: JSON.parse(readFileSync('package.json', 'utf8')).version });
+    assert.deepEqual(JSON.parse(at(lines, 1)), { type: 'app', app: `${app.org}#${app.app}`, appId: app.appId });
     const attr = lines.map((l) => JSON.parse(l)).find((r) => r.type === 'attribute');
     assert.deepEqual(Object.keys(attr), ['type', 'room', 'key', 'value', 'owner', 'autoDelete', 'revision', 'expiresAt']);
     assert.deepEqual([attr.revision, attr.expiresAt], [null, null]);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
+import { at, group } from '../support/at.js';
 import { call } from '../support/client.js';
 import { spawnServer, startTarget, sqliteTarget, type ChildServer, type ServerHandle } from '../support/server.js';
 import { openStream } from '../support/sse.js';
@@ -195,7 +196,7 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     assert.equal(unknown.status, 404);
 
     // Tokens in query strings are logged with the URL unless redacted: a refused stream and a plain call.
-    const otherApp = await send('GET', `${prefix}/metadata/chatroom/${roomId}/events?access_token=${encodeURIComponent(secrets['another app\'s token in ?access_token='])}`,
+    const otherApp = await send('GET', `${prefix}/metadata/chatroom/${roomId}/events?access_token=${encodeURIComponent(secrets['another app\'s token in ?access_token=']!)}`,
       '/:org/:app/metadata/chatroom/:chatroomId/events');
     assert.equal(otherApp.status, 401, otherApp.text);
     const inQuery = await send('GET', `${prefix}/users/logger?token=x&access_token=${secrets['007 token in the query of a plain call']}`, '/:org/:app/users/:username', { token: admin });
@@ -203,7 +204,7 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
 
     // An event stream with the token in the query string, as a browser's EventSource sends it.
     const stream = await openStream(`${server.url}${prefix}/metadata/chatroom/${roomId}/events`, {
-      query: { access_token: secrets['007 user token of the ?access_token= stream'] }, headers: { 'X-Request-Id': streamId },
+      query: { access_token: secrets['007 user token of the ?access_token= stream']! }, headers: { 'X-Request-Id': streamId },
     });
     assert.equal(stream.status, 200, stream.text);
     await stream.next((m) => m.event === 'snapshot');
@@ -228,7 +229,7 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
         problems.push(`${id} (${want.route}): ${mine.length} lines`);
         continue;
       }
-      const l = mine[0].line;
+      const l = at(mine, 0).line;
       if (l.status !== want.status) problems.push(`${id}: status ${String(l.status)}, answered ${want.status}`);
       if (l.route !== want.route) problems.push(`${id}: route ${String(l.route)}, expected ${want.route}`);
       if (want.app !== undefined && l.app !== want.app) problems.push(`${id}: app ${String(l.app)}, expected ${want.app}`);
@@ -268,7 +269,7 @@ describe('request log of the development app\'s server', () => {
     const field = (re: RegExp) => {
       const m = re.exec(banner);
       assert.ok(m, `the banner shows ${re}:\n${banner}`);
-      return m[1];
+      return group(m, 1);
     };
     const token = field(/export TOKEN='(007[^']+)'/);
     const certificate = field(/App Certificate\s+([0-9a-f]{32})/);

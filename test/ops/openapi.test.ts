@@ -128,6 +128,7 @@ describe('OpenAPI document', () => {
     for (const prefix of TENANT_PREFIXES) {
       for (const route of WITH_BODY) {
         const [method, path] = route.split(' ');
+        assert.ok(method, route);
         const body = doc.paths[`${prefix}${path}`]?.[method.toLowerCase()]?.requestBody;
         const optional = route === 'POST /metadata/chatroom/{chatroomId}';
         if (body?.required !== !optional) problems.push(`${method} ${prefix}${path}: requestBody.required is ${body?.required}`);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '../support/apps.js';
+import { group } from '../support/at.js';
 import { spawnServer, type ChildServer } from '../support/server.js';
 import { ROOT } from './cli-run.js';
 import { waitFor } from './support.js';
@@ -21,7 +22,7 @@ function block(readme: string, heading: string, lang: string): string {
   assert.ok(section.length > 0, `README.md has no ${heading}`);
   const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)\\n```').exec(section);
   assert.ok(m, `no ${lang} block under ${heading}`);
-  return m[1];
+  return group(m, 1);
 }
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -48,7 +49,7 @@ describe('the README\'s first session', () => {
     const out = server.output();
     const token = /export TOKEN='(007[^']+)'/.exec(out)?.[1];
     assert.ok(token, out);
-    return { server, token, tryIt: /Try it:\n(.*\\\n.*)\n/.exec(out)![1] };
+    return { server, token, tryIt: group(/Try it:\n(.*\\\n.*)\n/.exec(out)!, 1) };
   }
 
   /** Runs a shell text with bash (from a file, as pasted lines would run), the README's port made the server's. */
@@ -70,7 +71,7 @@ describe('the README\'s first session', () => {
   function expected(users: Record<string, 'created' | 'exists'>): string[] {
     return SHOWN.map((line) => {
       const m = /^user (\w+): created$/.exec(line);
-      return m ? `user ${m[1]}: ${users[m[1]]}` : line;
+      return m ? `user ${m[1]}: ${users[group(m, 1)]}` : line;
     });
   }
 

@@ -1,6 +1,7 @@
 // Small helpers of the operator tests: waiting for a condition with a deadline, Prometheus text.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tempDir } from '../support/apps.js';
+import { group } from '../support/at.js';
 export { freePort } from '../support/ports.js';
 import { freePort } from '../support/ports.js';
 
@@ -21,10 +22,10 @@ export function parseMetrics(text: string): Sample[] {
     const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[k] = v.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+    for (const label of (m[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[group(label, 1)] = group(label, 2).replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
     }
-    samples.push({ name: m[1], labels, value: Number(m[3]) });
+    samples.push({ name: group(m, 1), labels, value: Number(m[3]) });
   }
   return samples;
 }

@@ -80,7 +80,7 @@ export function startLoad(o: LoadOptions): RunningLoad {
       let req: { method: string; path: string; body: unknown };
       const base = `${prefixOf(o.app)}/metadata/chatroom/${room}/user/${w}`;
       if (live.length >= MAX_LIVE_PAIRS || (live.length >= 2 && o.dice.chance(0.15))) {
-        pair = live.splice(o.dice.int(0, live.length - 1), 1)[0];
+        pair = live.splice(o.dice.int(0, live.length - 1), 1)[0]!;
         pair.del = 'unknown';
         req = { method: 'DELETE', path: o.dice.chance(0.3) ? `${base}/forced` : base, body: { keys: pair.keys } };
       } else {

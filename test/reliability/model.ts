@@ -94,9 +94,9 @@ export function explain(initial: RoomState, calls: readonly ObservedCall[], fina
     if (++visited > maxVisits) throw new Error(`serial-order search gave up after ${maxVisits} states`);
     for (let i = 0; i < n; i++) {
       const bit = 1 << i;
-      if ((placed & bit) !== 0 || (before[i] & placed) !== before[i]) continue;
-      const { state: next, outcome } = applyCall(state, calls[i].request, limits);
-      const answered = calls[i].outcome;
+      if ((placed & bit) !== 0 || (before[i]! & placed) !== before[i]) continue;
+      const { state: next, outcome } = applyCall(state, calls[i]!.request, limits);
+      const answered = calls[i]!.outcome;
       if (answered === null || sameOutcome(outcome, answered)) {
         order.push(i);
         if (search(placed | bit, next)) return true;

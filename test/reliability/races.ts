@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { userToken, type TestApp } from '../support/apps.js';
+import { at } from '../support/at.js';
 import {
   adminOk, createRoom, createUsers, Dice, observe, raceApp, readRecords, startInstances, STORES, storeEnv, tokenFor,
   type Instances, type StoreKind,
@@ -38,7 +39,7 @@ async function prefill(url: string, app: TestApp, room: string, entries: Array<[
 /** Fires every call at once, each through a random instance; returns what each answered. */
 function fire(inst: Instances, app: TestApp, room: string, dice: Dice, calls: Array<{ req: AttrRequest; token: string }>): Promise<ObservedCall[]> {
   const routes = calls.map(() => dice.pick(inst.urls));
-  return Promise.all(calls.map((c, i) => observe(routes[i], app, room, c.req, c.token)));
+  return Promise.all(calls.map((c, i) => observe(routes[i]!, app, room, c.req, c.token)));
 }
 
 function assertExplained(initial: Map<string, Attr>, observed: ObservedCall[], final: Map<string, Attr>, what: string): void {
@@ -64,7 +65,7 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
     let inst: Instances;
     before(async () => {
       inst = await startInstances(kind, found.env, app, 2);
-      await createUsers(inst.urls[0], app, POOL);
+      await createUsers(at(inst.urls, 0), app, POOL);
     });
     after(async () => {
       await inst?.close();
@@ -75,7 +76,7 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
     it(`mixed set, forced set, delete and forced delete: ${rounds} rounds, each explained by a serial order`, async () => {
       for (let round = 0; round < rounds; round++) {
         const members = dice.shuffle(POOL).slice(0, dice.int(3, 4));
-        const room = await createRoom(anyUrl(), app, members[0], members.slice(1));
+        const room = await createRoom(anyUrl(), app, at(members, 0), members.slice(1));
         const keys = ['k0', 'k1', 'k2'].slice(0, dice.int(2, 3));
         const seeded: Array<[string, Attr]> = keys.filter(() => dice.chance(0.6))
           .map((k) => [k, { value: `init.${k}`, owner: dice.pick(members), autoDelete: dice.autoDelete() }]);
@@ -112,7 +113,7 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
 
     it(`12 members setting the same new key at once: exactly one owner, ${rounds} rounds`, async () => {
       for (let round = 0; round < rounds; round++) {
-        const room = await createRoom(anyUrl(), app, POOL[0], POOL.slice(1));
+        const room = await createRoom(anyUrl(), app, at(POOL, 0), POOL.slice(1));
         const calls = POOL.map((user) => ({
           req: { op: 'set', forced: false, user, autoDelete: dice.autoDelete(), pairs: [['seat', `r${round}.${user}`]] } as AttrRequest,
           token: userToken(app, user),
@@ -123,7 +124,7 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
         for (const c of observed) {
           if (c !== winners[0]) assert.deepEqual(c.outcome, { successKeys: [], errorKeys: { seat: notYours('seat') } });
         }
-        const w = winners[0].request as Extract<AttrRequest, { op: 'set' }>;
+        const w = at(winners, 0).request as Extract<AttrRequest, { op: 'set' }>;
         const final = await readRecords(anyUrl(), app, room);
         assert.deepEqual(final, new Map([['seat', { value: `r${round}.${w.user}`, owner: w.user, autoDelete: w.autoDelete }]]));
         assertExplained(new Map(), observed, final, `round ${round} (seed ${seed})`);
@@ -135,9 +136,9 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
     it(`12 members adding new keys to a nearly full room at once: never past ${ROOM_LIMIT}, ${rounds} rounds`, async () => {
       const ROOM_FULL = `size of metadata for this single chatroom exceeds the user defined limit ${ROOM_LIMIT}`;
       for (let round = 0; round < rounds; round++) {
-        const room = await createRoom(anyUrl(), app, POOL[0], POOL.slice(1));
+        const room = await createRoom(anyUrl(), app, at(POOL, 0), POOL.slice(1));
         const held = ROOM_LIMIT - dice.int(2, 10);
-        const seeded: Array<[string, Attr]> = Array.from({ length: held }, (_, j) => [`f${j}`, { value: `init.${j}`, owner: POOL[0], autoDelete: 'NO_DELETE' }]);
+        const seeded: Array<[string, Attr]> = Array.from({ length: held }, (_, j) => [`f${j}`, { value: `init.${j}`, owner: at(POOL, 0), autoDelete: 'NO_DELETE' }]);
         await prefill(anyUrl(), app, room, seeded);
         const initial = await readRecords(anyUrl(), app, room);
         assert.equal(initial.size, held);

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { startServer } from '../../src/server.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { removeTempDir, tempDir, writeAppsFile, type TestApp } from './apps.js';
+import { group } from './at.js';
 
 export interface ServerHandle {
   url: string;
@@ -77,7 +78,7 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve(group(m, 1));
       }
     };
     child.stdout!.on('data', check);
@@ -122,7 +123,7 @@ export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: Record<string,
   const env: Record<string, string> = { ROOMKV_STORE: 'redis', ROOMKV_REDIS_PREFIX: `rktest:${testRunTag()}${Math.random().toString(36).slice(2, 10)}:` };
   if (kind === 'redis') env.ROOMKV_REDIS_URL = url!;
   else env.ROOMKV_REDIS_CLUSTER_NODES = nodes!;
-  dropAtExit(env.ROOMKV_REDIS_PREFIX, kind === 'redis' ? { url } : { clusterNodes: nodes });
+  dropAtExit(env.ROOMKV_REDIS_PREFIX!, kind === 'redis' ? { url } : { clusterNodes: nodes });
   return { env };
 }
 

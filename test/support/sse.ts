@@ -66,7 +66,7 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
     res = await fetch(target, { headers, signal: abort.signal });
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
-    throw new Error(`SSE ${target.pathname}: no response (the server closed the connection before its headers?): ${String(err)}${cause ? ` (${String(cause)})` : ''}`);
+    throw new Error(`SSE ${target.pathname}: no response (the server closed the connection before its headers?): ${String(err)}${cause ? ` (${String(cause)})` : ''}`, { cause: err });
   }
 
   const messages: SseMessage[] = [];
@@ -92,7 +92,7 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
     next: (predicate = () => true, timeoutMs = DEFAULT_TIMEOUT_MS) =>
       waitFor('message', timeoutMs, () => {
         while (msgCursor < messages.length) {
-          const m = messages[msgCursor++];
+          const m = messages[msgCursor++]!;
           if (predicate(m)) return m;
         }
         return undefined;
@@ -100,7 +100,7 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
     nextComment: (predicate = () => true, timeoutMs = DEFAULT_TIMEOUT_MS) =>
       waitFor('comment', timeoutMs, () => {
         while (commentCursor < comments.length) {
-          const c = comments[commentCursor++];
+          const c = comments[commentCursor++]!;
           if (predicate(c)) return c;
         }
         return undefined;

@@ -3,6 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { appToken, makeApp, userToken, type TestApp } from '../../support/apps.js';
+import { at } from '../../support/at.js';
 import { call, client, type Client } from '../../support/client.js';
 import { dropAppKeys } from '../../support/redis-keys.js';
 import { startTarget, type ServerHandle, type Target } from '../../support/server.js';
@@ -96,7 +97,7 @@ function tokenHardeningTests(target: Target): void {
       const bombs = inflateBombs(n);
       const junk = bombs.map((b) => garbage007(b.length));
       const refused = async (token: string) => assert.equal((await read(token)).status, 401);
-      const [bombMs, junkMs] = await interleaved(n, (i) => refused(bombs[i]), (i) => refused(junk[i]));
+      const [bombMs, junkMs] = await interleaved(n, (i) => refused(bombs[i]!), (i) => refused(junk[i]!));
       t.diagnostic(`median ms: bomb ${median(bombMs).toFixed(2)}, garbage ${median(junkMs).toFixed(2)}`);
       assert.ok(median(bombMs) < 3 * median(junkMs), `bombs ${median(bombMs)} ms vs garbage ${median(junkMs)} ms`);
     });
@@ -189,7 +190,7 @@ function consoleHardeningTests(target: Target): void {
   describe('GET /console/apps', () => {
     // Many apps: the old route verified a token against each of them.
     const apps = Array.from({ length: 300 }, () => makeApp());
-    const [first, named] = [apps[0], apps[150]];
+    const [first, named] = [at(apps, 0), at(apps, 150)];
     let server: ServerHandle;
     const opened = async (token: string | undefined) => {
       const res = await call(server.url, 'GET', '/console/apps', { token });

@@ -217,7 +217,7 @@ export function authSuite(target: Target): void {
         await expectRefused(flipChar(valid, 20), CORRUPT, {}, 'base64 character of the compressed body');
         await expectRefused(`006${valid.slice(3)}`, CORRUPT, {}, 'version prefix');
         // Inside the parsed content: still well-formed, but the signature no longer matches.
-        await expectRefused(rewrite(valid, (c) => { c[SIG_AT + 5] ^= 0x01; }), OAUTH, {}, 'signature byte');
+        await expectRefused(rewrite(valid, (c) => { c[SIG_AT + 5]! ^= 0x01; }), OAUTH, {}, 'signature byte');
         await expectRefused(rewrite(valid, (c) => { c.writeUInt32LE(c.readUInt32LE(EXPIRE_AT) + 86_400, EXPIRE_AT); }), OAUTH, {}, 'extended expiry');
         await expectRefused(rewrite(valid, (c) => { c[APP_ID_AT] = c[APP_ID_AT] === 0x61 ? 0x62 : 0x61; }), OAUTH, {}, 'app id hex digit');
       });
@@ -338,7 +338,7 @@ export function authSuite(target: Target): void {
       });
 
       it("a 007 user token naming the user's uuid acts as that user", async () => {
-        const byUuid = as(userToken(app, uuids.bob));
+        const byUuid = as(userToken(app, uuids.bob!));
         const set = await byUuid.call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { byuuid: 'v' } } });
         expectOk(set, 'set by uuid');
         assert.deepEqual(set.body.data, { successKeys: ['byuuid'], errorKeys: {} });

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { get, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { appToken, makeApp, userToken } from '../../support/apps.js';
+import { at } from '../../support/at.js';
 import type { Client, Reply } from '../../support/client.js';
 import { startFixture, type Fixture } from '../../support/fixture.js';
 import type { Target } from '../../support/server.js';
@@ -181,9 +182,9 @@ async function stallOneSubscriber(fx: Fixture, room: string, seq: number, owners
     const how = await within(ended, 20_000, 'the server to disconnect the stalled subscriber');
     const complete = text.slice(0, text.lastIndexOf('\n\n') + 2);
     const ids = [...complete.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
-    for (let i = 1; i < ids.length; i++) assert.equal(ids[i], ids[i - 1] + 1, 'what arrived has no gaps');
+    for (let i = 1; i < ids.length; i++) assert.equal(ids[i], ids[i - 1]! + 1, 'what arrived has no gaps');
     const last = seq + owners.length * calls;
-    const lastSeen = ids.length > 0 ? ids[ids.length - 1] : 0;
+    const lastSeen = ids.length > 0 ? ids[ids.length - 1]! : 0;
     assert.ok(lastSeen < last, `the stalled stream ended (${how}) early: last id ${lastSeen} of ${last}`);
     return last;
   } finally {
@@ -376,8 +377,8 @@ export function eventsSuite(target: Target): void {
       await within(s.closed, WAIT_MS, 'the stream to end after room_destroyed');
       assert.equal(s.endReason, 'end', 'the server ended the stream');
       assert.equal(s.messages.length, 3, 'snapshot, the final event and the end, nothing else');
-      assert.equal(s.messages[2].event, 'end');
-      assert.deepEqual(json(s.messages[2]), { reason: 'room_destroyed' });
+      assert.equal(at(s.messages, 2).event, 'end');
+      assert.deepEqual(json(at(s.messages, 2)), { reason: 'room_destroyed' });
 
       for (const opts of [{ headers: { 'Last-Event-ID': '3' } }, { query: { since: '3' } }]) {
         const done = await sse.open(eventsUrl(fx, room), { token: appToken(fx.app), ...opts });
@@ -514,14 +515,14 @@ export function eventsSuite(target: Target): void {
       assert.equal(s.status, 200, s.text);
       await s.next((m) => m.seq === '31', WAIT_MS);
       assert.deepEqual(s.messages.map((m) => Number(m.seq)), Array.from({ length: 30 }, (_, i) => i + 2));
-      assert.equal(json(s.messages[29]).attributes.big0, '29'.padEnd(4086, 'v'));
+      assert.equal(json(at(s.messages, 29)).attributes.big0, '29'.padEnd(4086, 'v'));
       ok(await fx.admin.call('PUT', path(room, 'alice'), { body: { metaData: { live: '1' } } }), ['live']);
       assertEvent(fx, await s.next(), { seq: 32, room, reason: 'set', from: 'alice', attributes: { live: '1' } });
       s.close();
     });
 
     it('20 concurrent writers into one room: the subscriber sees every seq once, in order', async () => {
-      const room = await seededRoom(fx, writers[0], writers.slice(1));
+      const room = await seededRoom(fx, at(writers, 0), writers.slice(1));
       const { s, snapshot } = await sse.fresh(eventsUrl(fx, room), { token: appToken(fx.app) });
       assertSnapshot(fx, snapshot, room, 1, SEED);
       const ROUNDS = 5;

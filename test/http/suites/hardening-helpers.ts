@@ -54,7 +54,7 @@ export function expectError(res: Reply, status: number, [error, description]: re
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Milliseconds `f` took, and its result. */
@@ -85,7 +85,7 @@ export async function inParallel<T>(width: number, tasks: Array<() => Promise<T>
   const worker = async () => {
     while (next < tasks.length) {
       const i = next++;
-      results[i] = await tasks[i]();
+      results[i] = await tasks[i]!();
     }
   };
   await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, worker));

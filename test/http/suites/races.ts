@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { at } from '../../support/at.js';
 import { startFixture, type Fixture } from '../../support/fixture.js';
 import type { Reply } from '../../support/client.js';
 import type { Target } from '../../support/server.js';
@@ -28,7 +29,7 @@ export function racesSuite(target: Target): void {
     });
     after(() => fx.close());
 
-    const roomOf = (members: string[]) => fx.createRoom(members[0], members.slice(1));
+    const roomOf = (members: string[]) => fx.createRoom(at(members, 0), members.slice(1));
     const getAll = async (room: string) => ok(await fx.admin.call('POST', `/metadata/chatroom/${room}`, { body: {} })) as unknown as Record<string, string>;
     const set = (user: string, room: string, metaData: Record<string, string>, forced = false) =>
       fx.user(user).call('PUT', `/metadata/chatroom/${room}/user/${user}${forced ? '/forced' : ''}`, { body: { metaData } });
@@ -42,13 +43,13 @@ export function racesSuite(target: Target): void {
           const data = ok(res);
           if (data.successKeys.length > 0) {
             assert.deepEqual(data, { successKeys: ['seat'], errorKeys: {} });
-            winners.push(users[i]);
+            winners.push(users[i]!);
           } else {
             assert.deepEqual(data, { successKeys: [], errorKeys: { seat: notYours('seat') } });
           }
         });
         assert.equal(winners.length, 1, `round ${round}: winners ${winners.join()}`);
-        const [winner] = winners;
+        const winner = at(winners, 0);
         assert.deepEqual(await getAll(room), { seat: winner });
         // the stored owner is the winner: it may overwrite, nobody else may
         const loser = users.find((u) => u !== winner)!;
@@ -62,14 +63,14 @@ export function racesSuite(target: Target): void {
       const members = users.slice(0, 15);
       const room = await roomOf(members);
       const sent = members.map((u, i) => Object.fromEntries(range(10).map((j) => [`k${i}_${j}`, `${u}:${j}`])));
-      const replies = await Promise.all(members.map((u, i) => set(u, room, sent[i])));
+      const replies = await Promise.all(members.map((u, i) => set(u, room, at(sent, i))));
       const succeeded = new Map<string, string>();
       let refused = 0;
       replies.forEach((res, i) => {
         const data = ok(res);
         // every key of the call is accounted for exactly once
-        assert.deepEqual([...data.successKeys, ...Object.keys(data.errorKeys)].sort(), Object.keys(sent[i]).sort());
-        for (const k of data.successKeys) succeeded.set(k, sent[i][k]);
+        assert.deepEqual([...data.successKeys, ...Object.keys(data.errorKeys)].sort(), Object.keys(at(sent, i)).sort());
+        for (const k of data.successKeys) succeeded.set(k, at(sent, i)[k]!);
         for (const [k, reason] of Object.entries(data.errorKeys)) {
           assert.equal(reason, ROOM_FULL, `${k}: ${reason}`);
           refused += 1;
@@ -97,7 +98,7 @@ export function racesSuite(target: Target): void {
       }
       const final = await getAll(room);
       assert.equal(new Set(keys.map((k) => final[k])).size, 1, JSON.stringify(final));
-      assert.ok(members.includes(final.x));
+      assert.ok(final.x !== undefined && members.includes(final.x));
     });
 
     it('concurrent forced sets and forced deletes of one key end in a state their outcomes explain', async () => {

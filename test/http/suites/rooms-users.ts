@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { at } from '../../support/at.js';
 import type { Reply } from '../../support/client.js';
 import { startFixture, type Fixture } from '../../support/fixture.js';
 import type { Target } from '../../support/server.js';
@@ -41,7 +42,7 @@ export function roomsUsersSuite(target: Target): void {
     const members = async (room: string): Promise<string[]> => {
       const res = await fx.admin.call('GET', `/chatrooms/${room}/users`);
       assert.equal(res.status, 200, res.text);
-      return (res.body.data as Array<Record<string, string>>).map((e) => e.owner ?? e.member).sort();
+      return (res.body.data as Array<Record<string, string>>).map((e) => e.owner ?? e.member!).sort();
     };
     const details = async (room: string) => {
       const res = await fx.admin.call('GET', `/chatrooms/${room}`);
@@ -106,7 +107,7 @@ export function roomsUsersSuite(target: Target): void {
           assert.equal(e.activated, true);
           assert.match(e.uuid, UUID);
         }
-        for (const n of [names[0], names[29], names[59]]) {
+        for (const n of [at(names, 0), at(names, 29), at(names, 59)]) {
           const got = await getUser(n);
           assert.equal(got.status, 200, got.text);
           assert.equal(got.body.entities[0].username, n);
@@ -117,8 +118,8 @@ export function roomsUsersSuite(target: Target): void {
         const names = Array.from({ length: 61 }, () => uniq('over'));
         const res = await register(names.map((username) => ({ username, password: 'pw-123456' })));
         assertError(res, 400, 'illegal_argument');
-        await assertNoUser(names[0]);
-        await assertNoUser(names[60]);
+        await assertNoUser(at(names, 0));
+        await assertNoUser(at(names, 60));
       });
 
       it('fails the whole array on a duplicate inside it, whatever its case', async () => {

@@ -67,7 +67,7 @@ function samplePositions(total: number, n: number, seed: number): number[] {
 function* bitFlips(bytes: Buffer, sample = Infinity, seed = 1): Generator<[number, Buffer]> {
   for (const bit of samplePositions(bytes.length * 8, sample, seed)) {
     const copy = Buffer.from(bytes);
-    copy[bit >> 3] ^= 1 << (bit & 7);
+    copy[bit >> 3]! ^= 1 << (bit & 7);
     yield [bit, copy];
   }
 }

@@ -1,0 +1,3 @@
+import { sqliteTarget } from '../support/server.js';
+import { hostileSuite } from './suites/hostile.js';
+hostileSuite(sqliteTarget);
