@@ -29,7 +29,7 @@ interface Ablation {
 const ABLATIONS: Ablation[] = [
   {
     name: 'no-store-writes',
-    what: 'the SQLite store\'s set and delete answering at once, without SQL',
+    what: "the SQLite store's set and delete answering at once, without SQL",
     edits: [
       {
         file: 'store/sqlite/sqlite-store.js',
@@ -48,10 +48,14 @@ const ABLATIONS: Ablation[] = [
     what: 'no CORS headers, no X-Request-Id header, no per-request metrics, log line or store timing',
     edits: [
       { file: 'http/app.js', replace: 'const store = metrics.instrument(deps.store);', with: 'const store = deps.store;' },
-      { file: 'http/app.js', replace: 'genReqId: () => randomUUID(),', with: 'genReqId: (() => { let n = 0; return () => String(++n); })(),' },
+      {
+        file: 'http/app.js',
+        replace: 'genReqId: () => randomUUID(),',
+        with: 'genReqId: (() => { let n = 0; return () => String(++n); })(),',
+      },
       { file: 'http/app.js', replace: 'await f.register(cors, {', with: 'if (false) await f.register(cors, {' },
-      { file: 'http/app.js', replace: 'f.addHook(\'onSend\',', with: 'if (false) f.addHook(\'onSend\',' },
-      { file: 'http/app.js', replace: 'f.addHook(\'onResponse\',', with: 'if (false) f.addHook(\'onResponse\',' },
+      { file: 'http/app.js', replace: "f.addHook('onSend',", with: "if (false) f.addHook('onSend'," },
+      { file: 'http/app.js', replace: "f.addHook('onResponse',", with: "if (false) f.addHook('onResponse'," },
     ],
   },
 ];
@@ -76,7 +80,10 @@ for (const a of ABLATIONS) {
       rmSync(target, { recursive: true, force: true });
       throw new Error(`dist-${a.name}: expected ${JSON.stringify(e.replace)} once in dist/${e.file}, found it ${n} times`);
     }
-    writeFileSync(file, text.replace(e.replace, () => e.with));
+    writeFileSync(
+      file,
+      text.replace(e.replace, () => e.with),
+    );
   }
   // The benchmark names a --compare build by this file.
   writeFileSync(join(target, 'COMMIT'), `${commit} with ${a.what} (ablation)\n`);

@@ -16,20 +16,28 @@ const APPLICATION = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 const CANNED: Record<string, string> = {};
 for (let i = 0; i < BASE_KEYS; i++) CANNED[baseKey(i)] = `value-of-${baseKey(i)}-000000`;
 
-interface Params { org: string; app: string; chatroomId: string; username?: string }
+interface Params {
+  org: string;
+  app: string;
+  chatroomId: string;
+  username?: string;
+}
 
 function envelope(req: FastifyRequest, reply: FastifyReply, data: unknown) {
   const p = req.params as Params;
-  return reply.code(200).type('application/json').send({
-    uri: `http://${req.headers.host ?? 'localhost'}/${p.org}/${p.app}/metadata/chatroom`,
-    timestamp: Date.now(),
-    organization: p.org,
-    application: APPLICATION,
-    applicationName: p.app,
-    action: req.method.toLowerCase(),
-    duration: 0,
-    data,
-  });
+  return reply
+    .code(200)
+    .type('application/json')
+    .send({
+      uri: `http://${req.headers.host ?? 'localhost'}/${p.org}/${p.app}/metadata/chatroom`,
+      timestamp: Date.now(),
+      organization: p.org,
+      application: APPLICATION,
+      applicationName: p.app,
+      action: req.method.toLowerCase(),
+      duration: 0,
+      data,
+    });
 }
 
 const set = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -59,6 +67,8 @@ f.put(`${base}/user/:username/forced`, set);
 f.delete(`${base}/user/:username/forced`, del);
 
 await f.listen({ port, host: '127.0.0.1' });
-const stop = () => { void f.close().then(() => process.exit(0)); };
+const stop = () => {
+  void f.close().then(() => process.exit(0));
+};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

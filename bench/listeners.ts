@@ -34,7 +34,11 @@ export interface ListenerReport {
   webhook: ChannelReport & { requests: number; badSignatureHeader: number };
 }
 
-interface ChangeEvent { chatroomId: string; seq: number; timestamp: number }
+interface ChangeEvent {
+  chatroomId: string;
+  seq: number;
+  timestamp: number;
+}
 
 /** One delivery channel's view: the last seq per room, and the delays of what arrived. */
 class Channel {
@@ -71,8 +75,12 @@ class Channel {
   report(): ChannelReport {
     const sorted = [...this.lags].sort((a, b) => a - b);
     return {
-      events: this.events, duplicates: this.duplicates, gaps: this.gaps,
-      lagP50: percentile(sorted, 50), lagP99: percentile(sorted, 99), lagMax: sorted.length > 0 ? sorted[sorted.length - 1]! : NaN,
+      events: this.events,
+      duplicates: this.duplicates,
+      gaps: this.gaps,
+      lagP50: percentile(sorted, 50),
+      lagP99: percentile(sorted, 99),
+      lagMax: sorted.length > 0 ? sorted[sorted.length - 1]! : NaN,
     };
   }
 }
@@ -92,7 +100,9 @@ const send = (m: unknown) => process.send!(m);
 const sink = http.createServer((req, res) => {
   let body = '';
   req.setEncoding('utf8');
-  req.on('data', (c: string) => { body += c; });
+  req.on('data', (c: string) => {
+    body += c;
+  });
   req.on('end', () => {
     hookRequests++;
     if (typeof req.headers['x-roomkv-signature'] !== 'string') badSignatureHeader++;
@@ -120,48 +130,52 @@ function subscribe(url: string, path: string, room: string, token: string): Prom
     let lastId: string | undefined;
     let first = true;
     const connect = () => {
-      const req = http.get(`${url}${path}/metadata/chatroom/${room}/events`, {
-        agent,
-        headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream', ...(lastId ? { 'Last-Event-ID': lastId } : {}) },
-      }, (res: IncomingMessage) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          setTimeout(connect, 500);
-          return;
-        }
-        open++;
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let end: number;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            let event = 'message';
-            let data = '';
-            for (const line of block.split('\n')) {
-              if (line.startsWith('event: ')) event = line.slice(7);
-              else if (line.startsWith('data: ')) data += line.slice(6);
-              else if (line.startsWith('id: ')) lastId = line.slice(4);
-            }
-            if (data === '') continue;
-            const parsed = JSON.parse(data) as ChangeEvent & { seq: number };
-            if (event === 'snapshot') sse.start(room, parsed.seq);
-            else sse.receive(parsed, Date.now());
-            if (first) {
-              first = false;
-              started++;
-              resolve();
-            }
+      const req = http.get(
+        `${url}${path}/metadata/chatroom/${room}/events`,
+        {
+          agent,
+          headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream', ...(lastId ? { 'Last-Event-ID': lastId } : {}) },
+        },
+        (res: IncomingMessage) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            setTimeout(connect, 500);
+            return;
           }
-        });
-        res.on('close', () => {
-          open--;
-          reconnects++;
-          setTimeout(connect, 100);
-        });
-      });
+          open++;
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let end: number;
+            while ((end = buf.indexOf('\n\n')) >= 0) {
+              const block = buf.slice(0, end);
+              buf = buf.slice(end + 2);
+              let event = 'message';
+              let data = '';
+              for (const line of block.split('\n')) {
+                if (line.startsWith('event: ')) event = line.slice(7);
+                else if (line.startsWith('data: ')) data += line.slice(6);
+                else if (line.startsWith('id: ')) lastId = line.slice(4);
+              }
+              if (data === '') continue;
+              const parsed = JSON.parse(data) as ChangeEvent & { seq: number };
+              if (event === 'snapshot') sse.start(room, parsed.seq);
+              else sse.receive(parsed, Date.now());
+              if (first) {
+                first = false;
+                started++;
+                resolve();
+              }
+            }
+          });
+          res.on('close', () => {
+            open--;
+            reconnects++;
+            setTimeout(connect, 100);
+          });
+        },
+      );
       req.on('error', () => setTimeout(connect, 500));
     };
     connect();
@@ -179,7 +193,9 @@ process.on('message', (m: { type: string; url?: string; path?: string; roomIds?:
       };
       // Every stream must have sent its first message by then; the harness checks the count.
       const limit = new Promise<void>((r) => setTimeout(r, SUBSCRIBE_WAIT_MS).unref());
-      void Promise.race([Promise.all(Array.from({ length: 32 }, worker)), limit]).then(() => send({ type: 'subscribed', streams: started }));
+      void Promise.race([Promise.all(Array.from({ length: 32 }, worker)), limit]).then(() =>
+        send({ type: 'subscribed', streams: started }),
+      );
       break;
     }
     case 'reset':

@@ -12,11 +12,26 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import {
-  APP, BASE_KEYS, DELETABLE_PER_MEMBER, GET_KEYS, MEMBERS_PER_ROOM, ORG, ROOMS, baseKey, userName,
-  type LoadResult, type LoadSpec, type Workload,
+  APP,
+  BASE_KEYS,
+  DELETABLE_PER_MEMBER,
+  GET_KEYS,
+  MEMBERS_PER_ROOM,
+  ORG,
+  ROOMS,
+  baseKey,
+  userName,
+  type LoadResult,
+  type LoadSpec,
+  type Workload,
 } from './common.js';
 
-interface Built { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; body: string; token: string }
+interface Built {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  body: string;
+  token: string;
+}
 
 interface CannonResult {
   requests: { total: number };
@@ -53,8 +68,12 @@ function build(workload: Workload, i: number): Built {
   const token = tokens[user]!;
   switch (workload) {
     case 'set':
-      return { method: 'PUT', path: `${prefix}/${roomId}/user/${user}`, token,
-        body: JSON.stringify({ metaData: { [`${user}.a`]: `seat-${i}`, [`${user}.b`]: `mood-${i}` }, autoDelete: 'DELETE' }) };
+      return {
+        method: 'PUT',
+        path: `${prefix}/${roomId}/user/${user}`,
+        token,
+        body: JSON.stringify({ metaData: { [`${user}.a`]: `seat-${i}`, [`${user}.b`]: `mood-${i}` }, autoDelete: 'DELETE' }),
+      };
     case 'get-all':
       // The SDK sends {"keys": undefined}, i.e. "{}", for every attribute.
       return { method: 'POST', path: `${prefix}/${roomId}`, token, body: '{}' };
@@ -69,8 +88,12 @@ function build(workload: Workload, i: number): Built {
       // Member m takes over two of the owner's keys.
       const k1 = baseKey((2 * member) % BASE_KEYS);
       const k2 = baseKey((2 * member + 1) % BASE_KEYS);
-      return { method: 'PUT', path: `${prefix}/${roomId}/user/${user}/forced`, token,
-        body: JSON.stringify({ metaData: { [k1]: `forced-${i}`, [k2]: `forced-${i}` }, autoDelete: 'NO_DELETE' }) };
+      return {
+        method: 'PUT',
+        path: `${prefix}/${roomId}/user/${user}/forced`,
+        token,
+        body: JSON.stringify({ metaData: { [k1]: `forced-${i}`, [k2]: `forced-${i}` }, autoDelete: 'NO_DELETE' }),
+      };
     }
     case 'mixed':
       // 20% set, 40% get-all, 40% get-keys.
@@ -98,7 +121,8 @@ function next(req: Record<string, unknown>): Record<string, unknown> {
 
 /** 200s that stored or removed a key, warm-up and probe included: each one wrote exactly one change event. */
 let acknowledgedWrites = 0;
-const wroteKeys = (status: number, body: string) => status === 200 && body.includes('"successKeys":[') && !body.includes('"successKeys":[]');
+const wroteKeys = (status: number, body: string) =>
+  status === 200 && body.includes('"successKeys":[') && !body.includes('"successKeys":[]');
 
 function onResponse(status: number, body: string): void {
   if (wroteKeys(status, body)) acknowledgedWrites++;
@@ -117,7 +141,9 @@ function onResponse(status: number, body: string): void {
 async function probe(): Promise<string> {
   const b = build(spec.workload === 'mixed' ? 'get-all' : spec.workload, counter++);
   const res = await fetch(spec.url + b.path, {
-    method: b.method, body: b.body, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${b.token}` },
+    method: b.method,
+    body: b.body,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${b.token}` },
   });
   const text = await res.text();
   if (wroteKeys(res.status, text)) acknowledgedWrites++;
@@ -136,13 +162,16 @@ async function probe(): Promise<string> {
 
 function run(durationS: number): Promise<CannonResult> {
   return new Promise((resolve, reject) => {
-    autocannon({
-      url: spec.url,
-      connections: spec.connections,
-      duration: durationS,
-      timeout: 10,
-      requests: [{ setupRequest: next, onResponse } satisfies CannonRequest],
-    }, (err, res) => (err ? reject(err) : resolve(res)));
+    autocannon(
+      {
+        url: spec.url,
+        connections: spec.connections,
+        duration: durationS,
+        timeout: 10,
+        requests: [{ setupRequest: next, onResponse } satisfies CannonRequest],
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
   });
 }
 
@@ -161,16 +190,28 @@ function processCpuMs(pid: number | undefined): number {
 const CLOCK_TICKS = 100;
 
 /** One timed run's figures, whichever generator made it. */
-interface RunFigures { requests: number; durationS: number; p50: number; p99: number; errors: number; non2xx: number; loadCpuMs: number }
+interface RunFigures {
+  requests: number;
+  durationS: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  loadCpuMs: number;
+}
 
 async function runAutocannon(durationS: number): Promise<RunFigures> {
   const cpu0 = process.cpuUsage();
   const res = await run(durationS);
   const cpu = process.cpuUsage(cpu0);
   return {
-    requests: res.requests.total, durationS: res.duration, p50: res.latency.p50, p99: res.latency.p99,
+    requests: res.requests.total,
+    durationS: res.duration,
+    p50: res.latency.p50,
+    p99: res.latency.p99,
     errors: res.errors, // timeouts included
-    non2xx: res.non2xx, loadCpuMs: (cpu.user + cpu.system) / 1000,
+    non2xx: res.non2xx,
+    loadCpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 
@@ -185,26 +226,57 @@ function writeWrkRequests(): void {
   const parts: string[] = [];
   for (let i = 0; i < WRK_CYCLE; i++) {
     const b = build(spec.workload, spec.counterStart + i);
-    parts.push(`${b.method} ${b.path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${b.token}\r\n` +
-      `Accept: application/json\r\nContent-Length: ${Buffer.byteLength(b.body)}\r\n\r\n${b.body}\0`);
+    parts.push(
+      `${b.method} ${b.path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${b.token}\r\n` +
+        `Accept: application/json\r\nContent-Length: ${Buffer.byteLength(b.body)}\r\n\r\n${b.body}\0`,
+    );
   }
   wrkFile = join(mkdtempSync(join(tmpdir(), 'roomkv-wrk-')), 'requests');
   writeFileSync(wrkFile, parts.join(''));
 }
 
 interface WrkOut {
-  requests: number; durationUs: number; p50Us: number; p99Us: number; errors: number; timeouts: number; non2xx: number;
-  acknowledged: number; perKey: number; sampleNon2xx: string; samplePerKey: string;
+  requests: number;
+  durationUs: number;
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  acknowledged: number;
+  perKey: number;
+  sampleNon2xx: string;
+  samplePerKey: string;
 }
 
 /** Runs wrk (one thread, the same connections) from request `from` of the file; its CPU time read from the shell that waited for it. */
 function runWrk(durationS: number, from: number, measured: boolean): Promise<RunFigures> {
   return new Promise((resolve, reject) => {
     const script = 'wrk "$@"; read -r stat < /proc/$$/stat; echo "SHELL_STAT $stat"';
-    const child = spawn('sh', ['-c', script, 'sh', '-t1', `-c${spec.connections}`, `-d${durationS}s`, '--timeout', '10s',
-      '-s', WRK_SCRIPT, spec.url, '--', wrkFile, String(from)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        script,
+        'sh',
+        '-t1',
+        `-c${spec.connections}`,
+        `-d${durationS}s`,
+        '--timeout',
+        '10s',
+        '-s',
+        WRK_SCRIPT,
+        spec.url,
+        '--',
+        wrkFile,
+        String(from),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     child.once('error', reject);
     child.once('exit', (code) => {
       const line = /^WRK_RESULT (.*)$/m.exec(out);
@@ -224,8 +296,13 @@ function runWrk(durationS: number, from: number, measured: boolean): Promise<Run
       const fields = stat ? stat[1]!.slice(stat[1]!.lastIndexOf(')') + 2).split(' ') : [];
       const loadCpuMs = stat ? ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS : NaN;
       resolve({
-        requests: w.requests, durationS: w.durationUs / 1e6, p50: w.p50Us / 1000, p99: w.p99Us / 1000,
-        errors: w.errors + w.timeouts, non2xx: w.non2xx, loadCpuMs,
+        requests: w.requests,
+        durationS: w.durationUs / 1e6,
+        p50: w.p50Us / 1000,
+        p99: w.p99Us / 1000,
+        errors: w.errors + w.timeouts,
+        non2xx: w.non2xx,
+        loadCpuMs,
       });
     });
   });

@@ -8,9 +8,23 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 const IDLE = new Set(['(idle)', '(root)']);
 
@@ -90,19 +104,33 @@ export function summarizeProfile(file: string, root: string, top = 25, windowMs 
   }
   const pct = (x: number) => `${((100 * x) / total).toFixed(1)}%`;
   const rows = (m: Map<string, number>, n: number) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `| ${pct(v)} | ${(v / 1000).toFixed(0)} ms | \`${k}\` |`);
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `| ${pct(v)} | ${(v / 1000).toFixed(0)} ms | \`${k}\` |`);
   return [
     `Main thread in the window: ${(total / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle` +
       (calls ? `; about ${(total / calls).toFixed(1)} µs busy a call (${calls.toLocaleString('en-US')} calls).` : '.'),
     '',
-    '| self | ms | function |', '|---:|---:|---|', ...rows(self, top),
+    '| self | ms | function |',
+    '|---:|---:|---|',
+    ...rows(self, top),
     '',
-    '| self | nearest roomkv or package caller | of function |', '|---:|---|---|',
-    ...[...self].sort((a, b) => b[1] - a[1]).slice(0, 5).flatMap(([k]) =>
-      [...(callers.get(k) ?? new Map<string, number>())].sort((a, b) => b[1] - a[1]).slice(0, 3)
-        .map(([c, v]) => `| ${pct(v)} | \`${c}\` | \`${k.split(' ')[0]}\` |`)),
+    '| self | nearest roomkv or package caller | of function |',
+    '|---:|---|---|',
+    ...[...self]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .flatMap(([k]) =>
+        [...(callers.get(k) ?? new Map<string, number>())]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([c, v]) => `| ${pct(v)} | \`${c}\` | \`${k.split(' ')[0]}\` |`),
+      ),
     '',
-    '| self | ms | package or roomkv file |', '|---:|---:|---|', ...rows(groups, 15),
+    '| self | ms | package or roomkv file |',
+    '|---:|---:|---|',
+    ...rows(groups, 15),
     // (The baseline has no roomkv functions: no table for it.)
     ...(inclusive.size > 0 ? ['', '| inclusive | ms | roomkv function (dist/) |', '|---:|---:|---|', ...rows(inclusive, 20)] : []),
   ];

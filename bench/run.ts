@@ -32,8 +32,22 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  APP, BASE_KEYS, DELETABLE_PER_MEMBER, MEMBERS_PER_ROOM, ORG, ROOMS, WORKLOADS, baseKey, freePort, median, percentile, sleep, userName,
-  type LoadResult, type LoadSpec, type Workload,
+  APP,
+  BASE_KEYS,
+  DELETABLE_PER_MEMBER,
+  MEMBERS_PER_ROOM,
+  ORG,
+  ROOMS,
+  WORKLOADS,
+  baseKey,
+  freePort,
+  median,
+  percentile,
+  sleep,
+  userName,
+  type LoadResult,
+  type LoadSpec,
+  type Workload,
 } from './common.js';
 import { summarizeProfile } from './profile-summary.js';
 import { ratioText, rowVerdict } from './verdict.js';
@@ -91,14 +105,16 @@ const SCALE_KEYS = 50;
 const SCALE_ATTRS = SCALE_ROOMS * SCALE_KEYS;
 /** The preloaded targets' name: "1M" for the issue's figure, else the count. */
 const SCALE_LABEL = SCALE_ATTRS === 1_000_000 ? '1M' : SCALE_ATTRS.toLocaleString('en-US');
-if (!Number.isInteger(SCALE_ROOMS) || SCALE_ROOMS < 1) throw new Error(`--scale-rooms: a whole number of rooms, not ${opts['scale-rooms']}`);
+if (!Number.isInteger(SCALE_ROOMS) || SCALE_ROOMS < 1)
+  throw new Error(`--scale-rooms: a whole number of rooms, not ${opts['scale-rooms']}`);
 const RSS_TARGET_MB = 300;
 
 // ---------------------------------------------------------------- the app, tokens, scratch space
 
 const work = mkdtempSync(join(tmpdir(), 'roomkv-bench-'));
 const bench = {
-  org: ORG, app: APP,
+  org: ORG,
+  app: APP,
   appId: randomBytes(16).toString('hex'),
   appCertificate: randomBytes(16).toString('hex'),
   clientId: 'bench-client',
@@ -150,7 +166,9 @@ function runChild(args: string[], env: Record<string, string> = {}): Promise<str
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     live.add(child);
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     child.once('error', reject);
     child.once('exit', (code) => {
       live.delete(child);
@@ -160,18 +178,27 @@ function runChild(args: string[], env: Record<string, string> = {}): Promise<str
   });
 }
 
-async function startProcess(name: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string; logFile: string }> {
+async function startProcess(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; logFile: string }> {
   const port = await freePort();
   const logFile = join(work, `${name}.log`);
   const logStream = createWriteStream(logFile);
   const child = spawn(process.execPath, args, {
-    cwd: ROOT, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
   child.stdout!.pipe(logStream);
   child.stderr!.pipe(logStream);
   let exited: number | null | undefined;
-  child.once('exit', (code) => { exited = code; live.delete(child); });
+  child.once('exit', (code) => {
+    exited = code;
+    live.delete(child);
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -213,7 +240,9 @@ async function startBaseline(): Promise<Target> {
 
 function serverEnv(t: { kind: Kind; dataDir?: string; redisPrefix?: string; appsFile?: string }): Record<string, string> {
   const env: Record<string, string> = {
-    ROOMKV_DATA_DIR: t.dataDir!, ROOMKV_APPS_FILE: t.appsFile ?? appsFile, ROOMKV_LOG_LEVEL: LOG_LEVEL,
+    ROOMKV_DATA_DIR: t.dataDir!,
+    ROOMKV_APPS_FILE: t.appsFile ?? appsFile,
+    ROOMKV_LOG_LEVEL: LOG_LEVEL,
   };
   if (t.kind === 'redis') Object.assign(env, { ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: REDIS_URL, ROOMKV_REDIS_PREFIX: t.redisPrefix! });
   return env;
@@ -223,11 +252,23 @@ function serverEnv(t: { kind: Kind; dataDir?: string; redisPrefix?: string; apps
  * A roomkv target with the benchmark's data: users (and the scale preload) through the store,
  * then rooms, members and keys through the HTTP API with app and user tokens.
  */
-async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: boolean, nodeArgs: string[] = [], ownAppsFile?: string): Promise<Target> {
+async function startRoomkv(
+  name: string,
+  kind: 'sqlite' | 'redis',
+  preload: boolean,
+  nodeArgs: string[] = [],
+  ownAppsFile?: string,
+): Promise<Target> {
   const dataDir = mkdtempSync(join(work, `${name}-`));
   const redisPrefix = kind === 'redis' ? `rkbench:${randomBytes(4).toString('hex')}:` : undefined;
   const seedSpec: SeedSpec = {
-    kind, dataDir, redisUrl: REDIS_URL, redisPrefix, appId: bench.appId, appKey: `${ORG}#${APP}`, users,
+    kind,
+    dataDir,
+    redisUrl: REDIS_URL,
+    redisPrefix,
+    appId: bench.appId,
+    appKey: `${ORG}#${APP}`,
+    users,
     ...(preload ? { preload: { rooms: SCALE_ROOMS, keysPerRoom: SCALE_KEYS, membersPerRoom: 5, users: 1000 } } : {}),
   };
   const seedFile = join(work, `${name}-seed.json`);
@@ -236,7 +277,16 @@ async function startRoomkv(name: string, kind: 'sqlite' | 'redis', preload: bool
   const seed = JSON.parse(await runChild(['--import', 'tsx', 'bench/seed-store.ts', seedFile])) as Target['seed'];
   log(`${name}: seeded ${JSON.stringify(seed)}`);
   const t: Target = {
-    name, kind, dataDir, redisPrefix, roomIds: [], seed, url: '', child: undefined as unknown as ChildProcess, logFile: '', appsFile: ownAppsFile,
+    name,
+    kind,
+    dataDir,
+    redisPrefix,
+    roomIds: [],
+    seed,
+    url: '',
+    child: undefined as unknown as ChildProcess,
+    logFile: '',
+    appsFile: ownAppsFile,
   };
   await restartRoomkv(t, nodeArgs);
   await loadData(t);
@@ -259,7 +309,11 @@ async function call(url: string, method: string, path: string, token: string, bo
   });
   const text = await res.text();
   let json: unknown = text;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, json };
 }
 
@@ -271,9 +325,11 @@ async function must(url: string, method: string, path: string, token: string, bo
 
 async function pool(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 const A = `/${ORG}/${APP}`;
@@ -283,7 +339,12 @@ async function loadData(t: Target): Promise<void> {
   const ids: string[] = new Array(ROOMS);
   await pool(ROOMS, 16, async (r) => {
     const members = Array.from({ length: MEMBERS_PER_ROOM - 1 }, (_, m) => userName(r, m + 1));
-    const res = await must(t.url, 'POST', `${A}/chatrooms`, appToken, { name: `room-${r}`, description: 'bench', owner: userName(r, 0), members });
+    const res = await must(t.url, 'POST', `${A}/chatrooms`, appToken, {
+      name: `room-${r}`,
+      description: 'bench',
+      owner: userName(r, 0),
+      members,
+    });
     ids[r] = res.data.id as string;
   });
   t.roomIds = ids;
@@ -296,7 +357,9 @@ async function loadData(t: Target): Promise<void> {
     await must(t.url, 'PUT', `${A}/metadata/chatroom/${ids[r]}/user/${owner}`, tokens[owner]!, { metaData, autoDelete: 'NO_DELETE' });
   });
   await primeTokens(t);
-  log(`${t.name}: ${ROOMS} rooms x ${MEMBERS_PER_ROOM} members, ${BASE_KEYS} keys each, over HTTP in ${Math.round(performance.now() - started)} ms`);
+  log(
+    `${t.name}: ${ROOMS} rooms x ${MEMBERS_PER_ROOM} members, ${BASE_KEYS} keys each, over HTTP in ${Math.round(performance.now() - started)} ms`,
+  );
 }
 
 /**
@@ -363,7 +426,13 @@ async function runLoad(t: Target, workload: Workload, round: number): Promise<Lo
 async function runLoadOnce(t: Target, workload: Workload, round: number, refill = true): Promise<LoadResult> {
   if (refill && workload === 'delete' && t.kind !== 'baseline') await refillDeletable(t);
   const spec: LoadSpec = {
-    url: t.url, workload, connections: CONNECTIONS, durationS: DURATION, warmupS: WARMUP, roomIds: t.roomIds, tokensFile,
+    url: t.url,
+    workload,
+    connections: CONNECTIONS,
+    durationS: DURATION,
+    warmupS: WARMUP,
+    roomIds: t.roomIds,
+    tokensFile,
     counterStart: workload === 'delete' ? 0 : round * ROOMS * MEMBERS_PER_ROOM * DELETABLE_PER_MEMBER,
     checkContent: t.kind !== 'baseline',
     serverPid: t.child.pid,
@@ -373,9 +442,11 @@ async function runLoadOnce(t: Target, workload: Workload, round: number, refill 
   writeFileSync(specFile, JSON.stringify(spec));
   await sleep(300);
   const result = JSON.parse(await runChild(['--import', 'tsx', 'bench/load.ts', specFile])) as LoadResult;
-  log(`${workload} round ${round + 1} ${t.name}: ${Math.round(result.rps)} req/s p50 ${result.p50} p99 ${result.p99}` +
-    ` server CPU ${f0(cpuPerRequestUs(result))} µs/req (${f0(busyPercent(result))}% busy), load generator ${f0(result.loadCpuMs / result.durationS / 10)}%` +
-    ` errors ${result.errors} non-2xx ${result.non2xx} per-key ${result.perKeyErrors}${result.probe !== 'ok' ? ` PROBE: ${result.probe}` : ''}`);
+  log(
+    `${workload} round ${round + 1} ${t.name}: ${Math.round(result.rps)} req/s p50 ${result.p50} p99 ${result.p99}` +
+      ` server CPU ${f0(cpuPerRequestUs(result))} µs/req (${f0(busyPercent(result))}% busy), load generator ${f0(result.loadCpuMs / result.durationS / 10)}%` +
+      ` errors ${result.errors} non-2xx ${result.non2xx} per-key ${result.perKeyErrors}${result.probe !== 'ok' ? ` PROBE: ${result.probe}` : ''}`,
+  );
   return result;
 }
 
@@ -383,7 +454,13 @@ async function runLoadOnce(t: Target, workload: Workload, round: number, refill 
 
 async function redisInfo(): Promise<string | null> {
   if (opts['no-redis']) return null;
-  const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const r = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   r.on('error', () => {});
   try {
     await r.connect();
@@ -412,7 +489,10 @@ async function dropRedisPrefix(prefix: string): Promise<void> {
 
 // ---------------------------------------------------------------- figures and tables
 
-interface Cell { runs: LoadResult[]; ratios: number[] }
+interface Cell {
+  runs: LoadResult[];
+  ratios: number[];
+}
 
 const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
@@ -464,7 +544,7 @@ function setup(redisVersion: string | null): string[] {
       `${ROUNDS} rounds; targets alternate within each round, so drift hits all alike. Figures are medians over the rounds; ` +
       'a ratio is the median of the per-round ratios.',
     `- data: ${ROOMS.toLocaleString('en-US')} rooms x ${MEMBERS_PER_ROOM} members (rooms, members and keys made over the HTTP API; ` +
-      'users written through the store to skip 10,000 scrypt hashes), 20 keys per room; each call carries the member\'s 007 user token ' +
+      "users written through the store to skip 10,000 scrypt hashes), 20 keys per room; each call carries the member's 007 user token " +
       '(agora-token) and the body the official SDK sends.',
     `- roomkv: \`node dist/cli.js serve\`, ROOMKV_LOG_LEVEL=${LOG_LEVEL}; SQLite synchronous=FULL (every write fsynced), exclusive lock and 64 MiB read cache (the defaults) in a fresh temp dir; ` +
       (redisVersion ? `Redis ${redisVersion} at ${REDIS_URL} (same machine), fresh key prefix.` : 'no Redis answered: Redis not measured.'),
@@ -478,8 +558,10 @@ function setup(redisVersion: string | null): string[] {
 /** The load average line; a busy machine is called out, since every figure then carries its noise. */
 function loadLine(before: number, after: number): string {
   const busy = Math.max(before, after) > cpus().length;
-  return `- load average (1 min) before / after: ${before.toFixed(2)} / ${after.toFixed(2)}` +
-    (busy ? ' — **the machine was busy with other work (load above its core count): figures are noisy**' : '');
+  return (
+    `- load average (1 min) before / after: ${before.toFixed(2)} / ${after.toFixed(2)}` +
+    (busy ? ' — **the machine was busy with other work (load above its core count): figures are noisy**' : '')
+  );
 }
 
 function verdict(ok: boolean): string {
@@ -514,13 +596,20 @@ async function benchMode(): Promise<void> {
   for (const t of targets) t.peakRssMb = peakRssMb(t.child);
   const loadAfter = loadavg()[0]!;
 
-  const lines = ['# roomkv benchmark', '', ...machine(), ...setup(redisVersion),
+  const lines = [
+    '# roomkv benchmark',
+    '',
+    ...machine(),
+    ...setup(redisVersion),
     loadLine(loadBefore, loadAfter),
     `- server peak RSS: ${targets.map((t) => `${t.name} ${f0(t.peakRssMb!)} MB`).join(', ')}`,
-    ...(opts.compare ? [`- sqlite-before / redis-before: the same servers built from ${compareBuild()}, in the same rounds; not counted in the verdicts`] : []),
+    ...(opts.compare
+      ? [`- sqlite-before / redis-before: the same servers built from ${compareBuild()}, in the same rounds; not counted in the verdicts`]
+      : []),
     '',
-    '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | rounds\' ratios, lowest-highest | target | p99 / baseline p99 | verdict |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'];
+    "| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | rounds' ratios, lowest-highest | target | p99 / baseline p99 | verdict |",
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
   const missed: string[] = [];
   // Verdicts whose per-round ratios fall on both sides of the target: another run may well read the other way.
   const unsettled: string[] = [];
@@ -531,7 +620,9 @@ async function benchMode(): Promise<void> {
       const c = cellFigures(cells.get(`${w}/${t.name}`)!);
       const clean = c.errors === 0 && c.non2xx === 0 && c.perKey === 0 && c.probes.length === 0;
       if (t.kind === 'baseline') {
-        lines.push(`| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | 1.00 | | | 1.0 | ${clean ? '' : '**ERRORS**'} |`);
+        lines.push(
+          `| ${w} | baseline | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | 1.00 | | | 1.0 | ${clean ? '' : '**ERRORS**'} |`,
+        );
         continue;
       }
       const target = RATIO_TARGETS[t.kind][w];
@@ -539,14 +630,19 @@ async function benchMode(): Promise<void> {
       const before = t.name.endsWith('-before');
       if (!met && !before) missed.push(`${w}/${t.name}`);
       if (!before && split) unsettled.push(`${w}/${t.name} (${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)})`);
-      lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${ratioText(c.ratio, target)} | ${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`);
+      lines.push(
+        `| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ${ratioText(c.ratio, target)} | ${ratioText(c.ratioMin, target)}-${ratioText(c.ratioMax, target)} | >= ${f2(target)} | ${f1(p99x)} | ${before ? `(earlier build) ${v}` : v} |`,
+      );
       for (const p of c.probes) notes.push(`- ${w}/${t.name}: ${p}`);
       for (const s of c.samples.slice(0, 1)) notes.push(`- ${w}/${t.name} sample failure: \`${s.replace(/`/g, "'")}\``);
     }
   }
   lines.push('', `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`);
-  lines.push('', 'Ratio verdicts the rounds do not settle (some rounds above the target, some below): ' +
-    `${unsettled.length === 0 ? 'none' : unsettled.join(', ')}.`);
+  lines.push(
+    '',
+    'Ratio verdicts the rounds do not settle (some rounds above the target, some below): ' +
+      `${unsettled.length === 0 ? 'none' : unsettled.join(', ')}.`,
+  );
   if (notes.length > 0) lines.push('', 'Notes:', ...notes);
   await finish(targets, 'latest.md', lines);
 }
@@ -557,7 +653,8 @@ async function scaleMode(): Promise<void> {
   const workloads: Workload[] = ['get-all', 'set'];
   const pairs: Array<[Target, Target]> = [];
   pairs.push([await startRoomkv('sqlite-empty', 'sqlite', false), await startRoomkv(`sqlite-${SCALE_LABEL}`, 'sqlite', true)]);
-  if (redisVersion) pairs.push([await startRoomkv('redis-empty', 'redis', false), await startRoomkv(`redis-${SCALE_LABEL}`, 'redis', true)]);
+  if (redisVersion)
+    pairs.push([await startRoomkv('redis-empty', 'redis', false), await startRoomkv(`redis-${SCALE_LABEL}`, 'redis', true)]);
   const cells = new Map<string, Cell>();
   for (const w of workloads) {
     for (let round = 0; round < ROUNDS; round++) {
@@ -581,7 +678,11 @@ async function scaleMode(): Promise<void> {
   }
   for (const [empty, full] of pairs) for (const t of [empty, full]) t.peakRssMb = peakRssMb(t.child);
 
-  const lines = ['# roomkv benchmark: scale', '', ...machine(), ...setup(redisVersion),
+  const lines = [
+    '# roomkv benchmark: scale',
+    '',
+    ...machine(),
+    ...setup(redisVersion),
     `- scale: the "${SCALE_LABEL}" targets hold, besides the benchmark's data, ${SCALE_ROOMS.toLocaleString('en-US')} rooms x ${SCALE_KEYS} keys ` +
       `(${SCALE_ATTRS.toLocaleString('en-US')} attributes, 5 members each) ` +
       'written through the store before the server started; the "empty" targets hold only the benchmark\'s data. ' +
@@ -589,7 +690,8 @@ async function scaleMode(): Promise<void> {
     loadLine(loadBefore, loadavg()[0]!),
     '',
     '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | ratio to empty | verdict |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|'];
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
   const missed: string[] = [];
   for (const w of workloads) {
     for (const [empty, full] of pairs) {
@@ -599,12 +701,17 @@ async function scaleMode(): Promise<void> {
         const isFull = t === full;
         const ok = (!isFull || c.ratio >= SCALE_TARGET) && clean;
         if (!ok) missed.push(`${w}/${t.name}`);
-        lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${isFull ? f2(c.ratio) : '1.00'} | ${isFull || !clean ? verdict(ok) : ''} |`);
+        lines.push(
+          `| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${isFull ? f2(c.ratio) : '1.00'} | ${isFull || !clean ? verdict(ok) : ''} |`,
+        );
       }
     }
   }
-  lines.push('', `| target | preload | remove 1 member (10 keys) from a room of 100: median ms | p90 ms | ${SCALE_LABEL} / empty | server peak RSS MB | RSS verdict |`,
-    '|---|---|---:|---:|---:|---:|---|');
+  lines.push(
+    '',
+    `| target | preload | remove 1 member (10 keys) from a room of 100: median ms | p90 ms | ${SCALE_LABEL} / empty | server peak RSS MB | RSS verdict |`,
+    '|---|---|---:|---:|---:|---:|---|',
+  );
   for (const [empty, full] of pairs) {
     for (const t of [empty, full]) {
       const ms = removal.get(t.name)!;
@@ -612,11 +719,17 @@ async function scaleMode(): Promise<void> {
       const rssOk = t.peakRssMb! < RSS_TARGET_MB;
       if (!rssOk) missed.push(`rss/${t.name}`);
       const pre = t.seed!.attributes > 0 ? `${t.seed!.attributes.toLocaleString('en-US')} attrs in ${f1(t.seed!.preloadMs / 1000)} s` : '';
-      lines.push(`| ${t.name} | ${pre} | ${f2(median(ms))} | ${f2(percentile(ms, 90))} | ${t === full ? f2(ratio) : ''} | ${f0(t.peakRssMb!)} | ${verdict(rssOk)} (< ${RSS_TARGET_MB}) |`);
+      lines.push(
+        `| ${t.name} | ${pre} | ${f2(median(ms))} | ${f2(percentile(ms, 90))} | ${t === full ? f2(ratio) : ''} | ${f0(t.peakRssMb!)} | ${verdict(rssOk)} (< ${RSS_TARGET_MB}) |`,
+      );
     }
   }
-  lines.push('', `Removing a member is independent of the number of rooms when ${SCALE_LABEL} / empty stays near 1.`,
-    '', `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`);
+  lines.push(
+    '',
+    `Removing a member is independent of the number of rooms when ${SCALE_LABEL} / empty stays near 1.`,
+    '',
+    `Targets missed: ${missed.length === 0 ? 'none' : missed.join(', ')}.`,
+  );
   await finish(pairs.flat(), 'latest-scale.md', lines);
 }
 
@@ -628,9 +741,14 @@ async function timeMemberRemoval(t: Target): Promise<number[]> {
   const times: number[] = [];
   for (let n = 0; n < 20; n++) {
     const group = Array.from({ length: 100 }, (_, m) => users[(n * 100 + m) % users.length]);
-    const room = (await must(t.url, 'POST', `${A}/chatrooms`, appToken, {
-      name: `removal-${n}`, description: 'bench', owner: group[0], members: group.slice(1),
-    })).data.id as string;
+    const room = (
+      await must(t.url, 'POST', `${A}/chatrooms`, appToken, {
+        name: `removal-${n}`,
+        description: 'bench',
+        owner: group[0],
+        members: group.slice(1),
+      })
+    ).data.id as string;
     for (let m = 1; m <= 5; m++) {
       const metaData: Record<string, string> = {};
       for (let k = 0; k < 10; k++) metaData[`${group[m]}.r${k}`] = `value-${k}`;
@@ -640,7 +758,8 @@ async function timeMemberRemoval(t: Target): Promise<number[]> {
     await must(t.url, 'DELETE', `${A}/chatrooms/${room}/users/${group[1]}`, appToken);
     times.push(performance.now() - started);
     const left = Object.keys((await must(t.url, 'POST', `${A}/metadata/chatroom/${room}`, appToken, {})).data as object);
-    if (left.length !== 40 || left.some((k) => k.startsWith(`${group[1]}.`))) throw new Error(`${t.name}: removal left ${left.length} keys`);
+    if (left.length !== 40 || left.some((k) => k.startsWith(`${group[1]}.`)))
+      throw new Error(`${t.name}: removal left ${left.length} keys`);
   }
   log(`${t.name}: member removal median ${f2(median(times))} ms`);
   return times;
@@ -652,10 +771,14 @@ async function profileMode(): Promise<void> {
   const profDir = mkdtempSync(join(tmpdir(), 'roomkv-bench-profiles-'));
   const store = opts['profile-store'];
   if (store !== 'sqlite' && store !== 'redis') throw new Error(`--profile-store: sqlite or redis, not ${store}`);
-  const lines = [`# roomkv CPU profiles (${store === 'redis' ? 'Redis' : 'SQLite'})`, '', ...machine(),
+  const lines = [
+    `# roomkv CPU profiles (${store === 'redis' ? 'Redis' : 'SQLite'})`,
+    '',
+    ...machine(),
     `- each: a fresh ${store === 'redis' ? 'Redis' : 'SQLite'} target with the benchmark's data, restarted with \`node --cpu-prof\`, one ${WARMUP} s + ${DURATION} s run ` +
       `of ${CONNECTIONS} connections, stopped with SIGINT; only the samples of that run count (not start-up, seeding or token priming); self time by function, as a share of the non-idle samples. ` +
-      'After each, the baseline under the same load, profiled the same way; "µs busy a call" is the main thread\'s busy time over the calls of the run, warm-up included.'];
+      'After each, the baseline under the same load, profiled the same way; "µs busy a call" is the main thread\'s busy time over the calls of the run, warm-up included.',
+  ];
   for (const w of workloads) {
     const t = await startRoomkv(`profile-${w}`, store, false);
     await stopProcess(t.child);
@@ -671,11 +794,20 @@ async function profileMode(): Promise<void> {
     const windowMs = performance.now() - loadStart;
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no profile written in ${dir}`);
-    lines.push('', `## ${w}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`, '', ...summarizeProfile(join(dir, file), ROOT, 25, windowMs, result.issued));
+    lines.push(
+      '',
+      `## ${w}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`,
+      '',
+      ...summarizeProfile(join(dir, file), ROOT, 25, windowMs, result.issued),
+    );
     // The baseline under the same load, profiled the same way: what any Fastify server pays a call.
     const bdir = join(profDir, `${w}-baseline`);
     mkdirSync(bdir, { recursive: true });
-    const base = await startProcess('profile-baseline', ['--cpu-prof', `--cpu-prof-dir=${bdir}`, '--import', 'tsx', 'bench/baseline-server.ts'], {});
+    const base = await startProcess(
+      'profile-baseline',
+      ['--cpu-prof', `--cpu-prof-dir=${bdir}`, '--import', 'tsx', 'bench/baseline-server.ts'],
+      {},
+    );
     const bt: Target = { name: 'profile-baseline', kind: 'baseline', ...base, roomIds: t.roomIds };
     const bStart = performance.now();
     const bResult = await runLoadOnce(bt, w, 0, false);
@@ -684,8 +816,12 @@ async function profileMode(): Promise<void> {
     // tsx runs a loader thread of its own: keep the main thread's profile (thread id 0).
     const bfile = readdirSync(bdir).find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f));
     if (!bfile) throw new Error(`no baseline profile written in ${bdir}`);
-    lines.push('', `### ${w}, the baseline under the same load: ${f0(bResult.rps)} req/s, p99 ${f1(bResult.p99)} ms`, '',
-      ...summarizeProfile(join(bdir, bfile), ROOT, 10, bWindowMs, bResult.issued));
+    lines.push(
+      '',
+      `### ${w}, the baseline under the same load: ${f0(bResult.rps)} req/s, p99 ${f1(bResult.p99)} ms`,
+      '',
+      ...summarizeProfile(join(bdir, bfile), ROOT, 10, bWindowMs, bResult.issued),
+    );
   }
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'profile-latest.md'), `${lines.join('\n')}\n`);
@@ -697,13 +833,19 @@ async function profileMode(): Promise<void> {
 
 /** bench/listeners.ts, driven over IPC: event streams to every room and a webhook endpoint. */
 class Listener {
-  private constructor(private readonly child: ChildProcess, readonly webhookPort: number) {}
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly webhookPort: number,
+  ) {}
 
   static async start(): Promise<Listener> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/listeners.ts'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/listeners.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     live.add(child);
     child.once('exit', () => live.delete(child));
-    const [ready] = await once(child, 'message') as [{ webhookPort: number }];
+    const [ready] = (await once(child, 'message')) as [{ webhookPort: number }];
     return new Listener(child, ready.webhookPort);
   }
 
@@ -723,7 +865,9 @@ class Listener {
   }
 
   async subscribe(t: Target): Promise<number> {
-    return (await this.ask<{ streams: number }>({ type: 'subscribe', url: t.url, path: A, roomIds: t.roomIds, token: appToken }, 'subscribed')).streams;
+    return (
+      await this.ask<{ streams: number }>({ type: 'subscribe', url: t.url, path: A, roomIds: t.roomIds, token: appToken }, 'subscribed')
+    ).streams;
   }
 
   async reset(): Promise<void> {
@@ -742,7 +886,11 @@ class Listener {
 /** How long after a run its last events may take to arrive before they count as lost. */
 const DELIVERY_WAIT_MS = 60_000;
 
-interface Delivery { acknowledged: number; report: ListenerReport; allInMs: number }
+interface Delivery {
+  acknowledged: number;
+  report: ListenerReport;
+  allInMs: number;
+}
 
 /** Waits until both channels have every acknowledged write's event (or the wait is over). */
 async function awaitDelivery(l: Listener, acknowledged: number): Promise<Delivery> {
@@ -772,9 +920,12 @@ async function settle(l: Listener): Promise<void> {
 async function startLiveRoomkv(name: string, kind: 'sqlite' | 'redis'): Promise<Target> {
   const listener = await Listener.start();
   const file = join(work, `apps-${name}.json`);
-  writeFileSync(file, JSON.stringify({
-    apps: [{ ...bench, webhooks: [{ url: `http://127.0.0.1:${listener.webhookPort}/hook`, secret: randomBytes(16).toString('hex') }] }],
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apps: [{ ...bench, webhooks: [{ url: `http://127.0.0.1:${listener.webhookPort}/hook`, secret: randomBytes(16).toString('hex') }] }],
+    }),
+  );
   const t = await startRoomkv(name, kind, false, [], file);
   t.listener = listener;
   const streams = await listener.subscribe(t);
@@ -805,8 +956,10 @@ async function liveMode(): Promise<void> {
       got.set(t.name, r);
       if (t.listener) {
         const d = await awaitDelivery(t.listener, r.acknowledgedWrites);
-        log(`${t.name}: ${d.acknowledged} writes acknowledged; streams got ${d.report.sse.events}, the webhook ${d.report.webhook.events}` +
-          ` (all in ${f0(d.allInMs)} ms after the run)`);
+        log(
+          `${t.name}: ${d.acknowledged} writes acknowledged; streams got ${d.report.sse.events}, the webhook ${d.report.webhook.events}` +
+            ` (all in ${f0(d.allInMs)} ms after the run)`,
+        );
         deliveries.set(t.name, [...(deliveries.get(t.name) ?? []), d]);
       }
     }
@@ -822,7 +975,11 @@ async function liveMode(): Promise<void> {
   }
   for (const t of targets) t.peakRssMb = peakRssMb(t.child);
 
-  const lines = ['# roomkv benchmark: change events', '', ...machine(), ...setup(redisVersion),
+  const lines = [
+    '# roomkv benchmark: change events',
+    '',
+    ...machine(),
+    ...setup(redisVersion),
     `- live: the "-live" targets are the same servers with their change events consumed: one event stream (SSE, app token) per room, ` +
       `${ROOMS.toLocaleString('en-US')} in all, and one webhook endpoint declared for the app that answers 200 at once; both run in one ` +
       'other process (bench/listeners.ts) on the same machine, so their CPU is taken from the same two cores. ' +
@@ -835,16 +992,22 @@ async function liveMode(): Promise<void> {
     ...(opts.compare ? [`- "-before" targets: the same servers built from ${compareBuild()}, in the same rounds`] : []),
     '',
     '| workload | target | req/s | p50 ms | p99 ms | errors | non-2xx | per-key errors | server CPU µs/req | server busy | ratio to baseline | live / without |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const t of targets) {
     const c = cellFigures(cells.get(t.name)!);
     const quiet = cells.get(t.name)!.quiet;
-    lines.push(`| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ` +
-      `${t.kind === 'baseline' ? '1.00' : f2(c.ratio)} | ${quiet.length > 0 ? f2(median(quiet)) : ''} |`);
+    lines.push(
+      `| ${w} | ${t.name} | ${f0(c.rps)} | ${f1(c.p50)} | ${f1(c.p99)} | ${c.errors} | ${c.non2xx} | ${c.perKey} | ${f0(c.cpuUs)} | ${f0(c.busy)}% | ` +
+        `${t.kind === 'baseline' ? '1.00' : f2(c.ratio)} | ${quiet.length > 0 ? f2(median(quiet)) : ''} |`,
+    );
   }
-  lines.push('', '| target | round | writes acknowledged | stream events | lost | duplicates | out of order | stream delay p50 / p99 / max ms ' +
-    '| webhook events | lost | duplicates | out of order | webhook delay p50 / p99 / max ms | all arrived after the run, ms | verdict |',
-  '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---|');
+  lines.push(
+    '',
+    '| target | round | writes acknowledged | stream events | lost | duplicates | out of order | stream delay p50 / p99 / max ms ' +
+      '| webhook events | lost | duplicates | out of order | webhook delay p50 / p99 / max ms | all arrived after the run, ms | verdict |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---|',
+  );
   const lost: string[] = [];
   for (const [name, ds] of deliveries) {
     ds.forEach((d, i) => {
@@ -857,13 +1020,18 @@ async function liveMode(): Promise<void> {
       const extraOk = (n: number) => n - d.acknowledged <= 2 * CONNECTIONS;
       const ok = sLost === 0 && hLost === 0 && s.gaps === 0 && h.gaps === 0 && extraOk(s.events) && extraOk(h.events);
       if (!ok) lost.push(`${name} round ${i + 1}`);
-      lines.push(`| ${name} | ${i + 1} | ${f0(d.acknowledged)} | ${f0(s.events)} | ${sLost} | ${s.duplicates} | ${s.gaps} | ${f0(s.lagP50)} / ${f0(s.lagP99)} / ${f0(s.lagMax)} ` +
-        `| ${f0(h.events)} | ${hLost} | ${h.duplicates} | ${h.gaps} | ${f0(h.lagP50)} / ${f0(h.lagP99)} / ${f0(h.lagMax)} | ${f0(d.allInMs)} | ${ok ? 'ok' : '**EVENTS MISSING OR EXTRA**'} |`);
+      lines.push(
+        `| ${name} | ${i + 1} | ${f0(d.acknowledged)} | ${f0(s.events)} | ${sLost} | ${s.duplicates} | ${s.gaps} | ${f0(s.lagP50)} / ${f0(s.lagP99)} / ${f0(s.lagMax)} ` +
+          `| ${f0(h.events)} | ${hLost} | ${h.duplicates} | ${h.gaps} | ${f0(h.lagP50)} / ${f0(h.lagP99)} / ${f0(h.lagMax)} | ${f0(d.allInMs)} | ${ok ? 'ok' : '**EVENTS MISSING OR EXTRA**'} |`,
+      );
     });
   }
-  lines.push('', lost.length === 0
-    ? 'Every acknowledged write\'s event reached its room\'s stream subscriber and the webhook endpoint, in seq order, none skipped.'
-    : `Events missing or extra: ${lost.join(', ')}.`);
+  lines.push(
+    '',
+    lost.length === 0
+      ? "Every acknowledged write's event reached its room's stream subscriber and the webhook endpoint, in seq order, none skipped."
+      : `Events missing or extra: ${lost.join(', ')}.`,
+  );
   for (const t of targets) t.listener?.stop();
   await finish(targets, 'latest-live.md', lines);
 }
@@ -880,13 +1048,17 @@ async function finish(targets: Target[], file: string, lines: string[]): Promise
 
 async function cleanup(): Promise<void> {
   for (const c of live) c.kill('SIGKILL');
-  const prefixes = readdirSync(work).filter((f) => f.endsWith('-seed.json'))
-    .map((f) => (JSON.parse(readFileSync(join(work, f), 'utf8')) as SeedSpec).redisPrefix).filter((p): p is string => p !== undefined);
+  const prefixes = readdirSync(work)
+    .filter((f) => f.endsWith('-seed.json'))
+    .map((f) => (JSON.parse(readFileSync(join(work, f), 'utf8')) as SeedSpec).redisPrefix)
+    .filter((p): p is string => p !== undefined);
   for (const p of prefixes) await dropRedisPrefix(p).catch((err: Error) => log(`could not drop ${p}*: ${err.message}`));
   rmSync(work, { recursive: true, force: true });
 }
 
-process.on('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+process.on('SIGINT', () => {
+  void cleanup().then(() => process.exit(130));
+});
 
 try {
   if (!opts['no-build']) {

@@ -43,9 +43,11 @@ async function open(): Promise<Store> {
 /** Runs `fn` over 0..n-1 with at most `width` calls in flight (SQLite calls complete synchronously). */
 async function pool(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 const store = await open();
@@ -56,7 +58,11 @@ const preloadUsers = spec.preload ? Array.from({ length: spec.preload.users }, (
 const allUsers = [...spec.users, ...preloadUsers];
 const BATCH = 500;
 await pool(Math.ceil(allUsers.length / BATCH), width, (b) =>
-  store.createUsers(spec.appId, allUsers.slice(b * BATCH, (b + 1) * BATCH).map((username) => ({ username, passwordHash: hash }))));
+  store.createUsers(
+    spec.appId,
+    allUsers.slice(b * BATCH, (b + 1) * BATCH).map((username) => ({ username, passwordHash: hash })),
+  ),
+);
 const usersMs = performance.now() - t0;
 
 let preloadMs = 0;
@@ -69,7 +75,11 @@ if (spec.preload) {
   await pool(rooms, width, async (r) => {
     const members = Array.from({ length: membersPerRoom }, (_, m) => preloadUsers[(r * membersPerRoom + m) % preloadUsers.length]!);
     const room = await store.createRoom(spec.appId, {
-      name: `preload-${r}`, description: 'scale preload', owner: members[0]!, maxusers: 10_000, members: members.slice(1),
+      name: `preload-${r}`,
+      description: 'scale preload',
+      owner: members[0]!,
+      maxusers: 10_000,
+      members: members.slice(1),
     });
     for (let m = 0; m < membersPerRoom; m++) {
       const pairs: Array<[string, unknown]> = [];
@@ -77,7 +87,14 @@ if (spec.preload) {
         pairs.push([`attr${String(k).padStart(2, '0')}`, `v-${r}-${k}-${'x'.repeat(12)}`]);
       }
       const out = await store.setAttributes({
-        appId: spec.appId, roomId: room.id, user: members[m]!, forced: false, autoDelete: 'DELETE', pairs, limits, routing,
+        appId: spec.appId,
+        roomId: room.id,
+        user: members[m]!,
+        forced: false,
+        autoDelete: 'DELETE',
+        pairs,
+        limits,
+        routing,
       });
       attributes += out.successKeys.length;
       if (Object.keys(out.errorKeys).length > 0) throw new Error(`preload: ${JSON.stringify(out.errorKeys)}`);

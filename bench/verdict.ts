@@ -15,7 +15,7 @@ export function ratioText(ratio: number, target: number): string {
   if (!Number.isFinite(ratio)) return f2(ratio);
   for (let places = 2; places < 6; places++) {
     const text = ratio.toFixed(places);
-    if ((Number(text) < target) === (ratio < target)) return text;
+    if (Number(text) < target === ratio < target) return text;
   }
   return ratio.toFixed(6);
 }

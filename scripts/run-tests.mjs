@@ -57,7 +57,11 @@ async function startRedis(extra = []) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `roomkv-redis-run${RUN}-`));
   dirs.push(dir);
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra],
+    { stdio: 'ignore' },
+  );
   children.push(child);
   await waitFor(`redis-server on ${port}`, () => pong(port));
   return { port, dir };
@@ -71,10 +75,12 @@ async function startCluster() {
   const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
   const made = cli('--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes');
   if (made.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${made.stdout}\n${made.stderr}`);
-  await waitFor('the cluster to be healthy', () => nodes.every((n) => {
-    const info = cli('-h', '127.0.0.1', '-p', String(n.port), 'cluster', 'info').stdout ?? '';
-    return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384');
-  }));
+  await waitFor('the cluster to be healthy', () =>
+    nodes.every((n) => {
+      const info = cli('-h', '127.0.0.1', '-p', String(n.port), 'cluster', 'info').stdout ?? '';
+      return info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384');
+    }),
+  );
   return addrs.join(',');
 }
 
@@ -98,7 +104,9 @@ const fastFiles = () => FAST.flatMap((f) => (f.endsWith('/') ? (existsSync(f) ? 
 /** What a run could leave behind: the roomkv-* entries of the temp dir, the keys of db 0 on 6379. */
 function leftovers() {
   const dir = tmpdir();
-  const entries = readdirSync(dir).filter((n) => n.startsWith('roomkv-')).map((n) => join(dir, n));
+  const entries = readdirSync(dir)
+    .filter((n) => n.startsWith('roomkv-'))
+    .map((n) => join(dir, n));
   const keys = pong(6379) ? (cli('-h', '127.0.0.1', '-p', '6379', '-n', '0', '--scan').stdout ?? '').split('\n').filter(Boolean) : [];
   return { entries, keys };
 }
@@ -110,7 +118,8 @@ function leftBehind(before) {
   const entries = now.entries.filter((e) => !had.entries.has(e) && !otherRun(e));
   const keys = now.keys.filter((k) => !had.keys.has(k) && !otherRun(k));
   const problems = [];
-  if (entries.length > 0) problems.push(`${entries.length} new temp entries: ${entries.slice(0, 20).join(', ')}${entries.length > 20 ? ', ...' : ''}`);
+  if (entries.length > 0)
+    problems.push(`${entries.length} new temp entries: ${entries.slice(0, 20).join(', ')}${entries.length > 20 ? ', ...' : ''}`);
   if (keys.length > 0) {
     // Grouped by prefix (the first two segments, e.g. rktest:ab12cd34:): the prefix names the test.
     const byPrefix = new Map();
@@ -127,8 +136,14 @@ function teardown() {
   for (const c of children) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
-process.on('SIGINT', () => { teardown(); process.exit(130); });
-process.on('SIGTERM', () => { teardown(); process.exit(143); });
+process.on('SIGINT', () => {
+  teardown();
+  process.exit(130);
+});
+process.on('SIGTERM', () => {
+  teardown();
+  process.exit(143);
+});
 
 const env = { ...process.env };
 const fast = process.argv.includes('--fast');
@@ -150,8 +165,11 @@ try {
   const soak = process.argv.includes('--soak');
   const only = process.argv.slice(2).filter((a) => a !== '--soak' && a !== '--fast');
   const files = only.length > 0 ? only : fast ? fastFiles() : find('test', soak ? '.soak.ts' : '.test.ts').sort();
-  const run = (list, concurrency) => spawnSync(process.execPath,
-    ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list], { stdio: 'inherit', env });
+  const run = (list, concurrency) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list], {
+      stdio: 'inherit',
+      env,
+    });
   // The packaging test compiles better-sqlite3 from source: run it alone first, so that its CPU load
   // does not slow the timing-sensitive tests beside it.
   const alone = files.filter((f) => f.endsWith('packaging.test.ts'));
@@ -159,13 +177,16 @@ try {
   // dist/ that the packaging test built.
   const last = files.filter((f) => f.endsWith('bench-harness.test.ts'));
   const rest = files.filter((f) => !alone.includes(f) && !last.includes(f));
-  const statuses = [alone.length > 0 ? run(alone, 1).status : 0, rest.length > 0 ? run(rest, 2).status : 0,
-    last.length > 0 ? run(last, 1).status : 0];
+  const statuses = [
+    alone.length > 0 ? run(alone, 1).status : 0,
+    rest.length > 0 ? run(rest, 2).status : 0,
+    last.length > 0 ? run(last, 1).status : 0,
+  ];
   teardown();
   const left = leftBehind(before);
   if (left.length > 0) console.error(`\n!!! the tests left things behind:\n  ${left.join('\n  ')}\n`);
   const failed = statuses.find((s) => s !== 0);
-  process.exit(failed !== undefined ? (failed || 1) : left.length > 0 ? 1 : 0);
+  process.exit(failed !== undefined ? failed || 1 : left.length > 0 ? 1 : 0);
 } catch (err) {
   console.error(err);
   teardown();

@@ -55,7 +55,10 @@ class CommandError extends Error {
 /** A mistake in how roomkv was called (a flag, a command, an argument): exit 2, the usage with it. */
 class UsageError extends CommandError {
   override readonly exitCode = 2;
-  constructor(message: string, readonly showUsage = true) {
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
     super(message);
   }
 }
@@ -74,8 +77,9 @@ function flagProblem(err: Error & { code?: string }): string {
 }
 
 function help(): string {
-  const rows = describeSettings().map((s) =>
-    `  ${`--${flagOf(s.key)}`.padEnd(26)} ${s.env.padEnd(30)} ${String(s.default ?? '(none)').padEnd(12)} ${s.description}`);
+  const rows = describeSettings().map(
+    (s) => `  ${`--${flagOf(s.key)}`.padEnd(26)} ${s.env.padEnd(30)} ${String(s.default ?? '(none)').padEnd(12)} ${s.description}`,
+  );
   return [
     USAGE,
     '',
@@ -153,7 +157,8 @@ function pickApp(apps: AppRecord[], name: string | undefined): AppRecord {
 
 function ttlOf(text: string | boolean | undefined): number {
   if (text === undefined) return DEMO_TOKEN_TTL_S;
-  if (typeof text !== 'string' || !/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`--ttl ${String(text)}: a whole number of seconds, 1 or more`, false);
+  if (typeof text !== 'string' || !/^[1-9][0-9]{0,9}$/.test(text))
+    throw new UsageError(`--ttl ${String(text)}: a whole number of seconds, 1 or more`, false);
   return Number(text);
 }
 
@@ -162,21 +167,23 @@ async function serve(p: Parsed): Promise<void> {
   if (server.demo) {
     const { app, created } = server.demo;
     const token = ChatTokenBuilder.buildAppToken(app.appId, app.appCertificate, DEMO_TOKEN_TTL_S);
-    console.log([
-      '',
-      `roomkv is listening on ${server.url}`,
-      `${created ? 'Created' : 'Using'} the development app ${app.org}#${app.app} (kept in ${p.config.dataDir}/demo-app.json):`,
-      `  App ID          ${app.appId}`,
-      `  App Certificate ${app.appCertificate}`,
-      `  client id       ${app.clientId}`,
-      `  client secret   ${app.clientSecret}`,
-      `An app token, valid for 24 hours:`,
-      `  export TOKEN='${token}'`,
-      `Try it:`,
-      `  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\`,
-      `    -d '{"username":"alice","password":"secret1"}' ${server.url}/${app.org}/${app.app}/users`,
-      '',
-    ].join('\n'));
+    console.log(
+      [
+        '',
+        `roomkv is listening on ${server.url}`,
+        `${created ? 'Created' : 'Using'} the development app ${app.org}#${app.app} (kept in ${p.config.dataDir}/demo-app.json):`,
+        `  App ID          ${app.appId}`,
+        `  App Certificate ${app.appCertificate}`,
+        `  client id       ${app.clientId}`,
+        `  client secret   ${app.clientSecret}`,
+        `An app token, valid for 24 hours:`,
+        `  export TOKEN='${token}'`,
+        `Try it:`,
+        `  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\`,
+        `    -d '{"username":"alice","password":"secret1"}' ${server.url}/${app.org}/${app.app}/users`,
+        '',
+      ].join('\n'),
+    );
   }
   let stopping = false;
   const stop = (signal: string) => {
@@ -188,10 +195,13 @@ async function serve(p: Parsed): Promise<void> {
       console.error('roomkv: shutdown took too long, exiting');
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS).unref();
-    server.close(p.config.shutdownDrainMs).then(() => process.exit(0), (err) => {
-      console.error(err);
-      process.exit(1);
-    });
+    server.close(p.config.shutdownDrainMs).then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -216,9 +226,10 @@ function token(p: Parsed): void {
   const apps = appsOf(p.config, false);
   const app = pickApp(apps, p.values.app as string | undefined);
   // stdout carries the token alone (for $(...)); which app it is for goes to stderr.
-  const which = p.config.appsFile === undefined
-    ? `the development app ${app.appKey} (${join(p.config.dataDir, 'demo-app.json')})`
-    : `${app.appKey} (${p.config.appsFile})`;
+  const which =
+    p.config.appsFile === undefined
+      ? `the development app ${app.appKey} (${join(p.config.dataDir, 'demo-app.json')})`
+      : `${app.appKey} (${p.config.appsFile})`;
   if (username === undefined) {
     console.error(`roomkv: an app token for ${which}, valid ${ttl} s`);
     console.log(ChatTokenBuilder.buildAppToken(app.appId, app.appCertificate, ttl));
@@ -230,11 +241,21 @@ function token(p: Parsed): void {
 
 function appsList(p: Parsed): void {
   const secrets = p.values['show-secrets'] === true;
-  const rows = appsOf(p.config, false).map((a) => [a.org, a.app, a.appId,
-    ...(secrets ? [a.appCertificate, a.clientId, a.clientSecret] : [])]);
+  const rows = appsOf(p.config, false).map((a) => [
+    a.org,
+    a.app,
+    a.appId,
+    ...(secrets ? [a.appCertificate, a.clientId, a.clientSecret] : []),
+  ]);
   const head = ['org', 'app', 'App ID', ...(secrets ? ['App Certificate', 'client id', 'client secret'] : [])];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 /** Everything a start would check, without starting: every problem named, exit 1 if any. */
@@ -297,14 +318,30 @@ async function importCommand(p: Parsed): Promise<void> {
   const into = v.app === undefined ? undefined : pickApp(apps, v.app as string);
   let agora: AgoraSource | undefined;
   if (v['from-agora'] === true) {
-    const need = ['agora-host', 'agora-org', 'agora-app', 'client-id', 'client-secret'].filter((f) => typeof v[f] !== 'string' || v[f] === '');
+    const need = ['agora-host', 'agora-org', 'agora-app', 'client-id', 'client-secret'].filter(
+      (f) => typeof v[f] !== 'string' || v[f] === '',
+    );
     if (need.length > 0) throw new UsageError(`import --from-agora needs ${need.map((f) => `--${f}`).join(', ')}`, false);
     if (v.in !== undefined) throw new UsageError('import takes --in or --from-agora, not both', false);
-    agora = { host: v['agora-host'] as string, org: v['agora-org'] as string, app: v['agora-app'] as string, clientId: v['client-id'] as string, clientSecret: v['client-secret'] as string };
+    agora = {
+      host: v['agora-host'] as string,
+      org: v['agora-org'] as string,
+      app: v['agora-app'] as string,
+      clientId: v['client-id'] as string,
+      clientSecret: v['client-secret'] as string,
+    };
   }
-  const lines = await asCommand(() => runImport({
-    config: p.config, apps, into: into ?? (agora ? pickApp(apps, undefined) : undefined), in: v.in as string | undefined, agora, version: VERSION, log: note,
-  }));
+  const lines = await asCommand(() =>
+    runImport({
+      config: p.config,
+      apps,
+      into: into ?? (agora ? pickApp(apps, undefined) : undefined),
+      in: v.in as string | undefined,
+      agora,
+      version: VERSION,
+      log: note,
+    }),
+  );
   for (const l of lines) console.log(l);
 }
 
@@ -315,7 +352,14 @@ async function main(): Promise<void> {
     console.log(`roomkv ${VERSION}`);
     return;
   }
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h' || argv.includes('--help') || argv.includes('-h')) {
+  if (
+    command === undefined ||
+    command === 'help' ||
+    command === '--help' ||
+    command === '-h' ||
+    argv.includes('--help') ||
+    argv.includes('-h')
+  ) {
     console.log(help());
     return;
   }
@@ -337,9 +381,11 @@ async function main(): Promise<void> {
     case 'import':
       return importCommand(noPositionals(parse(argv.slice(1)), 'import'));
     default:
-      throw new UsageError(command.startsWith('-')
-        ? `unknown command '${command}' (options come after the command: roomkv serve --port 9000)`
-        : `unknown command '${command}'`);
+      throw new UsageError(
+        command.startsWith('-')
+          ? `unknown command '${command}' (options come after the command: roomkv serve --port 9000)`
+          : `unknown command '${command}'`,
+      );
   }
 }
 

@@ -14,6 +14,12 @@
 export { startServer, makeLogger, type RunningServer } from './server.js';
 export { loadConfig, describeSettings, ConfigError, ConfigSchema, type Config } from './config/config.js';
 export {
-  loadAppsFile, parseAppsFile, loadOrCreateDemoApp, RESERVED_ORGS, WEBHOOK_EVENT_NAMES,
-  type AppRecord, type AppDeclaration, type WebhookEndpoint,
+  loadAppsFile,
+  parseAppsFile,
+  loadOrCreateDemoApp,
+  RESERVED_ORGS,
+  WEBHOOK_EVENT_NAMES,
+  type AppRecord,
+  type AppDeclaration,
+  type WebhookEndpoint,
 } from './config/apps.js';

@@ -44,12 +44,22 @@ export async function openBackend(config: Config): Promise<Backend> {
   switch (config.store) {
     case 'sqlite':
       return {
-        store: new SqliteStore({ path: join(config.dataDir, 'roomkv.sqlite'), synchronous: config.sqliteSynchronous, locking: config.sqliteLocking, readCacheBytes: config.sqliteCacheMb * 1024 * 1024, eventLog: logLimits(config) }),
+        store: new SqliteStore({
+          path: join(config.dataDir, 'roomkv.sqlite'),
+          synchronous: config.sqliteSynchronous,
+          locking: config.sqliteLocking,
+          readCacheBytes: config.sqliteCacheMb * 1024 * 1024,
+          eventLog: logLimits(config),
+        }),
         limiter: new RateLimiter(memoryLimiter),
         loginCounters: memoryLoginCounters,
       };
     case 'redis': {
-      const client = await connectRedis({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs });
+      const client = await connectRedis({
+        url: config.redisUrl,
+        clusterNodes: config.redisClusterNodes,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+      });
       return {
         store: new RedisStore({ client, prefix: config.redisPrefix, eventLog: logLimits(config) }),
         limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)),
@@ -116,9 +126,17 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
     await store.close();
     throw err;
   }
-  const webhooks = new WebhookDispatcher(store, apps, {
-    retryMs: config.webhookRetryMs, backoffMs: config.webhookBackoffMs, backoffMaxMs: config.webhookBackoffMaxMs, timeoutMs: config.webhookTimeoutMs,
-  }, logger.child({ component: 'webhooks' }));
+  const webhooks = new WebhookDispatcher(
+    store,
+    apps,
+    {
+      retryMs: config.webhookRetryMs,
+      backoffMs: config.webhookBackoffMs,
+      backoffMaxMs: config.webhookBackoffMaxMs,
+      timeoutMs: config.webhookTimeoutMs,
+    },
+    logger.child({ component: 'webhooks' }),
+  );
   webhooks.onAttempt = (endpoint, attempt) => {
     const owner = apps.find((a) => a.webhooks.includes(endpoint));
     if (owner) metrics.countAttempt(owner, attempt);

@@ -30,9 +30,7 @@ interface ParsedToken {
 const PRIVILEGE_USER = 1;
 const PRIVILEGE_APP = 2;
 
-export type TokenClaims =
-  | { kind: 'app'; expiresAt: number }
-  | { kind: 'user'; userId: string; expiresAt: number };
+export type TokenClaims = { kind: 'app'; expiresAt: number } | { kind: 'user'; userId: string; expiresAt: number };
 
 export interface TokenApp {
   appId: string;

@@ -7,8 +7,7 @@ import { MAX_TOKEN_CHARS } from './token-bounds.js';
 
 /** Who a token speaks for. `userId` is the 007 token's user id or an issued token's username. */
 export type Principal =
-  | { kind: 'app'; expiresAt: number }
-  | { kind: 'user'; userId: string; issued: boolean; uuid?: string; expiresAt: number };
+  { kind: 'app'; expiresAt: number } | { kind: 'user'; userId: string; issued: boolean; uuid?: string; expiresAt: number };
 
 /**
  * The token of an Authorization header. No header, or `Bearer` with nothing after it (HTTP strips
@@ -24,9 +23,7 @@ export function bearerToken(header: string | undefined): string {
 /** The three token refusals, cached by kind: an entry holds neither the token nor an Error. */
 const REFUSALS = { expired: Errors.tokenExpired, corrupt: Errors.tokenCorrupt, rejected: Errors.tokenRejected } as const;
 type Refusal = keyof typeof REFUSALS;
-const REFUSAL_OF = new Map<string, Refusal>(
-  (Object.keys(REFUSALS) as Refusal[]).map((kind) => [REFUSALS[kind]().description, kind]),
-);
+const REFUSAL_OF = new Map<string, Refusal>((Object.keys(REFUSALS) as Refusal[]).map((kind) => [REFUSALS[kind]().description, kind]));
 
 interface CacheEntry {
   principal?: Principal;
@@ -103,15 +100,17 @@ export class Authenticator {
   private verify(token: string, app: AppRecord, now: number): { principal: Principal; until: number } {
     if (isIssuedToken(token)) {
       const claims = verifyIssuedToken(token, app, now);
-      const principal: Principal = claims.t === 'a'
-        ? { kind: 'app', expiresAt: claims.e }
-        : { kind: 'user', userId: claims.u!, issued: true, uuid: claims.id, expiresAt: claims.e };
+      const principal: Principal =
+        claims.t === 'a'
+          ? { kind: 'app', expiresAt: claims.e }
+          : { kind: 'user', userId: claims.u!, issued: true, uuid: claims.id, expiresAt: claims.e };
       return { principal, until: claims.e };
     }
     const claims = verifyAccessToken2(token, app, Math.floor(now / 1000));
-    const principal: Principal = claims.kind === 'app'
-      ? { kind: 'app', expiresAt: claims.expiresAt }
-      : { kind: 'user', userId: claims.userId, issued: false, expiresAt: claims.expiresAt };
+    const principal: Principal =
+      claims.kind === 'app'
+        ? { kind: 'app', expiresAt: claims.expiresAt }
+        : { kind: 'user', userId: claims.userId, issued: false, expiresAt: claims.expiresAt };
     return { principal, until: claims.expiresAt };
   }
 

@@ -48,8 +48,14 @@ function readClaims(token: string): { payload: string; claims: IssuedClaims } | 
   } catch {
     return null;
   }
-  if (typeof claims !== 'object' || claims === null || typeof claims.a !== 'string' || typeof claims.e !== 'number'
-    || (claims.t !== 'a' && claims.t !== 'u') || (claims.t === 'u' && typeof claims.u !== 'string')) {
+  if (
+    typeof claims !== 'object' ||
+    claims === null ||
+    typeof claims.a !== 'string' ||
+    typeof claims.e !== 'number' ||
+    (claims.t !== 'a' && claims.t !== 'u') ||
+    (claims.t === 'u' && typeof claims.u !== 'string')
+  ) {
     return null;
   }
   return { payload, claims };

@@ -23,8 +23,16 @@ export const memoryLoginCounters: LoginCounters = (scope, points, duration) =>
  * instance refuses it from memory until the window ends, so a flood past the limit costs Redis
  * nothing.
  */
-export const redisLoginCounters = (client: RedisClient, prefix: string): LoginCounters => (scope, points, duration) =>
-  new RateLimiterRedis({ storeClient: client, points, duration, keyPrefix: `${prefix}login-fail-${scope}`, inMemoryBlockOnConsumed: points + 1 });
+export const redisLoginCounters =
+  (client: RedisClient, prefix: string): LoginCounters =>
+  (scope, points, duration) =>
+    new RateLimiterRedis({
+      storeClient: client,
+      points,
+      duration,
+      keyPrefix: `${prefix}login-fail-${scope}`,
+      inMemoryBlockOnConsumed: points + 1,
+    });
 
 /** Waiting password checks of one app beyond its concurrency. */
 const QUEUE_PER_APP = 32;
@@ -41,7 +49,10 @@ export class LoginGuard {
   private readonly perApp: RateLimiterAbstract;
   private readonly gates = new Map<string, ConcurrencyGate>();
 
-  constructor(private readonly limits: LoginLimits, counters: LoginCounters = memoryLoginCounters) {
+  constructor(
+    private readonly limits: LoginLimits,
+    counters: LoginCounters = memoryLoginCounters,
+  ) {
     this.perUser = counters('user', limits.loginFailuresPerUser, limits.loginFailureWindowS);
     this.perApp = counters('app', limits.loginFailuresPerApp, limits.loginFailureWindowS);
   }

@@ -12,23 +12,39 @@ import { ConfigError } from './config.js';
 const Hex32 = Type.String({ pattern: '^[0-9a-fA-F]{32}$' });
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
 
-export const AppSchema = Type.Object({
-  org: Name,
-  app: Name,
-  appId: Hex32,
-  appCertificate: Hex32,
-  clientId: Type.String({ minLength: 1 }),
-  clientSecret: Type.String({ minLength: 1 }),
-  limits: Type.Optional(Type.Partial(LimitsSchema)),
-  webhooks: Type.Optional(Type.Array(Type.Object({
-    url: Type.String({ pattern: '^https?://[^\\s]+$', description: 'where events are POSTed' }),
-    secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key of the signature header' }),
-    events: Type.Optional(Type.Array(Type.Union([
-      ...EVENT_REASONS.map((r) => Type.Literal(r)),
-      Type.Literal('updateChatRoomAttributes'), Type.Literal('removeChatRoomAttributes'),
-    ]), { description: 'reasons or operations to send; all when absent' })),
-  }, { additionalProperties: false }))),
-}, { additionalProperties: true });
+export const AppSchema = Type.Object(
+  {
+    org: Name,
+    app: Name,
+    appId: Hex32,
+    appCertificate: Hex32,
+    clientId: Type.String({ minLength: 1 }),
+    clientSecret: Type.String({ minLength: 1 }),
+    limits: Type.Optional(Type.Partial(LimitsSchema)),
+    webhooks: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            url: Type.String({ pattern: '^https?://[^\\s]+$', description: 'where events are POSTed' }),
+            secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key of the signature header' }),
+            events: Type.Optional(
+              Type.Array(
+                Type.Union([
+                  ...EVENT_REASONS.map((r) => Type.Literal(r)),
+                  Type.Literal('updateChatRoomAttributes'),
+                  Type.Literal('removeChatRoomAttributes'),
+                ]),
+                { description: 'reasons or operations to send; all when absent' },
+              ),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+  },
+  { additionalProperties: true },
+);
 
 export const AppsFileSchema = Type.Object({ apps: Type.Array(AppSchema, { minItems: 1 }) });
 
@@ -101,13 +117,23 @@ function endpointId(url: string): string {
 }
 
 function toRecord(d: AppDeclaration): AppRecord {
-  const webhooks: WebhookEndpoint[] = (d.webhooks ?? []).map((w) => Object.freeze({
-    id: endpointId(w.url), url: w.url, secret: w.secret, events: w.events ? Object.freeze([...w.events]) : null,
-  }));
+  const webhooks: WebhookEndpoint[] = (d.webhooks ?? []).map((w) =>
+    Object.freeze({
+      id: endpointId(w.url),
+      url: w.url,
+      secret: w.secret,
+      events: w.events ? Object.freeze([...w.events]) : null,
+    }),
+  );
   // Precomputed per reason: the store asks on every write.
-  const byReason = new Map<EventReason, readonly string[]>(EVENT_REASONS.map((reason) => [reason, Object.freeze(
-    webhooks.filter((w) => w.events === null || w.events.includes(reason) || w.events.includes(operationOf(reason))).map((w) => w.id),
-  )]));
+  const byReason = new Map<EventReason, readonly string[]>(
+    EVENT_REASONS.map((reason) => [
+      reason,
+      Object.freeze(
+        webhooks.filter((w) => w.events === null || w.events.includes(reason) || w.events.includes(operationOf(reason))).map((w) => w.id),
+      ),
+    ]),
+  );
   const appKey = `${d.org}#${d.app}`;
   return Object.freeze({
     org: d.org,
@@ -137,7 +163,9 @@ export function parseAppsFile(text: string, source: string): AppRecord[] {
   for (const [i, a] of (Array.isArray(declared) ? declared : []).entries()) {
     const org = (a as { org?: unknown } | null)?.org;
     if (typeof org === 'string' && RESERVED_ORGS.includes(org.toLowerCase())) {
-      problems.push(`${source}: /apps/${i}/org: '${org}' is reserved: roomkv serves /${org.toLowerCase()} itself (reserved: ${RESERVED_ORGS.join(', ')})`);
+      problems.push(
+        `${source}: /apps/${i}/org: '${org}' is reserved: roomkv serves /${org.toLowerCase()} itself (reserved: ${RESERVED_ORGS.join(', ')})`,
+      );
     }
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);

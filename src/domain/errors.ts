@@ -19,17 +19,19 @@ const SECURITY = 'EasemobSecurityException';
 
 export const Errors = {
   orgAppNotFound: (orgApp: string, uri: string) =>
-    new ApiError(404, 'organization_application_not_found',
-      `Could not find application for ${orgApp} from URI: ${uri}`, 'OrganizationApplicationNotFoundException'),
+    new ApiError(
+      404,
+      'organization_application_not_found',
+      `Could not find application for ${orgApp} from URI: ${uri}`,
+      'OrganizationApplicationNotFoundException',
+    ),
   serviceResourceNotFound: () =>
     new ApiError(404, 'service_resource_not_found', 'Service resource not found', 'ServiceResourceNotFoundException'),
   methodNotSupported: () =>
     new ApiError(405, 'unsupported_service_operation', 'Service operation not supported', 'UnsupportedServiceOperationException'),
 
-  tokenExpired: () =>
-    new ApiError(401, 'unauthorized', 'Unable to authenticate due to expired access token', SECURITY),
-  tokenCorrupt: () =>
-    new ApiError(401, 'auth_bad_access_token', 'Unable to authenticate due to corrupt access token', SECURITY),
+  tokenExpired: () => new ApiError(401, 'unauthorized', 'Unable to authenticate due to expired access token', SECURITY),
+  tokenCorrupt: () => new ApiError(401, 'auth_bad_access_token', 'Unable to authenticate due to corrupt access token', SECURITY),
   tokenRejected: () => new ApiError(401, 'unauthorized', 'Unable to authenticate (OAuth)', SECURITY),
   othersNotAllowed: () => new ApiError(403, 'forbidden_op', 'others are not allowed to be set', 'ForbiddenOpException'),
   appTokenRequired: () => new ApiError(403, 'forbidden_op', 'app token required', 'ForbiddenOpException'),
@@ -39,8 +41,7 @@ export const Errors = {
     new ApiError(429, 'reach_limit', `too many open event streams for this ${per} (limit ${limit})`, 'ReachLimitException'),
   loginFailuresExceeded: (scope: 'user' | 'app') =>
     new ApiError(429, 'reach_limit', `too many failed logins for this ${scope}; try again later`, 'ReachLimitException'),
-  loginsBusy: () =>
-    new ApiError(429, 'reach_limit', 'too many logins in progress for this app; try again later', 'ReachLimitException'),
+  loginsBusy: () => new ApiError(429, 'reach_limit', 'too many logins in progress for this app; try again later', 'ReachLimitException'),
 
   jsonParse: (message: string) => new ApiError(400, 'json_parse', message, 'JsonParseException'),
   jsonTooDeep: (maxDepth: number) => new ApiError(400, 'json_parse', `JSON nesting deeper than ${maxDepth} levels`, 'JsonParseException'),
@@ -50,17 +51,18 @@ export const Errors = {
   illegalArgument: (description: string) => new ApiError(400, 'illegal_argument', description, ILLEGAL),
   batchTooLarge: (max: number) => new ApiError(400, 'illegal_argument', `exceed allowed batch size ${max}`, ILLEGAL),
 
-  roomNotFound: (roomId: string) =>
-    new ApiError(404, 'resource_not_found', `grpID ${roomId} does not exist!`, 'ResourceNotFoundException'),
+  roomNotFound: (roomId: string) => new ApiError(404, 'resource_not_found', `grpID ${roomId} does not exist!`, 'ResourceNotFoundException'),
   notInRoom: () => new ApiError(401, 'unauthorized', 'user is not in chatroom', SECURITY),
-  userNotFound: () =>
-    new ApiError(404, 'service_resource_not_found', 'Service resource not found', 'ServiceResourceNotFoundException'),
+  userNotFound: () => new ApiError(404, 'service_resource_not_found', 'Service resource not found', 'ServiceResourceNotFoundException'),
   usernameDoesNotExist: (username: string) =>
     new ApiError(404, 'resource_not_found', `username ${username} doesn't exist!`, 'ResourceNotFoundException'),
   duplicateUser: (appUuid: string, username: string) =>
-    new ApiError(400, 'duplicate_unique_property_exists',
+    new ApiError(
+      400,
+      'duplicate_unique_property_exists',
       `Application ${appUuid} Entity user requires that property named username be unique, value of ${username} exists`,
-      'DuplicateUniquePropertyExistsException'),
+      'DuplicateUniquePropertyExistsException',
+    ),
   notMembers: (usernames: string[]) =>
     new ApiError(400, 'forbidden_op', `users [${usernames.join(', ')}] are not members of this group!`, 'ForbiddenOpException'),
   roomFull: (roomId: string, maxusers: number) =>
@@ -68,8 +70,7 @@ export const Errors = {
   ownerCannotLeave: (roomId: string) =>
     new ApiError(403, 'forbidden_op', `forbidden operation on chatroom ${roomId} owner!`, 'ForbiddenOpException'),
 
-  invalidGrant: (status: 400 | 404, description: string) =>
-    new ApiError(status, 'invalid_grant', description, 'InvalidGrantException'),
+  invalidGrant: (status: 400 | 404, description: string) => new ApiError(status, 'invalid_grant', description, 'InvalidGrantException'),
   unsupportedGrant: (grant: string) =>
     new ApiError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`, 'UnsupportedGrantTypeException'),
 

@@ -6,7 +6,15 @@
 export type EventReason = 'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'room_destroyed';
 export type EventOperation = 'updateChatRoomAttributes' | 'removeChatRoomAttributes';
 
-export const EVENT_REASONS: readonly EventReason[] = ['set', 'forced_set', 'delete', 'forced_delete', 'member_left', 'user_deleted', 'room_destroyed'];
+export const EVENT_REASONS: readonly EventReason[] = [
+  'set',
+  'forced_set',
+  'delete',
+  'forced_delete',
+  'member_left',
+  'user_deleted',
+  'room_destroyed',
+];
 
 export interface EventFacts {
   roomId: string;

@@ -40,7 +40,8 @@ export class OpenStreams {
     const appKey = `a\u0000${sub.appId}`;
     const userKey = sub.user === undefined ? null : `u\u0000${sub.appId}\u0000${sub.user}`;
     if ((this.perKey.get(appKey) ?? 0) >= this.caps.maxPerApp) throw Errors.tooManyStreams('app', this.caps.maxPerApp);
-    if (userKey !== null && (this.perKey.get(userKey) ?? 0) >= this.caps.maxPerUser) throw Errors.tooManyStreams('user', this.caps.maxPerUser);
+    if (userKey !== null && (this.perKey.get(userKey) ?? 0) >= this.caps.maxPerUser)
+      throw Errors.tooManyStreams('user', this.caps.maxPerUser);
     const keys = userKey === null ? [appKey] : [appKey, userKey];
     for (const k of keys) this.perKey.set(k, (this.perKey.get(k) ?? 0) + 1);
     let released = false;
@@ -130,16 +131,25 @@ export class LiveStream {
   private readonly forget: () => void;
   private stopped = false;
 
-  constructor(private readonly o: LiveStreamOptions, private readonly release: () => void) {
+  constructor(
+    private readonly o: LiveStreamOptions,
+    private readonly release: () => void,
+  ) {
     const { subscriber: sub } = o;
     const rights = sub.user === undefined ? null : userRights(o.store, sub.appId, o.roomId, sub.user, sub.uuid);
-    this.room = new RoomStream(o.store, sub.appId, o.roomId, {
-      ...o.sink,
-      close: (reason) => {
-        this.stop();
-        o.sink.close(reason);
+    this.room = new RoomStream(
+      o.store,
+      sub.appId,
+      o.roomId,
+      {
+        ...o.sink,
+        close: (reason) => {
+          this.stop();
+          o.sink.close(reason);
+        },
       },
-    }, rights);
+      rights,
+    );
     // Each heartbeat also looks at the room's log (an event the live feed lost without a trace
     // reaches the stream by the next one) and at the subscriber's rights.
     this.heartbeat = setInterval(() => {

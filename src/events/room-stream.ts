@@ -136,15 +136,21 @@ export class RoomStream {
    */
   private recheck(): void {
     if (this.hold !== null || this.rights === null) return;
-    const hold: Promise<void> = this.rights.check().then((reason) => {
-      if (reason !== null) this.end(reason);
-    }, () => this.end()).finally(() => {
-      if (this.hold === hold) this.hold = null;
-      if (!this.closed && !this.catchingUp) {
-        this.catchingUp = true;
-        void this.catchUp();
-      }
-    });
+    const hold: Promise<void> = this.rights
+      .check()
+      .then(
+        (reason) => {
+          if (reason !== null) this.end(reason);
+        },
+        () => this.end(),
+      )
+      .finally(() => {
+        if (this.hold === hold) this.hold = null;
+        if (!this.closed && !this.catchingUp) {
+          this.catchingUp = true;
+          void this.catchUp();
+        }
+      });
     this.hold = hold;
   }
 

@@ -127,8 +127,9 @@ export class WebhookDispatcher {
           if (room <= 0) return;
           let claims: Delivery[];
           try {
-            claims = await this.store.claimDeliveries(app.appId, ep.id, this.clock(), room,
-              (roomId) => this.inflight.has(`${app.appId}:${ep.id}:${roomId}`));
+            claims = await this.store.claimDeliveries(app.appId, ep.id, this.clock(), room, (roomId) =>
+              this.inflight.has(`${app.appId}:${ep.id}:${roomId}`),
+            );
           } catch (err) {
             this.log.warn({ err }, 'webhook outbox unavailable');
             return;
@@ -158,14 +159,18 @@ export class WebhookDispatcher {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      status = await this.post(ep.url, {
-        'content-type': 'application/json',
-        'user-agent': 'roomkv-webhook/1',
-        'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
-        'x-roomkv-timestamp': String(timestamp),
-        'x-roomkv-signature': signWebhook(ep.secret, timestamp, d.body),
-        'x-roomkv-attempt': String(attempt),
-      }, d.body);
+      status = await this.post(
+        ep.url,
+        {
+          'content-type': 'application/json',
+          'user-agent': 'roomkv-webhook/1',
+          'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
+          'x-roomkv-timestamp': String(timestamp),
+          'x-roomkv-signature': signWebhook(ep.secret, timestamp, d.body),
+          'x-roomkv-attempt': String(attempt),
+        },
+        d.body,
+      );
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (err) {
       error = err === TIMED_OUT ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message;
@@ -173,7 +178,15 @@ export class WebhookDispatcher {
     const now = this.clock();
     const firstAt = d.firstAttemptAt ?? started;
     const record = (outcome: AttemptRecord['outcome']): AttemptRecord => ({
-      endpoint: ep.id, roomId: d.roomId, seq: d.seq, attempt, at: started, status, error, durationMs: now - started, outcome,
+      endpoint: ep.id,
+      roomId: d.roomId,
+      seq: d.seq,
+      attempt,
+      at: started,
+      status,
+      error,
+      durationMs: now - started,
+      outcome,
     });
     try {
       if (error === null) {
@@ -209,21 +222,25 @@ export class WebhookDispatcher {
     }
     const secure = u.protocol === 'https:';
     return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request(u, {
-        method: 'POST',
-        agent: secure ? this.agents.https : this.agents.http,
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-      }, (res) => {
-        res.resume();
-        res.once('end', () => {
-          clearTimeout(timer);
-          resolve(res.statusCode ?? 0);
-        });
-        res.once('error', fail);
-        res.once('close', () => {
-          if (!res.complete) fail(new Error('the endpoint closed the connection before its answer ended'));
-        });
-      });
+      const req = (secure ? https : http).request(
+        u,
+        {
+          method: 'POST',
+          agent: secure ? this.agents.https : this.agents.http,
+          headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () => {
+            clearTimeout(timer);
+            resolve(res.statusCode ?? 0);
+          });
+          res.once('error', fail);
+          res.once('close', () => {
+            if (!res.complete) fail(new Error('the endpoint closed the connection before its answer ended'));
+          });
+        },
+      );
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;

@@ -28,9 +28,24 @@ import { attributeRecordRoutes } from './routes/console-api.js';
 import { consoleRoutes } from './routes/console.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'corsOrigins' | 'sseHeartbeatMs' | 'sseMaxBufferBytes' | 'requestTimeoutMs'
-    | 'keepAliveTimeoutMs' | 'maxConnections' | 'metricsToken' | 'maxStreamsPerUser' | 'maxStreamsPerApp' | 'tokenMaxTtlS'
-    | 'loginFailuresPerUser' | 'loginFailuresPerApp' | 'loginFailureWindowS' | 'loginConcurrencyPerApp'>;
+  config: Pick<
+    Config,
+    | 'bodyLimit'
+    | 'corsOrigins'
+    | 'sseHeartbeatMs'
+    | 'sseMaxBufferBytes'
+    | 'requestTimeoutMs'
+    | 'keepAliveTimeoutMs'
+    | 'maxConnections'
+    | 'metricsToken'
+    | 'maxStreamsPerUser'
+    | 'maxStreamsPerApp'
+    | 'tokenMaxTtlS'
+    | 'loginFailuresPerUser'
+    | 'loginFailuresPerApp'
+    | 'loginFailureWindowS'
+    | 'loginConcurrencyPerApp'
+  >;
   apps: AppRegistry;
   store: Store;
   logger: Logger | false;
@@ -121,7 +136,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routes: Array<{ method: string; url: string; hidden: boolean }> = [];
   ROUTES.set(f, routes);
   f.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url, hidden: (r.schema as { hide?: boolean } | undefined)?.hide === true });
+    for (const method of [r.method].flat())
+      routes.push({ method, url: r.url, hidden: (r.schema as { hide?: boolean } | undefined)?.hide === true });
   });
   // Response schemas document the API (/openapi.json); bodies are written with JSON.stringify, which
   // keeps every field and treats `__proto__` keys of the null-prototype maps as data.
@@ -165,7 +181,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const origins = config.corsOrigins.trim();
   await f.register(cors, {
-    origin: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()).filter(Boolean),
+    origin:
+      origins === '*'
+        ? '*'
+        : origins
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'X-Request-Id'],
     exposedHeaders: ['X-Request-Id'],
@@ -197,16 +219,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   f.addHook('preClose', async () => streams.closeAll());
   const streamOptions = { heartbeatMs: config.sseHeartbeatMs, maxBufferBytes: config.sseMaxBufferBytes };
   for (const prefix of PREFIXES) {
-    await f.register(async (scope) => {
-      scope.addHook('onRequest', hook);
-      await scope.register(attributeRoutes(store, metrics));
-      await scope.register(userRoutes(store));
-      await scope.register(chatroomRoutes(store));
-      await scope.register(tokenRoutes(store, auth, { guard, maxTtlS: config.tokenMaxTtlS, clock }));
-      await scope.register(eventRoutes(store, streamOptions, streams, metrics));
-      await scope.register(webhookRoutes(store));
-      await scope.register(attributeRecordRoutes(store));
-    }, { prefix });
+    await f.register(
+      async (scope) => {
+        scope.addHook('onRequest', hook);
+        await scope.register(attributeRoutes(store, metrics));
+        await scope.register(userRoutes(store));
+        await scope.register(chatroomRoutes(store));
+        await scope.register(tokenRoutes(store, auth, { guard, maxTtlS: config.tokenMaxTtlS, clock }));
+        await scope.register(eventRoutes(store, streamOptions, streams, metrics));
+        await scope.register(webhookRoutes(store));
+        await scope.register(attributeRecordRoutes(store));
+      },
+      { prefix },
+    );
   }
   return f;
 }

@@ -43,7 +43,13 @@ export function envelopeHead(req: FastifyRequest, reply: FastifyReply, app: AppR
  * in without being parsed. Fields whose value JSON leaves out (undefined) are left out, as
  * JSON.stringify would.
  */
-export function sendOk(req: FastifyRequest, reply: FastifyReply, resource: Resource, data: unknown, extra?: Record<string, unknown>): FastifyReply {
+export function sendOk(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  resource: Resource,
+  data: unknown,
+  extra?: Record<string, unknown>,
+): FastifyReply {
   let text = envelopeHead(req, reply, ctx(req).app!, resource);
   const dataText = data instanceof JsonText ? data.text : JSON.stringify(data);
   if (dataText !== undefined) text += `,"data":${dataText}`;

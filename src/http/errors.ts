@@ -41,10 +41,16 @@ export function errorHandler(bodyLimit: number) {
     const api = toApiError(err, req.routeOptions?.bodyLimit ?? bodyLimit);
     if (api === null) {
       req.log.error({ err }, 'unhandled error');
-      return reply.code(500).type('application/json').send({
-        error: 'internal_server_error', exception: 'InternalServerError', timestamp: Date.now(),
-        duration: Math.round(reply.elapsedTime), error_description: 'internal server error',
-      });
+      return reply
+        .code(500)
+        .type('application/json')
+        .send({
+          error: 'internal_server_error',
+          exception: 'InternalServerError',
+          timestamp: Date.now(),
+          duration: Math.round(reply.elapsedTime),
+          error_description: 'internal server error',
+        });
     }
     if (api.status === 503) req.log.warn({ cause: api.description }, 'store unavailable');
     return reply.code(api.status).type('application/json').send(errorBody(api, reply.elapsedTime));
@@ -58,7 +64,13 @@ export function errorHandler(bodyLimit: number) {
 export function notFoundHandler(apps: AppRegistry) {
   return function notFound(req: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(req);
-    const seg = path.split('/').map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
+    const seg = path.split('/').map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
     let err: ApiError = Errors.serviceResourceNotFound();
     if (seg.length >= 2 && seg[0] === 'app-id') {
       if (!apps.byAppId(seg[1])) err = Errors.orgAppNotFound(`app-id/${seg[1]}`, path);

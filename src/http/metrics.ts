@@ -11,34 +11,62 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export class Metrics {
   readonly registry = new Registry();
   /** Observed on every request: series found by label values, not prom-client's per-call label hashing. */
-  readonly latency = new SeriesHistogram('roomkv_http_request_duration_seconds', 'HTTP request latency by route, method and status',
-    ['route', 'method', 'status'], LATENCY_BUCKETS, this.registry);
+  readonly latency = new SeriesHistogram(
+    'roomkv_http_request_duration_seconds',
+    'HTTP request latency by route, method and status',
+    ['route', 'method', 'status'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
   /** The latency histogram's count per series. */
-  readonly requests = new SeriesCounter('roomkv_http_requests_total', 'HTTP requests by route, method and status', this.latency, this.registry);
+  readonly requests = new SeriesCounter(
+    'roomkv_http_requests_total',
+    'HTTP requests by route, method and status',
+    this.latency,
+    this.registry,
+  );
   readonly keys = new Counter({
-    name: 'roomkv_attribute_keys_total', help: 'keys of attribute calls by call and outcome (success, or the error reason)',
-    labelNames: ['call', 'outcome'], registers: [this.registry],
+    name: 'roomkv_attribute_keys_total',
+    help: 'keys of attribute calls by call and outcome (success, or the error reason)',
+    labelNames: ['call', 'outcome'],
+    registers: [this.registry],
   });
   readonly rateLimited = new Counter({
-    name: 'roomkv_rate_limited_total', help: 'attribute calls refused by the rate limit', labelNames: ['app'], registers: [this.registry],
+    name: 'roomkv_rate_limited_total',
+    help: 'attribute calls refused by the rate limit',
+    labelNames: ['app'],
+    registers: [this.registry],
   });
-  readonly storeLatency = new SeriesHistogram('roomkv_store_duration_seconds', 'store call latency by operation and result',
-    ['op', 'result'], LATENCY_BUCKETS, this.registry);
+  readonly storeLatency = new SeriesHistogram(
+    'roomkv_store_duration_seconds',
+    'store call latency by operation and result',
+    ['op', 'result'],
+    LATENCY_BUCKETS,
+    this.registry,
+  );
   readonly deliveries = new Counter({
-    name: 'roomkv_webhook_deliveries_total', help: 'webhook delivery attempts by app and result (delivered, retry, gave_up)',
-    labelNames: ['app', 'result'], registers: [this.registry],
+    name: 'roomkv_webhook_deliveries_total',
+    help: 'webhook delivery attempts by app and result (delivered, retry, gave_up)',
+    labelNames: ['app', 'result'],
+    registers: [this.registry],
   });
 
   constructor(apps: readonly AppRecord[], store: Pick<Outbox, 'outboxDepth'>, openStreams: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'roomkv_' });
     new Gauge({
-      name: 'roomkv_event_streams_open', help: 'open event streams (SSE)', registers: [this.registry],
-      collect() { this.set(openStreams()); },
+      name: 'roomkv_event_streams_open',
+      help: 'open event streams (SSE)',
+      registers: [this.registry],
+      collect() {
+        this.set(openStreams());
+      },
     });
     const withHooks = apps.filter((a) => a.webhooks.length > 0);
     new Gauge({
-      name: 'roomkv_webhook_queue_depth', help: 'events waiting for delivery, by app and endpoint',
-      labelNames: ['app', 'endpoint'], registers: [this.registry],
+      name: 'roomkv_webhook_queue_depth',
+      help: 'events waiting for delivery, by app and endpoint',
+      labelNames: ['app', 'endpoint'],
+      registers: [this.registry],
       async collect() {
         for (const a of withHooks) {
           for (const w of a.webhooks) {
@@ -89,10 +117,16 @@ export class Metrics {
           throw err;
         }
         if (out instanceof Promise) {
-          return out.then((v) => { record('ok', started); return v; }, (err) => {
-            record((err as { status?: number }).status === 503 ? 'unavailable' : 'refused', started);
-            throw err;
-          });
+          return out.then(
+            (v) => {
+              record('ok', started);
+              return v;
+            },
+            (err) => {
+              record((err as { status?: number }).status === 503 ? 'unavailable' : 'refused', started);
+              throw err;
+            },
+          );
         }
         record('ok', started);
         return out;

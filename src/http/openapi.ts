@@ -19,10 +19,13 @@ export async function registerDocs(f: FastifyInstance): Promise<void> {
       info: {
         title: 'roomkv',
         version,
-        description: 'Chatroom custom attributes, compatible with Agora Chat\'s RESTful API. Every route exists under '
-          + '/{org}/{app}/... and under /app-id/{appId}/...; errors come in Agora\'s error envelope.',
+        description:
+          "Chatroom custom attributes, compatible with Agora Chat's RESTful API. Every route exists under " +
+          "/{org}/{app}/... and under /app-id/{appId}/...; errors come in Agora's error envelope.",
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: '007 AccessToken2 or a token from POST .../token' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: '007 AccessToken2 or a token from POST .../token' } },
+      },
       security: [{ bearer: [] }],
     },
     // Only an OpenAPI document is made here (no Swagger 2 one).

@@ -50,7 +50,12 @@ export function leaseSize(points: number): number {
  * counts all N even when fewer are left, which would spend the rest of the window for everyone.
  */
 export const redisLimiter = (client: RedisClient, prefix: string): LimiterFactory => {
-  const lease = scriptRunner(client, LUA.RATE_LEASE) as (key: string, want: number, points: number, windowMs: number) => Promise<[number, number]>;
+  const lease = scriptRunner(client, LUA.RATE_LEASE) as (
+    key: string,
+    want: number,
+    points: number,
+    windowMs: number,
+  ) => Promise<[number, number]>;
   return (appId, points) => new LeasedLimiter(`${prefix}rl:${appId}`, points, (key, want) => lease(key, want, points, WINDOW_MS));
 };
 

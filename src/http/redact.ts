@@ -7,7 +7,10 @@ const SECRET_NAMES = new Set(['access_token', 'token']);
  * it is: `access%5Ftoken`, `%61ccess_token` and `ACCESS_TOKEN` all come out as access_token.
  */
 function decodedName(raw: string): string {
-  return raw.replace(/\+/g, ' ').replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))).toLowerCase();
+  return raw
+    .replace(/\+/g, ' ')
+    .replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    .toLowerCase();
 }
 
 /** `url` with the value of every secret parameter (any spelling of its name, each repetition) redacted. */

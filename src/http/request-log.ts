@@ -9,9 +9,16 @@ export function recordRequest(metrics: Metrics, req: FastifyRequest, status: num
   metrics.latency.series(route, req.method, String(status)).observe(elapsedMs / 1000);
   if (status === 429) metrics.rateLimited.inc({ app: ctx(req)?.app?.appKey ?? '' });
   if ((req.log as unknown as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info')) {
-    req.log.info({
-      app: ctx(req)?.app?.appKey, method: req.method, route, url: redactUrl(req.url), status,
-      durationMs: Math.round(elapsedMs * 100) / 100,
-    }, 'request');
+    req.log.info(
+      {
+        app: ctx(req)?.app?.appKey,
+        method: req.method,
+        route,
+        url: redactUrl(req.url),
+        status,
+        durationMs: Math.round(elapsedMs * 100) / 100,
+      },
+      'request',
+    );
   }
 }

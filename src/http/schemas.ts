@@ -17,13 +17,16 @@ export const KeysBody = Type.Object({
 });
 export type KeysBody = Static<typeof KeysBody>;
 
-export const GetBody = Type.Union([
-  Type.Object({
-    keys: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: MAX_GET_KEYS }), Type.Null()])),
-  }),
-  Type.Null(),
-// The example /docs fills in: every attribute (a made-up key would read nothing).
-], { description: 'optional: no body, {} or {"keys":null} read every attribute', examples: [{}] });
+export const GetBody = Type.Union(
+  [
+    Type.Object({
+      keys: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: MAX_GET_KEYS }), Type.Null()])),
+    }),
+    Type.Null(),
+    // The example /docs fills in: every attribute (a made-up key would read nothing).
+  ],
+  { description: 'optional: no body, {} or {"keys":null} read every attribute', examples: [{}] },
+);
 export type GetBody = Static<typeof GetBody>;
 
 export const RegisterUser = Type.Object({
@@ -68,27 +71,39 @@ export type MembersQuery = Static<typeof MembersQuery>;
 
 /** Agora's list paging: `limit` per page, `cursor` from the previous page's answer. */
 export const ListQuery = Type.Object({
-  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: 'how many per page, from 1; above the route\'s most, its most' })),
-  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{0,200}$', description: 'the previous page\'s cursor' })),
+  limit: Type.Optional(
+    Type.String({ pattern: '^[1-9][0-9]{0,8}$', description: "how many per page, from 1; above the route's most, its most" }),
+  ),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{0,200}$', description: "the previous page's cursor" })),
 });
 export type ListQuery = Static<typeof ListQuery>;
 
 export const EventsQuery = Type.Object({
-  since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}(-[0-9a-z]{1,16})?$', description: 'resume after this event id or seq (as Last-Event-ID)' })),
-  epoch: Type.Optional(Type.String({ pattern: '^[0-9a-z]{1,16}$', description: 'the log epoch `since` belongs to (a snapshot when it is not the current one)' })),
+  since: Type.Optional(
+    Type.String({ pattern: '^[0-9]{1,15}(-[0-9a-z]{1,16})?$', description: 'resume after this event id or seq (as Last-Event-ID)' }),
+  ),
+  epoch: Type.Optional(
+    Type.String({
+      pattern: '^[0-9a-z]{1,16}$',
+      description: 'the log epoch `since` belongs to (a snapshot when it is not the current one)',
+    }),
+  ),
   access_token: Type.Optional(Type.String({ description: 'the token, for clients that cannot send headers (EventSource)' })),
 });
 export type EventsQuery = Static<typeof EventsQuery>;
 
 // ---- responses (documentation in /openapi.json; the handlers build them)
 
-export const ErrorEnvelope = Type.Object({
-  error: Type.String({ description: 'Agora error code, e.g. illegal_argument' }),
-  exception: Type.String(),
-  timestamp: Type.Integer({ description: 'Unix ms' }),
-  duration: Type.Integer({ description: 'ms from request to response' }),
-  error_description: Type.String(),
-}, { $id: 'ErrorEnvelope', description: 'Agora error envelope' });
+export const ErrorEnvelope = Type.Object(
+  {
+    error: Type.String({ description: 'Agora error code, e.g. illegal_argument' }),
+    exception: Type.String(),
+    timestamp: Type.Integer({ description: 'Unix ms' }),
+    duration: Type.Integer({ description: 'ms from request to response' }),
+    error_description: Type.String(),
+  },
+  { $id: 'ErrorEnvelope', description: 'Agora error envelope' },
+);
 
 /** Agora's success envelope around `data` (or other top-level fields such as `entities`). */
 export function Envelope(fields: Record<string, TSchema>) {
@@ -110,8 +125,12 @@ export const KeyOutcomes = Type.Object({
 });
 export const AttributeMap = Type.Record(Type.String(), Type.String());
 export const UserEntity = Type.Object({
-  uuid: Type.String(), type: Type.Literal('user'), created: Type.Integer(), modified: Type.Integer(),
-  username: Type.String(), activated: Type.Boolean(),
+  uuid: Type.String(),
+  type: Type.Literal('user'),
+  created: Type.Integer(),
+  modified: Type.Integer(),
+  username: Type.String(),
+  activated: Type.Boolean(),
 });
 export const UsersResponse = Envelope({ entities: Type.Array(UserEntity), path: Type.String(), count: Type.Optional(Type.Integer()) });
 export const TokenResponse = Type.Object({

@@ -6,7 +6,10 @@ export class Series {
   sum = 0;
   count = 0;
 
-  constructor(readonly labels: Readonly<Record<string, string>>, private readonly bounds: readonly number[]) {
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    private readonly bounds: readonly number[],
+  ) {
     this.buckets = new Float64Array(bounds.length);
   }
 
@@ -52,8 +55,13 @@ export class SeriesHistogram {
   readonly aggregator = 'sum';
   private readonly all = new Map<string, Series>();
 
-  constructor(readonly name: string, readonly help: string, private readonly labelNames: readonly string[],
-    private readonly bounds: readonly number[], registry: Registry) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+    registry: Registry,
+  ) {
     registry.registerMetric(this as unknown as Metric);
   }
 
@@ -64,7 +72,9 @@ export class SeriesHistogram {
     if (s === undefined) {
       if (values.length !== this.labelNames.length) throw new Error(`${this.name}: ${this.labelNames.length} label values expected`);
       const labels: Record<string, string> = {};
-      this.labelNames.forEach((n, i) => { labels[n] = values[i]!; });
+      this.labelNames.forEach((n, i) => {
+        labels[n] = values[i]!;
+      });
       s = new Series(labels, this.bounds);
       this.all.set(key, s);
     }
@@ -111,7 +121,12 @@ export class SeriesCounter {
   readonly type = 'counter';
   readonly aggregator = 'sum';
 
-  constructor(readonly name: string, readonly help: string, private readonly of: SeriesHistogram, registry: Registry) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly of: SeriesHistogram,
+    registry: Registry,
+  ) {
     registry.registerMetric(this as unknown as Metric);
   }
 

@@ -19,18 +19,24 @@ export const NO_PASSWORD = 'none$imported-from-agora';
 
 /** What the import decides where Agora says nothing, for the README and the command's output. */
 export const AGORA_CHOICES = [
-  'Agora\'s get returns no owners: every imported attribute is owned by its chatroom\'s owner, with autoDelete NO_DELETE.',
+  "Agora's get returns no owners: every imported attribute is owned by its chatroom's owner, with autoDelete NO_DELETE.",
   'Agora gives out no passwords: imported users get none that works; they sign in with the inherit grant (an app token) or a 007 user token.',
-  'Chatroom ids, user uuids and creation times are kept; members keep Agora\'s order (owner first).',
+  "Chatroom ids, user uuids and creation times are kept; members keep Agora's order (owner first).",
 ];
 
 /** Page sizes of Agora's three lists: their largest by default (tests pass small ones). */
-export interface AgoraPages { users: number; rooms: number; members: number }
+export interface AgoraPages {
+  users: number;
+  rooms: number;
+  members: number;
+}
 const PAGES: AgoraPages = { users: 100, rooms: 1000, members: 1000 };
 const ATTEMPTS = 5;
 const TIMEOUT_MS = 30_000;
 
-interface Reply { [field: string]: unknown }
+interface Reply {
+  [field: string]: unknown;
+}
 
 /** Agora's REST calls with an app token; 429 and 5xx answers are tried again with a growing pause. */
 class AgoraClient {
@@ -45,7 +51,11 @@ class AgoraClient {
     for (let attempt = 1; ; attempt++) {
       const res = await fetch(this.url(path), {
         method,
-        headers: { Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}) },
+        headers: {
+          Accept: 'application/json',
+          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+          ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
@@ -66,15 +76,20 @@ class AgoraClient {
   }
 
   async signIn(): Promise<void> {
-    const reply = await this.call('POST', '/token', { grant_type: 'client_credentials', client_id: this.src.clientId, client_secret: this.src.clientSecret });
+    const reply = await this.call('POST', '/token', {
+      grant_type: 'client_credentials',
+      client_id: this.src.clientId,
+      client_secret: this.src.clientSecret,
+    });
     if (typeof reply.access_token !== 'string') throw new Error('Agora POST /token: no access_token in the answer');
     this.token = reply.access_token;
   }
 }
 
 const cursorOf = (reply: Reply) => (typeof reply.cursor === 'string' && reply.cursor !== '' ? reply.cursor : null);
-const list = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v as Array<Record<string, unknown>> : []);
-const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isSafeInteger(v) ? v : Number.isSafeInteger(Number(v)) && v !== '' && v !== null ? Number(v) : fallback);
+const list = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? (v as Array<Record<string, unknown>>) : []);
+const num = (v: unknown, fallback: number) =>
+  typeof v === 'number' && Number.isSafeInteger(v) ? v : Number.isSafeInteger(Number(v)) && v !== '' && v !== null ? Number(v) : fallback;
 
 async function fetchUsers(agora: AgoraClient, now: number, usersPage: number): Promise<UserDump[]> {
   const users: UserDump[] = [];
@@ -82,7 +97,13 @@ async function fetchUsers(agora: AgoraClient, now: number, usersPage: number): P
     const reply = await agora.call('GET', `/users?limit=${usersPage}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     for (const e of list(reply.entities)) {
       const created = num(e.created, now);
-      users.push({ username: String(e.username).toLowerCase(), uuid: String(e.uuid), passwordHash: NO_PASSWORD, created, modified: num(e.modified, created) });
+      users.push({
+        username: String(e.username).toLowerCase(),
+        uuid: String(e.uuid),
+        passwordHash: NO_PASSWORD,
+        created,
+        modified: num(e.modified, created),
+      });
     }
     cursor = cursorOf(reply);
     if (cursor === null || list(reply.entities).length === 0) return users;
@@ -113,10 +134,22 @@ async function fetchRoom(agora: AgoraClient, id: string, membersPage: number): P
   const owner = String(d.owner).toLowerCase();
   const map = (await agora.call('POST', `/metadata/chatroom/${encodeURIComponent(id)}`, {})).data as Record<string, unknown> | undefined;
   return {
-    id, name: String(d.name ?? ''), description: String(d.description ?? ''), owner, maxusers: num(d.maxusers, 10_000), created,
+    id,
+    name: String(d.name ?? ''),
+    description: String(d.description ?? ''),
+    owner,
+    maxusers: num(d.maxusers, 10_000),
+    created,
     // Agora tells no join times: one ms apart from the room's creation keeps its order.
     members: [...new Set(names)].map((username, i) => ({ username, joined: created + i })),
-    attributes: Object.entries(map ?? {}).map(([key, value]) => ({ key, value: value as string, owner, autoDelete: 'NO_DELETE' as const, revision: null, expiresAt: null })),
+    attributes: Object.entries(map ?? {}).map(([key, value]) => ({
+      key,
+      value: value as string,
+      owner,
+      autoDelete: 'NO_DELETE' as const,
+      revision: null,
+      expiresAt: null,
+    })),
   };
 }
 
@@ -124,8 +157,13 @@ async function fetchRoom(agora: AgoraClient, id: string, membersPage: number): P
  * Reads an Agora app (users, chatrooms, members, attributes) through Agora's own REST calls and
  * yields it in the export format, as the app `into`: what importTransfer then checks and writes.
  */
-export async function* agoraLines(src: AgoraSource, into: AppRecord, roomkvVersion: string, log: (text: string) => void,
-  pages: AgoraPages = PAGES): AsyncGenerator<string> {
+export async function* agoraLines(
+  src: AgoraSource,
+  into: AppRecord,
+  roomkvVersion: string,
+  log: (text: string) => void,
+  pages: AgoraPages = PAGES,
+): AsyncGenerator<string> {
   const agora = new AgoraClient(src);
   await agora.signIn();
   const users = (await fetchUsers(agora, Date.now(), pages.users)).sort((a, b) => (a.username < b.username ? -1 : 1));

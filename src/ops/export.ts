@@ -10,8 +10,12 @@ const PAGE = 500;
  * return a promise to slow the export down to its reader. Each room is read at one instant; the
  * export as a whole is not a snapshot of the store while writes go on.
  */
-export async function exportApps(store: DataTransfer, apps: readonly AppRecord[], roomkvVersion: string,
-  write: (text: string) => unknown): Promise<Counts> {
+export async function exportApps(
+  store: DataTransfer,
+  apps: readonly AppRecord[],
+  roomkvVersion: string,
+  write: (text: string) => unknown,
+): Promise<Counts> {
   const counts: Counts = { users: 0, rooms: 0, members: 0, attributes: 0 };
   await write(headerLine(roomkvVersion));
   for (const app of [...apps].sort((a, b) => (a.appKey < b.appKey ? -1 : 1))) {

@@ -32,7 +32,8 @@ async function conflicts(store: ImportTarget, plans: AppPlan[]): Promise<string[
     const inFile = new Set(users.map((u) => u.username));
     await inChunks(users, async (u) => {
       if (await store.getUser(app.appId, u.username)) found.push(`${app.appKey}: user ${u.username} exists`);
-      else if (await store.getUserByUuid(app.appId, u.uuid)) found.push(`${app.appKey}: user uuid ${u.uuid} (${u.username}) is another user's`);
+      else if (await store.getUserByUuid(app.appId, u.uuid))
+        found.push(`${app.appKey}: user uuid ${u.uuid} (${u.username}) is another user's`);
     });
     await inChunks(rooms, async (r) => {
       if (await store.getRoom(app.appId, r.id)) found.push(`${app.appKey}: chatroom ${r.id} exists`);
@@ -42,7 +43,8 @@ async function conflicts(store: ImportTarget, plans: AppPlan[]): Promise<string[
       if (!(await store.getUser(app.appId, u))) found.push(`${app.appKey}: member ${u} is a user neither of the file nor of the store`);
     });
     const bytes = rooms.reduce((sum, r) => sum + r.attributes.reduce((s, a) => s + pairBytes(a.key, a.value), 0), 0);
-    if (bytes > app.limits.maxAppBytes) found.push(`${app.appKey}: the attributes hold ${bytes} bytes, more than the app's maxAppBytes ${app.limits.maxAppBytes}`);
+    if (bytes > app.limits.maxAppBytes)
+      found.push(`${app.appKey}: the attributes hold ${bytes} bytes, more than the app's maxAppBytes ${app.limits.maxAppBytes}`);
   }
   return found.sort();
 }
@@ -54,7 +56,11 @@ async function conflicts(store: ImportTarget, plans: AppPlan[]): Promise<string[
  * no webhook: a restore is not a change. Last, the store gets a new log epoch, so event-stream
  * resume points from before take a snapshot.
  */
-export async function importTransfer(store: ImportTarget, lines: AsyncIterable<string>, options: ReadOptions & { log: (text: string) => void }): Promise<ImportSummary> {
+export async function importTransfer(
+  store: ImportTarget,
+  lines: AsyncIterable<string>,
+  options: ReadOptions & { log: (text: string) => void },
+): Promise<ImportSummary> {
   const { plans, counts, extras } = await readTransfer(lines, options);
   const found = await conflicts(store, plans);
   if (found.length > 0) {

@@ -75,15 +75,18 @@ export async function runImport(cmd: ImportCommand): Promise<string[]> {
   try {
     // Made once the store is open: readline starts reading at once, and lines it reads before
     // the loop takes them are lost.
-    const lines = cmd.agora !== undefined
-      ? agoraLines(cmd.agora, cmd.into!, cmd.version, cmd.log)
-      : createInterface({ input: cmd.in === undefined ? process.stdin : createReadStream(cmd.in), crlfDelay: Infinity });
+    const lines =
+      cmd.agora !== undefined
+        ? agoraLines(cmd.agora, cmd.into!, cmd.version, cmd.log)
+        : createInterface({ input: cmd.in === undefined ? process.stdin : createReadStream(cmd.in), crlfDelay: Infinity });
     const summary = await importTransfer(store, lines, { apps: cmd.apps, into: cmd.into, log: cmd.log });
     const from = cmd.agora !== undefined ? `Agora ${cmd.agora.org}#${cmd.agora.app} (${cmd.agora.host})` : (cmd.in ?? 'stdin');
     const into = cmd.into?.appKey ?? [...new Set(cmd.apps.map((a) => a.appKey))].join(', ');
     return [
       `imported ${describe(summary.counts)} from ${from} into ${cmd.into ? into : 'the apps of the file'} (store ${cmd.config.store})`,
-      ...(summary.extras > 0 ? [`${summary.extras} attributes carried a revision or an expiry, which this roomkv does not keep yet: dropped`] : []),
+      ...(summary.extras > 0
+        ? [`${summary.extras} attributes carried a revision or an expiry, which this roomkv does not keep yet: dropped`]
+        : []),
       ...(cmd.agora !== undefined ? AGORA_CHOICES : []),
       `new log epoch ${summary.epoch}: event stream resumes from before the import get a snapshot; no change events or webhooks were sent`,
     ];

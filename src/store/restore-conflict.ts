@@ -1,6 +1,9 @@
 /** A restore (import) found a record the store already holds; nothing of that unit was written. */
 export class RestoreConflict extends Error {
-  constructor(readonly what: 'user' | 'room', readonly id: string) {
+  constructor(
+    readonly what: 'user' | 'room',
+    readonly id: string,
+  ) {
     super(`the store already holds ${what} ${id}`);
     this.name = 'RestoreConflict';
   }

@@ -14,7 +14,10 @@ after(() => removeTempDir(dir));
 const badToken = () => `007${randomBytes(300).toString('base64')}`;
 
 function refuse(auth: Authenticator, token: string): void {
-  assert.throws(() => auth.authenticate(`Bearer ${token}`, app), (err: unknown) => err instanceof ApiError && err.status === 401);
+  assert.throws(
+    () => auth.authenticate(`Bearer ${token}`, app),
+    (err: unknown) => err instanceof ApiError && err.status === 401,
+  );
 }
 
 describe('Authenticator cache', () => {
@@ -32,12 +35,18 @@ describe('Authenticator cache', () => {
     const auth = new Authenticator(() => 1_000_000_000_000, 400);
     for (let i = 0; i < 2000; i++) refuse(auth, badToken());
     assert.ok(auth.size <= 400, String(auth.size));
-    assert.equal(auth.authenticate(`Bearer ${appToken({ ...makeApp(), appId: app.appId, appCertificate: app.appCertificate })}`, app).kind, 'app');
+    assert.equal(
+      auth.authenticate(`Bearer ${appToken({ ...makeApp(), appId: app.appId, appCertificate: app.appCertificate })}`, app).kind,
+      'app',
+    );
   });
 
   it('refuses a token over 2,048 characters as corrupt without caching it', () => {
     const auth = new Authenticator();
-    assert.throws(() => auth.authenticate(`Bearer 007${'A'.repeat(3000)}`, app), (err: unknown) => err instanceof ApiError && err.error === 'auth_bad_access_token');
+    assert.throws(
+      () => auth.authenticate(`Bearer 007${'A'.repeat(3000)}`, app),
+      (err: unknown) => err instanceof ApiError && err.error === 'auth_bad_access_token',
+    );
     assert.equal(auth.size, 0);
   });
 });

@@ -8,7 +8,9 @@ import { at } from '../support/at.js';
 /** A task that runs until `release()` is called. */
 function held() {
   let release!: () => void;
-  const done = new Promise<void>((resolve) => { release = resolve; });
+  const done = new Promise<void>((resolve) => {
+    release = resolve;
+  });
   return { release, task: () => done };
 }
 
@@ -17,7 +19,13 @@ describe('ConcurrencyGate', () => {
     const gate = new ConcurrencyGate(2, 3, () => new Error('busy'));
     const started: number[] = [];
     const tasks = Array.from({ length: 6 }, () => held());
-    const runs = tasks.map((t, i) => gate.run(async () => { started.push(i); await t.task(); return i; }));
+    const runs = tasks.map((t, i) =>
+      gate.run(async () => {
+        started.push(i);
+        await t.task();
+        return i;
+      }),
+    );
     await assert.rejects(at(runs, 5), /busy/);
     await Promise.resolve();
     assert.deepEqual(started, [0, 1]);
@@ -32,18 +40,25 @@ describe('ConcurrencyGate', () => {
 
 describe('LoginGuard', () => {
   const limits = { loginFailuresPerUser: 2, loginFailuresPerApp: 3, loginFailureWindowS: 60, loginConcurrencyPerApp: 1 };
-  const locked = (scope: string) => (err: unknown) => err instanceof ApiError && err.status === 429 && err.description.includes(`this ${scope}`);
+  const locked = (scope: string) => (err: unknown) =>
+    err instanceof ApiError && err.status === 429 && err.description.includes(`this ${scope}`);
 
   it('counts failures per user and per app, and does not run the check once over', async () => {
     const guard = new LoginGuard(limits);
     let checks = 0;
-    const wrong = async () => { checks++; return false; };
+    const wrong = async () => {
+      checks++;
+      return false;
+    };
     assert.equal(await guard.attempt('app1', 'u', wrong), false);
     assert.equal(await guard.attempt('app1', 'u', wrong), false);
     await assert.rejects(guard.attempt('app1', 'u', wrong), locked('user'));
     assert.equal(checks, 2);
     assert.equal(await guard.attempt('app1', 'v', wrong), false);
-    await assert.rejects(guard.attempt('app1', 'w', async () => true), locked('app'));
+    await assert.rejects(
+      guard.attempt('app1', 'w', async () => true),
+      locked('app'),
+    );
     assert.equal(await guard.attempt('app2', 'u', async () => true), true, 'another app');
   });
 

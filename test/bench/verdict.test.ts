@@ -15,8 +15,12 @@ describe('benchmark verdicts', () => {
   });
 
   it('names every miss: the ratio, the p99 and errors', () => {
-    assert.deepEqual(rowVerdict(row({ ratio: 0.599, ratioMin: 0.5, ratioMax: 0.59 }), 2, 0.6),
-      { met: false, text: '**ratio BELOW TARGET**', unsettled: false, p99x: 2 });
+    assert.deepEqual(rowVerdict(row({ ratio: 0.599, ratioMin: 0.5, ratioMax: 0.59 }), 2, 0.6), {
+      met: false,
+      text: '**ratio BELOW TARGET**',
+      unsettled: false,
+      p99x: 2,
+    });
     assert.equal(rowVerdict(row({ p99: 6.01 }), 2, 0.6).text, '**p99 ABOVE 3x**');
     assert.equal(rowVerdict(row({ clean: false }), 2, 0.6).text, '**ERRORS**');
     const all = rowVerdict(row({ ratio: 0.2, ratioMin: 0.1, ratioMax: 0.3, p99: 100, clean: false }), 2, 0.65);

@@ -59,32 +59,49 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
 
   /** The attribute rows the page shows, in page order. */
   function rows(p: Page): Promise<Row[]> {
-    return p.$$eval('#attrs tr', (trs) => trs.map((tr) => {
-      const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
-      return {
-        key: tr.getAttribute('data-key') ?? '',
-        value: cells[1],
-        owner: cells[2],
-        autoDelete: cells[3],
-        tag: tr.querySelector('td .tag')?.className ?? '',
-      };
-    }));
+    return p.$$eval('#attrs tr', (trs) =>
+      trs.map((tr) => {
+        const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
+        return {
+          key: tr.getAttribute('data-key') ?? '',
+          value: cells[1],
+          owner: cells[2],
+          autoDelete: cells[3],
+          tag: tr.querySelector('td .tag')?.className ?? '',
+        };
+      }),
+    );
   }
 
   /** Waits until the rows the page shows, sorted by key, are exactly `expected`. */
   async function waitForRows(expected: Array<Omit<Row, 'tag'>>): Promise<void> {
-    const want = [...expected].sort((a, b) => a.key.localeCompare(b.key))
-      .map((r) => ({ ...r, tag: `tag ${r.autoDelete}` }));
+    const want = [...expected].sort((a, b) => a.key.localeCompare(b.key)).map((r) => ({ ...r, tag: `tag ${r.autoDelete}` }));
     try {
-      await page.waitForFunction((w) => {
-        const got = [...document.querySelectorAll('#attrs tr')].map((tr) => {
-          const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
-          return { key: tr.getAttribute('data-key') ?? '', value: cells[1], owner: cells[2], autoDelete: cells[3], tag: tr.querySelector('td .tag')?.className ?? '' };
-        }).sort((a, b) => a.key.localeCompare(b.key));
-        return JSON.stringify(got) === w;
-      }, JSON.stringify(want), { timeout: WAIT_MS });
+      await page.waitForFunction(
+        (w) => {
+          const got = [...document.querySelectorAll('#attrs tr')]
+            .map((tr) => {
+              const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
+              return {
+                key: tr.getAttribute('data-key') ?? '',
+                value: cells[1],
+                owner: cells[2],
+                autoDelete: cells[3],
+                tag: tr.querySelector('td .tag')?.className ?? '',
+              };
+            })
+            .sort((a, b) => a.key.localeCompare(b.key));
+          return JSON.stringify(got) === w;
+        },
+        JSON.stringify(want),
+        { timeout: WAIT_MS },
+      );
     } catch {
-      assert.deepEqual((await rows(page)).sort((a, b) => a.key.localeCompare(b.key)), want, 'the attribute table did not reach the expected rows');
+      assert.deepEqual(
+        (await rows(page)).sort((a, b) => a.key.localeCompare(b.key)),
+        want,
+        'the attribute table did not reach the expected rows',
+      );
     }
   }
 
@@ -97,10 +114,12 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
 
   /** The event list as the page renders it: newest first, one line each (its time apart). */
   function eventLines(p: Page): Promise<Array<{ cls: string; text: string }>> {
-    return p.$$eval('#events li', (lis) => lis.map((li) => ({
-      cls: li.className,
-      text: (li.textContent ?? '').slice((li.querySelector('time')?.textContent ?? '').length),
-    })));
+    return p.$$eval('#events li', (lis) =>
+      lis.map((li) => ({
+        cls: li.className,
+        text: (li.textContent ?? '').slice((li.querySelector('time')?.textContent ?? '').length),
+      })),
+    );
   }
 
   /** Each event line's time: the ISO instant it carries and the clock text it shows. */
@@ -117,7 +136,9 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
   }
 
   async function put(user: string, metaData: Record<string, string>, autoDelete?: string, forced = false): Promise<any> {
-    const res = await admin.call('PUT', `/metadata/chatroom/${room}/user/${user}${forced ? '/forced' : ''}`, { body: autoDelete ? { metaData, autoDelete } : { metaData } });
+    const res = await admin.call('PUT', `/metadata/chatroom/${room}/user/${user}${forced ? '/forced' : ''}`, {
+      body: autoDelete ? { metaData, autoDelete } : { metaData },
+    });
     assert.equal(res.status, 200, res.text);
     return res.body.data;
   }
@@ -128,9 +149,13 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     other = makeApp({ org: 'globex', app: 'live' });
     server = await startTarget(sqliteTarget, [app, other]);
     admin = client(server.url, `/${app.org}/${app.app}`, appToken(app));
-    const users = await admin.call('POST', '/users', { body: ['alice', 'bob', 'carol'].map((username) => ({ username, password: 'pw-123456' })) });
+    const users = await admin.call('POST', '/users', {
+      body: ['alice', 'bob', 'carol'].map((username) => ({ username, password: 'pw-123456' })),
+    });
     assert.equal(users.status, 200, users.text);
-    const made = await admin.call('POST', '/chatrooms', { body: { name: 'stage', description: 'console test', owner: 'alice', members: ['bob', 'carol'] } });
+    const made = await admin.call('POST', '/chatrooms', {
+      body: { name: 'stage', description: 'console test', owner: 'alice', members: ['bob', 'carol'] },
+    });
     assert.equal(made.status, 200, made.text);
     room = made.body.data.id;
     stream = await openStream(`${server.url}/${app.org}/${app.app}/metadata/chatroom/${room}/events`, { token: appToken(app) });
@@ -151,23 +176,29 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     for (const bad of ['not-a-token', appToken(makeApp()), expired]) {
       await signIn(p, bad);
       await p.waitForSelector('#status.error', { timeout: WAIT_MS });
-      assert.match(await p.textContent('#status') ?? '', /^token refused: /);
+      assert.match((await p.textContent('#status')) ?? '', /^token refused: /);
       assert.equal(await p.isDisabled('#watch'), true);
       assert.equal(await p.isDisabled('#room'), true);
       assert.equal(await p.$$eval('#app option', (o) => o.length), 0);
-      await p.evaluate(() => { document.getElementById('status')!.className = ''; });
+      await p.evaluate(() => {
+        document.getElementById('status')!.className = '';
+      });
     }
     await p.close();
   });
 
-  it('lists only the apps a token opens: the second app\'s token does not list the first', async () => {
+  it("lists only the apps a token opens: the second app's token does not list the first", async () => {
     const p = await openConsole();
     await signIn(p, appToken(other));
     await p.waitForSelector('#status:text-is("signed in")', { timeout: WAIT_MS });
     assert.deepEqual(await p.$$eval('#app option', (o) => o.map((x) => x.textContent)), [`${other.org}#${other.app}`]);
 
     await signIn(p, appToken(app));
-    await p.waitForFunction((name) => [...document.querySelectorAll('#app option')].map((o) => o.textContent).join() === name, `${app.org}#${app.app}`, { timeout: WAIT_MS });
+    await p.waitForFunction(
+      (name) => [...document.querySelectorAll('#app option')].map((o) => o.textContent).join() === name,
+      `${app.org}#${app.app}`,
+      { timeout: WAIT_MS },
+    );
     await p.close();
   });
 
@@ -190,7 +221,10 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
   });
 
   it('shows an attribute set through the API with its owner and autoDelete flag', async () => {
-    assert.deepEqual(await put('alice', { title: 'Friday jam', topic: 'jazz' }, 'NO_DELETE'), { successKeys: ['title', 'topic'], errorKeys: {} });
+    assert.deepEqual(await put('alice', { title: 'Friday jam', topic: 'jazz' }, 'NO_DELETE'), {
+      successKeys: ['title', 'topic'],
+      errorKeys: {},
+    });
     await waitForRows([
       { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
       { key: 'topic', value: 'jazz', owner: 'alice', autoDelete: 'NO_DELETE' },
@@ -202,7 +236,10 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
       { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
       { key: 'mic', value: 'on', owner: 'bob', autoDelete: 'DELETE' },
     ]);
-    assert.deepEqual(await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))), await stored());
+    assert.deepEqual(
+      await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))),
+      await stored(),
+    );
     assert.equal(await page.textContent('#count'), '(4)');
     assert.equal(await page.isVisible('#attrs-empty'), false);
   });
@@ -215,7 +252,10 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
       { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
       { key: 'mic', value: 'off', owner: 'carol', autoDelete: 'NO_DELETE' },
     ]);
-    assert.deepEqual(await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))), await stored());
+    assert.deepEqual(
+      await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))),
+      await stored(),
+    );
   });
 
   it('a delete removes the row', async () => {
@@ -234,37 +274,64 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
   it('lists every change event with its seq, newest first, as the API streams them', async () => {
     const changes = [];
     for (let i = 0; i < 4; i++) changes.push(json(await stream.next((m) => m.event === undefined)));
-    assert.deepEqual(changes.map((e) => [e.reason, e.from]), [['set', 'alice'], ['set', 'bob'], ['forced_set', 'carol'], ['delete', 'alice']]);
+    assert.deepEqual(
+      changes.map((e) => [e.reason, e.from]),
+      [
+        ['set', 'alice'],
+        ['set', 'bob'],
+        ['forced_set', 'carol'],
+        ['delete', 'alice'],
+      ],
+    );
     const seqs = changes.map((e) => e.seq as number);
-    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), `seqs must increase: ${seqs}`);
+    assert.ok(
+      seqs.every((s, i) => i === 0 || s > seqs[i - 1]!),
+      `seqs must increase: ${seqs}`,
+    );
 
-    const expected = changes.map((e) => {
-      const text = Array.isArray(e.attributes)
-        ? e.attributes.join(', ')
-        : Object.entries(e.attributes as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(', ');
-      return { cls: e.operation === 'updateChatRoomAttributes' ? 'update' : 'remove', text: `#${e.seq}${e.reason} by ${e.from}: ${text}` };
-    }).reverse();
+    const expected = changes
+      .map((e) => {
+        const text = Array.isArray(e.attributes)
+          ? e.attributes.join(', ')
+          : Object.entries(e.attributes as Record<string, string>)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ');
+        return {
+          cls: e.operation === 'updateChatRoomAttributes' ? 'update' : 'remove',
+          text: `#${e.seq}${e.reason} by ${e.from}: ${text}`,
+        };
+      })
+      .reverse();
     await waitForEventCount(5);
     const lines = await eventLines(page);
     assert.deepEqual(lines.slice(0, 4), expected);
-    assert.deepEqual(lines.slice(0, 4).map((l) => l.text), [
-      `#${seqs[3]}delete by alice: topic`,
-      `#${seqs[2]}forced_set by carol: mic=off`,
-      `#${seqs[1]}set by bob: seat.1=bob, mic=on`,
-      `#${seqs[0]}set by alice: title=Friday jam, topic=jazz`,
-    ]);
+    assert.deepEqual(
+      lines.slice(0, 4).map((l) => l.text),
+      [
+        `#${seqs[3]}delete by alice: topic`,
+        `#${seqs[2]}forced_set by carol: mic=off`,
+        `#${seqs[1]}set by bob: seat.1=bob, mic=on`,
+        `#${seqs[0]}set by alice: title=Friday jam, topic=jazz`,
+      ],
+    );
     assert.equal(at(lines, 4).cls, 'snapshot');
     assert.equal(lines.length, 5);
 
     // Each change shows the time it was made: the event's own timestamp, as a local clock time.
     const times = await eventTimes(page);
     assert.equal(times.length, 5);
-    assert.deepEqual(times.slice(0, 4).map((t) => t.iso), changes.map((e) => new Date(e.timestamp as number).toISOString()).reverse());
+    assert.deepEqual(
+      times.slice(0, 4).map((t) => t.iso),
+      changes.map((e) => new Date(e.timestamp as number).toISOString()).reverse(),
+    );
     for (const t of times) assert.match(t.shown, /^\d\d:\d\d:\d\d\.\d{3}$/);
   });
 
   it('saves a screenshot of the populated console to docs/console.png (1280x720)', async () => {
-    assert.deepEqual(await put('bob', { 'seat.2': 'dana', theme: 'dark' }, 'NO_DELETE'), { successKeys: ['seat.2', 'theme'], errorKeys: {} });
+    assert.deepEqual(await put('bob', { 'seat.2': 'dana', theme: 'dark' }, 'NO_DELETE'), {
+      successKeys: ['seat.2', 'theme'],
+      errorKeys: {},
+    });
     await waitForRows([
       { key: 'title', value: 'Friday jam', owner: 'alice', autoDelete: 'NO_DELETE' },
       { key: 'seat.1', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
@@ -317,7 +384,9 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     const asked: string[] = [];
     const refused: string[] = [];
     p.on('request', (r) => asked.push(new URL(r.url()).pathname));
-    p.on('console', (m) => { if (/Content Security Policy|Refused to load/i.test(m.text())) refused.push(m.text()); });
+    p.on('console', (m) => {
+      if (/Content Security Policy|Refused to load/i.test(m.text())) refused.push(m.text());
+    });
     await p.goto(`${server.url}/console`);
     assert.match(await p.$eval('link[rel="icon"]', (l) => l.getAttribute('href') ?? ''), /^data:image\/svg\+xml,/);
     await p.waitForLoadState('load');

@@ -49,10 +49,11 @@ async function startAppSite(): Promise<{ url: string; close(): Promise<void> }> 
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -79,7 +80,15 @@ async function networkLog(page: Page) {
   const changed = new EventEmitter();
   const cdp = await page.context().newCDPSession(page);
   cdp.on('Network.requestWillBeSent', (e) => {
-    const seen: Seen = { method: e.request.method, url: e.request.url, initiator: e.initiator.type, status: null, headers: {}, failure: null, done: false };
+    const seen: Seen = {
+      method: e.request.method,
+      url: e.request.url,
+      initiator: e.initiator.type,
+      status: null,
+      headers: {},
+      failure: null,
+      done: false,
+    };
     byId.set(e.requestId, seen);
     all.push(seen);
     changed.emit('change');
@@ -118,7 +127,11 @@ async function networkLog(page: Page) {
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`expected ${count} matching requests within ${timeoutMs} ms; saw ${JSON.stringify(all.map((s) => `${s.method} ${s.url} ${s.initiator} ${s.status ?? s.failure}`))}`));
+          reject(
+            new Error(
+              `expected ${count} matching requests within ${timeoutMs} ms; saw ${JSON.stringify(all.map((s) => `${s.method} ${s.url} ${s.initiator} ${s.status ?? s.failure}`))}`,
+            ),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
@@ -147,14 +160,17 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
 
   /** Runs `fn(conn, arg)` in the page; resolves to the SDK's resolved value or its rejection. */
   async function inPage(body: string, arg: unknown): Promise<{ result?: any; error?: any }> {
-    return page.evaluate(async ([src, a]) => {
-      const run = new Function('conn', 'arg', `return (async () => { ${src} })();`) as (c: unknown, x: unknown) => Promise<unknown>;
-      try {
-        return { result: await run((window as any).conn, a) };
-      } catch (e: any) {
-        return { error: { type: e?.type, message: e?.message ?? String(e) } };
-      }
-    }, [body, arg] as const);
+    return page.evaluate(
+      async ([src, a]) => {
+        const run = new Function('conn', 'arg', `return (async () => { ${src} })();`) as (c: unknown, x: unknown) => Promise<unknown>;
+        try {
+          return { result: await run((window as any).conn, a) };
+        } catch (e: any) {
+          return { error: { type: e?.type, message: e?.message ?? String(e) } };
+        }
+      },
+      [body, arg] as const,
+    );
   }
 
   async function records(): Promise<Array<{ key: string; value: string; owner: string; autoDelete: string }>> {
@@ -167,9 +183,16 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
     app = makeApp({ limits: { rateLimitPerSecond: 10_000 } });
     server = await startTarget(sqliteTarget, [app]);
     admin = client(server.url, `/${app.org}/${app.app}`, appToken(app));
-    const users = await admin.call('POST', '/users', { body: [{ username: 'alice', password: 'pw-123456' }, { username: 'bob', password: 'pw-123456' }] });
+    const users = await admin.call('POST', '/users', {
+      body: [
+        { username: 'alice', password: 'pw-123456' },
+        { username: 'bob', password: 'pw-123456' },
+      ],
+    });
     assert.equal(users.status, 200, users.text);
-    const made = await admin.call('POST', '/chatrooms', { body: { name: 'stage', description: 'browser test', owner: 'alice', members: ['bob'] } });
+    const made = await admin.call('POST', '/chatrooms', {
+      body: { name: 'stage', description: 'browser test', owner: 'alice', members: ['bob'] },
+    });
     assert.equal(made.status, 200, made.text);
     room = made.body.data.id;
 
@@ -182,17 +205,20 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
 
     await page.goto(`${site.url}/`);
     assert.notEqual(new URL(site.url).origin, new URL(server.url).origin);
-    await page.evaluate(([apiUrl, org, appName, userId, accessToken]) => {
-      const w = window as any;
-      const SDK = w.websdk.default ?? w.websdk;
-      SDK.logger?.setConsoleLogVisibility?.(false);
-      const appKey = `${org}#${appName}`;
-      const conn = new SDK.connection({ appKey, apiUrl, isHttpDNS: false });
-      // What a websocket login would have filled in (see test/support/web-sdk.ts).
-      Object.assign(conn.context, { orgName: org, appName, appKey, userId, accessToken });
-      Object.assign(conn.context.jid, { appKey, name: userId });
-      w.conn = conn;
-    }, [server.url, app.org, app.app, 'alice', userToken(app, 'alice')] as const);
+    await page.evaluate(
+      ([apiUrl, org, appName, userId, accessToken]) => {
+        const w = window as any;
+        const SDK = w.websdk.default ?? w.websdk;
+        SDK.logger?.setConsoleLogVisibility?.(false);
+        const appKey = `${org}#${appName}`;
+        const conn = new SDK.connection({ appKey, apiUrl, isHttpDNS: false });
+        // What a websocket login would have filled in (see test/support/web-sdk.ts).
+        Object.assign(conn.context, { orgName: org, appName, appKey, userId, accessToken });
+        Object.assign(conn.context.jid, { appKey, name: userId });
+        w.conn = conn;
+      },
+      [server.url, app.org, app.app, 'alice', userToken(app, 'alice')] as const,
+    );
   });
 
   after(async () => {
@@ -201,7 +227,7 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
     await server?.close();
   });
 
-  it('loads the SDK\'s browser build as a global, and the page has a WebSocket (so REST goes over XHR)', async () => {
+  it("loads the SDK's browser build as a global, and the page has a WebSocket (so REST goes over XHR)", async () => {
     const facts = await page.evaluate(() => {
       const w = window as any;
       const SDK = w.websdk.default ?? w.websdk;
@@ -227,7 +253,10 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
     }
     // Chromium caches a preflight per URL for max-age, so a later method may reuse an earlier one:
     // some preflight to this URL must have allowed it.
-    assert.ok(preflights.some((p) => new RegExp(`\\b${method}\\b`).test(p.headers['access-control-allow-methods'] ?? '')), JSON.stringify(preflights));
+    assert.ok(
+      preflights.some((p) => new RegExp(`\\b${method}\\b`).test(p.headers['access-control-allow-methods'] ?? '')),
+      JSON.stringify(preflights),
+    );
   }
 
   /** The `method` calls to `url` the browser completed: 200, readable cross-origin. */
@@ -243,7 +272,10 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
   }
 
   it('setChatRoomAttributes stores the keys with the user as owner, after a CORS preflight roomkv answered', async () => {
-    const out = await inPage('return conn.setChatRoomAttributes({ chatRoomId: arg.room, attributes: { seat1: "alice", topic: "jazz" }, autoDelete: false });', { room });
+    const out = await inPage(
+      'return conn.setChatRoomAttributes({ chatRoomId: arg.room, attributes: { seat1: "alice", topic: "jazz" }, autoDelete: false });',
+      { room },
+    );
     assert.equal(out.error, undefined, JSON.stringify(out.error));
     assert.deepEqual(out.result, { data: { status: 'success', errorKeys: {}, successKeys: ['seat1', 'topic'] }, type: 0 });
 
@@ -256,7 +288,9 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
   });
 
   it('getChatRoomAttributes resolves the listed keys that exist, and every key when none are listed', async () => {
-    const some = await inPage('return conn.getChatRoomAttributes({ chatRoomId: arg.room, attributeKeys: ["topic", "missing"] });', { room });
+    const some = await inPage('return conn.getChatRoomAttributes({ chatRoomId: arg.room, attributeKeys: ["topic", "missing"] });', {
+      room,
+    });
     assert.equal(some.error, undefined, JSON.stringify(some.error));
     assert.deepEqual(some.result, { data: { topic: 'jazz' }, type: 0 });
 
@@ -271,9 +305,14 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
   it('a key another member owns is refused in errorKeys and stays theirs', async () => {
     const bobSet = await admin.call('PUT', `/metadata/chatroom/${room}/user/bob`, { body: { metaData: { host: 'bob' } } });
     assert.equal(bobSet.status, 200, bobSet.text);
-    const out = await inPage('return conn.setChatRoomAttributes({ chatRoomId: arg.room, attributes: { host: "alice", mic: "on" } });', { room });
+    const out = await inPage('return conn.setChatRoomAttributes({ chatRoomId: arg.room, attributes: { host: "alice", mic: "on" } });', {
+      room,
+    });
     assert.equal(out.error, undefined, JSON.stringify(out.error));
-    assert.deepEqual(out.result, { data: { status: 'fail', errorKeys: { host: "key 'host' is not part of you" }, successKeys: ['mic'] }, type: 0 });
+    assert.deepEqual(out.result, {
+      data: { status: 'fail', errorKeys: { host: "key 'host' is not part of you" }, successKeys: ['mic'] },
+      type: 0,
+    });
     assert.deepEqual(await records(), [
       { key: 'host', value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
       { key: 'mic', value: 'on', owner: 'alice', autoDelete: 'DELETE' },
@@ -283,7 +322,7 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
     await assertCalled(urlOf('alice'), 'PUT', 2);
   });
 
-  it('removeChatRoomAttributes removes the user\'s own keys, with DELETE allowed by roomkv\'s preflight', async () => {
+  it("removeChatRoomAttributes removes the user's own keys, with DELETE allowed by roomkv's preflight", async () => {
     const out = await inPage('return conn.removeChatRoomAttributes({ chatRoomId: arg.room, attributeKeys: ["seat1", "mic"] });', { room });
     assert.equal(out.error, undefined, JSON.stringify(out.error));
     assert.deepEqual(out.result, { data: { status: 'success', errorKeys: {}, successKeys: ['seat1', 'mic'] }, type: 0 });
@@ -302,7 +341,10 @@ describe('official web SDK agora-chat@1.4.0 in Chromium, cross-origin [sqlite]',
   it('nothing the page sent to roomkv failed, and the page raised no error', () => {
     const toRoomkv = net.all.filter((s) => s.url.startsWith(server.url));
     assert.ok(toRoomkv.length >= 7, JSON.stringify(toRoomkv));
-    assert.deepEqual(toRoomkv.filter((s) => !s.done || s.failure !== null || s.status === null || s.status >= 400), []);
+    assert.deepEqual(
+      toRoomkv.filter((s) => !s.done || s.failure !== null || s.status === null || s.status >= 400),
+      [],
+    );
     assert.deepEqual(pageErrors, []);
   });
 });

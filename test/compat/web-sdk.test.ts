@@ -62,7 +62,9 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
 
   /** Who owns `key`: the owner's normal set of the same value succeeds, anyone else's is refused. */
   async function ownerSetResult(room: string, user: string, key: string, value: string) {
-    const res = await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${user}`, { body: { metaData: { [key]: value }, autoDelete: 'NO_DELETE' } });
+    const res = await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${user}`, {
+      body: { metaData: { [key]: value }, autoDelete: 'NO_DELETE' },
+    });
     assert.equal(res.status, 200, res.text);
     return res.body.data;
   }
@@ -87,7 +89,10 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     assertSent(out.sent, 'alice', 'PUT', attrUrl(room, 'alice'), { metaData: { seat1: 'alice', seat2: '' }, autoDelete: 'DELETE' });
     assert.deepEqual(out.result, { data: { status: 'success', errorKeys: {}, successKeys: ['seat1', 'seat2'] }, type: 0 });
     assert.deepEqual(await stored(room), { seat1: 'alice', seat2: '' });
-    assert.deepEqual(await ownerSetResult(room, 'bob', 'seat1', 'bob'), { successKeys: [], errorKeys: { seat1: "key 'seat1' is not part of you" } });
+    assert.deepEqual(await ownerSetResult(room, 'bob', 'seat1', 'bob'), {
+      successKeys: [],
+      errorKeys: { seat1: "key 'seat1' is not part of you" },
+    });
   });
 
   it('getChatRoomAttributes returns the listed keys that exist, or every key when none are listed', async () => {
@@ -119,7 +124,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     assert.deepEqual(await stored(room), { r3: '3' });
   });
 
-  it('forced set takes over another member\'s key; forced remove deletes it whoever set it', async () => {
+  it("forced set takes over another member's key; forced remove deletes it whoever set it", async () => {
     const room = await fx.createRoom('alice', ['bob']);
     await ownerSetResult(room, 'alice', 'host', 'alice');
 
@@ -130,7 +135,10 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     assert.deepEqual(await stored(room), { host: 'bob' });
     // bob owns it now
     const aliceTry = await sdk(alice, (c) => c.setChatRoomAttributes({ chatRoomId: room, attributes: { host: 'alice' } }));
-    assert.deepEqual(aliceTry.result, { data: { status: 'fail', errorKeys: { host: "key 'host' is not part of you" }, successKeys: [] }, type: 0 });
+    assert.deepEqual(aliceTry.result, {
+      data: { status: 'fail', errorKeys: { host: "key 'host' is not part of you" }, successKeys: [] },
+      type: 0,
+    });
 
     const rm = await sdk(alice, (c) => c.removeChatRoomAttributes({ chatRoomId: room, attributeKeys: ['host'], isForced: true }));
     assert.equal(rm.error, undefined, JSON.stringify(rm.error));
@@ -147,7 +155,9 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     assertSent(set.sent, 'bob', 'PUT', attrUrl(room, 'bob'), { metaData: { mic: 'on' }, autoDelete: 'DELETE' });
     assert.deepEqual(await stored(room), { mic: 'on' });
 
-    const forced = await sdk(alice, (c) => c.setChatRoomAttribute({ chatRoomId: room, attributeKey: 'mic', attributeValue: 'off', isForced: true }));
+    const forced = await sdk(alice, (c) =>
+      c.setChatRoomAttribute({ chatRoomId: room, attributeKey: 'mic', attributeValue: 'off', isForced: true }),
+    );
     assert.equal(forced.error, undefined, JSON.stringify(forced.error));
     assertSent(forced.sent, 'alice', 'PUT', attrUrl(room, 'alice', true), { metaData: { mic: 'off' }, autoDelete: 'DELETE' });
     assert.deepEqual(await stored(room), { mic: 'off' });
@@ -164,7 +174,9 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     const keep = await sdk(bob, (c) => c.setChatRoomAttributes({ chatRoomId: room, attributes: { keep: 'bob' }, autoDelete: false }));
     assert.equal(keep.error, undefined, JSON.stringify(keep.error));
     assertSent(keep.sent, 'bob', 'PUT', attrUrl(room, 'bob'), { metaData: { keep: 'bob' }, autoDelete: 'NO_DELETE' });
-    const keep2 = await sdk(bob, (c) => c.setChatRoomAttribute({ chatRoomId: room, attributeKey: 'keep2', attributeValue: 'bob', autoDelete: false }));
+    const keep2 = await sdk(bob, (c) =>
+      c.setChatRoomAttribute({ chatRoomId: room, attributeKey: 'keep2', attributeValue: 'bob', autoDelete: false }),
+    );
     assert.equal(keep2.error, undefined, JSON.stringify(keep2.error));
     assertSent(keep2.sent, 'bob', 'PUT', attrUrl(room, 'bob'), { metaData: { keep2: 'bob' }, autoDelete: 'NO_DELETE' });
     const temp = await sdk(bob, (c) => c.setChatRoomAttributes({ chatRoomId: room, attributes: { temp: 'bob' }, autoDelete: true }));
@@ -176,7 +188,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     assert.deepEqual(await stored(room), { keep: 'bob', keep2: 'bob' });
   });
 
-  it('rejects a single-key set of another member\'s key with type 52', async () => {
+  it("rejects a single-key set of another member's key with type 52", async () => {
     const room = await fx.createRoom('alice', ['bob']);
     await ownerSetResult(room, 'alice', 'seat', 'alice');
     const out = await sdk(bob, (c) => c.setChatRoomAttribute({ chatRoomId: room, attributeKey: 'seat', attributeValue: 'bob' }));
@@ -198,7 +210,10 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     const out = await sdk(bob, (c) => c.setChatRoomAttributes({ chatRoomId: room, attributes: { seat: 'bob', mine: 'bob' } }));
     assert.equal(out.error, undefined, JSON.stringify(out.error));
     assertSent(out.sent, 'bob', 'PUT', attrUrl(room, 'bob'), { metaData: { seat: 'bob', mine: 'bob' }, autoDelete: 'DELETE' });
-    assert.deepEqual(out.result, { data: { status: 'fail', errorKeys: { seat: "key 'seat' is not part of you" }, successKeys: ['mine'] }, type: 0 });
+    assert.deepEqual(out.result, {
+      data: { status: 'fail', errorKeys: { seat: "key 'seat' is not part of you" }, successKeys: ['mine'] },
+      type: 0,
+    });
     assert.deepEqual(await stored(room), { seat: 'alice', mine: 'bob' });
   });
 
@@ -219,7 +234,7 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     }
   });
 
-  it('rejects a forged token and another app\'s token with type 52', async () => {
+  it("rejects a forged token and another app's token with type 52", async () => {
     const room = await fx.createRoom('alice', ['bob']);
     const forgedToken = forgeSignature(tokens.alice!);
     assert.notEqual(forgedToken, tokens.alice);
@@ -228,7 +243,10 @@ describe('official web SDK agora-chat@1.4.0 [sqlite]', () => {
     const foreign = await connect('alice', userToken(makeApp(), 'alice'));
     extra.push(foreign);
 
-    for (const [name, c] of [['forged signature', forged], ['another app', foreign]] as const) {
+    for (const [name, c] of [
+      ['forged signature', forged],
+      ['another app', foreign],
+    ] as const) {
       const set = await sdk(c, (conn) => conn.setChatRoomAttributes({ chatRoomId: room, attributes: { x: name } }));
       assert.ok(set.error, `${name}: set should reject`);
       assert.equal(set.error.type, 52, `${name}: ${JSON.stringify(set.error)}`);

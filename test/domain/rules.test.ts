@@ -63,7 +63,10 @@ describe('set reason table (spec section 5), default limits', () => {
     const k129 = 'k'.repeat(129);
     assert.equal(pairProblem(k128, 'v', L), null);
     assert.equal(pairProblem(k129, 'v', L), `properties key '${k129}' is exceeding maximum limit 128`);
-    const r = set([[k128, 'v'], [k129, 'v']]);
+    const r = set([
+      [k128, 'v'],
+      [k129, 'v'],
+    ]);
     assert.deepEqual(r.outcome, {
       successKeys: [k128],
       errorKeys: { [k129]: `properties key '${k129}' is exceeding maximum limit 128` },
@@ -74,7 +77,12 @@ describe('set reason table (spec section 5), default limits', () => {
     for (const value of [7, 0, null, { a: 1 }, ['x'], true, false, undefined]) {
       assert.equal(pairProblem('k', value, L), "properties value of 'k' is not Legal", JSON.stringify(value) ?? 'undefined');
     }
-    const r = set([['n', 1], ['z', null], ['o', {}], ['b', true]]);
+    const r = set([
+      ['n', 1],
+      ['z', null],
+      ['o', {}],
+      ['b', true],
+    ]);
     assert.deepEqual(r.outcome, {
       successKeys: [],
       errorKeys: {
@@ -138,7 +146,16 @@ describe('set reason table (spec section 5), default limits', () => {
 
   it('room limit counts the new keys of the same call; overwrites of existing keys still pass when full', () => {
     const stored: Record<string, StoredAttr> = { old: owned('alice') };
-    const r = set([['n1', 'v'], ['old', 'w'], ['n2', 'v'], ['n3', 'v']], { roomCount: 98 }, stored);
+    const r = set(
+      [
+        ['n1', 'v'],
+        ['old', 'w'],
+        ['n2', 'v'],
+        ['n3', 'v'],
+      ],
+      { roomCount: 98 },
+      stored,
+    );
     assert.deepEqual(r.outcome, {
       successKeys: ['n1', 'old', 'n2'],
       errorKeys: { n3: 'size of metadata for this single chatroom exceeds the user defined limit 100' },
@@ -180,7 +197,14 @@ describe('set reason table (spec section 5), default limits', () => {
 
   it('app byte quota accumulates over the pairs of one call', () => {
     const limits = { ...L, maxAppBytes: 10 };
-    const r = set([['a', '1234'], ['b', '1234'], ['c', '']], { limits });
+    const r = set(
+      [
+        ['a', '1234'],
+        ['b', '1234'],
+        ['c', ''],
+      ],
+      { limits },
+    );
     // a: 5, b: 5 -> 10 exactly; c: 1 more is refused
     assert.deepEqual(r.outcome, {
       successKeys: ['a', 'b'],
@@ -195,7 +219,14 @@ describe('set reason table (spec section 5), default limits', () => {
     assert.equal(pairProblem('abcde', 'v', limits), null);
     assert.equal(pairProblem('k', 'abcd', limits), "properties value of 'k' is exceeding maximum limit 3");
     assert.equal(pairProblem('k', 'abc', limits), null);
-    const r = set([['a', '1'], ['b', '2'], ['c', '3']], { limits });
+    const r = set(
+      [
+        ['a', '1'],
+        ['b', '2'],
+        ['c', '3'],
+      ],
+      { limits },
+    );
     assert.deepEqual(r.outcome, {
       successKeys: ['a', 'b'],
       errorKeys: { c: 'size of metadata for this single chatroom exceeds the user defined limit 2' },
@@ -211,7 +242,11 @@ describe('set: order of the checks and of the pairs', () => {
     assert.equal(pairProblem(k129, 5, L), `properties key '${k129}' is exceeding maximum limit 128`, 'key length before value');
     assert.equal(pairProblem('', 'v'.repeat(5000), L), "properties key '' is not Legal");
     const r = set(
-      [['theirs', 'v'.repeat(4087)], ['theirs2', 1], ['fresh', 'v'.repeat(4087)]],
+      [
+        ['theirs', 'v'.repeat(4087)],
+        ['theirs2', 1],
+        ['fresh', 'v'.repeat(4087)],
+      ],
       { user: 'bob', roomCount: 100, appBytes: 0, limits: { ...L, maxAppBytes: 0 } },
       { theirs: owned('alice'), theirs2: owned('alice') },
     );
@@ -233,7 +268,14 @@ describe('set: order of the checks and of the pairs', () => {
 
   it('one bad key never blocks the others: pairs after a failing one are processed in order', () => {
     const r = set(
-      [['ok1', 'a'], ['bad key', 'b'], ['ok2', 'c'], ['num', 3], ['theirs', 'd'], ['ok3', '']],
+      [
+        ['ok1', 'a'],
+        ['bad key', 'b'],
+        ['ok2', 'c'],
+        ['num', 3],
+        ['theirs', 'd'],
+        ['ok3', ''],
+      ],
       {},
       { theirs: owned('bob') },
     );
@@ -245,59 +287,105 @@ describe('set: order of the checks and of the pairs', () => {
         theirs: "key 'theirs' is not part of you",
       },
     });
-    assert.deepEqual(r.writes.map((w) => [w.key, w.value]), [['ok1', 'a'], ['ok2', 'c'], ['ok3', '']]);
+    assert.deepEqual(
+      r.writes.map((w) => [w.key, w.value]),
+      [
+        ['ok1', 'a'],
+        ['ok2', 'c'],
+        ['ok3', ''],
+      ],
+    );
     assert.equal(r.newKeys, 3);
     assert.equal(r.bytesDelta, pairBytes('ok1', 'a') + pairBytes('ok2', 'c') + pairBytes('ok3', ''));
   });
 
   it('__proto__ is an ordinary key in errorKeys and successKeys', () => {
-    const r = planSet({ user: 'a', forced: false, pairs: [['__proto__', 1], ['constructor', 'c']], lookup: () => undefined, roomCount: 0, appBytes: 0, limits: L });
+    const r = planSet({
+      user: 'a',
+      forced: false,
+      pairs: [
+        ['__proto__', 1],
+        ['constructor', 'c'],
+      ],
+      lookup: () => undefined,
+      roomCount: 0,
+      appBytes: 0,
+      limits: L,
+    });
     assert.deepEqual(Object.keys(r.outcome.errorKeys), ['__proto__']);
     assert.equal(r.outcome.errorKeys['__proto__'], "properties value of '__proto__' is not Legal");
     assert.deepEqual(r.outcome.successKeys, ['constructor']);
   });
 });
 
-describe('set: the room\'s key count and the app\'s bytes read only when needed', () => {
+describe("set: the room's key count and the app's bytes read only when needed", () => {
   const keyArb = fc.constantFrom('a', 'b', 'c', 'd', 'bad key');
   const valueArb = fc.oneof(fc.string({ maxLength: 12 }), fc.constant(7));
-  const storedArb = fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.record({ owner: fc.constantFrom('alice', 'bob'), bytes: fc.integer({ min: 1, max: 14 }) }));
+  const storedArb = fc.dictionary(
+    fc.constantFrom('a', 'b', 'c'),
+    fc.record({ owner: fc.constantFrom('alice', 'bob'), bytes: fc.integer({ min: 1, max: 14 }) }),
+  );
 
   it('plans exactly as with the numbers given, reading each at most once and only when a pair asks', () => {
-    fc.assert(fc.property(
-      fc.uniqueArray(fc.tuple(keyArb, valueArb), { selector: (p) => p[0], maxLength: 5 }), storedArb,
-      fc.boolean(), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 80 }),
-      (pairs, stored, forced, maxKeys, appBytes, maxAppBytes) => {
-        const limits = { ...L, maxAttributesPerRoom: maxKeys, maxAppBytes };
-        const roomCount = Object.keys(stored).length;
-        const eager = set(pairs, { forced, roomCount, appBytes, limits }, stored);
-        const reads = { count: 0, bytes: 0 };
-        const lazy = set(pairs, {
-          forced, limits,
-          roomCount: () => { reads.count++; return roomCount; },
-          appBytes: () => { reads.bytes++; return appBytes; },
-        }, stored);
-        assert.deepEqual(lazy, eager);
-        // which pairs get as far as each check: legal, and not someone else's key unless forced
-        const reaching = pairs.filter(([k, v]) => pairProblem(k, v, limits) === null
-          && !(Object.hasOwn(stored, k) && stored[k]!.owner !== 'alice' && !forced));
-        const needsCount = reaching.some(([k]) => !Object.hasOwn(stored, k));
-        assert.equal(reads.count, needsCount ? 1 : 0);
-        assert.ok(reads.bytes <= 1);
-        if (reaching.every(([k, v]) => pairBytes(k, v as string) <= (Object.hasOwn(stored, k) ? stored[k]!.bytes : 0))) {
-          assert.equal(reads.bytes, 0, 'no pair grows: the app\'s bytes are not read');
-        }
-      },
-    ), { numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(keyArb, valueArb), { selector: (p) => p[0], maxLength: 5 }),
+        storedArb,
+        fc.boolean(),
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 0, max: 60 }),
+        fc.integer({ min: 0, max: 80 }),
+        (pairs, stored, forced, maxKeys, appBytes, maxAppBytes) => {
+          const limits = { ...L, maxAttributesPerRoom: maxKeys, maxAppBytes };
+          const roomCount = Object.keys(stored).length;
+          const eager = set(pairs, { forced, roomCount, appBytes, limits }, stored);
+          const reads = { count: 0, bytes: 0 };
+          const lazy = set(
+            pairs,
+            {
+              forced,
+              limits,
+              roomCount: () => {
+                reads.count++;
+                return roomCount;
+              },
+              appBytes: () => {
+                reads.bytes++;
+                return appBytes;
+              },
+            },
+            stored,
+          );
+          assert.deepEqual(lazy, eager);
+          // which pairs get as far as each check: legal, and not someone else's key unless forced
+          const reaching = pairs.filter(
+            ([k, v]) => pairProblem(k, v, limits) === null && !(Object.hasOwn(stored, k) && stored[k]!.owner !== 'alice' && !forced),
+          );
+          const needsCount = reaching.some(([k]) => !Object.hasOwn(stored, k));
+          assert.equal(reads.count, needsCount ? 1 : 0);
+          assert.ok(reads.bytes <= 1);
+          if (reaching.every(([k, v]) => pairBytes(k, v as string) <= (Object.hasOwn(stored, k) ? stored[k]!.bytes : 0))) {
+            assert.equal(reads.bytes, 0, "no pair grows: the app's bytes are not read");
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('counts what earlier pairs of the call freed or took against the quota read later', () => {
     // 'a' shrinks by 5 bytes, then 'b' grows by 10: the quota is read at 'b', with a's 5 bytes freed
     const stored = { a: owned('alice', pairBytes('a', 'x'.repeat(9))), b: owned('alice', pairBytes('b', 'y')) };
-    const pairs: Array<[string, unknown]> = [['a', 'x'.repeat(4)], ['b', 'y'.repeat(11)]];
+    const pairs: Array<[string, unknown]> = [
+      ['a', 'x'.repeat(4)],
+      ['b', 'y'.repeat(11)],
+    ];
     const at = (appBytes: number) => set(pairs, { appBytes: () => appBytes, limits: { ...L, maxAppBytes: 100 } }, stored).outcome;
     assert.deepEqual(at(95), { successKeys: ['a', 'b'], errorKeys: {} });
-    assert.deepEqual(at(96), { successKeys: ['a'], errorKeys: { b: 'total size of chatroom metadata for this app exceeds the user defined limit' } });
+    assert.deepEqual(at(96), {
+      successKeys: ['a'],
+      errorKeys: { b: 'total size of chatroom metadata for this app exceeds the user defined limit' },
+    });
   });
 });
 
@@ -311,7 +399,13 @@ describe('forced set', () => {
 
     const limits = { ...L, maxAppBytes: 20 };
     const still = set(
-      [['bad key', 'v'], ['theirs', 'v'.repeat(4087)], ['theirs2', 7], ['fresh', 'v'], ['theirs3', 'a much longer value']],
+      [
+        ['bad key', 'v'],
+        ['theirs', 'v'.repeat(4087)],
+        ['theirs2', 7],
+        ['fresh', 'v'],
+        ['theirs3', 'a much longer value'],
+      ],
       { user: 'bob', forced: true, roomCount: 100, appBytes: 20, limits },
       { theirs: owned('alice'), theirs2: owned('alice'), theirs3: owned('alice', 8) },
     );
@@ -331,7 +425,7 @@ describe('forced set', () => {
 describe('delete reason table (spec section 5)', () => {
   const stored = { mine: owned('alice', 9), theirs: owned('bob', 11) };
 
-  it('removes own keys; another user\'s key is not part of you; a missing key does not exist', () => {
+  it("removes own keys; another user's key is not part of you; a missing key does not exist", () => {
     const r = del(['ghost', 'theirs', 'mine'], 'alice', false, stored);
     assert.deepEqual(r.outcome, {
       successKeys: ['mine'],
@@ -344,7 +438,10 @@ describe('delete reason table (spec section 5)', () => {
   it('forced delete removes keys whoever set them; a missing key still does not exist', () => {
     const r = del(['theirs', 'mine', 'ghost'], 'admin', true, stored);
     assert.deepEqual(r.outcome, { successKeys: ['theirs', 'mine'], errorKeys: { ghost: "key 'ghost' does not exist" } });
-    assert.deepEqual(r.removals, [{ key: 'theirs', bytes: 11 }, { key: 'mine', bytes: 9 }]);
+    assert.deepEqual(r.removals, [
+      { key: 'theirs', bytes: 11 },
+      { key: 'mine', bytes: 9 },
+    ]);
     assert.equal(r.bytesDelta, -20);
   });
 });
@@ -359,7 +456,10 @@ describe('request checks (requests.ts)', () => {
   });
 
   it('setPairs keeps non-string values for the per-key checks', () => {
-    assert.deepEqual(setPairs({ a: 1, b: null }, L), [['a', 1], ['b', null]]);
+    assert.deepEqual(setPairs({ a: 1, b: null }, L), [
+      ['a', 1],
+      ['b', null],
+    ]);
   });
 
   it('setPairs and deleteKeys use the configured batch size', () => {

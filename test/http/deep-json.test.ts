@@ -64,7 +64,12 @@ function deepJsonSuite(target: Target): void {
       const base = `${fx.server.url}/${fx.app.org}/${fx.app.app}`;
       routes = [
         { name: 'token route (no token needed)', url: `${base}/token`, field: 'grant_type' },
-        { name: 'attribute set', url: `${base}/metadata/chatroom/${room}/user/alice`, token: userToken(fx.app, 'alice'), field: 'metaData' },
+        {
+          name: 'attribute set',
+          url: `${base}/metadata/chatroom/${room}/user/alice`,
+          token: userToken(fx.app, 'alice'),
+          field: 'metaData',
+        },
         { name: 'users', url: `${base}/users`, token: appToken(fx.app), field: 'username' },
       ];
     });
@@ -109,10 +114,11 @@ function deepJsonSuite(target: Target): void {
           deepMs += d.ms;
           flatMs += f.ms;
           // A route with a smaller body limit of its own refuses both before parsing: that is fine too.
-          const wrong = f.status === 413
-            ? d.status !== 413 && `the flat body got 413, the deep one ${d.status}`
-            : (d.status !== 400 || d.json?.error_description !== `JSON nesting deeper than ${MAX_DEPTH} levels`)
-              && `a 1 MB deep body got ${d.status} ${JSON.stringify(d.json).slice(0, 200)}`;
+          const wrong =
+            f.status === 413
+              ? d.status !== 413 && `the flat body got 413, the deep one ${d.status}`
+              : (d.status !== 400 || d.json?.error_description !== `JSON nesting deeper than ${MAX_DEPTH} levels`) &&
+                `a 1 MB deep body got ${d.status} ${JSON.stringify(d.json).slice(0, 200)}`;
           if (wrong && !problems.some((p) => p.startsWith(`${r.name}: `))) problems.push(`${r.name}: ${wrong}`);
           assert.notEqual(f.status, 200, `${r.name}: the flat body is not a valid call either`);
         }

@@ -74,8 +74,12 @@ async function runUntilExit(env: Record<string, string>): Promise<{ code: number
     timeout: 20_000,
   });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
   return { code, signal, output };
 }
@@ -91,10 +95,14 @@ describe('durability [sqlite, separate process]', () => {
       { username: 'bob', password: 'pw-bob-1' },
       { username: 'carol', password: 'pw-carol-1' },
     ]);
-    const room = (await ok(admin, 'POST', '/chatrooms', { name: 'stage', description: 'd', owner: 'alice', members: ['bob', 'carol'] })).data.id as string;
+    const room = (await ok(admin, 'POST', '/chatrooms', { name: 'stage', description: 'd', owner: 'alice', members: ['bob', 'carol'] }))
+      .data.id as string;
     const put = (c: Client, user: string, metaData: Record<string, string>, autoDelete?: string) =>
       ok(c, 'PUT', `/metadata/chatroom/${room}/user/${user}`, autoDelete === undefined ? { metaData } : { metaData, autoDelete });
-    assert.deepEqual((await put(admin, 'alice', { a1: 'alice-1', a2: 'alice-2' }, 'NO_DELETE')).data, { successKeys: ['a1', 'a2'], errorKeys: {} });
+    assert.deepEqual((await put(admin, 'alice', { a1: 'alice-1', a2: 'alice-2' }, 'NO_DELETE')).data, {
+      successKeys: ['a1', 'a2'],
+      errorKeys: {},
+    });
     assert.deepEqual((await put(admin, 'bob', { b_keep: 'bob-keep' }, 'NO_DELETE')).data, { successKeys: ['b_keep'], errorKeys: {} });
     assert.deepEqual((await put(admin, 'bob', { b_auto: 'bob-auto' })).data, { successKeys: ['b_auto'], errorKeys: {} });
     // A token issued by roomkv itself must outlive the process too (spec section 2).
@@ -173,7 +181,12 @@ describe('durability [sqlite, separate process]', () => {
 
     let server = await startOn(dataDir, app);
     let admin = adminOf(server, app);
-    await ok(admin, 'POST', '/users', writers.map((username) => ({ username, password: 'pw-123456' })));
+    await ok(
+      admin,
+      'POST',
+      '/users',
+      writers.map((username) => ({ username, password: 'pw-123456' })),
+    );
     let total = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       if (round > 1) {
@@ -200,7 +213,9 @@ describe('durability [sqlite, separate process]', () => {
           attempted.get(room)!.set(key, value);
           let res;
           try {
-            res = await c.call('PUT', `/metadata/chatroom/${room}/user/${w}`, { body: { metaData: { [key]: value }, autoDelete: 'NO_DELETE' } });
+            res = await c.call('PUT', `/metadata/chatroom/${room}/user/${w}`, {
+              body: { metaData: { [key]: value }, autoDelete: 'NO_DELETE' },
+            });
           } catch {
             return; // the server is gone: this call may or may not have been stored
           }

@@ -21,9 +21,8 @@ describe('an event stream that cannot start', () => {
   let refuse = true;
   // The real store, but its live feed refuses while `refuse` is set.
   const faulty = Object.create(store) as Store;
-  faulty.subscribe = (appId, roomId, listener) => (refuse
-    ? Promise.reject(Errors.storeUnavailable('subscriber connection not ready'))
-    : store.subscribe(appId, roomId, listener));
+  faulty.subscribe = (appId, roomId, listener) =>
+    refuse ? Promise.reject(Errors.storeUnavailable('subscriber connection not ready')) : store.subscribe(appId, roomId, listener);
   let f: Awaited<ReturnType<typeof buildApp>>;
   let url = '';
 

@@ -21,7 +21,12 @@ const RATE_LIMITED = ['reach_limit', 'This request has reached api limit'];
 const PASSWORD = 'pw-123456';
 
 async function setupRoom(c: Client): Promise<string> {
-  const users = await c.call('POST', '/users', { body: [{ username: 'ann', password: PASSWORD }, { username: 'ben', password: PASSWORD }] });
+  const users = await c.call('POST', '/users', {
+    body: [
+      { username: 'ann', password: PASSWORD },
+      { username: 'ben', password: PASSWORD },
+    ],
+  });
   assert.equal(users.status, 200, users.text);
   const room = await c.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'ann', members: ['ben'] } });
   assert.equal(room.status, 200, room.text);
@@ -94,10 +99,18 @@ const { parentPort, workerData: w } = require('node:worker_threads');
 async function burst(urls: string[], app: TestApp, room: string): Promise<BurstResult> {
   const worker = new Worker(BURST_WORKER, {
     eval: true,
-    workerData: { urls, path: `/${app.org}/${app.app}/metadata/chatroom/${room}/user/ann`, token: appToken(app), n: BURST, spacingMs: BURST_SPACING_MS },
+    workerData: {
+      urls,
+      path: `/${app.org}/${app.app}/metadata/chatroom/${room}/user/ann`,
+      token: appToken(app),
+      n: BURST,
+      spacingMs: BURST_SPACING_MS,
+    },
   });
   try {
-    const [msg] = await once(worker, 'message') as [{ error?: string; answers: Array<{ key: string; status: number; text: string }>; elapsedS: number; sendSpanS: number }];
+    const [msg] = (await once(worker, 'message')) as [
+      { error?: string; answers: Array<{ key: string; status: number; text: string }>; elapsedS: number; sendSpanS: number },
+    ];
     if (msg.error) throw new Error(`burst worker: ${msg.error}`);
     const ok: string[] = [];
     const limited: string[] = [];
@@ -124,14 +137,18 @@ async function burst(urls: string[], app: TestApp, room: string): Promise<BurstR
  */
 async function steadyCalls(c: Client, room: string, until: Promise<unknown>): Promise<{ latencies: number[]; failures: Reply[] }> {
   let done = false;
-  void until.finally(() => { done = true; });
+  void until.finally(() => {
+    done = true;
+  });
   const calls: Array<Promise<{ ms: number; res: Reply }>> = [];
   while (!done) {
-    calls.push((async () => {
-      const t0 = performance.now();
-      const res = await c.call('POST', `/metadata/chatroom/${room}`, { body: { keys: ['calm'] } });
-      return { ms: performance.now() - t0, res };
-    })());
+    calls.push(
+      (async () => {
+        const t0 = performance.now();
+        const res = await c.call('POST', `/metadata/chatroom/${room}`, { body: { keys: ['calm'] } });
+        return { ms: performance.now() - t0, res };
+      })(),
+    );
     await new Promise((r) => setTimeout(r, 50));
   }
   const answered = await Promise.all(calls);
@@ -142,16 +159,22 @@ const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 
 /** Both halves of the rate-limit check, whatever serves the calls. */
 async function checkBurst(
-  urls: string[], limitedApp: TestApp, limitedRoom: string,
-  calm: Client, calmRoom: string, report: (line: string) => void,
+  urls: string[],
+  limitedApp: TestApp,
+  limitedRoom: string,
+  calm: Client,
+  calmRoom: string,
+  report: (line: string) => void,
 ): Promise<void> {
   const seeded = await calm.call('PUT', `/metadata/chatroom/${calmRoom}/user/ann`, { body: { metaData: { calm: 'v' } } });
   assert.equal(seeded.status, 200, seeded.text);
   const attack = burst(urls, limitedApp, limitedRoom);
   const [result, steady] = await Promise.all([attack, steadyCalls(calm, calmRoom, attack)]);
   const { ok, limited, elapsedS, sendSpanS } = result;
-  report(`burst: ${ok.length} x 200, ${limited.length} x 429, sent over ${sendSpanS.toFixed(2)} s, answered within ${elapsedS.toFixed(2)} s; `
-    + `calm app: ${steady.latencies.length} calls, p95 ${Math.round(p95(steady.latencies))} ms, max ${Math.round(Math.max(...steady.latencies))} ms`);
+  report(
+    `burst: ${ok.length} x 200, ${limited.length} x 429, sent over ${sendSpanS.toFixed(2)} s, answered within ${elapsedS.toFixed(2)} s; ` +
+      `calm app: ${steady.latencies.length} calls, p95 ${Math.round(p95(steady.latencies))} ms, max ${Math.round(Math.max(...steady.latencies))} ms`,
+  );
   assert.equal(ok.length + limited.length, BURST);
   // Fixed one-second windows may let twice the limit through across a boundary, never more.
   const ceiling = LIMIT * (Math.ceil(elapsedS) + 1);
@@ -164,7 +187,11 @@ async function checkBurst(
   assert.ok(ok.length >= floor, `only ${ok.length} calls succeeded over ${sendSpanS.toFixed(2)} s of sending; at least ${floor} should`);
   // The other app was not held up: its own budget is untouched, so every call it made was served.
   // (Its latency is reported above; speed is judged by the benchmark, never by a timed assertion.)
-  assert.deepEqual(steady.failures.map((r) => `${r.status} ${r.text}`), [], 'the calm app got errors');
+  assert.deepEqual(
+    steady.failures.map((r) => `${r.status} ${r.text}`),
+    [],
+    'the calm app got errors',
+  );
   assert.ok(steady.latencies.length >= 20, `only ${steady.latencies.length} calm calls were made`);
   // A refused call stored nothing; every accepted one stored its key.
   const stored = await snapshot(at(urls, 0), limitedApp, limitedRoom);
@@ -182,7 +209,10 @@ describe('rate limit under a burst [sqlite]', () => {
     // NORMAL: the accepted writes are not fsynced one by one, so the other app's latency measures
     // the rate limiter's isolation rather than the disk.
     server = await spawnServer({
-      ROOMKV_STORE: 'sqlite', ROOMKV_SQLITE_SYNCHRONOUS: 'NORMAL', ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: writeAppsFile([limited, calmApp], dataDir),
+      ROOMKV_STORE: 'sqlite',
+      ROOMKV_SQLITE_SYNCHRONOUS: 'NORMAL',
+      ROOMKV_DATA_DIR: dataDir,
+      ROOMKV_APPS_FILE: writeAppsFile([limited, calmApp], dataDir),
     });
   });
   after(async () => {
@@ -215,7 +245,14 @@ describe('rate limit under a burst, two instances on one Redis', { skip: 'missin
     const attackers = servers.map((s) => client(s.url, `/${limited.org}/${limited.app}`, appToken(limited)));
     const calm = client(at(servers, 1).url, `/${calmApp.org}/${calmApp.app}`, appToken(calmApp));
     const [room, calmRoom] = await Promise.all([setupRoom(at(attackers, 0)), setupRoom(calm)]);
-    await checkBurst(servers.map((s) => s.url), limited, room, calm, calmRoom, (l) => t.diagnostic(l));
+    await checkBurst(
+      servers.map((s) => s.url),
+      limited,
+      room,
+      calm,
+      calmRoom,
+      (l) => t.diagnostic(l),
+    );
   });
 });
 
@@ -242,7 +279,12 @@ function open(url: string): Promise<Tracked> {
   return new Promise((resolve, reject) => {
     const socket = connect(Number(u.port), u.hostname);
     let closedAt: number | undefined;
-    const closed = new Promise<void>((r) => socket.once('close', () => { closedAt = performance.now(); r(); }));
+    const closed = new Promise<void>((r) =>
+      socket.once('close', () => {
+        closedAt = performance.now();
+        r();
+      }),
+    );
     // A reset by the server is one way of closing; the 'close' event follows.
     socket.on('error', () => {});
     // Read (and drop) whatever the server sends, as any client does: a socket nobody reads never
@@ -250,7 +292,14 @@ function open(url: string): Promise<Tracked> {
     // timeout may answer an idle connection with a 408 before closing it.)
     socket.resume();
     socket.once('connect', () => {
-      const t: Tracked = { socket, openedAt: performance.now(), closed, get closedAt() { return closedAt; } };
+      const t: Tracked = {
+        socket,
+        openedAt: performance.now(),
+        closed,
+        get closedAt() {
+          return closedAt;
+        },
+      };
       resolve(t);
     });
     socket.once('error', reject);
@@ -273,7 +322,9 @@ async function closedWithin(sockets: Tracked[], ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     Promise.all(sockets.map((s) => s.closed)),
-    new Promise<void>((r) => { timer = setTimeout(r, ms); }),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+    }),
   ]);
   clearTimeout(timer);
 }
@@ -327,7 +378,8 @@ describe(`a flood of idle and slow connections [sqlite, ROOMKV_REQUEST_TIMEOUT_M
       await closedWithin(sockets, CUT_OFF_WITHIN_MS + 500);
       const stillOpen = sockets.filter((s) => s.closedAt === undefined).length;
       assert.equal(stillOpen, 0, `${stillOpen} of ${SLOW} slow-loris connections still open after ${CUT_OFF_WITHIN_MS + 500} ms`);
-      for (const s of sockets) assert.ok(s.closedAt! - s.openedAt <= CUT_OFF_WITHIN_MS + 500, `closed after ${Math.round(s.closedAt! - s.openedAt)} ms`);
+      for (const s of sockets)
+        assert.ok(s.closedAt! - s.openedAt <= CUT_OFF_WITHIN_MS + 500, `closed after ${Math.round(s.closedAt! - s.openedAt)} ms`);
       // A normal client still gets through afterwards.
       assert.equal((await c.call('GET', '/users/ann')).status, 200);
     } finally {
@@ -338,7 +390,7 @@ describe(`a flood of idle and slow connections [sqlite, ROOMKV_REQUEST_TIMEOUT_M
   it(`idle connections that never send are cut off by the server within ~${CUT_OFF_WITHIN_MS / 1000} s`, async (t) => {
     sockets = [];
     for (let i = 0; i < IDLE; i += 50) {
-      sockets.push(...await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(server.url))));
+      sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, IDLE - i) }, () => open(server.url)))));
       await new Promise((r) => setTimeout(r, 50));
     }
     try {

@@ -38,7 +38,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const common = { ...found.env, ROOMKV_APPS_FILE: writeAppsFile([app]), ROOMKV_DATA_DIR: tempDir() };
       servers = await Promise.all([spawnServer(common), spawnServer(common)]);
       a = client(servers[0].url, prefix, appToken(app));
-      const users = await a.call('POST', '/users', { body: ['owner', ...writers].map((username) => ({ username, password: 'pw-123456' })) });
+      const users = await a.call('POST', '/users', {
+        body: ['owner', ...writers].map((username) => ({ username, password: 'pw-123456' })),
+      });
       assert.equal(users.status, 200, users.text);
     });
     after(async () => {
@@ -60,26 +62,38 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       for (const s of [onB, onA]) {
         const snap = await s.next(undefined, WAIT_MS);
         assert.equal(snap.event, 'snapshot');
-        assert.deepEqual(json(snap), { seq: 1, epoch: snap.epoch, chatroomId: room, app: `${app.org}#${app.app}`, attributes: { seed: 's' } });
+        assert.deepEqual(json(snap), {
+          seq: 1,
+          epoch: snap.epoch,
+          chatroomId: room,
+          app: `${app.org}#${app.app}`,
+          attributes: { seed: 's' },
+        });
         epochs.add(snap.epoch!);
       }
       assert.equal(epochs.size, 1, 'both instances name the same log epoch');
 
       const ROUNDS = 50;
-      await Promise.all(writers.map(async (w) => {
-        const c = client(servers[0].url, prefix, userToken(app, w));
-        for (let j = 0; j < ROUNDS; j++) {
-          const res = await c.call('PUT', `/metadata/chatroom/${room}/user/${w}`, { body: { metaData: { [w]: String(j) } } });
-          assert.equal(res.status, 200, res.text);
-          assert.deepEqual(res.body.data, { successKeys: [w], errorKeys: {} });
-        }
-      }));
+      await Promise.all(
+        writers.map(async (w) => {
+          const c = client(servers[0].url, prefix, userToken(app, w));
+          for (let j = 0; j < ROUNDS; j++) {
+            const res = await c.call('PUT', `/metadata/chatroom/${room}/user/${w}`, { body: { metaData: { [w]: String(j) } } });
+            assert.equal(res.status, 200, res.text);
+            assert.deepEqual(res.body.data, { successKeys: [w], errorKeys: {} });
+          }
+        }),
+      );
       const total = writers.length * ROUNDS;
       const last = 1 + total;
 
       await onB.next((m) => m.seq === String(last), WAIT_MS);
       const seen = onB.messages.slice(1);
-      assert.deepEqual(seen.map((m) => Number(m.seq)), Array.from({ length: total }, (_, i) => i + 2), 'B: seqs 2..201, once each, in order');
+      assert.deepEqual(
+        seen.map((m) => Number(m.seq)),
+        Array.from({ length: total }, (_, i) => i + 2),
+        'B: seqs 2..201, once each, in order',
+      );
       const bodies = seen.map(json);
       for (const [i, b] of bodies.entries()) {
         assert.equal(b.seq, i + 2);
@@ -89,19 +103,32 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       }
       for (const w of writers) {
         const mine = bodies.filter((b) => b.from === w).map((b) => b.attributes);
-        assert.deepEqual(mine, Array.from({ length: ROUNDS }, (_, j) => ({ [w]: String(j) })), `${w}'s writes, in its order`);
+        assert.deepEqual(
+          mine,
+          Array.from({ length: ROUNDS }, (_, j) => ({ [w]: String(j) })),
+          `${w}'s writes, in its order`,
+        );
       }
       // the instance that wrote them delivers the very same events
       await onA.next((m) => m.seq === String(last), WAIT_MS);
-      assert.deepEqual(onA.messages.slice(1).map((m) => m.data), seen.map((m) => m.data));
+      assert.deepEqual(
+        onA.messages.slice(1).map((m) => m.data),
+        seen.map((m) => m.data),
+      );
 
       // a client that saw up to seq 100 on B resumes on A: exactly 101..201 again, then live
       const mid = 100;
       const resumed = await subscribe(servers[0], room, { 'Last-Event-ID': String(mid) });
       await resumed.next((m) => m.seq === String(last), WAIT_MS);
-      assert.deepEqual(resumed.messages.map((m) => m.data), seen.filter((m) => Number(m.seq) > mid).map((m) => m.data),
-        'the replay is the rest of what B saw, byte for byte, and nothing else');
-      assert.ok(resumed.messages.every((m) => m.event === undefined), 'no snapshot on resume');
+      assert.deepEqual(
+        resumed.messages.map((m) => m.data),
+        seen.filter((m) => Number(m.seq) > mid).map((m) => m.data),
+        'the replay is the rest of what B saw, byte for byte, and nothing else',
+      );
+      assert.ok(
+        resumed.messages.every((m) => m.event === undefined),
+        'no snapshot on resume',
+      );
 
       onB.close();
       const live = await a.call('PUT', `/metadata/chatroom/${room}/user/owner`, { body: { metaData: { live: '1' } } });
@@ -113,7 +140,10 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       // and a resume on B from the same point gets the same
       const resumedOnB = await subscribe(servers[1], room, { 'Last-Event-ID': String(mid) });
       await resumedOnB.next((m) => m.seq === String(last + 1), WAIT_MS);
-      assert.deepEqual(resumedOnB.messages.map((m) => m.data), resumed.messages.map((m) => m.data));
+      assert.deepEqual(
+        resumedOnB.messages.map((m) => m.data),
+        resumed.messages.map((m) => m.data),
+      );
     });
   });
 }
@@ -137,7 +167,12 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
 
     before(async () => {
       // Heartbeats every second: a stream also re-reads its room's log at each one.
-      server = await spawnServer({ ...found.env, ROOMKV_APPS_FILE: writeAppsFile([app]), ROOMKV_DATA_DIR: tempDir(), ROOMKV_SSE_HEARTBEAT_MS: '1000' });
+      server = await spawnServer({
+        ...found.env,
+        ROOMKV_APPS_FILE: writeAppsFile([app]),
+        ROOMKV_DATA_DIR: tempDir(),
+        ROOMKV_SSE_HEARTBEAT_MS: '1000',
+      });
     });
     after(async () => {
       for (const s of open) s.close();
@@ -155,25 +190,33 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
         rooms.push(made.body.data.id);
       }
       // Spread over about 150 ms, so that some SUBSCRIBEs go out while the connection is being set up.
-      const streams = await Promise.all(rooms.map(async (room, i) => {
-        await new Promise((r) => setTimeout(r, i));
-        return openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events`, { token: appToken(app) });
-      }));
+      const streams = await Promise.all(
+        rooms.map(async (room, i) => {
+          await new Promise((r) => setTimeout(r, i));
+          return openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events`, { token: appToken(app) });
+        }),
+      );
       open.push(...streams);
       for (const s of streams) assert.equal(s.status, 200, s.text);
       const snapshots = await Promise.allSettled(streams.map((s) => s.next(undefined, WAIT_MS)));
-      const missing = snapshots.map((r, i) => (r.status === 'rejected' ? `${rooms[i]}: ${String(r.reason)}` : null)).filter((x) => x !== null);
+      const missing = snapshots
+        .map((r, i) => (r.status === 'rejected' ? `${rooms[i]}: ${String(r.reason)}` : null))
+        .filter((x) => x !== null);
       assert.deepEqual(missing, [], `${missing.length} of ${ROOMS} streams got no snapshot`);
       for (const r of snapshots) assert.equal((r as PromiseFulfilledResult<{ event?: string }>).value.event, 'snapshot');
 
-      await Promise.all(rooms.map(async (room) => {
-        const res = await a.call('PUT', `/metadata/chatroom/${room}/user/owner`, { body: { metaData: { k: room } } });
-        assert.equal(res.status, 200, res.text);
-      }));
-      await Promise.all(streams.map(async (s, i) => {
-        const e = json(await s.next(undefined, WAIT_MS));
-        assert.deepEqual([e.seq, e.chatroomId, e.attributes], [1, rooms[i], { k: rooms[i] }]);
-      }));
+      await Promise.all(
+        rooms.map(async (room) => {
+          const res = await a.call('PUT', `/metadata/chatroom/${room}/user/owner`, { body: { metaData: { k: room } } });
+          assert.equal(res.status, 200, res.text);
+        }),
+      );
+      await Promise.all(
+        streams.map(async (s, i) => {
+          const e = json(await s.next(undefined, WAIT_MS));
+          assert.deepEqual([e.seq, e.chatroomId, e.attributes], [1, rooms[i], { k: rooms[i] }]);
+        }),
+      );
     });
   });
 }

@@ -51,8 +51,8 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     it('reads through one instance what was written through the other, at once', async () => {
       const room = await setup(a, ['ann', 'ben']);
       for (let i = 0; i < 20; i++) {
-        const w = (i % 2 === 0 ? a : b);
-        const r = (i % 2 === 0 ? b : a);
+        const w = i % 2 === 0 ? a : b;
+        const r = i % 2 === 0 ? b : a;
         const set = await w.call('PUT', `/metadata/chatroom/${room}/user/ann`, { body: { metaData: { round: String(i) } } });
         assert.deepEqual(set.body.data, { successKeys: ['round'], errorKeys: {} });
         const got = await r.call('POST', `/metadata/chatroom/${room}`, { body: { keys: ['round'] } });
@@ -71,7 +71,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       });
       assert.equal(issued.status, 200);
       await setup(a, ['tok1']);
-      const pw = await call(servers[1].url, 'POST', `${prefix}/token`, { body: { grant_type: 'password', username: 'tok1', password: 'pw-123456' } });
+      const pw = await call(servers[1].url, 'POST', `${prefix}/token`, {
+        body: { grant_type: 'password', username: 'tok1', password: 'pw-123456' },
+      });
       assert.equal(pw.status, 200);
       const onB = await b.as(issued.body.access_token).call('GET', '/users/tok1');
       assert.equal(onB.status, 200);
@@ -82,8 +84,13 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     it('races: 20 users on two instances for one new key, exactly one owner', async () => {
       const names = Array.from({ length: 20 }, (_, i) => `racer${i}`);
       const room = await setup(a, names);
-      const results = await Promise.all(names.map((u, i) =>
-        (i % 2 === 0 ? a : b).as(userToken(app, u)).call('PUT', `/metadata/chatroom/${room}/user/${u}`, { body: { metaData: { seat: u } } })));
+      const results = await Promise.all(
+        names.map((u, i) =>
+          (i % 2 === 0 ? a : b)
+            .as(userToken(app, u))
+            .call('PUT', `/metadata/chatroom/${room}/user/${u}`, { body: { metaData: { seat: u } } }),
+        ),
+      );
       const winners = results.filter((r) => r.body.data.successKeys.length === 1);
       assert.equal(winners.length, 1);
       for (const r of results) {
@@ -99,10 +106,12 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     it('races: 150 new keys into one room through two instances, exactly 100 stored', async () => {
       const names = Array.from({ length: 15 }, (_, i) => `filler${i}`);
       const room = await setup(a, names);
-      const results = await Promise.all(names.map((u, i) => {
-        const metaData = Object.fromEntries(Array.from({ length: 10 }, (_, j) => [`k${i}_${j}`, `${u}`]));
-        return (i % 2 === 0 ? a : b).call('PUT', `/metadata/chatroom/${room}/user/${u}`, { body: { metaData } });
-      }));
+      const results = await Promise.all(
+        names.map((u, i) => {
+          const metaData = Object.fromEntries(Array.from({ length: 10 }, (_, j) => [`k${i}_${j}`, `${u}`]));
+          return (i % 2 === 0 ? a : b).call('PUT', `/metadata/chatroom/${room}/user/${u}`, { body: { metaData } });
+        }),
+      );
       const ok = results.flatMap((r) => r.body.data.successKeys as string[]);
       const full = results.flatMap((r) => Object.values(r.body.data.errorKeys as Record<string, string>));
       assert.equal(ok.length, 100);
@@ -127,8 +136,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     it('a burst of 300 calls split across both instances: the app gets its 100 per second, not 100 per instance', async () => {
       const token = appToken(app);
       const started = Date.now();
-      const replies = await Promise.all(Array.from({ length: 300 }, (_, i) =>
-        call(servers[i % 2]!.url, 'POST', `${prefix}/metadata/chatroom/1`, { token, body: {} })));
+      const replies = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => call(servers[i % 2]!.url, 'POST', `${prefix}/metadata/chatroom/1`, { token, body: {} })),
+      );
       const elapsed = Date.now() - started;
       const passed = replies.filter((r) => r.status !== 429);
       const limited = replies.filter((r) => r.status === 429);
@@ -146,11 +156,13 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
 
 // ---- outage: a Redis of the test's own, stopped and restarted under load
 
-
 async function startOwnRedis(port: number, dir: string): Promise<ChildProcess> {
   // AOF with fsync on every write: a kill -9 of this Redis loses nothing it acknowledged.
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-    '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 100; i++) {
     if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return child;
     await new Promise((r) => setTimeout(r, 50));
@@ -172,8 +184,11 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
     dir = tempDir('roomkv-own-redis-');
     redis = await startOwnRedis(port, dir);
     server = await spawnServer({
-      ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: `redis://127.0.0.1:${port}`, ROOMKV_REDIS_TIMEOUT_MS: '300',
-      ROOMKV_APPS_FILE: writeAppsFile([app]), ROOMKV_DATA_DIR: tempDir(),
+      ROOMKV_STORE: 'redis',
+      ROOMKV_REDIS_URL: `redis://127.0.0.1:${port}`,
+      ROOMKV_REDIS_TIMEOUT_MS: '300',
+      ROOMKV_APPS_FILE: writeAppsFile([app]),
+      ROOMKV_DATA_DIR: tempDir(),
     });
     api = client(server.url, prefix, appToken(app));
   });
@@ -208,7 +223,15 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
       }
     };
     const done = Promise.all([0, 1, 2].map(worker));
-    return { acked, attempted, statuses, stop: async () => { running = false; await done; } };
+    return {
+      acked,
+      attempted,
+      statuses,
+      stop: async () => {
+        running = false;
+        await done;
+      },
+    };
   }
 
   it('answers 503 while Redis is paused or down, recovers by itself, and keeps every acknowledged write', async () => {
@@ -230,7 +253,10 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
     redis.kill('SIGCONT');
     await l1.stop();
     assert.ok(l1.statuses.includes(503), 'some calls met the pause');
-    assert.ok(l1.statuses.every((s) => s === 200 || s === 503), `only 200 and 503: ${[...new Set(l1.statuses)]}`);
+    assert.ok(
+      l1.statuses.every((s) => s === 200 || s === 503),
+      `only 200 and 503: ${[...new Set(l1.statuses)]}`,
+    );
 
     // 2. killed and restarted on the same port and files: connection refused -> 503, then back
     const l2 = load(at(rooms, 1), 'k');
@@ -269,15 +295,23 @@ describe('Redis outage', { skip: 'missing' in ownRedis ? ownRedis.missing : fals
 
 describe('store selection at start-up', () => {
   it('an unknown store stops start-up, naming ROOMKV_STORE', async () => {
-    await assert.rejects(spawnServer({ ROOMKV_STORE: 'mongo', ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([makeApp()]) }),
-      (err: Error) => /exited with 1/.test(err.message) && /ROOMKV_STORE/.test(err.message));
+    await assert.rejects(
+      spawnServer({ ROOMKV_STORE: 'mongo', ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([makeApp()]) }),
+      (err: Error) => /exited with 1/.test(err.message) && /ROOMKV_STORE/.test(err.message),
+    );
   });
 
   it('a Redis that cannot be reached stops start-up with a clear message', async () => {
     const port = await freePort();
-    await assert.rejects(spawnServer({
-      ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: `redis://127.0.0.1:${port}`, ROOMKV_REDIS_TIMEOUT_MS: '300',
-      ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([makeApp()]),
-    }), (err: Error) => /exited with 1/.test(err.message) && new RegExp(`cannot reach Redis at redis://127.0.0.1:${port}`).test(err.message));
+    await assert.rejects(
+      spawnServer({
+        ROOMKV_STORE: 'redis',
+        ROOMKV_REDIS_URL: `redis://127.0.0.1:${port}`,
+        ROOMKV_REDIS_TIMEOUT_MS: '300',
+        ROOMKV_DATA_DIR: tempDir(),
+        ROOMKV_APPS_FILE: writeAppsFile([makeApp()]),
+      }),
+      (err: Error) => /exited with 1/.test(err.message) && new RegExp(`cannot reach Redis at redis://127.0.0.1:${port}`).test(err.message),
+    );
   });
 });

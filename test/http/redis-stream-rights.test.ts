@@ -34,8 +34,11 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       for (const s of servers) await s.close();
     });
 
-    it('a removal through one instance ends the member\'s stream on the other before anything written after it', async () => {
-      assert.equal((await a.call('POST', '/users', { body: ['ann', 'ben', 'cat'].map((username) => ({ username, password: 'pw-123456' })) })).status, 200);
+    it("a removal through one instance ends the member's stream on the other before anything written after it", async () => {
+      assert.equal(
+        (await a.call('POST', '/users', { body: ['ann', 'ben', 'cat'].map((username) => ({ username, password: 'pw-123456' })) })).status,
+        200,
+      );
       const made = await a.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'ann', members: ['ben', 'cat'] } });
       const room = made.body.data.id as string;
       const url = (s: ServerHandle) => `${s.url}${prefix}/metadata/chatroom/${room}/events`;
@@ -50,9 +53,17 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       }
       const end = await ben.next((m) => m.event === 'end', WAIT_MS);
       assert.deepEqual(json(end), { reason: 'membership_ended' });
-      assert.deepEqual(ben.messages.filter((m) => m.event === undefined), [], 'nothing after the removal reached ben');
+      assert.deepEqual(
+        ben.messages.filter((m) => m.event === undefined),
+        [],
+        'nothing after the removal reached ben',
+      );
       await cat.next((m) => m.event === undefined && 'after1' in json(m).attributes, WAIT_MS);
-      assert.equal(cat.messages.some((m) => m.event === 'end'), false, 'cat is still a member');
+      assert.equal(
+        cat.messages.some((m) => m.event === 'end'),
+        false,
+        'cat is still a member',
+      );
       cat.close();
     });
   });

@@ -23,7 +23,13 @@ const observation = fc.record({
 function scrapeBoth(observations: Array<{ route: string; method: string; status: string; seconds: number }>) {
   const theirs = new Registry();
   const counter = new Counter({ name: 'x_requests_total', help: 'requests', labelNames: LABELS, registers: [theirs] });
-  const histogram = new Histogram({ name: 'x_duration_seconds', help: 'latency', labelNames: LABELS, buckets: BOUNDS, registers: [theirs] });
+  const histogram = new Histogram({
+    name: 'x_duration_seconds',
+    help: 'latency',
+    labelNames: LABELS,
+    buckets: BOUNDS,
+    registers: [theirs],
+  });
   const ours = new Registry();
   // Registered in the same order as prom-client's pair, so the sections line up.
   const series = new SeriesHistogram('x_duration_seconds', 'latency', LABELS, BOUNDS, new Registry());
@@ -39,12 +45,15 @@ function scrapeBoth(observations: Array<{ route: string; method: string; status:
 }
 
 describe('SeriesHistogram and SeriesCounter', () => {
-  it('scrape as prom-client\'s Histogram and Counter of the same observations', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(observation, { maxLength: 60 }), async (observations) => {
-      const { theirs, ours } = scrapeBoth(observations);
-      assert.equal(await ours.metrics(), await theirs.metrics());
-      assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
-    }), { numRuns: 200 });
+  it("scrape as prom-client's Histogram and Counter of the same observations", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(observation, { maxLength: 60 }), async (observations) => {
+        const { theirs, ours } = scrapeBoth(observations);
+        assert.equal(await ours.metrics(), await theirs.metrics());
+        assert.deepEqual(await ours.getMetricsAsJSON(), await theirs.getMetricsAsJSON());
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('finds a series by its label values, once', () => {
@@ -59,7 +68,7 @@ describe('SeriesHistogram and SeriesCounter', () => {
     assert.throws(() => h.series('get'), /2 label values expected/);
   });
 
-  it('is emptied by the registry\'s reset, counter and all', async () => {
+  it("is emptied by the registry's reset, counter and all", async () => {
     const registry = new Registry();
     const h = new SeriesHistogram('z_seconds', 'z', ['op'], BOUNDS, registry);
     new SeriesCounter('z_total', 'z', h, registry);

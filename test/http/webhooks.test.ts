@@ -20,14 +20,32 @@ const SECRET = `whsec-${randomBytes(12).toString('hex')}`;
 const WAIT_MS = 10_000;
 const FAST = { ROOMKV_WEBHOOK_BACKOFF_MS: '20', ROOMKV_WEBHOOK_BACKOFF_MAX_MS: '200' };
 
-interface Hook { path: string; events?: string[] }
+interface Hook {
+  path: string;
+  events?: string[];
+}
 
 interface AttemptRow {
-  endpoint: string; roomId: string; seq: number; attempt: number; at: number;
-  status: number | null; error: string | null; durationMs: number; outcome: 'delivered' | 'retry' | 'gave_up';
+  endpoint: string;
+  roomId: string;
+  seq: number;
+  attempt: number;
+  at: number;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+  outcome: 'delivered' | 'retry' | 'gave_up';
 }
-interface EndpointRow { id: string; url: string; events: unknown; pending: number }
-interface WebhooksData { endpoints: EndpointRow[]; attempts: AttemptRow[] }
+interface EndpointRow {
+  id: string;
+  url: string;
+  events: unknown;
+  pending: number;
+}
+interface WebhooksData {
+  endpoints: EndpointRow[];
+  attempts: AttemptRow[];
+}
 
 /** An app whose apps-file entry declares `hooks` on `receiver`, with a rate limit out of the way. */
 function hookedApp(receiver: WebhookReceiver, hooks: Hook[]): TestApp {
@@ -48,7 +66,12 @@ async function ok(c: Client, method: string, path: string, body?: unknown): Prom
 }
 
 async function createUsers(admin: Client, ...names: string[]): Promise<void> {
-  await ok(admin, 'POST', '/users', names.map((username) => ({ username, password: 'pw-123456' })));
+  await ok(
+    admin,
+    'POST',
+    '/users',
+    names.map((username) => ({ username, password: 'pw-123456' })),
+  );
 }
 
 async function createRoom(admin: Client, owner: string, members: string[] = []): Promise<string> {
@@ -75,11 +98,15 @@ function waitFor<T>(what: string, check: () => Promise<T | false | undefined>, t
  * records the attempt); returns that state.
  */
 function drained(admin: Client, delivered: number): Promise<WebhooksData> {
-  return waitFor(`every endpoint to report pending 0 and ${delivered} delivered attempts`, async () => {
-    const data = await webhooksOf(admin);
-    const done = data.attempts.filter((a) => a.outcome === 'delivered').length >= delivered;
-    return data.endpoints.every((e) => e.pending === 0) && done ? data : false;
-  }, WAIT_MS);
+  return waitFor(
+    `every endpoint to report pending 0 and ${delivered} delivered attempts`,
+    async () => {
+      const data = await webhooksOf(admin);
+      const done = data.attempts.filter((a) => a.outcome === 'delivered').length >= delivered;
+      return data.endpoints.every((e) => e.pending === 0) && done ? data : false;
+    },
+    WAIT_MS,
+  );
 }
 
 function endpointId(data: WebhooksData, url: string): string {
@@ -97,7 +124,13 @@ const is2xx = (r: ReceivedRequest) => r.status >= 200 && r.status < 300;
  * request, attempts numbered on from 1 (or from later, for events in `attemptedBefore`, whose
  * first attempts were made while nothing listened).
  */
-function checkRoom(receiver: WebhookReceiver, path: string, room: string, expected: Array<Record<string, string>>, attemptedBefore = new Set<number>()): ReceivedRequest[] {
+function checkRoom(
+  receiver: WebhookReceiver,
+  path: string,
+  room: string,
+  expected: Array<Record<string, string>>,
+  attemptedBefore = new Set<number>(),
+): ReceivedRequest[] {
   const reqs = receiver.received(path).filter((r) => r.eventId.startsWith(`${room}:`));
   let lastSeq = 0;
   const bySeq = new Map<number, ReceivedRequest[]>();
@@ -113,7 +146,11 @@ function checkRoom(receiver: WebhookReceiver, path: string, room: string, expect
     bySeq.set(body.seq, [...(bySeq.get(body.seq) ?? []), r]);
   }
   const acked = reqs.filter(is2xx).map((r) => JSON.parse(r.body).seq);
-  assert.deepEqual(acked, expected.map((_, i) => i + 1), `room ${room}: each event acknowledged once, in seq order`);
+  assert.deepEqual(
+    acked,
+    expected.map((_, i) => i + 1),
+    `room ${room}: each event acknowledged once, in seq order`,
+  );
   for (const [seq, tries] of bySeq) {
     assert.deepEqual(JSON.parse(at(tries, 0).body).attributes, expected[seq - 1], `attributes of ${room}:${seq}`);
     for (const t of tries) assert.equal(t.body, at(tries, 0).body, 'every attempt sends the same body');
@@ -121,7 +158,11 @@ function checkRoom(receiver: WebhookReceiver, path: string, room: string, expect
     const first = at(tries, 0).attempt;
     if (attemptedBefore.has(seq)) assert.ok(first > 1, `${room}:${seq} was attempted before the crash, first attempt seen: ${first}`);
     else assert.equal(first, 1, `${room}:${seq}: first attempt`);
-    assert.deepEqual(tries.map((t) => t.attempt), tries.map((_, i) => first + i), `${room}:${seq}: attempts count on`);
+    assert.deepEqual(
+      tries.map((t) => t.attempt),
+      tries.map((_, i) => first + i),
+      `${room}:${seq}: attempts count on`,
+    );
   }
   return reqs;
 }
@@ -135,15 +176,20 @@ function assertNoConcurrentDuplicates(reqs: ReceivedRequest[]): void {
     for (let i = 1; i < sorted.length; i++) {
       const prev = sorted[i - 1]!;
       const cur = sorted[i]!;
-      assert.ok(prev.end <= cur.start,
-        `${id}: attempt ${cur.attempt} started at ${cur.start.toFixed(2)} while attempt ${prev.attempt} was open until ${prev.end.toFixed(2)}`);
+      assert.ok(
+        prev.end <= cur.start,
+        `${id}: attempt ${cur.attempt} started at ${cur.start.toFixed(2)} while attempt ${prev.attempt} was open until ${prev.end.toFixed(2)}`,
+      );
     }
   }
 }
 
 // ---- the stores
 
-interface StoreKind { name: string; env: Record<string, string> }
+interface StoreKind {
+  name: string;
+  env: Record<string, string>;
+}
 const stores: Array<StoreKind | { name: string; missing: string }> = [
   { name: 'sqlite', env: { ROOMKV_STORE: 'sqlite' } },
   ...(['redis', 'redis-cluster'] as const).map((kind) => {
@@ -177,103 +223,128 @@ for (const store of stores) {
       return r;
     }
 
-    it('POSTs each event once, signed, with its id in a header; each endpoint gets only the events it asked for', { timeout: 30_000 }, async () => {
-      const receiver = await receiverUp();
-      const app = hookedApp(receiver, [
-        { path: '/all' },
-        { path: '/destroyed', events: ['room_destroyed'] },
-        { path: '/removals', events: ['removeChatRoomAttributes'] },
-      ]);
-      const server = await serve(app, FAST);
-      const admin = adminOf(server.url, app);
-      await createUsers(admin, 'alice', 'bob');
-      const room = await createRoom(admin, 'alice', ['bob']);
+    it(
+      'POSTs each event once, signed, with its id in a header; each endpoint gets only the events it asked for',
+      { timeout: 30_000 },
+      async () => {
+        const receiver = await receiverUp();
+        const app = hookedApp(receiver, [
+          { path: '/all' },
+          { path: '/destroyed', events: ['room_destroyed'] },
+          { path: '/removals', events: ['removeChatRoomAttributes'] },
+        ]);
+        const server = await serve(app, FAST);
+        const admin = adminOf(server.url, app);
+        await createUsers(admin, 'alice', 'bob');
+        const room = await createRoom(admin, 'alice', ['bob']);
 
-      const before = Date.now();
-      await setAttr(admin, room, 'alice', { seat: 'a1', mic: 'on', title: 't', topic: 'x' });
-      const forced = await ok(admin, 'PUT', `/metadata/chatroom/${room}/user/bob/forced`, { metaData: { seat: 'b1' } });
-      assert.deepEqual(forced.data, { successKeys: ['seat'], errorKeys: {} });
-      const del = await ok(admin, 'DELETE', `/metadata/chatroom/${room}/user/alice`, { keys: ['mic'] });
-      assert.deepEqual(del.data, { successKeys: ['mic'], errorKeys: {} });
-      await ok(admin, 'DELETE', `/chatrooms/${room}/users/bob`);
-      await ok(admin, 'DELETE', `/chatrooms/${room}`);
-      const afterCalls = Date.now();
+        const before = Date.now();
+        await setAttr(admin, room, 'alice', { seat: 'a1', mic: 'on', title: 't', topic: 'x' });
+        const forced = await ok(admin, 'PUT', `/metadata/chatroom/${room}/user/bob/forced`, { metaData: { seat: 'b1' } });
+        assert.deepEqual(forced.data, { successKeys: ['seat'], errorKeys: {} });
+        const del = await ok(admin, 'DELETE', `/metadata/chatroom/${room}/user/alice`, { keys: ['mic'] });
+        assert.deepEqual(del.data, { successKeys: ['mic'], errorKeys: {} });
+        await ok(admin, 'DELETE', `/chatrooms/${room}/users/bob`);
+        await ok(admin, 'DELETE', `/chatrooms/${room}`);
+        const afterCalls = Date.now();
 
-      await Promise.all([
-        receiver.waitForEvents(5, { path: '/all' }),
-        receiver.waitForEvents(1, { path: '/destroyed' }),
-        receiver.waitForEvents(3, { path: '/removals' }),
-      ]);
-      const state = await drained(admin, 9);
+        await Promise.all([
+          receiver.waitForEvents(5, { path: '/all' }),
+          receiver.waitForEvents(1, { path: '/destroyed' }),
+          receiver.waitForEvents(3, { path: '/removals' }),
+        ]);
+        const state = await drained(admin, 9);
 
-      const appKey = `${app.org}#${app.app}`;
-      const expected = [
-        { operation: 'updateChatRoomAttributes', from: 'alice', reason: 'set', attributes: { seat: 'a1', mic: 'on', title: 't', topic: 'x' } },
-        { operation: 'updateChatRoomAttributes', from: 'bob', reason: 'forced_set', attributes: { seat: 'b1' } },
-        { operation: 'removeChatRoomAttributes', from: 'alice', reason: 'delete', attributes: ['mic'] },
-        { operation: 'removeChatRoomAttributes', from: 'bob', reason: 'member_left', attributes: ['seat'] },
-        { operation: 'removeChatRoomAttributes', from: 'admin', reason: 'room_destroyed', attributes: ['title', 'topic'] },
-      ];
-      const check = (path: string, seqs: number[]) => {
-        const got = receiver.received(path);
-        assert.deepEqual(got.map((r) => r.eventId), seqs.map((s) => `${room}:${s}`), `${path}: one POST per event, in order`);
-        for (const r of got) {
-          assert.equal(r.method, 'POST');
-          assert.equal(r.status, 200);
-          assert.match(String(r.headers['content-type']), /^application\/json/);
-          assert.equal(r.headers['x-roomkv-attempt'], '1');
-          const ts = String(r.headers['x-roomkv-timestamp']);
-          assert.match(ts, /^\d+$/);
-          assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 60, `x-roomkv-timestamp ${ts} is Unix seconds`);
-          assert.match(String(r.headers['x-roomkv-signature']), /^v1=[0-9a-f]{64}$/);
-          assert.equal(r.verified, true, `signature of ${r.eventId} on ${path}`);
-          const body = JSON.parse(r.body);
-          assert.equal(r.headers['x-roomkv-event-id'], body.id);
-          assert.equal(typeof body.timestamp, 'number');
-          assert.ok(body.timestamp >= before - 1000 && body.timestamp <= afterCalls + 1000, `event timestamp ${body.timestamp} in ms`);
-          const e = expected[body.seq - 1];
-          const attributes = Array.isArray(body.attributes) ? [...body.attributes].sort() : body.attributes;
-          assert.deepEqual({ ...body, attributes }, {
-            id: `${room}:${body.seq}`, seq: body.seq, chatroomId: room, app: appKey, timestamp: body.timestamp, ...e,
-          });
+        const appKey = `${app.org}#${app.app}`;
+        const expected = [
+          {
+            operation: 'updateChatRoomAttributes',
+            from: 'alice',
+            reason: 'set',
+            attributes: { seat: 'a1', mic: 'on', title: 't', topic: 'x' },
+          },
+          { operation: 'updateChatRoomAttributes', from: 'bob', reason: 'forced_set', attributes: { seat: 'b1' } },
+          { operation: 'removeChatRoomAttributes', from: 'alice', reason: 'delete', attributes: ['mic'] },
+          { operation: 'removeChatRoomAttributes', from: 'bob', reason: 'member_left', attributes: ['seat'] },
+          { operation: 'removeChatRoomAttributes', from: 'admin', reason: 'room_destroyed', attributes: ['title', 'topic'] },
+        ];
+        const check = (path: string, seqs: number[]) => {
+          const got = receiver.received(path);
+          assert.deepEqual(
+            got.map((r) => r.eventId),
+            seqs.map((s) => `${room}:${s}`),
+            `${path}: one POST per event, in order`,
+          );
+          for (const r of got) {
+            assert.equal(r.method, 'POST');
+            assert.equal(r.status, 200);
+            assert.match(String(r.headers['content-type']), /^application\/json/);
+            assert.equal(r.headers['x-roomkv-attempt'], '1');
+            const ts = String(r.headers['x-roomkv-timestamp']);
+            assert.match(ts, /^\d+$/);
+            assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 60, `x-roomkv-timestamp ${ts} is Unix seconds`);
+            assert.match(String(r.headers['x-roomkv-signature']), /^v1=[0-9a-f]{64}$/);
+            assert.equal(r.verified, true, `signature of ${r.eventId} on ${path}`);
+            const body = JSON.parse(r.body);
+            assert.equal(r.headers['x-roomkv-event-id'], body.id);
+            assert.equal(typeof body.timestamp, 'number');
+            assert.ok(body.timestamp >= before - 1000 && body.timestamp <= afterCalls + 1000, `event timestamp ${body.timestamp} in ms`);
+            const e = expected[body.seq - 1];
+            const attributes = Array.isArray(body.attributes) ? [...body.attributes].sort() : body.attributes;
+            assert.deepEqual(
+              { ...body, attributes },
+              {
+                id: `${room}:${body.seq}`,
+                seq: body.seq,
+                chatroomId: room,
+                app: appKey,
+                timestamp: body.timestamp,
+                ...e,
+              },
+            );
+          }
+          return got;
+        };
+        const all = check('/all', [1, 2, 3, 4, 5]);
+        check('/destroyed', [5]);
+        check('/removals', [3, 4, 5]);
+
+        // the verifier refuses what was not signed as sent (checked on the verifier, not on roomkv)
+        const r = at(all, 0);
+        const ts = String(r.headers['x-roomkv-timestamp']);
+        const sig = String(r.headers['x-roomkv-signature']);
+        assert.equal(verifyWebhook(SECRET, ts, r.body, sig), true);
+        assert.equal(verifyWebhook(SECRET, ts, r.body.replace('"a1"', '"a2"'), sig), false, 'a tampered body');
+        assert.equal(verifyWebhook(SECRET, ts, `${r.body} `, sig), false, 'a body with a byte added');
+        assert.equal(verifyWebhook(SECRET, String(Number(ts) + 1), r.body, sig), false, 'another timestamp');
+        assert.equal(verifyWebhook(`${SECRET}x`, ts, r.body, sig), false, 'another secret');
+
+        // GET /webhooks: the three endpoints, nothing pending, one delivered attempt per request
+        assert.equal(state.endpoints.length, 3);
+        assert.equal(new Set(state.endpoints.map((e) => e.id)).size, 3, 'each endpoint has its own id');
+        assert.deepEqual(state.endpoints.find((e) => e.url === receiver.url('/destroyed'))?.events, ['room_destroyed']);
+        assert.deepEqual(state.endpoints.find((e) => e.url === receiver.url('/removals'))?.events, ['removeChatRoomAttributes']);
+        assert.equal(state.attempts.length, 9);
+        for (const [path, n] of [
+          ['/all', 5],
+          ['/destroyed', 1],
+          ['/removals', 3],
+        ] as const) {
+          const id = endpointId(state, receiver.url(path));
+          const mine = state.attempts.filter((a) => a.endpoint === id);
+          assert.equal(mine.length, n, `${path}: attempts recorded`);
+          for (const a of mine) {
+            assert.equal(a.roomId, room);
+            assert.equal(a.attempt, 1);
+            assert.equal(a.status, 200);
+            assert.equal(a.error, null);
+            assert.equal(a.outcome, 'delivered');
+            assert.equal(typeof a.at, 'number');
+            assert.ok(a.durationMs >= 0);
+          }
         }
-        return got;
-      };
-      const all = check('/all', [1, 2, 3, 4, 5]);
-      check('/destroyed', [5]);
-      check('/removals', [3, 4, 5]);
-
-      // the verifier refuses what was not signed as sent (checked on the verifier, not on roomkv)
-      const r = at(all, 0);
-      const ts = String(r.headers['x-roomkv-timestamp']);
-      const sig = String(r.headers['x-roomkv-signature']);
-      assert.equal(verifyWebhook(SECRET, ts, r.body, sig), true);
-      assert.equal(verifyWebhook(SECRET, ts, r.body.replace('"a1"', '"a2"'), sig), false, 'a tampered body');
-      assert.equal(verifyWebhook(SECRET, ts, `${r.body} `, sig), false, 'a body with a byte added');
-      assert.equal(verifyWebhook(SECRET, String(Number(ts) + 1), r.body, sig), false, 'another timestamp');
-      assert.equal(verifyWebhook(`${SECRET}x`, ts, r.body, sig), false, 'another secret');
-
-      // GET /webhooks: the three endpoints, nothing pending, one delivered attempt per request
-      assert.equal(state.endpoints.length, 3);
-      assert.equal(new Set(state.endpoints.map((e) => e.id)).size, 3, 'each endpoint has its own id');
-      assert.deepEqual(state.endpoints.find((e) => e.url === receiver.url('/destroyed'))?.events, ['room_destroyed']);
-      assert.deepEqual(state.endpoints.find((e) => e.url === receiver.url('/removals'))?.events, ['removeChatRoomAttributes']);
-      assert.equal(state.attempts.length, 9);
-      for (const [path, n] of [['/all', 5], ['/destroyed', 1], ['/removals', 3]] as const) {
-        const id = endpointId(state, receiver.url(path));
-        const mine = state.attempts.filter((a) => a.endpoint === id);
-        assert.equal(mine.length, n, `${path}: attempts recorded`);
-        for (const a of mine) {
-          assert.equal(a.roomId, room);
-          assert.equal(a.attempt, 1);
-          assert.equal(a.status, 200);
-          assert.equal(a.error, null);
-          assert.equal(a.outcome, 'delivered');
-          assert.equal(typeof a.at, 'number');
-          assert.ok(a.durationMs >= 0);
-        }
-      }
-    });
+      },
+    );
 
     it('retries failed deliveries in seq order per room, each event acknowledged exactly once', { timeout: 30_000 }, async () => {
       const receiver = await receiverUp();
@@ -285,17 +356,25 @@ for (const store of stores) {
       const rooms = [await createRoom(admin, 'alice'), await createRoom(admin, 'alice'), await createRoom(admin, 'alice')];
       const PER_ROOM = 7;
       const expected = Array.from({ length: PER_ROOM }, (_, i) => ({ n: String(i) }));
-      await Promise.all(rooms.map(async (room) => {
-        for (const attrs of expected) await setAttr(admin, room, 'alice', attrs);
-      }));
+      await Promise.all(
+        rooms.map(async (room) => {
+          for (const attrs of expected) await setAttr(admin, room, 'alice', attrs);
+        }),
+      );
 
       await receiver.waitForEvents(rooms.length * PER_ROOM);
       for (const room of rooms) checkRoom(receiver, '/hook', room, expected);
       const all = receiver.received('/hook');
       const failed = all.filter((r) => r.status === 500);
       assert.equal(failed.length, 5, 'the first five requests were answered 500');
-      assert.deepEqual(failed.map((r) => r.n), [1, 2, 3, 4, 5]);
-      assert.ok(all.some((r) => r.attempt > 1), 'a retried delivery says so in x-roomkv-attempt');
+      assert.deepEqual(
+        failed.map((r) => r.n),
+        [1, 2, 3, 4, 5],
+      );
+      assert.ok(
+        all.some((r) => r.attempt > 1),
+        'a retried delivery says so in x-roomkv-attempt',
+      );
       assert.equal(all.length, rooms.length * PER_ROOM + 5, 'no request beyond one per failure and one per event');
 
       const state = await drained(admin, rooms.length * PER_ROOM);
@@ -315,8 +394,15 @@ for (const store of stores) {
         for (let seq = 1; seq <= PER_ROOM; seq++) {
           const mine = state.attempts.filter((a) => a.roomId === room && a.seq === seq);
           const sent = all.filter((r) => r.eventId === `${room}:${seq}`);
-          assert.deepEqual(mine.map((a) => a.attempt), sent.map((_, i) => sent.length - i), `${room}:${seq}: attempts newest first`);
-          assert.deepEqual(mine.map((a) => a.outcome), sent.map((_, i) => (i === 0 ? 'delivered' : 'retry')));
+          assert.deepEqual(
+            mine.map((a) => a.attempt),
+            sent.map((_, i) => sent.length - i),
+            `${room}:${seq}: attempts newest first`,
+          );
+          assert.deepEqual(
+            mine.map((a) => a.outcome),
+            sent.map((_, i) => (i === 0 ? 'delivered' : 'retry')),
+          );
         }
       }
     });
@@ -337,8 +423,14 @@ for (const store of stores) {
       });
       const mine = state.attempts.filter((a) => a.roomId === room && a.seq === 1).reverse();
       assert.ok(mine.length >= 2, `retried before giving up: ${mine.length} attempts`);
-      assert.deepEqual(mine.map((a) => a.attempt), mine.map((_, i) => i + 1));
-      assert.deepEqual(mine.map((a) => a.outcome), mine.map((_, i) => (i === mine.length - 1 ? 'gave_up' : 'retry')));
+      assert.deepEqual(
+        mine.map((a) => a.attempt),
+        mine.map((_, i) => i + 1),
+      );
+      assert.deepEqual(
+        mine.map((a) => a.outcome),
+        mine.map((_, i) => (i === mine.length - 1 ? 'gave_up' : 'retry')),
+      );
       for (const a of mine) assert.deepEqual([a.status, a.error], [500, 'HTTP 500']);
       const first = at(mine, 0).at;
       for (const a of mine.slice(0, -1)) assert.ok(a.at + a.durationMs - first < 300, `attempt ${a.attempt} was still inside the window`);
@@ -346,15 +438,25 @@ for (const store of stores) {
       assert.ok(last.at + last.durationMs - first >= 300, 'given up only once the window was over');
       assert.equal(at(state.endpoints, 0).pending, 0, 'a given-up event leaves the outbox');
       const sent = receiver.received('/hook');
-      assert.deepEqual(sent.map((r) => r.eventId), mine.map(() => `${room}:1`));
-      assert.deepEqual(sent.map((r) => r.attempt), mine.map((a) => a.attempt));
+      assert.deepEqual(
+        sent.map((r) => r.eventId),
+        mine.map(() => `${room}:1`),
+      );
+      assert.deepEqual(
+        sent.map((r) => r.attempt),
+        mine.map((a) => a.attempt),
+      );
       assert.ok(sent.every((r) => r.status === 500 && r.verified));
 
       receiver.succeedAll();
       await setAttr(admin, room, 'alice', { n: '2' });
       await receiver.waitForEvents(1);
       const next = receiver.received('/hook').slice(mine.length);
-      assert.deepEqual(next.map((r) => [r.eventId, r.attempt, r.status]), [[`${room}:2`, 1, 200]], 'seq 1 is not sent again; seq 2 once');
+      assert.deepEqual(
+        next.map((r) => [r.eventId, r.attempt, r.status]),
+        [[`${room}:2`, 1, 200]],
+        'seq 1 is not sent again; seq 2 once',
+      );
       assert.deepEqual(JSON.parse(at(next, 0).body).attributes, { n: '2' });
       const end = await drained(admin, 1);
       const newest = at(end.attempts, 0);
@@ -375,20 +477,26 @@ for (const store of stores) {
       await createUsers(admin1, 'alice');
       const rooms = [await createRoom(admin1, 'alice'), await createRoom(admin1, 'alice')];
       const expected = new Map(rooms.map((room, r) => [room, Array.from({ length: 10 }, (_, i) => ({ n: `${r}-${i}` }))]));
-      await Promise.all(rooms.map(async (room) => {
-        for (const attrs of expected.get(room)!) await setAttr(admin1, room, 'alice', attrs);
-      }));
+      await Promise.all(
+        rooms.map(async (room) => {
+          for (const attrs of expected.get(room)!) await setAttr(admin1, room, 'alice', attrs);
+        }),
+      );
 
-      await waitFor('a moment between two failed attempts of every room, to kill -9 in', async () => {
-        const { attempts } = await webhooksOf(admin1);
-        const latest = rooms.map((room) => attempts.find((a) => a.roomId === room));
-        if (latest.some((a) => a === undefined)) return false;
-        for (const a of latest) assert.deepEqual([a!.seq, a!.outcome, a!.status], [1, 'retry', null], 'nothing listens: no status');
-        const quietUntil = Math.min(...latest.map((a) => a!.at + a!.durationMs + 1500));
-        if (Date.now() + 300 >= quietUntil) return false;
-        await first.kill9();
-        return true;
-      }, 20_000);
+      await waitFor(
+        'a moment between two failed attempts of every room, to kill -9 in',
+        async () => {
+          const { attempts } = await webhooksOf(admin1);
+          const latest = rooms.map((room) => attempts.find((a) => a.roomId === room));
+          if (latest.some((a) => a === undefined)) return false;
+          for (const a of latest) assert.deepEqual([a!.seq, a!.outcome, a!.status], [1, 'retry', null], 'nothing listens: no status');
+          const quietUntil = Math.min(...latest.map((a) => a!.at + a!.durationMs + 1500));
+          if (Date.now() + 300 >= quietUntil) return false;
+          await first.kill9();
+          return true;
+        },
+        20_000,
+      );
       assert.equal(receiver.requests.length, 0);
 
       const second = await spawnServer({ ...base, ...FAST });
@@ -400,10 +508,19 @@ for (const store of stores) {
 
       const state = await drained(adminOf(second.url, app), 20);
       for (const room of rooms) {
-        const delivered = state.attempts.filter((a) => a.roomId === room && a.outcome === 'delivered').map((a) => a.seq).sort((x, y) => x - y);
-        assert.deepEqual(delivered, expected.get(room)!.map((_, i) => i + 1), `${room}: every event delivered once`);
-        assert.ok(state.attempts.some((a) => a.roomId === room && a.seq === 1 && a.outcome === 'retry' && a.status === null),
-          `${room}: the attempts made before the crash are still listed`);
+        const delivered = state.attempts
+          .filter((a) => a.roomId === room && a.outcome === 'delivered')
+          .map((a) => a.seq)
+          .sort((x, y) => x - y);
+        assert.deepEqual(
+          delivered,
+          expected.get(room)!.map((_, i) => i + 1),
+          `${room}: every event delivered once`,
+        );
+        assert.ok(
+          state.attempts.some((a) => a.roomId === room && a.seq === 1 && a.outcome === 'retry' && a.status === null),
+          `${room}: the attempts made before the crash are still listed`,
+        );
       }
     });
   });
@@ -438,9 +555,11 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const rooms = [await createRoom(a, 'alice'), await createRoom(b, 'alice'), await createRoom(a, 'alice')];
       const PER_ROOM = 8;
       const expected = Array.from({ length: PER_ROOM }, (_, i) => ({ n: String(i) }));
-      await Promise.all(rooms.map(async (room) => {
-        for (const [i, attrs] of expected.entries()) await setAttr(i % 2 === 0 ? a : b, room, 'alice', attrs);
-      }));
+      await Promise.all(
+        rooms.map(async (room) => {
+          for (const [i, attrs] of expected.entries()) await setAttr(i % 2 === 0 ? a : b, room, 'alice', attrs);
+        }),
+      );
 
       await receiver.waitForEvents(rooms.length * PER_ROOM);
       const stateA = await drained(a, rooms.length * PER_ROOM);
@@ -448,7 +567,10 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       assert.deepEqual(stateB.endpoints, stateA.endpoints, 'both instances see one outbox');
 
       const all = receiver.received('/hook');
-      assert.ok(all.some((r) => r.status === 500), 'some requests failed');
+      assert.ok(
+        all.some((r) => r.status === 500),
+        'some requests failed',
+      );
       assertNoConcurrentDuplicates(all);
       for (const room of rooms) checkRoom(receiver, '/hook', room, expected);
       assert.equal(stateA.attempts.filter((x) => x.outcome === 'delivered').length, rooms.length * PER_ROOM);
@@ -470,7 +592,11 @@ describe('webhook requests', () => {
     const server = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
-        seen.push({ eventId: String(req.headers['x-roomkv-event-id']), attempt: String(req.headers['x-roomkv-attempt']), at: performance.now() });
+        seen.push({
+          eventId: String(req.headers['x-roomkv-event-id']),
+          attempt: String(req.headers['x-roomkv-attempt']),
+          at: performance.now(),
+        });
         answer(seen.length, req, res);
       });
     });
@@ -502,12 +628,21 @@ describe('webhook requests', () => {
     const { admin, room } = await serveWith(ep.url, { ROOMKV_WEBHOOK_TIMEOUT_MS: '300' });
     const state = await drained(admin, 1);
     const mine = state.attempts.filter((a) => a.roomId === room).reverse();
-    assert.deepEqual(mine.map((a) => [a.seq, a.attempt, a.outcome, a.status, a.error]), [
-      [1, 1, 'retry', null, 'no answer within 300 ms'],
-      [1, 2, 'delivered', 200, null],
-    ]);
+    assert.deepEqual(
+      mine.map((a) => [a.seq, a.attempt, a.outcome, a.status, a.error]),
+      [
+        [1, 1, 'retry', null, 'no answer within 300 ms'],
+        [1, 2, 'delivered', 200, null],
+      ],
+    );
     assert.ok(at(mine, 0).durationMs >= 290 && at(mine, 0).durationMs < 3000, `cut off after about 300 ms: ${at(mine, 0).durationMs}`);
-    assert.deepEqual(ep.seen.map((s) => [s.eventId, s.attempt]), [[`${room}:1`, '1'], [`${room}:1`, '2']]);
+    assert.deepEqual(
+      ep.seen.map((s) => [s.eventId, s.attempt]),
+      [
+        [`${room}:1`, '1'],
+        [`${room}:1`, '2'],
+      ],
+    );
   });
 
   it('a redirect is a failed attempt, not followed; an answer cut off midway is one too', { timeout: 30_000 }, async () => {
@@ -532,10 +667,23 @@ describe('webhook requests', () => {
     const state = await drained(admin, 1);
     const mine = state.attempts.filter((a) => a.roomId === room).reverse();
     // A status counts only with the whole answer: the cut-off one has none.
-    assert.deepEqual(mine.map((a) => [a.attempt, a.outcome, a.status]), [[1, 'retry', 307], [2, 'retry', null], [3, 'delivered', 204]]);
+    assert.deepEqual(
+      mine.map((a) => [a.attempt, a.outcome, a.status]),
+      [
+        [1, 'retry', 307],
+        [2, 'retry', null],
+        [3, 'delivered', 204],
+      ],
+    );
     assert.equal(at(mine, 0).error, 'HTTP 307');
-    assert.ok(typeof at(mine, 1).error === 'string' && at(mine, 1).error !== '', `the cut-off answer is recorded as an error: ${at(mine, 1).error}`);
+    assert.ok(
+      typeof at(mine, 1).error === 'string' && at(mine, 1).error !== '',
+      `the cut-off answer is recorded as an error: ${at(mine, 1).error}`,
+    );
     assert.equal(elsewhere, 0, 'the redirect was not followed');
-    assert.deepEqual(ep.seen.map((s) => s.attempt), ['1', '2', '3']);
+    assert.deepEqual(
+      ep.seen.map((s) => s.attempt),
+      ['1', '2', '3'],
+    );
   });
 });

@@ -37,25 +37,35 @@ before(async () => {
   agora = await startTarget(sqliteTarget, [agoraApp]);
   admin = client(agora.url, `/${agoraApp.org}/${agoraApp.app}`, appToken(agoraApp));
   const names = Array.from({ length: USERS }, (_, i) => `u${String(i).padStart(3, '0')}`);
-  for (let i = 0; i < names.length; i += 60) await ok(admin, 'POST', '/users', names.slice(i, i + 60).map((username) => ({ username, password: 'pw-123456' })));
+  for (let i = 0; i < names.length; i += 60)
+    await ok(
+      admin,
+      'POST',
+      '/users',
+      names.slice(i, i + 60).map((username) => ({ username, password: 'pw-123456' })),
+    );
   // five rooms; the first with 13 members and 60 keys set by several members, DELETE and NO_DELETE
   for (let r = 0; r < 5; r++) {
     const owner = at(names, r * 10);
     const members = r === 0 ? names.slice(1, 13) : [names[r * 10 + 1]];
-    const id = (await ok(admin, 'POST', '/chatrooms', { name: `room ${r}`, description: `about ${r}`, owner, members, maxusers: 500 })).data.id as string;
+    const id = (await ok(admin, 'POST', '/chatrooms', { name: `room ${r}`, description: `about ${r}`, owner, members, maxusers: 500 })).data
+      .id as string;
     const setters = [owner, ...members];
     const keys = r === 0 ? 60 : 3;
     for (let k = 0; k < keys; k += 10) {
       const metaData = Object.fromEntries(Array.from({ length: Math.min(10, keys - k) }, (_, j) => [`key${k + j}`, `v${k + j}/${r} ü`]));
-      await ok(admin, 'PUT', `/metadata/chatroom/${id}/user/${setters[(k / 10) % setters.length]}`, { metaData, autoDelete: k % 20 === 0 ? 'DELETE' : 'NO_DELETE' });
+      await ok(admin, 'PUT', `/metadata/chatroom/${id}/user/${setters[(k / 10) % setters.length]}`, {
+        metaData,
+        autoDelete: k % 20 === 0 ? 'DELETE' : 'NO_DELETE',
+      });
     }
     const map = (await ok(admin, 'POST', `/metadata/chatroom/${id}`)).data;
     rooms.push({ id, owner, map, members: (await ok(admin, 'GET', `/chatrooms/${id}/users`)).data });
   }
 });
 
-describe('GET .../chatrooms and GET .../users (Agora\'s list calls)', () => {
-  it('page through every chatroom and user with limit and cursor, shaped as Agora\'s answers', async () => {
+describe("GET .../chatrooms and GET .../users (Agora's list calls)", () => {
+  it("page through every chatroom and user with limit and cursor, shaped as Agora's answers", async () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
@@ -66,7 +76,10 @@ describe('GET .../chatrooms and GET .../users (Agora\'s list calls)', () => {
       seen.push(...page.data.map((r: { id: string }) => r.id));
       cursor = page.cursor;
     } while (cursor);
-    assert.deepEqual(seen, rooms.map((r) => r.id));
+    assert.deepEqual(
+      seen,
+      rooms.map((r) => r.id),
+    );
     const first = (await ok(admin, 'GET', '/chatrooms')).data[0];
     assert.deepEqual(first, { id: at(rooms, 0).id, name: 'room 0', owner: 'u000', affiliations_count: 13 });
 
@@ -106,10 +119,22 @@ function importSuite(target: Target): void {
     const appsFile = writeAppsFile([app], dataDir);
     const env: Record<string, string> = { ...target.env(), ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: appsFile };
     after(async () => {
-      if (env.ROOMKV_REDIS_PREFIX) await dropPrefix(env.ROOMKV_REDIS_PREFIX, { url: env.ROOMKV_REDIS_URL, clusterNodes: env.ROOMKV_REDIS_CLUSTER_NODES });
+      if (env.ROOMKV_REDIS_PREFIX)
+        await dropPrefix(env.ROOMKV_REDIS_PREFIX, { url: env.ROOMKV_REDIS_URL, clusterNodes: env.ROOMKV_REDIS_CLUSTER_NODES });
     });
-    const agoraFlags = () => ['--from-agora', '--agora-host', agora.url, '--agora-org', agoraApp.org, '--agora-app', agoraApp.app,
-      '--client-id', agoraApp.clientId, '--client-secret', agoraApp.clientSecret];
+    const agoraFlags = () => [
+      '--from-agora',
+      '--agora-host',
+      agora.url,
+      '--agora-org',
+      agoraApp.org,
+      '--agora-app',
+      agoraApp.app,
+      '--client-id',
+      agoraApp.clientId,
+      '--client-secret',
+      agoraApp.clientSecret,
+    ];
 
     it('brings users, chatrooms (ids kept), members and every attribute, owned by the room owner with NO_DELETE', async () => {
       const res = await runCli(['import', ...agoraFlags(), '--app', `${app.org}#${app.app}`], env);
@@ -121,7 +146,10 @@ function importSuite(target: Target): void {
       const server = await startTarget(target, [app], { dataDir, env });
       try {
         const mine = client(server.url, `/${app.org}/${app.app}`, appToken(app));
-        assert.deepEqual((await ok(mine, 'GET', '/chatrooms?limit=100')).data.map((r: { id: string }) => r.id), rooms.map((r) => r.id));
+        assert.deepEqual(
+          (await ok(mine, 'GET', '/chatrooms?limit=100')).data.map((r: { id: string }) => r.id),
+          rooms.map((r) => r.id),
+        );
         for (const r of rooms) {
           assert.deepEqual((await ok(mine, 'POST', `/metadata/chatroom/${r.id}`)).data, r.map);
           const records = (await ok(mine, 'GET', `/chatrooms/${r.id}/attributes`)).data as Array<{ owner: string; autoDelete: string }>;
@@ -131,13 +159,19 @@ function importSuite(target: Target): void {
         }
         assert.equal((await ok(mine, 'GET', '/users?limit=100')).cursor !== undefined, true);
         // no password works; the inherit grant and 007 user tokens do
-        const login = await mine.as(undefined).call('POST', '/token', { body: { grant_type: 'password', username: 'u001', password: 'pw-123456' } });
+        const login = await mine
+          .as(undefined)
+          .call('POST', '/token', { body: { grant_type: 'password', username: 'u001', password: 'pw-123456' } });
         assert.equal(login.status, 400);
         const inherit = await mine.call('POST', '/token', { body: { grant_type: 'inherit', username: 'u001' } });
         assert.equal(inherit.status, 200, inherit.text);
-        const read = await mine.as(inherit.body.access_token).call('POST', `/metadata/chatroom/${at(rooms, 0).id}`, { body: { keys: ['key1'] } });
+        const read = await mine
+          .as(inherit.body.access_token)
+          .call('POST', `/metadata/chatroom/${at(rooms, 0).id}`, { body: { keys: ['key1'] } });
         assert.deepEqual([read.status, read.body.data], [200, { key1: at(rooms, 0).map.key1 }]);
-        const asOwner = await mine.as(userToken(app, 'u000')).call('PUT', `/metadata/chatroom/${at(rooms, 0).id}/user/u000`, { body: { metaData: { key59: 'mine' } } });
+        const asOwner = await mine
+          .as(userToken(app, 'u000'))
+          .call('PUT', `/metadata/chatroom/${at(rooms, 0).id}/user/u000`, { body: { metaData: { key59: 'mine' } } });
         assert.deepEqual(asOwner.body.data, { successKeys: ['key59'], errorKeys: {} });
         const fresh = (await ok(mine, 'POST', '/chatrooms', { name: 'new', description: '', owner: 'u001' })).data.id as string;
         assert.ok(BigInt(fresh) > BigInt(at(rooms, 4).id), fresh);
@@ -151,25 +185,40 @@ function importSuite(target: Target): void {
       assert.match(again.stderr, /nothing was imported/);
     });
 
-    it('pages through Agora\'s lists: small pages bring the same bytes as the largest', async () => {
+    it("pages through Agora's lists: small pages bring the same bytes as the largest", async () => {
       const [small, large] = [makeApp(), makeApp()];
       const dir = tempDir();
       dirs.push(dir);
       const config = loadConfig({ ...target.env(), ROOMKV_DATA_DIR: dir, ROOMKV_APPS_FILE: writeAppsFile([small, large], dir) });
       const [intoSmall, intoLarge] = loadAppsFile(config.appsFile!);
       assert.ok(intoSmall && intoLarge);
-      const src = { host: agora.url, org: agoraApp.org, app: agoraApp.app, clientId: agoraApp.clientId, clientSecret: agoraApp.clientSecret };
+      const src = {
+        host: agora.url,
+        org: agoraApp.org,
+        app: agoraApp.app,
+        clientId: agoraApp.clientId,
+        clientSecret: agoraApp.clientSecret,
+      };
       const { store } = await openBackend(config);
       try {
         const pages = { users: 7, rooms: 2, members: 4 };
-        for (const [into, p] of [[intoSmall, pages], [intoLarge, undefined]] as const) {
-          const summary = await importTransfer(store, agoraLines(src, into, '0.0.0', () => {}, p), { apps: [into], into, log: () => {} });
+        for (const [into, p] of [
+          [intoSmall, pages],
+          [intoLarge, undefined],
+        ] as const) {
+          const summary = await importTransfer(
+            store,
+            agoraLines(src, into, '0.0.0', () => {}, p),
+            { apps: [into], into, log: () => {} },
+          );
           assert.deepEqual(summary.counts, { users: USERS, rooms: 5, members: 21, attributes: 72 });
         }
         assert.equal(at(await store.listUsers(intoSmall.appId, '', 1), 0).passwordHash, NO_PASSWORD);
         const text = async (a: typeof intoSmall) => {
           let out = '';
-          await exportApps(store, [a], '0.0.0', (t) => { out += t; });
+          await exportApps(store, [a], '0.0.0', (t) => {
+            out += t;
+          });
           return out.split('\n').slice(2).join('\n');
         };
         assert.equal(await text(intoSmall), await text(intoLarge));

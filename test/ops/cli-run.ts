@@ -33,8 +33,12 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }

@@ -27,7 +27,7 @@ function tokenOf(stdout: string): string {
 /** Runs the jobs a few at a time: many tsx starts at once on a busy 2-core machine meet runCli's timeout. */
 async function inBatches<T>(jobs: Array<() => Promise<T>>, size = 4): Promise<T[]> {
   const results: T[] = [];
-  for (let i = 0; i < jobs.length; i += size) results.push(...await Promise.all(jobs.slice(i, i + size).map((job) => job())));
+  for (let i = 0; i < jobs.length; i += size) results.push(...(await Promise.all(jobs.slice(i, i + size).map((job) => job()))));
   return results;
 }
 
@@ -36,8 +36,22 @@ const demoDir = tempDir();
 const bad = tempDir();
 const good = tempDir();
 const mistakes = tempDir();
-type Solo = 'help' | 'unknown' | 'checkGood' | 'checkBad' | 'demoBeforeStart' | 'unknownFlag' | 'missingValue' | 'version'
-  | 'tokenNoKind' | 'badUser' | 'badTtl' | 'appsNoList' | 'badEvent' | 'reservedOrg' | 'example';
+type Solo =
+  | 'help'
+  | 'unknown'
+  | 'checkGood'
+  | 'checkBad'
+  | 'demoBeforeStart'
+  | 'unknownFlag'
+  | 'missingValue'
+  | 'version'
+  | 'tokenNoKind'
+  | 'badUser'
+  | 'badTtl'
+  | 'appsNoList'
+  | 'badEvent'
+  | 'reservedOrg'
+  | 'example';
 let solo: Record<Solo, CliResult>;
 after(() => {
   for (const d of [demoDir, bad, good, mistakes]) rmSync(d, { recursive: true, force: true });
@@ -52,7 +66,10 @@ before(async () => {
   const commands: Record<keyof typeof solo, [string[], Record<string, string>]> = {
     help: [['serve', '--help'], {}],
     unknown: [['frobnicate'], {}],
-    checkGood: [['check-config'], { ROOMKV_APPS_FILE: join(good, 'apps.json'), ROOMKV_DATA_DIR: good, PORT: '8099', ROOMKV_STORE: 'sqlite' }],
+    checkGood: [
+      ['check-config'],
+      { ROOMKV_APPS_FILE: join(good, 'apps.json'), ROOMKV_DATA_DIR: good, PORT: '8099', ROOMKV_STORE: 'sqlite' },
+    ],
     checkBad: [['check-config'], { ROOMKV_APPS_FILE: join(bad, 'apps.json'), ROOMKV_DATA_DIR: bad, PORT: 'abc', ROOMKV_STORE: 'x' }],
     demoBeforeStart: [['token', 'app'], { ROOMKV_DATA_DIR: demoDir }],
     unknownFlag: [['serve', '--frob', '1'], {}],
@@ -66,7 +83,13 @@ before(async () => {
     reservedOrg: [['check-config'], { ROOMKV_APPS_FILE: join(mistakes, 'reserved.json'), ROOMKV_DATA_DIR: mistakes }],
     example: [['check-config'], { ROOMKV_APPS_FILE: join(ROOT, 'apps.example.json'), ROOMKV_DATA_DIR: mistakes }],
   };
-  const results = await inBatches(Object.values(commands).map(([args, env]) => () => runCli(args, env)));
+  const results = await inBatches(
+    Object.values(commands).map(
+      ([args, env]) =>
+        () =>
+          runCli(args, env),
+    ),
+  );
   solo = Object.fromEntries(Object.keys(commands).map((k, i) => [k, results[i]])) as typeof solo;
 });
 
@@ -119,7 +142,9 @@ describe('roomkv token and apps list, for apps from an apps file', () => {
     const admin = client(server.url, `/${app.org}/${app.app}`, appToken(app));
     const users = await admin.call('POST', '/users', { body: members.map((username) => ({ username, password: 'pw-123456' })) });
     assert.equal(users.status, 200, users.text);
-    const room = await admin.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: members[0], members: members.slice(1) } });
+    const room = await admin.call('POST', '/chatrooms', {
+      body: { name: 'r', description: 'd', owner: members[0], members: members.slice(1) },
+    });
     assert.equal(room.status, 200, room.text);
     return room.body.data.id;
   }
@@ -133,13 +158,19 @@ describe('roomkv token and apps list, for apps from an apps file', () => {
     assert.equal(claims.expire, 60);
     assert.deepEqual(Object.keys(claims.privileges), ['2'], 'an app token (Chat privilege 2)');
 
-    const created = await call(server.url, 'POST', `/${second.org}/${second.app}/users`, { token, body: { username: 'fromcli', password: 'pw-123456' } });
+    const created = await call(server.url, 'POST', `/${second.org}/${second.app}/users`, {
+      token,
+      body: { username: 'fromcli', password: 'pw-123456' },
+    });
     assert.equal(created.status, 200, created.text);
     assert.equal(created.body.entities[0].username, 'fromcli');
     const read = await call(server.url, 'GET', `/${second.org}/${second.app}/users/fromcli`, { token });
     assert.equal(read.status, 200);
     // It is the second app's token: the first app refuses it.
-    const other = await call(server.url, 'POST', `/${first.org}/${first.app}/users`, { token, body: { username: 'fromcli', password: 'pw-123456' } });
+    const other = await call(server.url, 'POST', `/${first.org}/${first.app}/users`, {
+      token,
+      body: { username: 'fromcli', password: 'pw-123456' },
+    });
     assert.equal(other.status, 401);
     assert.equal(other.body.error, 'unauthorized');
     assert.equal(other.body.error_description, 'Unable to authenticate (OAuth)');
@@ -150,7 +181,10 @@ describe('roomkv token and apps list, for apps from an apps file', () => {
     assert.equal(res.code, 0, res.stderr);
     const token = tokenOf(res.stdout);
     assert.equal(decodeToken(token).appId, first.appId);
-    const ok = await call(server.url, 'POST', `/${first.org}/${first.app}/users`, { token, body: { username: 'pickedfirst', password: 'pw-123456' } });
+    const ok = await call(server.url, 'POST', `/${first.org}/${first.app}/users`, {
+      token,
+      body: { username: 'pickedfirst', password: 'pw-123456' },
+    });
     assert.equal(ok.status, 200, ok.text);
     const refused = await call(server.url, 'GET', `/${second.org}/${second.app}/users/pickedfirst`, { token });
     assert.equal(refused.status, 401);
@@ -180,7 +214,10 @@ describe('roomkv token and apps list, for apps from an apps file', () => {
     assert.deepEqual(set.body.data, { successKeys: ['seat'], errorKeys: {} });
     const records = await me.as(appToken(first)).call('GET', `/chatrooms/${room}/attributes`);
     assert.equal(records.status, 200, records.text);
-    assert.deepEqual(records.body.data.map((r: { key: string; owner: string }) => [r.key, r.owner]), [['seat', 'cliuser']]);
+    assert.deepEqual(
+      records.body.data.map((r: { key: string; owner: string }) => [r.key, r.owner]),
+      [['seat', 'cliuser']],
+    );
 
     const asOther = await me.call('PUT', `/metadata/chatroom/${room}/user/bystander`, { body: { metaData: { seat2: 'x' } } });
     assert.equal(asOther.status, 403);
@@ -282,8 +319,8 @@ describe('roomkv check-config', () => {
     assert.match(out, /PORT\b.*abc/, 'names PORT and its value');
     assert.match(out, /ROOMKV_STORE\b.*\bx\b/, 'names ROOMKV_STORE and its value');
     assert.match(out, /ROOMKV_STORE.*sqlite.*redis/, 'lists the allowed stores');
-    assert.match(out, /apps\/0\/appId/, 'names the first app\'s appId');
-    assert.match(out, /apps\/1\/clientSecret/, 'names the second app\'s missing clientSecret');
+    assert.match(out, /apps\/0\/appId/, "names the first app's appId");
+    assert.match(out, /apps\/1\/clientSecret/, "names the second app's missing clientSecret");
     assert.ok(!out.includes('configuration ok') && !res.stdout.includes('configuration ok'));
   });
 });
@@ -294,11 +331,18 @@ describe('roomkv serve on a data dir another roomkv holds', () => {
     const first = await startTarget(sqliteTarget, [app]);
     try {
       const second = await runCli(['serve'], {
-        ROOMKV_DATA_DIR: first.dataDir, ROOMKV_APPS_FILE: first.appsFile, PORT: '0', HOST: '127.0.0.1', ROOMKV_STORE: 'sqlite',
+        ROOMKV_DATA_DIR: first.dataDir,
+        ROOMKV_APPS_FILE: first.appsFile,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        ROOMKV_STORE: 'sqlite',
       });
       assert.notEqual(second.code, 0, 'the second server must not start');
       assert.match(second.stderr + second.stdout, /roomkv\.sqlite is in use by another process/);
-      const res = await call(first.url, 'POST', `/${app.org}/${app.app}/users`, { token: appToken(app), body: { username: 'still-here', password: 'pw-123456' } });
+      const res = await call(first.url, 'POST', `/${app.org}/${app.app}/users`, {
+        token: appToken(app),
+        body: { username: 'still-here', password: 'pw-123456' },
+      });
       assert.equal(res.status, 200, res.text);
     } finally {
       await first.close();

@@ -25,13 +25,18 @@ after(async () => {
 });
 
 /** A place data can live: a target and the data dir (SQLite's file, the apps file) it uses. */
-interface Place { target: Target; dataDir: string; env: Record<string, string> }
+interface Place {
+  target: Target;
+  dataDir: string;
+  env: Record<string, string>;
+}
 
 function place(target: Target): Place {
   const dataDir = dir();
   writeAppsFile([app], dataDir);
   const env = target.env();
-  if (env.ROOMKV_REDIS_PREFIX) prefixes.push({ prefix: env.ROOMKV_REDIS_PREFIX, where: { url: env.ROOMKV_REDIS_URL, clusterNodes: env.ROOMKV_REDIS_CLUSTER_NODES } });
+  if (env.ROOMKV_REDIS_PREFIX)
+    prefixes.push({ prefix: env.ROOMKV_REDIS_PREFIX, where: { url: env.ROOMKV_REDIS_URL, clusterNodes: env.ROOMKV_REDIS_CLUSTER_NODES } });
   return { target, dataDir, env: { ...env, ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: join(dataDir, 'apps.json') } };
 }
 
@@ -61,17 +66,30 @@ interface Seen {
 }
 
 async function populate(admin: Client): Promise<Seen> {
-  await ok(admin, 'POST', '/users', ['alice', 'bob', 'carol', 'dave'].map((u) => ({ username: u, password: `${u}-pw-123` })));
-  const r1 = (await ok(admin, 'POST', '/chatrooms', { name: 'party', description: 'friday / "night"', owner: 'alice', members: ['bob', 'carol'] })).data.id as string;
-  const r2 = (await ok(admin, 'POST', '/chatrooms', { name: 'quiet', description: '', owner: 'bob', members: ['dave'], maxusers: 50 })).data.id as string;
+  await ok(
+    admin,
+    'POST',
+    '/users',
+    ['alice', 'bob', 'carol', 'dave'].map((u) => ({ username: u, password: `${u}-pw-123` })),
+  );
+  const r1 = (
+    await ok(admin, 'POST', '/chatrooms', { name: 'party', description: 'friday / "night"', owner: 'alice', members: ['bob', 'carol'] })
+  ).data.id as string;
+  const r2 = (await ok(admin, 'POST', '/chatrooms', { name: 'quiet', description: '', owner: 'bob', members: ['dave'], maxusers: 50 })).data
+    .id as string;
   await ok(admin, 'POST', `/chatrooms/${r2}/users/alice`);
   await ok(admin, 'PUT', `/metadata/chatroom/${r1}/user/alice`, { metaData: { seat1: 'alice', topic: 'music' }, autoDelete: 'DELETE' });
   await ok(admin, 'PUT', `/metadata/chatroom/${r1}/user/bob`, { metaData: { seat2: 'bob' }, autoDelete: 'NO_DELETE' });
-  await ok(admin, 'PUT', `/metadata/chatroom/${r1}/user/carol`, { metaData: { 'x.y-z_1': 'a/b "q" ünï 🎤', c2: 'gone with carol' }, autoDelete: 'DELETE' });
+  await ok(admin, 'PUT', `/metadata/chatroom/${r1}/user/carol`, {
+    metaData: { 'x.y-z_1': 'a/b "q" ünï 🎤', c2: 'gone with carol' },
+    autoDelete: 'DELETE',
+  });
   await ok(admin, 'PUT', `/metadata/chatroom/${r1}/user/carol/forced`, { metaData: { topic: 'jazz' }, autoDelete: 'NO_DELETE' });
   await ok(admin, 'PUT', `/metadata/chatroom/${r2}/user/dave`, { metaData: { empty: '' } });
   await ok(admin, 'DELETE', `/metadata/chatroom/${r2}/user/dave`, { keys: ['missing'] });
-  const login = await admin.as(undefined).call('POST', '/token', { body: { grant_type: 'password', username: 'alice', password: 'alice-pw-123' } });
+  const login = await admin
+    .as(undefined)
+    .call('POST', '/token', { body: { grant_type: 'password', username: 'alice', password: 'alice-pw-123' } });
   assert.equal(login.status, 200, login.text);
   return { ...(await look(admin, [r1, r2])), aliceToken: login.body.access_token as string };
 }
@@ -93,13 +111,17 @@ async function checkMoved(admin: Client, seen: Seen): Promise<void> {
   assert.deepEqual(now.records, seen.records);
   assert.deepEqual(now.members, seen.members);
   const r1 = at(seen.rooms, 0);
-  const login = await admin.as(undefined).call('POST', '/token', { body: { grant_type: 'password', username: 'bob', password: 'bob-pw-123' } });
+  const login = await admin
+    .as(undefined)
+    .call('POST', '/token', { body: { grant_type: 'password', username: 'bob', password: 'bob-pw-123' } });
   assert.equal(login.status, 200, login.text);
   const asBob = await admin.as(login.body.access_token).call('POST', `/metadata/chatroom/${r1}`, { body: { keys: ['seat2'] } });
   assert.deepEqual([asBob.status, asBob.body.data], [200, { seat2: 'bob' }]);
   const asAlice = await admin.as(seen.aliceToken).call('POST', `/metadata/chatroom/${r1}`);
   assert.deepEqual([asAlice.status, asAlice.body.data], [200, seen.maps[r1]], asAlice.text);
-  const wrong = await admin.as(undefined).call('POST', '/token', { body: { grant_type: 'password', username: 'bob', password: 'nope-123' } });
+  const wrong = await admin
+    .as(undefined)
+    .call('POST', '/token', { body: { grant_type: 'password', username: 'bob', password: 'nope-123' } });
   assert.equal(wrong.status, 400);
   // carol leaves: her DELETE key goes, her NO_DELETE key (the forced topic) stays
   await ok(admin, 'DELETE', `/chatrooms/${r1}/users/carol`);
@@ -143,7 +165,12 @@ describe('export and import [sqlite -> sqlite]', () => {
   it('moves everything, byte for byte; a second import into the same store is refused and changes nothing; a cut file is refused', async () => {
     const { first, to } = await roundTrip(sqliteTarget, sqliteTarget);
     const lines = first.trimEnd().split('\n');
-    assert.deepEqual(JSON.parse(at(lines, 0)), { type: 'header', format: 'roomkv-export', version: 1, roomkv: JSON.parse(readFileSync('package.json', 'utf8')).version });
+    assert.deepEqual(JSON.parse(at(lines, 0)), {
+      type: 'header',
+      format: 'roomkv-export',
+      version: 1,
+      roomkv: JSON.parse(readFileSync('package.json', 'utf8')).version,
+    });
     assert.deepEqual(JSON.parse(at(lines, 1)), { type: 'app', app: `${app.org}#${app.app}`, appId: app.appId });
     const attr = lines.map((l) => JSON.parse(l)).find((r) => r.type === 'attribute');
     assert.deepEqual(Object.keys(attr), ['type', 'room', 'key', 'value', 'owner', 'autoDelete', 'revision', 'expiresAt']);

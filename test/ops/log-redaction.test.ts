@@ -24,10 +24,21 @@ describe('query-string tokens in the log, under any spelling of the parameter na
   const sent = new Map<string, { secret: string; what: string }>();
 
   before(async () => {
-    server = await spawnServer({ ROOMKV_STORE: 'sqlite', ROOMKV_LOG_LEVEL: 'info', ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([app]) });
+    server = await spawnServer({
+      ROOMKV_STORE: 'sqlite',
+      ROOMKV_LOG_LEVEL: 'info',
+      ROOMKV_DATA_DIR: tempDir(),
+      ROOMKV_APPS_FILE: writeAppsFile([app]),
+    });
     const admin = appToken(app);
-    assert.equal((await call(server.url, 'POST', `${prefix}/users`, { token: admin, body: { username: 'ann', password: 'pw-123456' } })).status, 200);
-    const made = await call(server.url, 'POST', `${prefix}/chatrooms`, { token: admin, body: { name: 'r', description: 'd', owner: 'ann' } });
+    assert.equal(
+      (await call(server.url, 'POST', `${prefix}/users`, { token: admin, body: { username: 'ann', password: 'pw-123456' } })).status,
+      200,
+    );
+    const made = await call(server.url, 'POST', `${prefix}/chatrooms`, {
+      token: admin,
+      body: { name: 'r', description: 'd', owner: 'ann' },
+    });
     assert.equal(made.status, 200, made.text);
     room = made.body.data.id;
   });
@@ -44,12 +55,16 @@ describe('query-string tokens in the log, under any spelling of the parameter na
     ['repeated, the secret second', `token=x&%74oken=${secret}`],
   ];
 
-  const leaks = (secrets: string[]) => jsonLines(server.output()).filter((l) => secrets.some((s) => l.includes(s) || l.includes(encodeURIComponent(s))));
+  const leaks = (secrets: string[]) =>
+    jsonLines(server.output()).filter((l) => secrets.some((s) => l.includes(s) || l.includes(encodeURIComponent(s))));
 
   it('leaves no such secret in any log line of an event stream or a plain call', async () => {
     const streamUrl = `${server.url}${prefix}/metadata/chatroom/${room}/events`;
     const plainUrl = `${server.url}${prefix}/users/ann`;
-    for (const [what, makeQuery] of [['event stream', streamUrl], ['plain call', plainUrl]] as const) {
+    for (const [what, makeQuery] of [
+      ['event stream', streamUrl],
+      ['plain call', plainUrl],
+    ] as const) {
       for (const [spelling] of spellings('x')) {
         // A real token where the server reads one (the stream, without a header), a plain secret elsewhere.
         const secret = what === 'event stream' ? userToken(app, 'ann', 3600 + sent.size) : `SECRET${randomBytes(12).toString('hex')}`;
@@ -64,18 +79,25 @@ describe('query-string tokens in the log, under any spelling of the parameter na
             await stream.closed;
           }
         } else {
-          const res = await call(server.url, 'GET', `${makeQuery.slice(server.url.length)}?${query}`, { token: appToken(app), headers: { 'X-Request-Id': id } });
+          const res = await call(server.url, 'GET', `${makeQuery.slice(server.url.length)}?${query}`, {
+            token: appToken(app),
+            headers: { 'X-Request-Id': id },
+          });
           assert.equal(res.status, 200, res.text);
         }
       }
     }
     // The server does read `access%5Ftoken` as access_token: a stream opened with it is a real risk.
-    const accepted = await openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events?access%5Ftoken=${encodeURIComponent(userToken(app, 'ann'))}`);
+    const accepted = await openStream(
+      `${server.url}${prefix}/metadata/chatroom/${room}/events?access%5Ftoken=${encodeURIComponent(userToken(app, 'ann'))}`,
+    );
     assert.equal(accepted.status, 200, accepted.text);
     accepted.close();
     await accepted.closed;
 
-    await waitFor('a log line for every request', () => [...sent.keys()].every((id) => jsonLines(server.output()).some((l) => l.includes(`"reqId":"${id}"`))));
+    await waitFor('a log line for every request', () =>
+      [...sent.keys()].every((id) => jsonLines(server.output()).some((l) => l.includes(`"reqId":"${id}"`))),
+    );
     const found = leaks([...sent.values()].map((s) => s.secret));
     assert.deepEqual(found, [], `secrets in the log:\n${found.join('\n')}`);
     // The redacted URL still shows which parameter was there.

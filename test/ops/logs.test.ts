@@ -20,7 +20,10 @@ describe('x-request-id', () => {
   before(async () => {
     server = await startTarget(sqliteTarget, [app], { env: { ROOMKV_METRICS_TOKEN: METRICS_TOKEN } });
     const token = appToken(app);
-    assert.equal((await call(server.url, 'POST', `${prefix}/users`, { token, body: { username: 'ann', password: 'pw-123456' } })).status, 200);
+    assert.equal(
+      (await call(server.url, 'POST', `${prefix}/users`, { token, body: { username: 'ann', password: 'pw-123456' } })).status,
+      200,
+    );
     const created = await call(server.url, 'POST', `${prefix}/chatrooms`, { token, body: { name: 'r', description: 'd', owner: 'ann' } });
     room = created.body.data.id;
   });
@@ -30,22 +33,64 @@ describe('x-request-id', () => {
   function requests(): Array<{ name: string; status: number; send: (headers: Record<string, string>) => Promise<Response> }> {
     const token = appToken(app);
     const json = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
-    const at = (path: string, init: RequestInit = {}) => (headers: Record<string, string>) =>
-      fetch(`${server.url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...headers } });
+    const at =
+      (path: string, init: RequestInit = {}) =>
+      (headers: Record<string, string>) =>
+        fetch(`${server.url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...headers } });
     return [
       { name: 'tenant 200', status: 200, send: at(`${prefix}/users/ann`, { headers: { Authorization: `Bearer ${token}` } }) },
-      { name: 'attribute set 200', status: 200, send: at(`${prefix}/metadata/chatroom/${room}/user/ann`, { method: 'PUT', headers: json, body: JSON.stringify({ metaData: { k: 'v' } }) }) },
+      {
+        name: 'attribute set 200',
+        status: 200,
+        send: at(`${prefix}/metadata/chatroom/${room}/user/ann`, {
+          method: 'PUT',
+          headers: json,
+          body: JSON.stringify({ metaData: { k: 'v' } }),
+        }),
+      },
       { name: 'no token 401', status: 401, send: at(`${prefix}/users/ann`) },
-      { name: 'user token on an admin route 403', status: 403, send: at(`${prefix}/users/ann`, { headers: { Authorization: `Bearer ${userToken(app, 'ann')}` } }) },
+      {
+        name: 'user token on an admin route 403',
+        status: 403,
+        send: at(`${prefix}/users/ann`, { headers: { Authorization: `Bearer ${userToken(app, 'ann')}` } }),
+      },
       { name: 'unknown user 404', status: 404, send: at(`${prefix}/users/nobody`, { headers: { Authorization: `Bearer ${token}` } }) },
-      { name: 'missing room 404', status: 404, send: at(`${prefix}/metadata/chatroom/424242`, { method: 'POST', headers: json, body: '{}' }) },
-      { name: 'bad JSON 400', status: 400, send: at(`${prefix}/metadata/chatroom/${room}`, { method: 'POST', headers: json, body: '{"keys":' }) },
-      { name: 'not JSON 415', status: 415, send: at(`${prefix}/metadata/chatroom/${room}`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/plain' }, body: 'x' }) },
+      {
+        name: 'missing room 404',
+        status: 404,
+        send: at(`${prefix}/metadata/chatroom/424242`, { method: 'POST', headers: json, body: '{}' }),
+      },
+      {
+        name: 'bad JSON 400',
+        status: 400,
+        send: at(`${prefix}/metadata/chatroom/${room}`, { method: 'POST', headers: json, body: '{"keys":' }),
+      },
+      {
+        name: 'not JSON 415',
+        status: 415,
+        send: at(`${prefix}/metadata/chatroom/${room}`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/plain' },
+          body: 'x',
+        }),
+      },
       { name: 'wrong method 405', status: 405, send: at(`${prefix}/users`, { method: 'PATCH', headers: json, body: '{}' }) },
       { name: 'unknown path 404', status: 404, send: at('/no/such/path/at/all') },
       { name: 'unknown app 404', status: 404, send: at('/nosuchorg/nosuchapp/users', { headers: { Authorization: `Bearer ${token}` } }) },
-      { name: 'token grant 400', status: 400, send: at(`${prefix}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'x', client_secret: 'y' }) }) },
-      { name: 'event stream 404', status: 404, send: at(`${prefix}/metadata/chatroom/424242/events`, { headers: { Authorization: `Bearer ${token}` } }) },
+      {
+        name: 'token grant 400',
+        status: 400,
+        send: at(`${prefix}/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'x', client_secret: 'y' }),
+        }),
+      },
+      {
+        name: 'event stream 404',
+        status: 404,
+        send: at(`${prefix}/metadata/chatroom/424242/events`, { headers: { Authorization: `Bearer ${token}` } }),
+      },
       { name: '/healthz', status: 200, send: at('/healthz') },
       { name: '/readyz', status: 200, send: at('/readyz') },
       { name: '/metrics 401', status: 401, send: at('/metrics') },
@@ -53,7 +98,14 @@ describe('x-request-id', () => {
       { name: '/openapi.json', status: 200, send: at('/openapi.json') },
       { name: '/console', status: 200, send: at('/console') },
       { name: '/docs (redirects followed)', status: 200, send: at('/docs') },
-      { name: 'CORS preflight', status: 204, send: at(`${prefix}/users`, { method: 'OPTIONS', headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST' } }) },
+      {
+        name: 'CORS preflight',
+        status: 204,
+        send: at(`${prefix}/users`, {
+          method: 'OPTIONS',
+          headers: { Origin: 'http://example.test', 'Access-Control-Request-Method': 'POST' },
+        }),
+      },
     ];
   }
 
@@ -72,7 +124,7 @@ describe('x-request-id', () => {
     assert.deepEqual(problems, []);
   });
 
-  it('is on an event stream\'s answer too', async () => {
+  it("is on an event stream's answer too", async () => {
     const stream = await openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events`, { token: appToken(app) });
     try {
       assert.equal(stream.status, 200);
@@ -91,7 +143,10 @@ describe('x-request-id', () => {
       if (res.headers.get('x-request-id') !== given) problems.push(`${r.name}: answered ${res.headers.get('x-request-id')}`);
     }
     const given = `trace-${randomBytes(8).toString('hex')}`;
-    const stream = await openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events`, { token: appToken(app), headers: { 'X-Request-Id': given } });
+    const stream = await openStream(`${server.url}${prefix}/metadata/chatroom/${room}/events`, {
+      token: appToken(app),
+      headers: { 'X-Request-Id': given },
+    });
     stream.close();
     if (stream.headers.get('x-request-id') !== given) problems.push(`event stream: answered ${stream.headers.get('x-request-id')}`);
     assert.deepEqual(problems, []);
@@ -105,13 +160,16 @@ interface LogLine {
 
 /** The JSON lines of a process's output (banner and other plain lines are left out). */
 function jsonLines(output: string): Array<{ text: string; line: LogLine }> {
-  return output.split('\n').filter((l) => l.trim().startsWith('{')).map((text) => {
-    try {
-      return { text, line: JSON.parse(text) as LogLine };
-    } catch {
-      throw new Error(`a log line that looks like JSON but is not: ${text}`);
-    }
-  });
+  return output
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((text) => {
+      try {
+        return { text, line: JSON.parse(text) as LogLine };
+      } catch {
+        throw new Error(`a log line that looks like JSON but is not: ${text}`);
+      }
+    });
 }
 
 /** Every form in which a secret could leak into a line: as is, URL-encoded, and a long piece of it. */
@@ -144,7 +202,7 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     'client secret': app.clientSecret,
     'app certificate': app.appCertificate,
     'metrics token': METRICS_TOKEN,
-    'another app\'s token in ?access_token=': appToken(makeApp()),
+    "another app's token in ?access_token=": appToken(makeApp()),
     '007 token in the query of a plain call': userToken(app, 'logger', 5400),
   };
   /** The calls made, by the request id they were sent with. */
@@ -155,10 +213,18 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
   // One of each kind of call, each with its own x-request-id; the tests read the log they left.
   before(async () => {
     server = await spawnServer({
-      ROOMKV_STORE: 'sqlite', ROOMKV_LOG_LEVEL: 'info', ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: writeAppsFile([app]),
+      ROOMKV_STORE: 'sqlite',
+      ROOMKV_LOG_LEVEL: 'info',
+      ROOMKV_DATA_DIR: tempDir(),
+      ROOMKV_APPS_FILE: writeAppsFile([app]),
       ROOMKV_METRICS_TOKEN: METRICS_TOKEN,
     });
-    const send = async (method: string, path: string, route: string, opts: { token?: string; body?: unknown; app?: string | null } = {}) => {
+    const send = async (
+      method: string,
+      path: string,
+      route: string,
+      opts: { token?: string; body?: unknown; app?: string | null } = {},
+    ) => {
       const id = `log-${randomBytes(8).toString('hex')}`;
       const res = await call(server.url, method, path, { token: opts.token, body: opts.body, headers: { 'X-Request-Id': id } });
       made.set(id, { status: res.status, route, ...(opts.app === null ? {} : { app: opts.app ?? tenant }) });
@@ -168,27 +234,45 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     const admin = secrets['007 app token'];
     const users = await send('POST', `${prefix}/users`, '/:org/:app/users', { token: admin, body: { username: 'logger', password } });
     assert.equal(users.status, 200, users.text);
-    const room = await send('POST', `${prefix}/chatrooms`, '/:org/:app/chatrooms', { token: admin, body: { name: 'r', description: 'd', owner: 'logger' } });
+    const room = await send('POST', `${prefix}/chatrooms`, '/:org/:app/chatrooms', {
+      token: admin,
+      body: { name: 'r', description: 'd', owner: 'logger' },
+    });
     assert.equal(room.status, 200, room.text);
     const roomId = room.body.data.id as string;
 
-    const cc = await send('POST', `${prefix}/token`, '/:org/:app/token', { body: { grant_type: 'client_credentials', client_id: app.clientId, client_secret: app.clientSecret } });
+    const cc = await send('POST', `${prefix}/token`, '/:org/:app/token', {
+      body: { grant_type: 'client_credentials', client_id: app.clientId, client_secret: app.clientSecret },
+    });
     assert.equal(cc.status, 200, cc.text);
     secrets['issued app token'] = cc.body.access_token;
-    const pw = await send('POST', `${prefix}/token`, '/:org/:app/token', { body: { grant_type: 'password', username: 'logger', password } });
+    const pw = await send('POST', `${prefix}/token`, '/:org/:app/token', {
+      body: { grant_type: 'password', username: 'logger', password },
+    });
     assert.equal(pw.status, 200, pw.text);
     secrets['issued user token'] = pw.body.access_token;
-    const badPw = await send('POST', `${prefix}/token`, '/:org/:app/token', { body: { grant_type: 'password', username: 'logger', password: `${password}-wrong` } });
+    const badPw = await send('POST', `${prefix}/token`, '/:org/:app/token', {
+      body: { grant_type: 'password', username: 'logger', password: `${password}-wrong` },
+    });
     assert.equal(badPw.status, 400);
 
-    const set = await send('PUT', `${prefix}/metadata/chatroom/${roomId}/user/logger`, '/:org/:app/metadata/chatroom/:chatroomId/user/:username',
-      { token: secrets['007 user token'], body: { metaData: { a: '1' } } });
+    const set = await send(
+      'PUT',
+      `${prefix}/metadata/chatroom/${roomId}/user/logger`,
+      '/:org/:app/metadata/chatroom/:chatroomId/user/:username',
+      { token: secrets['007 user token'], body: { metaData: { a: '1' } } },
+    );
     assert.equal(set.status, 200, set.text);
-    const get = await send('POST', `${prefix}/metadata/chatroom/${roomId}`, '/:org/:app/metadata/chatroom/:chatroomId', { token: secrets['issued user token'], body: {} });
+    const get = await send('POST', `${prefix}/metadata/chatroom/${roomId}`, '/:org/:app/metadata/chatroom/:chatroomId', {
+      token: secrets['issued user token'],
+      body: {},
+    });
     assert.deepEqual(get.body.data, { a: '1' });
     const byIssued = await send('GET', `${prefix}/users/logger`, '/:org/:app/users/:username', { token: secrets['issued app token'] });
     assert.equal(byIssued.status, 200);
-    const refused = await send('GET', `/app-id/${app.appId}/users/logger`, '/app-id/:appId/users/:username', { token: secrets['007 user token'] });
+    const refused = await send('GET', `/app-id/${app.appId}/users/logger`, '/app-id/:appId/users/:username', {
+      token: secrets['007 user token'],
+    });
     assert.equal(refused.status, 403);
     const metrics = await send('GET', '/metrics', '/metrics', { token: METRICS_TOKEN, app: null });
     assert.equal(metrics.status, 200);
@@ -196,15 +280,24 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     assert.equal(unknown.status, 404);
 
     // Tokens in query strings are logged with the URL unless redacted: a refused stream and a plain call.
-    const otherApp = await send('GET', `${prefix}/metadata/chatroom/${roomId}/events?access_token=${encodeURIComponent(secrets['another app\'s token in ?access_token=']!)}`,
-      '/:org/:app/metadata/chatroom/:chatroomId/events');
+    const otherApp = await send(
+      'GET',
+      `${prefix}/metadata/chatroom/${roomId}/events?access_token=${encodeURIComponent(secrets["another app's token in ?access_token="]!)}`,
+      '/:org/:app/metadata/chatroom/:chatroomId/events',
+    );
     assert.equal(otherApp.status, 401, otherApp.text);
-    const inQuery = await send('GET', `${prefix}/users/logger?token=x&access_token=${secrets['007 token in the query of a plain call']}`, '/:org/:app/users/:username', { token: admin });
+    const inQuery = await send(
+      'GET',
+      `${prefix}/users/logger?token=x&access_token=${secrets['007 token in the query of a plain call']}`,
+      '/:org/:app/users/:username',
+      { token: admin },
+    );
     assert.equal(inQuery.status, 200, inQuery.text);
 
     // An event stream with the token in the query string, as a browser's EventSource sends it.
     const stream = await openStream(`${server.url}${prefix}/metadata/chatroom/${roomId}/events`, {
-      query: { access_token: secrets['007 user token of the ?access_token= stream']! }, headers: { 'X-Request-Id': streamId },
+      query: { access_token: secrets['007 user token of the ?access_token= stream']! },
+      headers: { 'X-Request-Id': streamId },
     });
     assert.equal(stream.status, 200, stream.text);
     await stream.next((m) => m.event === 'snapshot');
@@ -212,11 +305,12 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     await stream.closed;
 
     // Each request's line is written as its answer finishes: wait for those of the plain calls.
-    await waitFor('a log line for every call', () => [...made.keys()].every((id) => jsonLines(server.output()).some((l) => l.line.reqId === id)))
-      .catch((err: Error) => {
-        const missing = [...made.keys()].filter((id) => !jsonLines(server.output()).some((l) => l.line.reqId === id));
-        throw new Error(`${err.message}; no line for ${missing.map((id) => made.get(id)!.route).join(', ')}`);
-      });
+    await waitFor('a log line for every call', () =>
+      [...made.keys()].every((id) => jsonLines(server.output()).some((l) => l.line.reqId === id)),
+    ).catch((err: Error) => {
+      const missing = [...made.keys()].filter((id) => !jsonLines(server.output()).some((l) => l.line.reqId === id));
+      throw new Error(`${err.message}; no line for ${missing.map((id) => made.get(id)!.route).join(', ')}`);
+    });
   });
   after(() => server.stop());
 
@@ -238,9 +332,12 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     assert.deepEqual(problems, []);
   });
 
-  it('writes the line of an event stream\'s request when the stream ends', async () => {
-    const line = await waitFor('the event stream\'s log line', () => jsonLines(server.output()).find((l) => l.line.reqId === streamId), 3000)
-      .catch(() => assert.fail(`no log line with reqId ${streamId} for GET .../events after the subscriber left`));
+  it("writes the line of an event stream's request when the stream ends", async () => {
+    const line = await waitFor(
+      "the event stream's log line",
+      () => jsonLines(server.output()).find((l) => l.line.reqId === streamId),
+      3000,
+    ).catch(() => assert.fail(`no log line with reqId ${streamId} for GET .../events after the subscriber left`));
     assert.equal(jsonLines(server.output()).filter((l) => l.line.reqId === streamId).length, 1);
     assert.equal(line.line.route, '/:org/:app/metadata/chatroom/:chatroomId/events');
     assert.equal(line.line.status, 200);
@@ -255,12 +352,12 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
   });
 });
 
-describe('request log of the development app\'s server', () => {
+describe("request log of the development app's server", () => {
   let server: ChildServer;
   before(async () => {
     server = await spawnServer({ ROOMKV_STORE: 'sqlite', ROOMKV_LOG_LEVEL: 'info', ROOMKV_DATA_DIR: tempDir(), ROOMKV_APPS_FILE: '' });
     // The banner is printed once the server listens, after the line spawnServer waits for.
-    await waitFor('the development app\'s banner', () => /export TOKEN='[^']+'\n[^]*Try it/.test(server.output()));
+    await waitFor("the development app's banner", () => /export TOKEN='[^']+'\n[^]*Try it/.test(server.output()));
   });
   after(() => server.stop());
 
@@ -279,23 +376,40 @@ describe('request log of the development app\'s server', () => {
 
     const users = await call(server.url, 'POST', '/demo/demo/users', { token, body: { username: 'dev', password } });
     assert.equal(users.status, 200, users.text);
-    const cc = await call(server.url, 'POST', '/demo/demo/token', { body: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret } });
+    const cc = await call(server.url, 'POST', '/demo/demo/token', {
+      body: { grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret },
+    });
     assert.equal(cc.status, 200, cc.text);
     const pw = await call(server.url, 'POST', '/demo/demo/token', { body: { grant_type: 'password', username: 'dev', password } });
     assert.equal(pw.status, 200, pw.text);
-    const room = await call(server.url, 'POST', '/demo/demo/chatrooms', { token: cc.body.access_token, body: { name: 'r', description: 'd', owner: 'dev' } });
+    const room = await call(server.url, 'POST', '/demo/demo/chatrooms', {
+      token: cc.body.access_token,
+      body: { name: 'r', description: 'd', owner: 'dev' },
+    });
     assert.equal(room.status, 200, room.text);
-    const stream = await openStream(`${server.url}/demo/demo/metadata/chatroom/${room.body.data.id}/events`, { query: { access_token: pw.body.access_token } });
+    const stream = await openStream(`${server.url}/demo/demo/metadata/chatroom/${room.body.data.id}/events`, {
+      query: { access_token: pw.body.access_token },
+    });
     assert.equal(stream.status, 200, stream.text);
     await stream.next((m) => m.event === 'snapshot');
     stream.close();
     await stream.closed;
 
     // The lines of the four plain calls (the stream's own line is the subject of another test).
-    await waitFor('the log lines of the four calls', () => jsonLines(server.output()).filter((l) => typeof l.line.status === 'number').length >= 4);
-    assert.deepEqual(leaks(server.output(), {
-      'printed app token': token, 'app certificate': certificate, 'client secret': clientSecret, password,
-      'issued app token': cc.body.access_token, 'issued user token': pw.body.access_token,
-    }), []);
+    await waitFor(
+      'the log lines of the four calls',
+      () => jsonLines(server.output()).filter((l) => typeof l.line.status === 'number').length >= 4,
+    );
+    assert.deepEqual(
+      leaks(server.output(), {
+        'printed app token': token,
+        'app certificate': certificate,
+        'client secret': clientSecret,
+        password,
+        'issued app token': cc.body.access_token,
+        'issued user token': pw.body.access_token,
+      }),
+      [],
+    );
   });
 });

@@ -60,11 +60,18 @@ describe('metrics with ROOMKV_METRICS_TOKEN (SQLite)', () => {
 
   before(async () => {
     receiver = await WebhookReceiver.start(HOOK_SECRET);
-    main = Object.assign(makeApp({ limits: { rateLimitPerSecond: 100_000 } }), { webhooks: [{ url: receiver.url('/hook'), secret: HOOK_SECRET }] });
+    main = Object.assign(makeApp({ limits: { rateLimitPerSecond: 100_000 } }), {
+      webhooks: [{ url: receiver.url('/hook'), secret: HOOK_SECRET }],
+    });
     limited = makeApp({ limits: { rateLimitPerSecond: 2 } });
     server = await startTarget(sqliteTarget, [main, limited], { env: { ROOMKV_METRICS_TOKEN: METRICS_TOKEN } });
     admin = client(server.url, `/${main.org}/${main.app}`, appToken(main));
-    const users = await admin.call('POST', '/users', { body: [{ username: 'alice', password: 'pw-123456' }, { username: 'bob', password: 'pw-123456' }] });
+    const users = await admin.call('POST', '/users', {
+      body: [
+        { username: 'alice', password: 'pw-123456' },
+        { username: 'bob', password: 'pw-123456' },
+      ],
+    });
     assert.equal(users.status, 200, users.text);
     const created = await admin.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'alice', members: ['bob'] } });
     assert.equal(created.status, 200, created.text);
@@ -120,28 +127,36 @@ describe('metrics with ROOMKV_METRICS_TOKEN (SQLite)', () => {
     const mine = await admin.call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { owned: '1', other: '2' } } });
     assert.deepEqual(mine.body.data, { successKeys: ['owned', 'other'], errorKeys: {} });
     const theirs = await admin.call('PUT', `/metadata/chatroom/${room}/user/bob`, { body: { metaData: { owned: 'x', 'bad key': 'y' } } });
-    assert.deepEqual(theirs.body.data, { successKeys: [], errorKeys: { owned: "key 'owned' is not part of you", 'bad key': "properties key 'bad key' is not Legal" } });
+    assert.deepEqual(theirs.body.data, {
+      successKeys: [],
+      errorKeys: { owned: "key 'owned' is not part of you", 'bad key': "properties key 'bad key' is not Legal" },
+    });
 
     const m = await scrape();
     assert.equal(value(m, 'roomkv_attribute_keys_total', { call: 'set', outcome: 'success' }), success0 + 2);
     assert.equal(value(m, 'roomkv_attribute_keys_total', { call: 'set', outcome: 'not_yours' }), notYours0 + 1);
-    const illegal = select(m, 'roomkv_attribute_keys_total', { call: 'set' })
-      .filter((s) => s.labels.outcome !== 'success' && s.labels.outcome !== 'not_yours');
+    const illegal = select(m, 'roomkv_attribute_keys_total', { call: 'set' }).filter(
+      (s) => s.labels.outcome !== 'success' && s.labels.outcome !== 'not_yours',
+    );
     assert.equal(illegal.length, 1, 'the illegal key is counted under its own reason');
     assert.equal(at(illegal, 0).value, 1);
   });
 
   it('counts calls refused by the rate limit', async () => {
     const token = appToken(limited);
-    const replies = await Promise.all(Array.from({ length: 8 }, () =>
-      call(server.url, 'POST', `/app-id/${limited.appId}/metadata/chatroom/1`, { token, body: {} })));
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, () => call(server.url, 'POST', `/app-id/${limited.appId}/metadata/chatroom/1`, { token, body: {} })),
+    );
     const refused = replies.filter((r) => r.status === 429).length;
     assert.ok(refused >= 1, `some of 8 calls at 2 per second were refused: ${replies.map((r) => r.status)}`);
     for (const r of replies) assert.ok(r.status === 429 || r.status === 404, `${r.status}`);
 
     const m = await scrape();
     assert.equal(value(m, 'roomkv_rate_limited_total', { app: `${limited.org}#${limited.app}` }), refused);
-    assert.equal(value(m, 'roomkv_http_requests_total', { route: '/app-id/:appId/metadata/chatroom/:chatroomId', method: 'POST', status: '429' }), refused);
+    assert.equal(
+      value(m, 'roomkv_http_requests_total', { route: '/app-id/:appId/metadata/chatroom/:chatroomId', method: 'POST', status: '429' }),
+      refused,
+    );
     assert.equal(value(m, 'roomkv_rate_limited_total', { app: `${main.org}#${main.app}` }) ?? 0, 0);
   });
 
@@ -174,7 +189,10 @@ describe('metrics with ROOMKV_METRICS_TOKEN (SQLite)', () => {
     const hook = (await admin.call('GET', '/webhooks')).body.data.endpoints;
     assert.equal(hook.length, 1);
     await waitFor('the receiver to get the hooked event', () =>
-      receiver.received('/hook').some((r) => r.status === 200 && r.end !== Number.POSITIVE_INFINITY && JSON.stringify(JSON.parse(r.body)).includes('hooked')));
+      receiver
+        .received('/hook')
+        .some((r) => r.status === 200 && r.end !== Number.POSITIVE_INFINITY && JSON.stringify(JSON.parse(r.body)).includes('hooked')),
+    );
     const app = `${main.org}#${main.app}`;
     // Once nothing is pending, the counter must equal what the receiver acknowledged.
     let last = '';
@@ -185,7 +203,9 @@ describe('metrics with ROOMKV_METRICS_TOKEN (SQLite)', () => {
       const acked = receiver.received('/hook').filter((r) => r.status === 200 && r.end !== Number.POSITIVE_INFINITY).length;
       last = `delivered=${delivered} depth=${depth} acknowledged by the receiver=${acked}`;
       return delivered === acked && depth === 0 ? s : false;
-    }).catch((err: Error) => { throw new Error(`${err.message}: ${last}`); });
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}: ${last}`);
+    });
     assert.ok((value(m, 'roomkv_webhook_deliveries_total', { app, result: 'delivered' }) ?? 0) >= 1);
     assert.equal(select(m, 'roomkv_webhook_queue_depth').length, 1, 'one gauge per endpoint (the limited app has none)');
   });
@@ -204,10 +224,17 @@ describe('/readyz on a Redis that pauses and resumes', { skip: skipRedis }, () =
   let server: ServerHandle;
   before(async () => {
     redis = await startOwnRedis();
-    server = await startTarget({
-      name: 'own-redis',
-      env: () => ({ ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: `redis://127.0.0.1:${redis.port}`, ROOMKV_REDIS_PREFIX: `ops${randomBytes(4).toString('hex')}:` }),
-    }, [makeApp()]);
+    server = await startTarget(
+      {
+        name: 'own-redis',
+        env: () => ({
+          ROOMKV_STORE: 'redis',
+          ROOMKV_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+          ROOMKV_REDIS_PREFIX: `ops${randomBytes(4).toString('hex')}:`,
+        }),
+      },
+      [makeApp()],
+    );
   });
   after(async () => {
     redis?.child.kill('SIGCONT');
@@ -222,10 +249,14 @@ describe('/readyz on a Redis that pauses and resumes', { skip: skipRedis }, () =
 
     const stoppedAt = Date.now();
     redis.child.kill('SIGSTOP');
-    const down = await waitFor('/readyz to answer 503', async () => {
-      const res = await call(server.url, 'GET', '/readyz');
-      return res.status === 503 ? res : false;
-    }, 8000);
+    const down = await waitFor(
+      '/readyz to answer 503',
+      async () => {
+        const res = await call(server.url, 'GET', '/readyz');
+        return res.status === 503 ? res : false;
+      },
+      8000,
+    );
     const took = Date.now() - stoppedAt;
     assert.ok(took <= 3500, `503 came ${took} ms after SIGSTOP`);
     assert.match(down.headers.get('content-type') ?? '', /^application\/json/);
@@ -236,10 +267,14 @@ describe('/readyz on a Redis that pauses and resumes', { skip: skipRedis }, () =
     assert.equal(live.body.status, 'ok');
 
     redis.child.kill('SIGCONT');
-    const back = await waitFor('/readyz to answer 200 again', async () => {
-      const res = await call(server.url, 'GET', '/readyz');
-      return res.status === 200 ? res : false;
-    }, 8000);
+    const back = await waitFor(
+      '/readyz to answer 200 again',
+      async () => {
+        const res = await call(server.url, 'GET', '/readyz');
+        return res.status === 200 ? res : false;
+      },
+      8000,
+    );
     assert.ok(['ok', 'ready'].includes(back.body.status), back.text);
   });
 });

@@ -29,7 +29,8 @@ function epochSuite(target: Target, restartForCli: boolean): void {
         assert.equal((await admin().call('POST', '/users', { body: [{ username: 'alice', password: 'pw-123456' }] })).status, 200);
         const made = await admin().call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'alice' } });
         room = made.body.data.id as string;
-        for (const v of ['1', '2']) assert.equal((await admin().call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { k: v } } })).status, 200);
+        for (const v of ['1', '2'])
+          assert.equal((await admin().call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { k: v } } })).status, 200);
         const first = await openStream(url(), { token: appToken(app) });
         const snap = await first.next(undefined, WAIT_MS);
         first.close();

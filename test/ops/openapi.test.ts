@@ -80,8 +80,9 @@ describe('OpenAPI document', () => {
       const path = toOpenApiPath(r.url);
       const op = doc.paths[path]?.[r.method.toLowerCase()];
       if (!op) continue;
-      const params = new Set([...(doc.paths[path].parameters ?? []), ...(op.parameters ?? [])]
-        .filter((p: any) => p.in === 'path').map((p: any) => p.name));
+      const params = new Set(
+        [...(doc.paths[path].parameters ?? []), ...(op.parameters ?? [])].filter((p: any) => p.in === 'path').map((p: any) => p.name),
+      );
       for (const [, name] of path.matchAll(/\{([^}]+)\}/g)) {
         if (!params.has(name)) problems.push(`${r.method} ${path}: {${name}}`);
       }
@@ -108,7 +109,8 @@ describe('OpenAPI document', () => {
       }
       const ok = op.responses?.['200'];
       if (!ok) problems.push(`${name}: no 200 response`);
-      else if (!ok.content || Object.values(ok.content).every((c: any) => !c.schema)) problems.push(`${name}: the 200 response has no schema`);
+      else if (!ok.content || Object.values(ok.content).every((c: any) => !c.schema))
+        problems.push(`${name}: the 200 response has no schema`);
       const errKey = Object.keys(op.responses ?? {}).find((k) => /^4(XX|xx|\d\d)$/.test(k));
       const errSchema = errKey === undefined ? undefined : resolve(op.responses[errKey].content?.['application/json']?.schema);
       if (!errSchema) problems.push(`${name}: no 4xx response with a JSON schema`);
@@ -123,7 +125,7 @@ describe('OpenAPI document', () => {
     assert.deepEqual(problems, []);
   });
 
-  it('marks the get call\'s body optional, with {} as its example, and every other body required', () => {
+  it("marks the get call's body optional, with {} as its example, and every other body required", () => {
     const problems: string[] = [];
     for (const prefix of TENANT_PREFIXES) {
       for (const route of WITH_BODY) {
@@ -161,9 +163,21 @@ describe('OpenAPI document', () => {
   });
 
   it('reserves as org names every first path segment the server serves itself', () => {
-    const own = new Set(registeredRoutes(server.app).map((r) => r.url.split('/')[1] ?? '').filter((s) => /^[^:*]/.test(s)));
-    assert.deepEqual([...own].filter((s) => !RESERVED_ORGS.includes(s.toLowerCase())), [], 'served but not reserved');
-    assert.deepEqual(RESERVED_ORGS.filter((s) => !own.has(s)), [], 'reserved but not served');
+    const own = new Set(
+      registeredRoutes(server.app)
+        .map((r) => r.url.split('/')[1] ?? '')
+        .filter((s) => /^[^:*]/.test(s)),
+    );
+    assert.deepEqual(
+      [...own].filter((s) => !RESERVED_ORGS.includes(s.toLowerCase())),
+      [],
+      'served but not reserved',
+    );
+    assert.deepEqual(
+      RESERVED_ORGS.filter((s) => !own.has(s)),
+      [],
+      'reserved but not served',
+    );
   });
 
   it('GET /docs answers HTML (following redirects)', async () => {

@@ -54,7 +54,9 @@ function alive(pid: number): boolean {
 
 /** Every .lua file the Redis store loads, relative to its lua/ folder (lib/ included). */
 function luaFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.lua')).sort();
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.lua'))
+    .sort();
 }
 
 /** On Redis, the installed package runs the Lua files it ships. Under CI a missing Redis fails here. */
@@ -107,8 +109,14 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
           resolve({ url: listening[2], token: token[1], pid: Number(listening[1]) });
         }
       };
-      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); check(); });
-      child.stderr!.on('data', (d: Buffer) => { out += d.toString(); check(); });
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`roomkv exited (${code ?? signal}) before it was ready:\n${out}`));
@@ -147,15 +155,27 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
 
     const { stdout: listing } = await run('tar', ['-tzf', tarball]);
     const files = listing.split('\n').filter(Boolean);
-    for (const f of ['package/package.json', 'package/README.md', 'package/dist/cli.js', 'package/dist/server.js', 'package/dist/console/page.js']) {
+    for (const f of [
+      'package/package.json',
+      'package/README.md',
+      'package/dist/cli.js',
+      'package/dist/server.js',
+      'package/dist/console/page.js',
+    ]) {
       assert.ok(files.includes(f), `${f} is not in the tarball`);
     }
-    assert.deepEqual(files.filter((f) => f.startsWith('package/src/') || f.startsWith('package/test/') || f.startsWith('package/node_modules/')), []);
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('package/src/') || f.startsWith('package/test/') || f.startsWith('package/node_modules/')),
+      [],
+    );
     // The Redis store's Lua scripts are read at start from beside the compiled registry: the
     // build copies them there (scripts/copy-lua.mjs), as tsc does not.
     const lua = luaFiles(fileURLToPath(LUA_DIR));
     assert.ok(lua.includes('lib/emit.lua') && lua.includes('set-planned.lua'), `src/store/redis/lua/: ${lua}`);
-    assert.deepEqual(files.filter((f) => f.endsWith('.lua')).sort(), lua.map((f) => `package/dist/store/redis/lua/${f}`));
+    assert.deepEqual(
+      files.filter((f) => f.endsWith('.lua')).sort(),
+      lua.map((f) => `package/dist/store/redis/lua/${f}`),
+    );
 
     // An empty folder, as a user's would be: no package.json, no node_modules.
     assert.deepEqual(readdirSync(installDir), []);
@@ -167,13 +187,21 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
     const installed = (await import(pathToFileURL(installedLua).href)) as { LUA: typeof LUA };
     const summary = (all: typeof LUA) => Object.values(all).map((s) => ({ name: s.name, sha: s.sha, numberOfKeys: s.numberOfKeys }));
     assert.deepEqual(summary(installed.LUA), summary(LUA));
-    for (const f of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/LICENSE', 'package/CHANGELOG.md', 'package/apps.example.json']) {
+    for (const f of [
+      'package/dist/index.js',
+      'package/dist/index.d.ts',
+      'package/LICENSE',
+      'package/CHANGELOG.md',
+      'package/apps.example.json',
+    ]) {
       assert.ok(files.includes(f), `${f} is not in the tarball`);
     }
 
     // The programmatic entry, as another program imports it: by the package's name, through its
     // `exports` map (a deep import is refused), with the types that map names.
-    writeFileSync(join(installDir, 'embed.mjs'), `
+    writeFileSync(
+      join(installDir, 'embed.mjs'),
+      `
       import { loadConfig, startServer, RESERVED_ORGS } from 'roomkv';
       const server = await startServer(loadConfig({ PORT: '0', HOST: '127.0.0.1', ROOMKV_DATA_DIR: process.argv[2], ROOMKV_LOG_LEVEL: 'silent' }));
       const health = await fetch(server.url + '/healthz');
@@ -181,20 +209,46 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
       let deep = 'allowed';
       try { await import('roomkv/dist/server.js'); } catch (err) { deep = err.code; }
       console.log(JSON.stringify({ status: health.status, reserved: RESERVED_ORGS.includes('docs'), deep }));
-    `);
-    const embedded = await run(process.execPath, ['embed.mjs', join(installDir, 'embed-data')], { cwd: installDir, env: cleanEnv({}), timeout: 60_000 });
+    `,
+    );
+    const embedded = await run(process.execPath, ['embed.mjs', join(installDir, 'embed-data')], {
+      cwd: installDir,
+      env: cleanEnv({}),
+      timeout: 60_000,
+    });
     assert.deepEqual(JSON.parse(embedded.stdout.trim()), { status: 200, reserved: true, deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
-    writeFileSync(join(installDir, 'embed.mts'), [
-      "import { loadConfig, startServer, type Config, type RunningServer } from 'roomkv';",
-      "const config: Config = loadConfig({ PORT: '0' });",
-      'const running: Promise<RunningServer> = startServer(config);',
-      'export const url: Promise<string> = running.then((s) => s.url);',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(installDir, 'embed.mts'),
+      [
+        "import { loadConfig, startServer, type Config, type RunningServer } from 'roomkv';",
+        "const config: Config = loadConfig({ PORT: '0' });",
+        'const running: Promise<RunningServer> = startServer(config);',
+        'export const url: Promise<string> = running.then((s) => s.url);',
+        '',
+      ].join('\n'),
+    );
     try {
-      await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck',
-        '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--typeRoots', join(ROOT, 'node_modules', '@types'),
-        '--types', 'node', 'embed.mts'], { cwd: installDir, timeout: 120_000 });
+      await run(
+        process.execPath,
+        [
+          join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+          '--noEmit',
+          '--strict',
+          '--skipLibCheck',
+          '--module',
+          'nodenext',
+          '--moduleResolution',
+          'nodenext',
+          '--target',
+          'es2022',
+          '--typeRoots',
+          join(ROOT, 'node_modules', '@types'),
+          '--types',
+          'node',
+          'embed.mts',
+        ],
+        { cwd: installDir, timeout: 120_000 },
+      );
     } catch (err: any) {
       assert.fail(`the installed package's types do not check:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
     }
@@ -238,9 +292,15 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
     // Users (CREATE_USERS, a variable key count), a room (CREATE_ROOM), and a set, a read and a
     // delete of attributes (SET_PLANNED, READ_ATTRS, DELETE_PLANNED on a single Redis, each after
     // the rate limiter's RATE_LEASE): each loaded from the installed dist/ on its first call.
-    const users = await app('POST', '/users', [{ username: 'alice', password: 'secret1' }, { username: 'bob', password: 'secret1' }]);
+    const users = await app('POST', '/users', [
+      { username: 'alice', password: 'secret1' },
+      { username: 'bob', password: 'secret1' },
+    ]);
     assert.equal(users.status, 200, users.text);
-    assert.deepEqual(users.body.entities.map((u: { username: string }) => u.username), ['alice', 'bob']);
+    assert.deepEqual(
+      users.body.entities.map((u: { username: string }) => u.username),
+      ['alice', 'bob'],
+    );
     const room = await app('POST', '/chatrooms', { name: 'r', description: 'd', owner: 'alice', members: ['bob'] });
     assert.equal(room.status, 200, room.text);
     const id = room.body.data.id as string;

@@ -35,7 +35,7 @@ interface Started {
   tryIt: string;
 }
 
-describe('the README\'s first session', () => {
+describe("the README's first session", () => {
   const dirs: string[] = [];
   const servers: ChildServer[] = [];
 
@@ -82,7 +82,10 @@ describe('the README\'s first session', () => {
     const lines = res.stdout.trimEnd().split('\n');
     const room = /^room (\d{12})$/.exec(lines.find((l) => l.startsWith('room ')) ?? '')?.[1];
     assert.ok(room, `a room line:\n${res.stdout}`);
-    assert.deepEqual(lines.map((l) => l.replace(/^room \d+$/, 'room N')), expected(users).map((l) => l.replace(/^room \d+$/, 'room N')));
+    assert.deepEqual(
+      lines.map((l) => l.replace(/^room \d+$/, 'room N')),
+      expected(users).map((l) => l.replace(/^room \d+$/, 'room N')),
+    );
     return room;
   }
 
@@ -98,7 +101,7 @@ describe('the README\'s first session', () => {
   it('runs twice in a row on a fresh server, every call succeeding, printing what the README shows', async () => {
     const { server, token } = await start();
     const first = check(await bash(SESSION, server.url, { TOKEN: token }), { alice: 'created', bob: 'created' });
-    assert.equal(first, /^room (\d+)$/m.exec(SHOWN.join('\n'))?.[1], 'a fresh server\'s first room has the id the README shows');
+    assert.equal(first, /^room (\d+)$/m.exec(SHOWN.join('\n'))?.[1], "a fresh server's first room has the id the README shows");
     const second = check(await bash(SESSION, server.url, { TOKEN: token }), { alice: 'exists', bob: 'exists' });
     assert.notEqual(second, first, 'each run makes its own chatroom');
   });

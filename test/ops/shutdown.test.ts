@@ -50,7 +50,9 @@ function slowSet(url: string, token: string, metaData: Record<string, string>) {
     req.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { text += c; });
+      res.on('data', (c: string) => {
+        text += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text.startsWith('{') ? JSON.parse(text) : text }));
       res.on('error', reject);
     });
@@ -66,12 +68,19 @@ describe('graceful shutdown (SIGTERM) under load', () => {
     const app = makeApp({ limits: { rateLimitPerSecond: 1_000_000, maxAttributesPerRoom: 1_000_000 } });
     const dataDir = tempDir();
     // The slow call below must not meet the request timeout while the test waits for the load.
-    const env = { ROOMKV_STORE: 'sqlite', ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: writeAppsFile([app], dataDir), ROOMKV_REQUEST_TIMEOUT_MS: '120000' };
+    const env = {
+      ROOMKV_STORE: 'sqlite',
+      ROOMKV_DATA_DIR: dataDir,
+      ROOMKV_APPS_FILE: writeAppsFile([app], dataDir),
+      ROOMKV_REQUEST_TIMEOUT_MS: '120000',
+    };
     let server: ChildServer | undefined = await spawnServer(env);
     try {
       const exit = once(server.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
       let exited = false;
-      void exit.then(() => { exited = true; });
+      void exit.then(() => {
+        exited = true;
+      });
       const admin = client(server.url, `/${app.org}/${app.app}`, appToken(app));
       const users = await admin.call('POST', '/users', { body: { username: 'writer', password: 'pw-123456' } });
       assert.equal(users.status, 200, users.text);
@@ -90,23 +99,41 @@ describe('graceful shutdown (SIGTERM) under load', () => {
       // the writers keep calling meanwhile.
       const slowRecord: CallRecord = { writer: -1, keys: ['slowa', 'slowb'], startedAt: performance.now(), beforeSigterm: true };
       records.push(slowRecord);
-      const slow = slowSet(`${server.url}/${app.org}/${app.app}/metadata/chatroom/${room}/user/writer`, appToken(app), { slowa: 's', slowb: 's' });
-      const slowDone = slow.answer.then((res) => {
-        slowRecord.status = res.status;
-        slowRecord.acknowledged = res.status === 200 && res.body?.data?.successKeys?.length === 2;
-        if (res.status !== 200) slowRecord.description = JSON.stringify(res.body);
-      }, (err: unknown) => {
-        slowRecord.error = networkError(err);
-      }).finally(() => { slowRecord.endedAt = performance.now(); });
+      const slow = slowSet(`${server.url}/${app.org}/${app.app}/metadata/chatroom/${room}/user/writer`, appToken(app), {
+        slowa: 's',
+        slowb: 's',
+      });
+      const slowDone = slow.answer
+        .then(
+          (res) => {
+            slowRecord.status = res.status;
+            slowRecord.acknowledged = res.status === 200 && res.body?.data?.successKeys?.length === 2;
+            if (res.status !== 200) slowRecord.description = JSON.stringify(res.body);
+          },
+          (err: unknown) => {
+            slowRecord.error = networkError(err);
+          },
+        )
+        .finally(() => {
+          slowRecord.endedAt = performance.now();
+        });
       const writer = async (w: number) => {
         for (let i = 0; !exited; i++) {
-          const rec: CallRecord = { writer: w, keys: [`w${w}n${i}a`, `w${w}n${i}b`], startedAt: performance.now(), beforeSigterm: !sigtermSent };
+          const rec: CallRecord = {
+            writer: w,
+            keys: [`w${w}n${i}a`, `w${w}n${i}b`],
+            startedAt: performance.now(),
+            beforeSigterm: !sigtermSent,
+          };
           records.push(rec);
           try {
-            const res = await admin.call('PUT', `/metadata/chatroom/${room}/user/writer`, { body: { metaData: { [rec.keys[0]]: `v${i}`, [rec.keys[1]]: `v${i}` } } });
+            const res = await admin.call('PUT', `/metadata/chatroom/${room}/user/writer`, {
+              body: { metaData: { [rec.keys[0]]: `v${i}`, [rec.keys[1]]: `v${i}` } },
+            });
             rec.status = res.status;
             if (res.status !== 200) rec.description = `${res.body?.error}: ${res.body?.error_description}`;
-            rec.acknowledged = res.status === 200 && res.body?.data?.successKeys?.length === 2 && Object.keys(res.body.data.errorKeys).length === 0;
+            rec.acknowledged =
+              res.status === 200 && res.body?.data?.successKeys?.length === 2 && Object.keys(res.body.data.errorKeys).length === 0;
           } catch (err) {
             rec.error = networkError(err);
             return; // the server is going away: this writer stops
@@ -117,11 +144,15 @@ describe('graceful shutdown (SIGTERM) under load', () => {
       };
       const writers = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
 
-      await waitFor('every writer to have 5 acknowledged calls', () => {
-        const acked = new Map<number, number>();
-        for (const r of records) if (r.acknowledged) acked.set(r.writer, (acked.get(r.writer) ?? 0) + 1);
-        return Array.from({ length: WRITERS }, (_, w) => acked.get(w) ?? 0).every((n) => n >= 5);
-      }, 20_000);
+      await waitFor(
+        'every writer to have 5 acknowledged calls',
+        () => {
+          const acked = new Map<number, number>();
+          for (const r of records) if (r.acknowledged) acked.set(r.writer, (acked.get(r.writer) ?? 0) + 1);
+          return Array.from({ length: WRITERS }, (_, w) => acked.get(w) ?? 0).every((n) => n >= 5);
+        },
+        20_000,
+      );
 
       sigtermSent = true;
       sigtermAt = performance.now();
@@ -143,11 +174,17 @@ describe('graceful shutdown (SIGTERM) under load', () => {
       assert.ok(inFlight.length >= 1, 'some calls were in flight when SIGTERM was sent');
       const answered = records.filter((r) => r.status !== undefined);
       const notOk = answered.filter((r) => r.status !== 200 || !r.acknowledged);
-      assert.deepEqual(notOk.map((r) => `${r.keys[0]}: ${r.status} ${r.description ?? ''}, started ${r.beforeSigterm ? 'before' : 'after'} SIGTERM`), [],
-        'every answered call was a 200 that stored both keys');
+      assert.deepEqual(
+        notOk.map((r) => `${r.keys[0]}: ${r.status} ${r.description ?? ''}, started ${r.beforeSigterm ? 'before' : 'after'} SIGTERM`),
+        [],
+        'every answered call was a 200 that stored both keys',
+      );
       const cut = records.filter((r) => r.error !== undefined && r.beforeSigterm);
-      assert.deepEqual(cut.map((r) => `${r.keys[0]} started ${(sigtermAt - r.startedAt).toFixed(1)} ms before SIGTERM: ${r.error}`), [],
-        `calls already sent when SIGTERM came got no answer (${inFlight.length} were in flight)`);
+      assert.deepEqual(
+        cut.map((r) => `${r.keys[0]} started ${(sigtermAt - r.startedAt).toFixed(1)} ms before SIGTERM: ${r.error}`),
+        [],
+        `calls already sent when SIGTERM came got no answer (${inFlight.length} were in flight)`,
+      );
 
       // The event stream: a final reconnect hint after the last event, then the end.
       assert.equal(stream.endReason, 'end', `the stream ended cleanly, not: ${stream.endReason}`);
@@ -157,7 +194,9 @@ describe('graceful shutdown (SIGTERM) under load', () => {
 
       // Restart on the same data dir: every acknowledged call is there, every call all or nothing.
       server = await spawnServer(env);
-      const after = await client(server.url, `/${app.org}/${app.app}`, appToken(app)).call('POST', `/metadata/chatroom/${room}`, { body: {} });
+      const after = await client(server.url, `/${app.org}/${app.app}`, appToken(app)).call('POST', `/metadata/chatroom/${room}`, {
+        body: {},
+      });
       assert.equal(after.status, 200, after.text);
       const stored = after.body.data as Record<string, string>;
       const problems: string[] = [];
@@ -166,7 +205,7 @@ describe('graceful shutdown (SIGTERM) under load', () => {
         const [a, b] = r.keys;
         known.add(a).add(b);
         if (r.acknowledged && !(a in stored && b in stored)) problems.push(`${a}/${b}: acknowledged but missing`);
-        if ((a in stored) !== (b in stored)) problems.push(`${a}/${b}: only one of the call's two keys stored`);
+        if (a in stored !== b in stored) problems.push(`${a}/${b}: only one of the call's two keys stored`);
       }
       for (const k of Object.keys(stored)) if (!known.has(k)) problems.push(`${k}: stored but never sent`);
       assert.deepEqual(problems, []);

@@ -42,7 +42,6 @@ export function value(samples: Sample[], name: string, labels: Record<string, st
   return found[0]?.value;
 }
 
-
 export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 
 /**
@@ -60,9 +59,15 @@ export function ownRedisSkip(): string | false {
 /** A redis-server of the test's own on a free port, without persistence; resolves once it answers PING. */
 export async function startOwnRedis(extra: string[] = []): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir('roomkv-ops-redis-'), ...extra],
-    { stdio: 'ignore' });
-  await waitFor(`redis-server on port ${port}`, () =>
-    spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG', 10_000);
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tempDir('roomkv-ops-redis-'), ...extra],
+    { stdio: 'ignore' },
+  );
+  await waitFor(
+    `redis-server on port ${port}`,
+    () => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG',
+    10_000,
+  );
   return { port, child };
 }

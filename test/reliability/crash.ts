@@ -54,14 +54,19 @@ async function newRooms(url: string, app: TestApp, ledger: Ledger): Promise<Map<
   return rooms;
 }
 
-async function redisIntegrity(conn: { url?: string; clusterNodes?: string }, prefix: string, appId: string, rooms: string[]): Promise<void> {
+async function redisIntegrity(
+  conn: { url?: string; clusterNodes?: string },
+  prefix: string,
+  appId: string,
+  rooms: string[],
+): Promise<void> {
   const client = await connectRedis({ url: conn.url ?? 'redis://127.0.0.1:6379', clusterNodes: conn.clusterNodes, commandTimeoutMs: 5000 });
   const store = new RedisStore({ client, prefix, eventLog: LOG_LIMITS });
   try {
     const problems: string[] = [];
     // Per room: the app's usage counter is moved beside a room's script, so a kill mid-call may
     // leave it off; every per-room invariant holds whatever the moment of the kill.
-    for (const room of rooms) problems.push(...await store.integrityCheck({ appId, roomId: room }));
+    for (const room of rooms) problems.push(...(await store.integrityCheck({ appId, roomId: room })));
     assert.deepEqual(problems, [], 'Redis: every room intact');
   } finally {
     await store.close();
@@ -100,8 +105,20 @@ function crashRounds(kind: StoreKind, sizes: CrashSizes): void {
         const rooms = await newRooms(current.url, app, ledger);
         // 45 sets per writer at most (the room limit), 8 writers: the kill always comes first.
         const killAt = dice.int(8, 240);
-        const load = startLoad({ app, url: () => current.url, ledger, rooms, tag: `c${round}`, dice, retryUnavailable: false, maxCallsPerWriter: 60 });
-        await load.progress.when(`${killAt} acknowledged calls`, () => load.progress.acked >= killAt || load.progress.unexpected.length > 0);
+        const load = startLoad({
+          app,
+          url: () => current.url,
+          ledger,
+          rooms,
+          tag: `c${round}`,
+          dice,
+          retryUnavailable: false,
+          maxCallsPerWriter: 60,
+        });
+        await load.progress.when(
+          `${killAt} acknowledged calls`,
+          () => load.progress.acked >= killAt || load.progress.unexpected.length > 0,
+        );
         await current.kill9();
         await load.done;
         assert.deepEqual(load.progress.unexpected, [], `round ${round}: every answered call succeeds`);
@@ -116,7 +133,12 @@ function crashRounds(kind: StoreKind, sizes: CrashSizes): void {
       if (kind === 'sqlite') {
         await assertSqliteIntact(join(dataDir, DB_FILE));
       } else {
-        await redisIntegrity({ url: found.env.ROOMKV_REDIS_URL, clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES }, found.env.ROOMKV_REDIS_PREFIX, app.appId, ledger.rooms());
+        await redisIntegrity(
+          { url: found.env.ROOMKV_REDIS_URL, clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES },
+          found.env.ROOMKV_REDIS_PREFIX,
+          app.appId,
+          ledger.rooms(),
+        );
       }
       console.log(`reliability: ${kind} crash rounds=${sizes.crashRounds} acked writes checked=${checked} lost=0`);
     });
@@ -125,19 +147,37 @@ function crashRounds(kind: StoreKind, sizes: CrashSizes): void {
 
 // ---- Redis outage: a Redis of the test's own, paused and killed under load
 
-
 /** redis-server with AOF and fsync on every write: what it acknowledged survives its kill -9. */
 class OwnRedis {
   child: ChildProcess | undefined;
-  constructor(readonly port: number, readonly dir: string) {}
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
-      '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.child = child;
     let out = '';
     await new Promise<void>((resolve, reject) => {
@@ -150,7 +190,9 @@ class OwnRedis {
           resolve();
         }
       });
-      child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`redis-server exited with ${code}:\n${out}`));
@@ -158,8 +200,12 @@ class OwnRedis {
     });
   }
 
-  pause(): void { this.child!.kill('SIGSTOP'); }
-  resume(): void { this.child!.kill('SIGCONT'); }
+  pause(): void {
+    this.child!.kill('SIGSTOP');
+  }
+  resume(): void {
+    this.child!.kill('SIGCONT');
+  }
 
   async kill9(): Promise<void> {
     const child = this.child!;
@@ -189,8 +235,12 @@ function outageRounds(sizes: CrashSizes): void {
       await redis.start();
       const dataDir = tempDir();
       server = await spawnServer({
-        ROOMKV_STORE: 'redis', ROOMKV_REDIS_URL: redis.url, ROOMKV_REDIS_PREFIX: prefix, ROOMKV_REDIS_TIMEOUT_MS: '1000',
-        ROOMKV_APPS_FILE: writeAppsFile([app], dataDir), ROOMKV_DATA_DIR: dataDir,
+        ROOMKV_STORE: 'redis',
+        ROOMKV_REDIS_URL: redis.url,
+        ROOMKV_REDIS_PREFIX: prefix,
+        ROOMKV_REDIS_TIMEOUT_MS: '1000',
+        ROOMKV_APPS_FILE: writeAppsFile([app], dataDir),
+        ROOMKV_DATA_DIR: dataDir,
       });
     });
     after(async () => {
@@ -205,14 +255,18 @@ function outageRounds(sizes: CrashSizes): void {
         const rooms = await newRooms(server.url, app, ledger);
         const load = startLoad({ app, url: () => server.url, ledger, rooms, tag: `o${round}`, dice, retryUnavailable: true });
         const p = load.progress;
-        const allWritersAcked = (since: Map<string, number>, n: number) => () => WRITERS.every((w) => (p.ackedBy.get(w) ?? 0) - (since.get(w) ?? 0) >= n);
+        const allWritersAcked = (since: Map<string, number>, n: number) => () =>
+          WRITERS.every((w) => (p.ackedBy.get(w) ?? 0) - (since.get(w) ?? 0) >= n);
 
         const pauseAt = dice.int(8, 60);
         await p.when(`${pauseAt} acknowledged calls`, () => p.acked >= pauseAt);
         redis.pause();
         let mark = p.unavailable;
         await p.when('503s while Redis is paused', () => p.unavailable - mark >= 4);
-        const paused = await call(server.url, 'POST', `${prefixOf(app)}/metadata/chatroom/${rooms.get(WRITERS[0])}`, { token: appToken(app), body: {} });
+        const paused = await call(server.url, 'POST', `${prefixOf(app)}/metadata/chatroom/${rooms.get(WRITERS[0])}`, {
+          token: appToken(app),
+          body: {},
+        });
         assert.equal(paused.status, 503, paused.text);
         assert.equal(paused.body.error, 'service_unavailable');
         redis.resume();
@@ -251,19 +305,76 @@ export function ledgerSelfTest(): void {
     };
     it('an acknowledged pair that is gone is lost', () => {
       assert.equal(ledgerOf('acked', 'none').check('1', new Map()).lost, 1);
-      assert.equal(ledgerOf('acked', 'none').check('1', new Map([['a', attr('v')], ['b', attr('v')]])).checked, 1);
+      assert.equal(
+        ledgerOf('acked', 'none').check(
+          '1',
+          new Map([
+            ['a', attr('v')],
+            ['b', attr('v')],
+          ]),
+        ).checked,
+        1,
+      );
     });
     it('one key of a pair without its twin is half-applied, even for a call with no answer', () => {
-      assert.match(ledgerOf('unknown', 'none').check('1', new Map([['a', attr('v')]])).problems.join(), /half-applied/);
+      assert.match(
+        ledgerOf('unknown', 'none')
+          .check('1', new Map([['a', attr('v')]]))
+          .problems.join(),
+        /half-applied/,
+      );
       assert.deepEqual(ledgerOf('unknown', 'none').check('1', new Map()).problems, []);
     });
     it('a wrong owner, value or a key nobody wrote is reported', () => {
-      assert.match(ledgerOf('acked', 'none').check('1', new Map([['a', attr('v', 'x')], ['b', attr('v', 'x')]])).problems.join(), /holds/);
-      assert.match(ledgerOf('acked', 'none').check('1', new Map([['a', attr('v')], ['b', attr('v2')]])).problems.join(), /holds/);
-      assert.match(ledgerOf('acked', 'none').check('1', new Map([['a', attr('v')], ['b', attr('v')], ['c', attr('v')]])).problems.join(), /never written/);
+      assert.match(
+        ledgerOf('acked', 'none')
+          .check(
+            '1',
+            new Map([
+              ['a', attr('v', 'x')],
+              ['b', attr('v', 'x')],
+            ]),
+          )
+          .problems.join(),
+        /holds/,
+      );
+      assert.match(
+        ledgerOf('acked', 'none')
+          .check(
+            '1',
+            new Map([
+              ['a', attr('v')],
+              ['b', attr('v2')],
+            ]),
+          )
+          .problems.join(),
+        /holds/,
+      );
+      assert.match(
+        ledgerOf('acked', 'none')
+          .check(
+            '1',
+            new Map([
+              ['a', attr('v')],
+              ['b', attr('v')],
+              ['c', attr('v')],
+            ]),
+          )
+          .problems.join(),
+        /never written/,
+      );
     });
     it('an acknowledged delete must stay done', () => {
-      assert.equal(ledgerOf('acked', 'acked').check('1', new Map([['a', attr('v')], ['b', attr('v')]])).lost, 1);
+      assert.equal(
+        ledgerOf('acked', 'acked').check(
+          '1',
+          new Map([
+            ['a', attr('v')],
+            ['b', attr('v')],
+          ]),
+        ).lost,
+        1,
+      );
       assert.equal(ledgerOf('acked', 'acked').check('1', new Map()).checked, 2);
     });
   });

@@ -51,11 +51,22 @@ export function seedFromEnv(): number {
 }
 
 export class Dice {
-  constructor(readonly seed: number, private readonly next = seededRandom(seed)) {}
-  float(): number { return this.next(); }
-  int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
-  chance(p: number): boolean { return this.next() < p; }
-  pick<T>(items: readonly T[]): T { return items[Math.floor(this.next() * items.length)]!; }
+  constructor(
+    readonly seed: number,
+    private readonly next = seededRandom(seed),
+  ) {}
+  float(): number {
+    return this.next();
+  }
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
   shuffle<T>(items: readonly T[]): T[] {
     const out = [...items];
     for (let i = out.length - 1; i > 0; i--) {
@@ -64,7 +75,9 @@ export class Dice {
     }
     return out;
   }
-  autoDelete(): AutoDelete { return this.chance(0.5) ? 'DELETE' : 'NO_DELETE'; }
+  autoDelete(): AutoDelete {
+    return this.chance(0.5) ? 'DELETE' : 'NO_DELETE';
+  }
 }
 
 /** Several roomkv processes (or one in this process for SQLite) serving one app on one store. */
@@ -89,7 +102,11 @@ export async function startInstances(kind: StoreKind, env: Record<string, string
     urls: servers.map((s) => s.url),
     close: async () => {
       const codes = await Promise.all(servers.map((s) => s.stop()));
-      assert.deepEqual(codes, codes.map(() => 0), 'every instance stops cleanly');
+      assert.deepEqual(
+        codes,
+        codes.map(() => 0),
+        'every instance stops cleanly',
+      );
     },
   };
 }
@@ -106,7 +123,13 @@ export async function adminOk(url: string, app: TestApp, method: string, path: s
 }
 
 export async function createUsers(url: string, app: TestApp, names: string[]): Promise<void> {
-  await adminOk(url, app, 'POST', '/users', names.map((username) => ({ username, password: 'pw-123456' })));
+  await adminOk(
+    url,
+    app,
+    'POST',
+    '/users',
+    names.map((username) => ({ username, password: 'pw-123456' })),
+  );
 }
 
 export async function createRoom(url: string, app: TestApp, owner: string, members: string[]): Promise<string> {
@@ -116,7 +139,12 @@ export async function createRoom(url: string, app: TestApp, owner: string, membe
 
 /** Every attribute of a room with its owner and flag (GET .../chatrooms/{id}/attributes, app token). */
 export async function readRecords(url: string, app: TestApp, room: string): Promise<Map<string, Attr>> {
-  const rows = await adminOk(url, app, 'GET', `/chatrooms/${room}/attributes`) as Array<{ key: string; value: string; owner: string; autoDelete: AutoDelete }>;
+  const rows = (await adminOk(url, app, 'GET', `/chatrooms/${room}/attributes`)) as Array<{
+    key: string;
+    value: string;
+    owner: string;
+    autoDelete: AutoDelete;
+  }>;
   return new Map(rows.map((r) => [r.key, { value: r.value, owner: r.owner, autoDelete: r.autoDelete }]));
 }
 

@@ -61,10 +61,16 @@ export class Ledger {
       const a = stored.get(ka);
       const b = stored.get(kb);
       const label = `room ${room} pair ${ka}/${kb} (set ${p.set}, delete ${p.del})`;
-      if ((a === undefined) !== (b === undefined)) out.problems.push(`${label}: half-applied, ${ka} ${a ? 'present' : 'absent'}, ${kb} ${b ? 'present' : 'absent'}`);
-      for (const [k, x] of [[ka, a], [kb, b]] as const) {
+      if ((a === undefined) !== (b === undefined))
+        out.problems.push(`${label}: half-applied, ${ka} ${a ? 'present' : 'absent'}, ${kb} ${b ? 'present' : 'absent'}`);
+      for (const [k, x] of [
+        [ka, a],
+        [kb, b],
+      ] as const) {
         if (x !== undefined && (x.value !== p.value || x.owner !== p.writer || x.autoDelete !== p.autoDelete)) {
-          out.problems.push(`${label}: ${k} holds ${JSON.stringify(x)}, written ${JSON.stringify({ value: p.value, owner: p.writer, autoDelete: p.autoDelete })}`);
+          out.problems.push(
+            `${label}: ${k} holds ${JSON.stringify(x)}, written ${JSON.stringify({ value: p.value, owner: p.writer, autoDelete: p.autoDelete })}`,
+          );
         }
       }
       if (p.set === 'acked' && p.del === 'none') {

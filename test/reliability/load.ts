@@ -51,7 +51,13 @@ export class Progress {
         this.waiters = this.waiters.filter((w) => w.test !== test);
         reject(new Error(`timed out after ${ms} ms waiting for ${what} (${this.summary()})`));
       }, ms);
-      this.waiters.push({ test, resolve: () => { clearTimeout(timer); resolve(); } });
+      this.waiters.push({
+        test,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 
@@ -86,9 +92,19 @@ export function startLoad(o: LoadOptions): RunningLoad {
       } else {
         const autoDelete: AutoDelete = o.dice.autoDelete();
         pair = o.ledger.add({
-          room, writer: w, keys: [`${o.tag}_${i}a`, `${o.tag}_${i}b`], value: `${o.tag}.${w}.${i}.${PADDING}`, autoDelete, set: 'unknown', del: 'none',
+          room,
+          writer: w,
+          keys: [`${o.tag}_${i}a`, `${o.tag}_${i}b`],
+          value: `${o.tag}.${w}.${i}.${PADDING}`,
+          autoDelete,
+          set: 'unknown',
+          del: 'none',
         });
-        req = { method: 'PUT', path: o.dice.chance(0.25) ? `${base}/forced` : base, body: { metaData: { [pair.keys[0]]: pair.value, [pair.keys[1]]: pair.value }, autoDelete } };
+        req = {
+          method: 'PUT',
+          path: o.dice.chance(0.25) ? `${base}/forced` : base,
+          body: { metaData: { [pair.keys[0]]: pair.value, [pair.keys[1]]: pair.value }, autoDelete },
+        };
       }
       const isSet = req.method === 'PUT';
       for (;;) {
@@ -112,11 +128,16 @@ export function startLoad(o: LoadOptions): RunningLoad {
         // A set answers both keys stored. A delete answers both removed; after a retried 503 it may
         // answer "does not exist" when the first attempt did remove them.
         const gone = (k: string) => data?.errorKeys?.[k] === `key '${k}' does not exist`;
-        const expected = res.status === 200 && Array.isArray(data?.successKeys) && (isSet
-          ? JSON.stringify(data.successKeys) === JSON.stringify(keys) && Object.keys(data.errorKeys).length === 0
-          : keys.every((k) => data.successKeys.includes(k) || (o.retryUnavailable && gone(k))));
+        const expected =
+          res.status === 200 &&
+          Array.isArray(data?.successKeys) &&
+          (isSet
+            ? JSON.stringify(data.successKeys) === JSON.stringify(keys) && Object.keys(data.errorKeys).length === 0
+            : keys.every((k) => data.successKeys.includes(k) || (o.retryUnavailable && gone(k))));
         if (!expected) {
-          progress.unexpected.push(`${w}: ${req.method} ${req.path} ${JSON.stringify(req.body).slice(0, 120)} -> ${res.status} ${res.text}`);
+          progress.unexpected.push(
+            `${w}: ${req.method} ${req.path} ${JSON.stringify(req.body).slice(0, 120)} -> ${res.status} ${res.text}`,
+          );
           return;
         }
         break;

@@ -30,7 +30,11 @@ export interface ObservedCall {
 }
 
 /** Applies one call to a room state with the domain's rules; the state given is not changed. */
-export function applyCall(state: RoomState, req: AttrRequest, limits: Limits = DEFAULT_LIMITS): { state: Map<string, Attr>; outcome: KeyOutcomes } {
+export function applyCall(
+  state: RoomState,
+  req: AttrRequest,
+  limits: Limits = DEFAULT_LIMITS,
+): { state: Map<string, Attr>; outcome: KeyOutcomes } {
   const next = new Map(state);
   const lookup = (key: string) => {
     const a = state.get(key);
@@ -54,10 +58,13 @@ export function sameOutcome(a: KeyOutcomes, b: KeyOutcomes): boolean {
 }
 
 function stateKey(state: RoomState): string {
-  return [...state.keys()].sort().map((k) => {
-    const a = state.get(k)!;
-    return `${k}\u0000${a.value}\u0000${a.owner}\u0000${a.autoDelete}`;
-  }).join('\u0001');
+  return [...state.keys()]
+    .sort()
+    .map((k) => {
+      const a = state.get(k)!;
+      return `${k}\u0000${a.value}\u0000${a.owner}\u0000${a.autoDelete}`;
+    })
+    .join('\u0001');
 }
 
 export function sameState(a: RoomState, b: RoomState): boolean {
@@ -65,8 +72,7 @@ export function sameState(a: RoomState, b: RoomState): boolean {
 }
 
 export type Explanation =
-  | { ok: true; order: number[]; skipped: number[]; visited: number }
-  | { ok: false; reason: string; visited: number };
+  { ok: true; order: number[]; skipped: number[]; visited: number } | { ok: false; reason: string; visited: number };
 
 const MAX_CALLS = 30;
 
@@ -75,10 +81,16 @@ const MAX_CALLS = 30;
  * exactly the outcome it answered and the room ends as `final`. A call that finished before another
  * started comes first. Calls that got no answer may be applied at any point or not at all.
  */
-export function explain(initial: RoomState, calls: readonly ObservedCall[], final: RoomState, limits: Limits = DEFAULT_LIMITS, maxVisits = 2_000_000): Explanation {
+export function explain(
+  initial: RoomState,
+  calls: readonly ObservedCall[],
+  final: RoomState,
+  limits: Limits = DEFAULT_LIMITS,
+  maxVisits = 2_000_000,
+): Explanation {
   if (calls.length > MAX_CALLS) throw new Error(`the checker takes at most ${MAX_CALLS} calls, got ${calls.length}`);
   const n = calls.length;
-  const full = n === 0 ? 0 : (2 ** n) - 1;
+  const full = n === 0 ? 0 : 2 ** n - 1;
   // before[i]: the calls that must already be placed when i is (they ended before i started).
   const before = calls.map((c) => calls.reduce((mask, d, j) => (d.endedAt < c.startedAt ? mask | (1 << j) : mask), 0));
   const finalKey = stateKey(final);
@@ -122,9 +134,10 @@ export function describeRound(initial: RoomState, calls: readonly ObservedCall[]
   const t0 = Math.min(...calls.map((c) => c.startedAt));
   const lines = calls.map((c, i) => {
     const r = c.request;
-    const what = r.op === 'set'
-      ? `${r.forced ? 'forced set' : 'set'} by ${r.user} (${r.autoDelete}) ${JSON.stringify(Object.fromEntries(r.pairs))}`
-      : `${r.forced ? 'forced delete' : 'delete'} by ${r.user} ${JSON.stringify(r.keys)}`;
+    const what =
+      r.op === 'set'
+        ? `${r.forced ? 'forced set' : 'set'} by ${r.user} (${r.autoDelete}) ${JSON.stringify(Object.fromEntries(r.pairs))}`
+        : `${r.forced ? 'forced delete' : 'delete'} by ${r.user} ${JSON.stringify(r.keys)}`;
     const when = `[${(c.startedAt - t0).toFixed(1)}, ${Number.isFinite(c.endedAt) ? (c.endedAt - t0).toFixed(1) : 'no answer'}] ms`;
     return `  #${i} ${when} ${what} -> ${c.outcome === null ? 'no answer' : JSON.stringify(c.outcome)}`;
   });

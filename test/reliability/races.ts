@@ -7,8 +7,19 @@ import { after, before, describe, it } from 'node:test';
 import { userToken, type TestApp } from '../support/apps.js';
 import { at } from '../support/at.js';
 import {
-  adminOk, createRoom, createUsers, Dice, observe, raceApp, readRecords, startInstances, STORES, storeEnv, tokenFor,
-  type Instances, type StoreKind,
+  adminOk,
+  createRoom,
+  createUsers,
+  Dice,
+  observe,
+  raceApp,
+  readRecords,
+  startInstances,
+  STORES,
+  storeEnv,
+  tokenFor,
+  type Instances,
+  type StoreKind,
 } from './harness.js';
 import { describeRound, explain, type Attr, type AttrRequest, type ObservedCall } from './model.js';
 
@@ -16,7 +27,10 @@ const POOL = Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0')
 const ROOM_LIMIT = 100;
 const notYours = (k: string) => `key '${k}' is not part of you`;
 
-interface Tally { rounds: number; calls: number }
+interface Tally {
+  rounds: number;
+  calls: number;
+}
 
 /** Writes `entries` serially through the app token (each key new, so plain sets); the room's starting state. */
 async function prefill(url: string, app: TestApp, room: string, entries: Array<[string, Attr]>): Promise<void> {
@@ -30,14 +44,27 @@ async function prefill(url: string, app: TestApp, room: string, entries: Array<[
     const [owner, autoDelete] = g.split('|');
     for (let i = 0; i < pairs.length; i += 10) {
       const batch = pairs.slice(i, i + 10);
-      const data = await adminOk(url, app, 'PUT', `/metadata/chatroom/${room}/user/${owner}`, { metaData: Object.fromEntries(batch), autoDelete });
-      assert.deepEqual(data.successKeys, batch.map(([k]) => k), `prefill: ${JSON.stringify(data)}`);
+      const data = await adminOk(url, app, 'PUT', `/metadata/chatroom/${room}/user/${owner}`, {
+        metaData: Object.fromEntries(batch),
+        autoDelete,
+      });
+      assert.deepEqual(
+        data.successKeys,
+        batch.map(([k]) => k),
+        `prefill: ${JSON.stringify(data)}`,
+      );
     }
   }
 }
 
 /** Fires every call at once, each through a random instance; returns what each answered. */
-function fire(inst: Instances, app: TestApp, room: string, dice: Dice, calls: Array<{ req: AttrRequest; token: string }>): Promise<ObservedCall[]> {
+function fire(
+  inst: Instances,
+  app: TestApp,
+  room: string,
+  dice: Dice,
+  calls: Array<{ req: AttrRequest; token: string }>,
+): Promise<ObservedCall[]> {
   const routes = calls.map(() => dice.pick(inst.urls));
   return Promise.all(calls.map((c, i) => observe(routes[i]!, app, room, c.req, c.token)));
 }
@@ -78,7 +105,8 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
         const members = dice.shuffle(POOL).slice(0, dice.int(3, 4));
         const room = await createRoom(anyUrl(), app, at(members, 0), members.slice(1));
         const keys = ['k0', 'k1', 'k2'].slice(0, dice.int(2, 3));
-        const seeded: Array<[string, Attr]> = keys.filter(() => dice.chance(0.6))
+        const seeded: Array<[string, Attr]> = keys
+          .filter(() => dice.chance(0.6))
           .map((k) => [k, { value: `init.${k}`, owner: dice.pick(members), autoDelete: dice.autoDelete() }]);
         await prefill(anyUrl(), app, room, seeded);
         const initial = await readRecords(anyUrl(), app, room);
@@ -138,7 +166,10 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
       for (let round = 0; round < rounds; round++) {
         const room = await createRoom(anyUrl(), app, at(POOL, 0), POOL.slice(1));
         const held = ROOM_LIMIT - dice.int(2, 10);
-        const seeded: Array<[string, Attr]> = Array.from({ length: held }, (_, j) => [`f${j}`, { value: `init.${j}`, owner: at(POOL, 0), autoDelete: 'NO_DELETE' }]);
+        const seeded: Array<[string, Attr]> = Array.from({ length: held }, (_, j) => [
+          `f${j}`,
+          { value: `init.${j}`, owner: at(POOL, 0), autoDelete: 'NO_DELETE' },
+        ]);
         await prefill(anyUrl(), app, room, seeded);
         const initial = await readRecords(anyUrl(), app, room);
         assert.equal(initial.size, held);
@@ -147,8 +178,12 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
           const pairs: Array<[string, string]> = Array.from({ length: dice.int(1, 4) }, (_, j) => [`n${i}_${j}`, `r${round}.${user}.${j}`]);
           fresh += pairs.length;
           // Existing keys: the owner's overwrite never counts against the limit; anyone else's is refused.
-          if (i === 0 || dice.chance(0.3)) pairs.splice(dice.int(0, pairs.length), 0, [`f${dice.int(0, held - 1)}`, `r${round}.${user}.old`]);
-          return { req: { op: 'set', forced: false, user, autoDelete: dice.autoDelete(), pairs } as AttrRequest, token: tokenFor(app, user, dice.chance(0.2)) };
+          if (i === 0 || dice.chance(0.3))
+            pairs.splice(dice.int(0, pairs.length), 0, [`f${dice.int(0, held - 1)}`, `r${round}.${user}.old`]);
+          return {
+            req: { op: 'set', forced: false, user, autoDelete: dice.autoDelete(), pairs } as AttrRequest,
+            token: tokenFor(app, user, dice.chance(0.2)),
+          };
         });
         const observed = await fire(inst, app, room, dice, calls);
         const final = await readRecords(anyUrl(), app, room);
@@ -169,9 +204,20 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
 /** The checker itself must be able to say no. */
 export function modelSelfTest(): void {
   describe('the serial model rejects what no serial order explains', () => {
-    const set = (user: string, value: string, forced = false): AttrRequest => ({ op: 'set', forced, user, autoDelete: 'DELETE', pairs: [['k', value]] });
-    const at = (req: AttrRequest, startedAt: number, endedAt: number, successKeys: string[], errorKeys: Record<string, string> = {}): ObservedCall =>
-      ({ request: req, startedAt, endedAt, outcome: { successKeys, errorKeys } });
+    const set = (user: string, value: string, forced = false): AttrRequest => ({
+      op: 'set',
+      forced,
+      user,
+      autoDelete: 'DELETE',
+      pairs: [['k', value]],
+    });
+    const at = (
+      req: AttrRequest,
+      startedAt: number,
+      endedAt: number,
+      successKeys: string[],
+      errorKeys: Record<string, string> = {},
+    ): ObservedCall => ({ request: req, startedAt, endedAt, outcome: { successKeys, errorKeys } });
     const owned = (value: string, owner: string): Map<string, Attr> => new Map([['k', { value, owner, autoDelete: 'DELETE' }]]);
 
     it('two users both told they won the same new key', () => {
@@ -193,8 +239,25 @@ export function modelSelfTest(): void {
     });
 
     it('a call with no answer may or may not be applied, but not half', () => {
-      const lost: ObservedCall = { request: { op: 'set', forced: false, user: 'a', autoDelete: 'NO_DELETE', pairs: [['x', '1'], ['y', '1']] }, startedAt: 0, endedAt: Infinity, outcome: null };
-      const both = new Map<string, Attr>([['x', { value: '1', owner: 'a', autoDelete: 'NO_DELETE' }], ['y', { value: '1', owner: 'a', autoDelete: 'NO_DELETE' }]]);
+      const lost: ObservedCall = {
+        request: {
+          op: 'set',
+          forced: false,
+          user: 'a',
+          autoDelete: 'NO_DELETE',
+          pairs: [
+            ['x', '1'],
+            ['y', '1'],
+          ],
+        },
+        startedAt: 0,
+        endedAt: Infinity,
+        outcome: null,
+      };
+      const both = new Map<string, Attr>([
+        ['x', { value: '1', owner: 'a', autoDelete: 'NO_DELETE' }],
+        ['y', { value: '1', owner: 'a', autoDelete: 'NO_DELETE' }],
+      ]);
       assert.equal(explain(new Map(), [lost], new Map()).ok, true);
       assert.equal(explain(new Map(), [lost], both).ok, true);
       assert.equal(explain(new Map(), [lost], new Map([['x', both.get('x')!]])).ok, false);

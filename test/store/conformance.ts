@@ -62,7 +62,10 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
     });
 
     async function users(app: string, ...names: string[]): Promise<void> {
-      await store.createUsers(app, names.map((username) => ({ username, passwordHash: `hash-${username}` })));
+      await store.createUsers(
+        app,
+        names.map((username) => ({ username, passwordHash: `hash-${username}` })),
+      );
     }
 
     /** An app with users and one room owned by the first name, every other name a member. */
@@ -74,19 +77,45 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       return { app, room: room.id };
     }
 
-    function set(app: string, room: string, user: string, pairs: Record<string, unknown>,
-      opts: { forced?: boolean; autoDelete?: AutoDelete; limits?: Limits } = {}): Promise<KeyOutcomes> {
-      return store.setAttributes({
-        appId: app, roomId: room, user, forced: opts.forced ?? false, autoDelete: opts.autoDelete ?? 'DELETE',
-        pairs: Object.entries(pairs), limits: opts.limits ?? DEFAULT_LIMITS, routing: NO_WEBHOOKS,
-      }).then(plain);
+    function set(
+      app: string,
+      room: string,
+      user: string,
+      pairs: Record<string, unknown>,
+      opts: { forced?: boolean; autoDelete?: AutoDelete; limits?: Limits } = {},
+    ): Promise<KeyOutcomes> {
+      return store
+        .setAttributes({
+          appId: app,
+          roomId: room,
+          user,
+          forced: opts.forced ?? false,
+          autoDelete: opts.autoDelete ?? 'DELETE',
+          pairs: Object.entries(pairs),
+          limits: opts.limits ?? DEFAULT_LIMITS,
+          routing: NO_WEBHOOKS,
+        })
+        .then(plain);
     }
 
-    function del(app: string, room: string, user: string, keys: string[],
-      opts: { forced?: boolean; checkMembership?: boolean } = {}): Promise<KeyOutcomes> {
-      return store.deleteAttributes({
-        appId: app, roomId: room, user, forced: opts.forced ?? false, checkMembership: opts.checkMembership ?? true, keys, routing: NO_WEBHOOKS,
-      }).then(plain);
+    function del(
+      app: string,
+      room: string,
+      user: string,
+      keys: string[],
+      opts: { forced?: boolean; checkMembership?: boolean } = {},
+    ): Promise<KeyOutcomes> {
+      return store
+        .deleteAttributes({
+          appId: app,
+          roomId: room,
+          user,
+          forced: opts.forced ?? false,
+          checkMembership: opts.checkMembership ?? true,
+          keys,
+          routing: NO_WEBHOOKS,
+        })
+        .then(plain);
     }
 
     const all = async (app: string, room: string) => ({ ...(await store.getAttributes(app, room, undefined)) });
@@ -99,7 +128,10 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           { username: 'alice', passwordHash: 'h-a' },
           { username: 'bob', passwordHash: 'h-b' },
         ]);
-        assert.deepEqual(created.map((u) => u.username), ['alice', 'bob']);
+        assert.deepEqual(
+          created.map((u) => u.username),
+          ['alice', 'bob'],
+        );
         for (const u of created) {
           assert.match(u.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
           assert.ok(u.created >= before - 1000 && u.created <= Date.now() + 1000, 'created is Unix ms');
@@ -129,15 +161,26 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const app = newApp();
         await users(app, 'alice');
         await rejectsApi(
-          store.createUsers(app, [{ username: 'bob', passwordHash: 'h' }, { username: 'alice', passwordHash: 'h' }, { username: 'carol', passwordHash: 'h' }]),
-          400, 'duplicate_unique_property_exists', Errors.duplicateUser(appUuid(app), 'alice').description,
+          store.createUsers(app, [
+            { username: 'bob', passwordHash: 'h' },
+            { username: 'alice', passwordHash: 'h' },
+            { username: 'carol', passwordHash: 'h' },
+          ]),
+          400,
+          'duplicate_unique_property_exists',
+          Errors.duplicateUser(appUuid(app), 'alice').description,
         );
         assert.equal(await store.getUser(app, 'bob'), null, 'none of the batch exists after');
         assert.equal(await store.getUser(app, 'carol'), null);
         assert.equal(await store.getPasswordHash(app, 'alice'), 'hash-alice', 'the existing user is untouched');
         await rejectsApi(
-          store.createUsers(app, [{ username: 'dave', passwordHash: 'h' }, { username: 'dave', passwordHash: 'h' }]),
-          400, 'duplicate_unique_property_exists', Errors.duplicateUser(appUuid(app), 'dave').description,
+          store.createUsers(app, [
+            { username: 'dave', passwordHash: 'h' },
+            { username: 'dave', passwordHash: 'h' },
+          ]),
+          400,
+          'duplicate_unique_property_exists',
+          Errors.duplicateUser(appUuid(app), 'dave').description,
         );
         assert.equal(await store.getUser(app, 'dave'), null);
       });
@@ -145,7 +188,8 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('deleteUser removes memberships and applies autoDelete in every room', async () => {
         const app = newApp();
         await users(app, 'owner', 'bob', 'carol');
-        const r1 = (await store.createRoom(app, { name: 'a', description: '', owner: 'owner', maxusers: 100, members: ['bob', 'carol'] })).id;
+        const r1 = (await store.createRoom(app, { name: 'a', description: '', owner: 'owner', maxusers: 100, members: ['bob', 'carol'] }))
+          .id;
         const r2 = (await store.createRoom(app, { name: 'b', description: '', owner: 'owner', maxusers: 100, members: ['bob'] })).id;
         const bob = await store.getUser(app, 'bob');
         for (const room of [r1, r2]) {
@@ -173,11 +217,26 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const app = newApp();
         await users(app, 'alice', 'bob', 'carol');
         const before = Date.now();
-        const room = await store.createRoom(app, { name: 'Room', description: 'desc', owner: 'alice', maxusers: 50, members: ['bob', 'alice', 'bob'] });
-        assert.match(room.id, /^\d+$/);
-        assert.deepEqual({ ...room, created: 0 }, {
-          id: room.id, name: 'Room', description: 'desc', owner: 'alice', maxusers: 50, created: 0, memberCount: 2,
+        const room = await store.createRoom(app, {
+          name: 'Room',
+          description: 'desc',
+          owner: 'alice',
+          maxusers: 50,
+          members: ['bob', 'alice', 'bob'],
         });
+        assert.match(room.id, /^\d+$/);
+        assert.deepEqual(
+          { ...room, created: 0 },
+          {
+            id: room.id,
+            name: 'Room',
+            description: 'desc',
+            owner: 'alice',
+            maxusers: 50,
+            created: 0,
+            memberCount: 2,
+          },
+        );
         assert.ok(room.created >= before - 1000 && room.created <= Date.now() + 1000);
         assert.deepEqual(await store.getRoom(app, room.id), room);
         assert.equal(await store.isMember(app, room.id, 'alice'), true);
@@ -193,10 +252,18 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('refuses an unknown owner or member with 404', async () => {
         const app = newApp();
         await users(app, 'alice');
-        await rejectsApi(store.createRoom(app, { name: 'r', description: '', owner: 'ghost', maxusers: 10, members: [] }),
-          404, 'resource_not_found', "username ghost doesn't exist!");
-        await rejectsApi(store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['nobody'] }),
-          404, 'resource_not_found', "username nobody doesn't exist!");
+        await rejectsApi(
+          store.createRoom(app, { name: 'r', description: '', owner: 'ghost', maxusers: 10, members: [] }),
+          404,
+          'resource_not_found',
+          "username ghost doesn't exist!",
+        );
+        await rejectsApi(
+          store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['nobody'] }),
+          404,
+          'resource_not_found',
+          "username nobody doesn't exist!",
+        );
         const room = await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] });
         assert.equal(room.memberCount, 1);
       });
@@ -204,8 +271,10 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('refuses more members than maxusers at creation with 403 forbidden_op', async () => {
         const app = newApp();
         await users(app, 'a', 'b', 'c');
-        await assert.rejects(store.createRoom(app, { name: 'r', description: '', owner: 'a', maxusers: 2, members: ['b', 'c'] }),
-          (e: unknown) => e instanceof ApiError && e.status === 403 && e.error === 'forbidden_op');
+        await assert.rejects(
+          store.createRoom(app, { name: 'r', description: '', owner: 'a', maxusers: 2, members: ['b', 'c'] }),
+          (e: unknown) => e instanceof ApiError && e.status === 403 && e.error === 'forbidden_op',
+        );
         const ok = await store.createRoom(app, { name: 'r', description: '', owner: 'a', maxusers: 2, members: ['b'] });
         assert.equal(ok.memberCount, 2);
       });
@@ -248,11 +317,14 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const { app, room } = await world(['owner', 'bob', 'carol']);
         await users(app, 'dave');
         const results = await store.removeMembers(app, room, ['owner', 'dave', 'bob'], NO_WEBHOOKS);
-        assert.deepEqual(results.map((r) => ({ ...r })), [
-          { user: 'owner', result: false, reason: 'the owner cannot be removed' },
-          { user: 'dave', result: false, reason: NOT_IN_ROOM },
-          { user: 'bob', result: true },
-        ]);
+        assert.deepEqual(
+          results.map((r) => ({ ...r })),
+          [
+            { user: 'owner', result: false, reason: 'the owner cannot be removed' },
+            { user: 'dave', result: false, reason: NOT_IN_ROOM },
+            { user: 'bob', result: true },
+          ],
+        );
         assert.equal(await store.isMember(app, room, 'bob'), false);
         assert.equal(await store.isMember(app, room, 'owner'), true);
         assert.equal((await store.getRoom(app, room))!.memberCount, 2);
@@ -279,7 +351,8 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const app = newApp();
         await users(app, ...names);
         // the owner sorts last by name and joins with everyone: only "owner first" can put it first
-        const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'zed', maxusers: 100, members: names.slice(1, 4) })).id;
+        const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'zed', maxusers: 100, members: names.slice(1, 4) }))
+          .id;
         await store.addMembers(app, room, names.slice(4));
         const first = await store.listMembers(app, room, 0, 3);
         const second = await store.listMembers(app, room, 3, 3);
@@ -297,9 +370,21 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('setAttributes reports per-key outcomes and stores exactly the successes', async () => {
         const { app, room } = await world(['alice', 'bob']);
         await set(app, room, 'bob', { theirs: 'b' });
-        const out = await set(app, room, 'alice', {
-          seat1: 'alice', 'bad key': 'x', num: 7, theirs: 'a', empty: '', long: 'v'.repeat(4087), seat2: '😀',
-        }, { autoDelete: 'NO_DELETE' });
+        const out = await set(
+          app,
+          room,
+          'alice',
+          {
+            seat1: 'alice',
+            'bad key': 'x',
+            num: 7,
+            theirs: 'a',
+            empty: '',
+            long: 'v'.repeat(4087),
+            seat2: '😀',
+          },
+          { autoDelete: 'NO_DELETE' },
+        );
         assert.deepEqual(out, {
           successKeys: ['seat1', 'empty', 'seat2'],
           errorKeys: {
@@ -360,7 +445,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.deepEqual(await store.listAttributes(app, room), [{ key: 'a', value: '1', owner: 'alice', autoDelete: 'DELETE' }]);
       });
 
-      it('forced set overwrites another member\'s key: owner and autoDelete become the caller\'s', async () => {
+      it("forced set overwrites another member's key: owner and autoDelete become the caller's", async () => {
         const { app, room } = await world(['alice', 'bob']);
         await set(app, room, 'alice', { host: 'alice' }, { autoDelete: 'NO_DELETE' });
         const out = await set(app, room, 'bob', { host: 'bob', 'bad key': 'x', fresh: 'f' }, { forced: true, autoDelete: 'DELETE' });
@@ -369,13 +454,16 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           host: { value: 'bob', owner: 'bob', autoDelete: 'DELETE' },
           fresh: { value: 'f', owner: 'bob', autoDelete: 'DELETE' },
         });
-        assert.deepEqual(await set(app, room, 'alice', { host: 'alice' }), { successKeys: [], errorKeys: { host: "key 'host' is not part of you" } });
+        assert.deepEqual(await set(app, room, 'alice', { host: 'alice' }), {
+          successKeys: [],
+          errorKeys: { host: "key 'host' is not part of you" },
+        });
         // bob's autoDelete now governs the key: bob leaving removes it
         await store.removeMembers(app, room, ['bob'], NO_WEBHOOKS);
         assert.deepEqual(await all(app, room), {});
       });
 
-      it('deleteAttributes: own keys removed, others\' not part of you, missing does not exist', async () => {
+      it("deleteAttributes: own keys removed, others' not part of you, missing does not exist", async () => {
         const { app, room } = await world(['alice', 'bob']);
         await set(app, room, 'alice', { a1: '1', a2: '2' });
         await set(app, room, 'bob', { b1: '1' });
@@ -392,10 +480,12 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         await set(app, room, 'alice', { a1: '1' });
         await set(app, room, 'bob', { b1: '1', b2: '2' });
         assert.deepEqual(await del(app, room, 'alice', ['b1', 'ghost'], { forced: true }), {
-          successKeys: ['b1'], errorKeys: { ghost: "key 'ghost' does not exist" },
+          successKeys: ['b1'],
+          errorKeys: { ghost: "key 'ghost' does not exist" },
         });
         assert.deepEqual(await del(app, room, 'admin', ['a1', 'b2'], { forced: true, checkMembership: false }), {
-          successKeys: ['a1', 'b2'], errorKeys: {},
+          successKeys: ['a1', 'b2'],
+          errorKeys: {},
         });
         assert.deepEqual(await all(app, room), {});
       });
@@ -421,11 +511,19 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const text = await store.getAttributesJson(app, room, undefined);
         assert.equal(typeof text, 'string');
         assert.deepEqual(JSON.parse(text), { a: '1', odd, '7': 'seven' });
-        assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, undefined, 'bob')), JSON.parse(text), 'a member reads the same');
+        assert.deepEqual(
+          JSON.parse(await store.getAttributesJson(app, room, undefined, 'bob')),
+          JSON.parse(text),
+          'a member reads the same',
+        );
         assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, ['odd', 'missing'])), { odd });
         assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, ['missing'])), {});
         await set(app, room, 'alice', { a: '2' });
-        assert.deepEqual(JSON.parse(await store.getAttributesJson(app, room, undefined)), { a: '2', odd, '7': 'seven' }, 'a write is seen by the next read of every key');
+        assert.deepEqual(
+          JSON.parse(await store.getAttributesJson(app, room, undefined)),
+          { a: '2', odd, '7': 'seven' },
+          'a write is seen by the next read of every key',
+        );
         await del(app, room, 'alice', ['a', 'odd', '7']);
         assert.equal(await store.getAttributesJson(app, room, undefined), '{}');
         await rejectsApi(store.getAttributesJson(app, '424242', undefined), 404, 'resource_not_found', 'grpID 424242 does not exist!');
@@ -434,8 +532,17 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('__proto__ is stored and read back as an ordinary key', async () => {
         const { app, room } = await world(['alice']);
         const out = await store.setAttributes({
-          appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE',
-          pairs: [['__proto__', 'p'], ['constructor', 'c']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+          appId: app,
+          roomId: room,
+          user: 'alice',
+          forced: false,
+          autoDelete: 'DELETE',
+          pairs: [
+            ['__proto__', 'p'],
+            ['constructor', 'c'],
+          ],
+          limits: DEFAULT_LIMITS,
+          routing: NO_WEBHOOKS,
         });
         assert.deepEqual(out.successKeys, ['__proto__', 'constructor']);
         const got = await store.getAttributes(app, room, undefined);
@@ -449,13 +556,18 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('the per-room limit holds over several calls and counts only new keys', async () => {
         const limits: Limits = { ...DEFAULT_LIMITS, maxAttributesPerRoom: 5 };
         const { app, room } = await world(['alice', 'bob']);
-        assert.deepEqual(await set(app, room, 'alice', { k1: '1', k2: '2', k3: '3' }, { limits }), { successKeys: ['k1', 'k2', 'k3'], errorKeys: {} });
+        assert.deepEqual(await set(app, room, 'alice', { k1: '1', k2: '2', k3: '3' }, { limits }), {
+          successKeys: ['k1', 'k2', 'k3'],
+          errorKeys: {},
+        });
         const full = 'size of metadata for this single chatroom exceeds the user defined limit 5';
         assert.deepEqual(await set(app, room, 'bob', { k4: '4', k1: 'x', k5: '5', k6: '6' }, { limits }), {
-          successKeys: ['k4', 'k5'], errorKeys: { k1: "key 'k1' is not part of you", k6: full },
+          successKeys: ['k4', 'k5'],
+          errorKeys: { k1: "key 'k1' is not part of you", k6: full },
         });
         assert.deepEqual(await set(app, room, 'alice', { k1: 'again', k7: '7' }, { limits }), {
-          successKeys: ['k1'], errorKeys: { k7: full },
+          successKeys: ['k1'],
+          errorKeys: { k7: full },
         });
         assert.equal(Object.keys(await all(app, room)).length, 5);
         await del(app, room, 'bob', ['k4']);
@@ -489,7 +601,10 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         // delete frees
         assert.deepEqual(await del(app, r1, 'carol', ['c']), ok(['c']));
         assert.deepEqual(await del(app, r1, 'alice', ['a1']), ok(['a1']));
-        assert.deepEqual(await set(app, r2, 'alice', { a2: '12345678', a3: '' }, { limits }), { successKeys: ['a2'], errorKeys: { a3: QUOTA } });
+        assert.deepEqual(await set(app, r2, 'alice', { a2: '12345678', a3: '' }, { limits }), {
+          successKeys: ['a2'],
+          errorKeys: { a3: QUOTA },
+        });
         // member removal frees its DELETE keys (b2 in r1), not its NO_DELETE ones
         assert.deepEqual(await set(app, r1, 'bob', { b2: '1234567' }, { limits, autoDelete: 'NO_DELETE' }), ok(['b2']));
         await store.removeMembers(app, r1, ['bob'], NO_WEBHOOKS);
@@ -517,14 +632,18 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const { app, room } = await world(names);
         // Every member writes its own keys at once, growing, shrinking and deleting them: on Redis the
         // room moves under most calls, which are then planned again.
-        await Promise.all(names.map(async (m, i) => {
-          for (let round = 0; round < 6; round++) {
-            await set(app, room, m, { [`${m}.k`]: 'x'.repeat((i * 7 + round * 13) % 40), [`${m}.${round % 2}`]: 'é'.repeat(round) });
-            if (round % 3 === 2) await del(app, room, m, [`${m}.0`]);
-          }
-        }));
-        const stored = (await store.listAttributes(app, room))
-          .reduce((sum, a) => sum + Buffer.byteLength(a.key) + Buffer.byteLength(a.value), 0);
+        await Promise.all(
+          names.map(async (m, i) => {
+            for (let round = 0; round < 6; round++) {
+              await set(app, room, m, { [`${m}.k`]: 'x'.repeat((i * 7 + round * 13) % 40), [`${m}.${round % 2}`]: 'é'.repeat(round) });
+              if (round % 3 === 2) await del(app, room, m, [`${m}.0`]);
+            }
+          }),
+        );
+        const stored = (await store.listAttributes(app, room)).reduce(
+          (sum, a) => sum + Buffer.byteLength(a.key) + Buffer.byteLength(a.value),
+          0,
+        );
         assert.ok(stored > 0);
         // With the quota at what is stored plus 3, 3 more bytes fit and a 4th does not.
         const limits: Limits = { ...DEFAULT_LIMITS, maxAppBytes: stored + 3 };
@@ -561,14 +680,17 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           if (names[i] === winners[0]) assert.deepEqual(out, { successKeys: ['seat'], errorKeys: {} });
           else assert.deepEqual(out, { successKeys: [], errorKeys: { seat: "key 'seat' is not part of you" } });
         }
-        assert.deepEqual(await store.listAttributes(app, room), [{ key: 'seat', value: winners[0], owner: winners[0], autoDelete: 'DELETE' }]);
+        assert.deepEqual(await store.listAttributes(app, room), [
+          { key: 'seat', value: winners[0], owner: winners[0], autoDelete: 'DELETE' },
+        ]);
       });
 
       it('concurrency: 15 calls of 10 new keys each into one room store exactly 100', async () => {
         const names = Array.from({ length: 15 }, (_, i) => `w${i}`);
         const { app, room } = await world(names);
-        const outs = await Promise.all(names.map((u, c) =>
-          set(app, room, u, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`c${c}k${i}`, `${c}.${i}`])))));
+        const outs = await Promise.all(
+          names.map((u, c) => set(app, room, u, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`c${c}k${i}`, `${c}.${i}`])))),
+        );
         const succeeded = outs.flatMap((o) => o.successKeys);
         const failed = outs.flatMap((o) => Object.entries(o.errorKeys));
         assert.equal(succeeded.length, 100);
@@ -608,11 +730,17 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.deepEqual(await store.integrityCheck({ appId: app }), []);
         await tamper.breakAttribute(store, app, broken, 'seat');
         const inRoom = await store.integrityCheck({ appId: app, roomId: broken });
-        assert.ok(inRoom.length > 0 && inRoom.every((p) => p.startsWith(`app ${app} room ${broken}: `) && p.includes('seat')), inRoom.join('\n'));
+        assert.ok(
+          inRoom.length > 0 && inRoom.every((p) => p.startsWith(`app ${app} room ${broken}: `) && p.includes('seat')),
+          inRoom.join('\n'),
+        );
         const inApp = await store.integrityCheck({ appId: app });
         for (const p of inRoom) assert.ok(inApp.includes(p), `the app's check reports ${p}`);
         assert.deepEqual(await store.integrityCheck({ appId: app, roomId: sound }), [], 'the other room is sound');
-        assert.ok((await store.integrityCheck()).some((p) => inRoom.includes(p)), 'the whole store\'s check reports it too');
+        assert.ok(
+          (await store.integrityCheck()).some((p) => inRoom.includes(p)),
+          "the whole store's check reports it too",
+        );
       });
     });
   });

@@ -25,16 +25,25 @@ function filesUnder(dir: string, suffix: string): string[] {
   });
 }
 
-const libs = readdirSync(join(DIR, 'lib')).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -'.lua'.length));
+const libs = readdirSync(join(DIR, 'lib'))
+  .filter((f) => f.endsWith('.lua'))
+  .map((f) => f.slice(0, -'.lua'.length));
 const libText = (name: string) => readFileSync(join(DIR, 'lib', `${name}.lua`), 'utf8').trimEnd();
 
 describe('the Lua registry', () => {
   it('registers every script file in lua/, and every registered script has its file', () => {
-    const onDisk = readdirSync(DIR).filter((f) => f.endsWith('.lua')).sort();
+    const onDisk = readdirSync(DIR)
+      .filter((f) => f.endsWith('.lua'))
+      .sort();
     assert.deepEqual(scripts.map((s) => s.file).sort(), onDisk);
     assert.equal(new Set(scripts.map((s) => s.file)).size, scripts.length, 'two names share a file');
-    assert.deepEqual(filesUnder(DIR, '.lua').map((f) => relative(DIR, f)).filter((f) => f.includes('/') && !f.startsWith('lib/')), [],
-      'a .lua file outside lua/ and lua/lib/ is never loaded');
+    assert.deepEqual(
+      filesUnder(DIR, '.lua')
+        .map((f) => relative(DIR, f))
+        .filter((f) => f.includes('/') && !f.startsWith('lib/')),
+      [],
+      'a .lua file outside lua/ and lua/lib/ is never loaded',
+    );
   });
 
   it('expands every include, and every snippet in lib/ is included somewhere', () => {
@@ -50,7 +59,11 @@ describe('the Lua registry', () => {
       // What a file does not include, its text is as the file reads.
       if (!/^--! include/m.test(source)) assert.equal(s.text, source);
     }
-    assert.deepEqual(libs.filter((l) => !used.has(l)), [], 'snippets no script includes');
+    assert.deepEqual(
+      libs.filter((l) => !used.has(l)),
+      [],
+      'snippets no script includes',
+    );
     // The write scripts get the event half once each, in the order they name it.
     assert.equal(LUA.SET_PLANNED.text.match(/local function emit\(/g)?.length, 1);
     assert.ok(LUA.SET_PLANNED.text.indexOf(libText('room-base')) < LUA.SET_PLANNED.text.indexOf(libText('emit')));
@@ -71,9 +84,11 @@ describe('the Lua registry', () => {
     const lua = [/redis\.p?call\s*\(/, /\bKEYS\[\d/, /\bARGV\[\d/, /\blocal function\b/, /\bdefineCommand\s*\(/, /\bcjson\./];
     const found: string[] = [];
     for (const file of filesUnder(SRC, '.ts')) {
-      readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-        if (lua.some((re) => re.test(line))) found.push(`src/${relative(SRC, file)}:${i + 1}: ${line.trim()}`);
-      });
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (lua.some((re) => re.test(line))) found.push(`src/${relative(SRC, file)}:${i + 1}: ${line.trim()}`);
+        });
     }
     assert.deepEqual(found, []);
   });
@@ -91,7 +106,11 @@ describe('the Lua registry', () => {
       const args = s.numberOfKeys === null ? [2, 'k1', 'k2', 'a', 7] : ['k', 'a', 7];
       assert.equal(await scriptRunner(client, s)(...args), 'ran');
       const [evalsha, evalText] = sent;
-      assert.deepEqual(sent.map((c) => c.name), ['evalsha', 'eval'], s.name);
+      assert.deepEqual(
+        sent.map((c) => c.name),
+        ['evalsha', 'eval'],
+        s.name,
+      );
       const rest = s.numberOfKeys === null ? ['2', 'k1', 'k2', 'a', '7'] : [String(s.numberOfKeys), 'k', 'a', '7'];
       assert.deepEqual(evalsha!.args, [s.sha, ...rest], s.name);
       assert.deepEqual(evalText!.args, [s.text, ...rest], s.name);

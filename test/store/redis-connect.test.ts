@@ -35,7 +35,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
 
     it('the commands of one event-loop turn leave in a write per COMMANDS_PER_WRITE, in order, each with its own reply', async () => {
       client = await connectRedis({
-        url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES, commandTimeoutMs: 2000,
+        url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
+        commandTimeoutMs: 2000,
       });
       // One slot, so on a cluster every command goes to the same node's connection.
       const key = (i: number) => `${prefix}{conn}:${i}`;
@@ -46,7 +48,10 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const sets = Array.from({ length: 50 }, (_, i) => client.set(key(i), `v${i}`));
       const gets = Array.from({ length: 50 }, (_, i) => client.get(key(i)));
       await Promise.all(sets);
-      assert.deepEqual(await Promise.all(gets), Array.from({ length: 50 }, (_, i) => `v${i}`));
+      assert.deepEqual(
+        await Promise.all(gets),
+        Array.from({ length: 50 }, (_, i) => `v${i}`),
+      );
       assert.equal(writes(), 25, '100 commands of one turn, a write per 4');
       // Fewer than COMMANDS_PER_WRITE in one turn: one write at the end of the turn.
       assert.deepEqual(await Promise.all([client.get(key(1)), client.get(key(2)), client.get(key(3))]), ['v1', 'v2', 'v3']);

@@ -14,7 +14,7 @@ import { ownRedisSkip, startOwnRedis } from '../ops/support.js';
 
 /** A client of the Redis at `url` that notes the name of every command it sends in `sent`. */
 async function recordingClient(url: string, sent: string[]): Promise<Redis> {
-  const client = await connectRedis({ url, commandTimeoutMs: 2000 }) as Redis;
+  const client = (await connectRedis({ url, commandTimeoutMs: 2000 })) as Redis;
   const send = client.sendCommand.bind(client);
   client.sendCommand = ((command: { name: string }, stream?: unknown) => {
     sent.push(command.name);
@@ -50,26 +50,55 @@ if ('missing' in found) {
 
     async function roomsOf(app: string, n: number): Promise<Array<{ room: string; user: string }>> {
       const names = Array.from({ length: n }, (_, i) => `u${i}`);
-      await store.createUsers(app, names.map((username) => ({ username, passwordHash: 'x' })));
-      return Promise.all(names.map(async (user) => ({
-        room: (await store.createRoom(app, { name: 'r', description: '', owner: user, maxusers: 10, members: [] })).id, user,
-      })));
+      await store.createUsers(
+        app,
+        names.map((username) => ({ username, passwordHash: 'x' })),
+      );
+      return Promise.all(
+        names.map(async (user) => ({
+          room: (await store.createRoom(app, { name: 'r', description: '', owner: user, maxusers: 10, members: [] })).id,
+          user,
+        })),
+      );
     }
 
-    const set = (app: string, room: string, user: string, pairs: Record<string, string>, opts: { forced?: boolean; limits?: Limits } = {}) =>
+    const set = (
+      app: string,
+      room: string,
+      user: string,
+      pairs: Record<string, string>,
+      opts: { forced?: boolean; limits?: Limits } = {},
+    ) =>
       store.setAttributes({
-        appId: app, roomId: room, user, forced: opts.forced ?? false, autoDelete: 'DELETE',
-        pairs: Object.entries(pairs), limits: opts.limits ?? DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+        appId: app,
+        roomId: room,
+        user,
+        forced: opts.forced ?? false,
+        autoDelete: 'DELETE',
+        pairs: Object.entries(pairs),
+        limits: opts.limits ?? DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
       });
 
     it('a set, a forced set and a delete are each one command to Redis', async () => {
       const app = randomUUID().replaceAll('-', '');
-      await store.createUsers(app, [{ username: 'alice', passwordHash: 'x' }, { username: 'bob', passwordHash: 'x' }]);
+      await store.createUsers(app, [
+        { username: 'alice', passwordHash: 'x' },
+        { username: 'bob', passwordHash: 'x' },
+      ]);
       const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
       const user = 'alice';
       // The first calls load the scripts (NOSCRIPT, then EVAL): count the calls after them.
       await set(app, room, user, { warm: '1' });
-      await store.deleteAttributes({ appId: app, roomId: room, user, forced: false, checkMembership: true, keys: ['warm'], routing: NO_WEBHOOKS });
+      await store.deleteAttributes({
+        appId: app,
+        roomId: room,
+        user,
+        forced: false,
+        checkMembership: true,
+        keys: ['warm'],
+        routing: NO_WEBHOOKS,
+      });
       sent.length = 0;
       assert.deepEqual((await set(app, room, user, { a: '1', b: '2' })).successKeys, ['a', 'b']);
       assert.deepEqual(sent, ['evalsha']);
@@ -77,7 +106,15 @@ if ('missing' in found) {
       assert.deepEqual((await set(app, room, 'bob', { a: '3' }, { forced: true })).successKeys, ['a']);
       assert.deepEqual(sent, ['evalsha']);
       sent.length = 0;
-      const removed = await store.deleteAttributes({ appId: app, roomId: room, user, forced: false, checkMembership: true, keys: ['a', 'b'], routing: NO_WEBHOOKS });
+      const removed = await store.deleteAttributes({
+        appId: app,
+        roomId: room,
+        user,
+        forced: false,
+        checkMembership: true,
+        keys: ['a', 'b'],
+        routing: NO_WEBHOOKS,
+      });
       assert.deepEqual(removed.successKeys, ['b']);
       assert.deepEqual({ ...removed.errorKeys }, { a: reasons.notYours('a') });
       assert.deepEqual(sent, ['evalsha']);
@@ -142,13 +179,30 @@ describe('writes on a server in cluster mode reached by a plain URL', { skip: ow
     const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
     sent.length = 0;
     const set = await store.setAttributes({
-      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE',
-      pairs: [['a', '1'], ['b', '22']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+      appId: app,
+      roomId: room,
+      user: 'alice',
+      forced: false,
+      autoDelete: 'DELETE',
+      pairs: [
+        ['a', '1'],
+        ['b', '22'],
+      ],
+      limits: DEFAULT_LIMITS,
+      routing: NO_WEBHOOKS,
     });
     assert.deepEqual(set.successKeys, ['a', 'b']);
     assert.equal(sent[0], 'info');
     assert.ok(sent.includes('incrby'), `the usage counter moves outside the room's script: ${sent.join(' ')}`);
-    const removed = await store.deleteAttributes({ appId: app, roomId: room, user: 'alice', forced: false, checkMembership: true, keys: ['a'], routing: NO_WEBHOOKS });
+    const removed = await store.deleteAttributes({
+      appId: app,
+      roomId: room,
+      user: 'alice',
+      forced: false,
+      checkMembership: true,
+      keys: ['a'],
+      routing: NO_WEBHOOKS,
+    });
     assert.deepEqual(removed.successKeys, ['a']);
     assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, { b: '22' });
     assert.equal(await client.get(`rk:{${app}}:usage`), '3');
@@ -177,16 +231,28 @@ describe('scripts Redis does not have (a new or flushed server)', { skip: ownRed
     const app = randomUUID().replaceAll('-', '');
     await store.createUsers(app, [{ username: 'alice', passwordHash: 'x' }]);
     const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
-    const setCall = (pairs: Array<[string, string]>) => store.setAttributes({
-      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE', pairs, limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
-    });
+    const setCall = (pairs: Array<[string, string]>) =>
+      store.setAttributes({
+        appId: app,
+        roomId: room,
+        user: 'alice',
+        forced: false,
+        autoDelete: 'DELETE',
+        pairs,
+        limits: DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
+      });
     for (const round of [1, 2]) {
       // Round 1 runs on a server that has never seen the scripts; round 2 after they are flushed.
       if (round === 2) assert.equal(await client.script('FLUSH'), 'OK');
       sent.length = 0;
       assert.deepEqual((await setCall([['a', `v${round}`]])).successKeys, ['a']);
       assert.deepEqual({ ...(await store.getAttributes(app, room, ['a'])) }, { a: `v${round}` });
-      assert.deepEqual(sent.filter((c) => c !== 'info'), ['evalsha', 'eval', 'evalsha', 'eval'], `round ${round}: ${sent.join(' ')}`);
+      assert.deepEqual(
+        sent.filter((c) => c !== 'info'),
+        ['evalsha', 'eval', 'evalsha', 'eval'],
+        `round ${round}: ${sent.join(' ')}`,
+      );
       // Loaded now: one EVALSHA each.
       sent.length = 0;
       assert.deepEqual((await setCall([['b', `w${round}`]])).successKeys, ['b']);
@@ -202,9 +268,23 @@ describe('scripts Redis does not have (a new or flushed server)', { skip: ownRed
     // A meta entry roomkv did not write: the script fails while planning.
     await client.hset(`rk:{${app}:${room}}:meta`, 'a', 'garbage');
     sent.length = 0;
-    await assert.rejects(store.setAttributes({
-      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'DELETE', pairs: [['a', '1']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
-    }), (err: { status?: number }) => err.status === 503);
-    assert.deepEqual(sent.filter((c) => c !== 'info'), ['evalsha'], sent.join(' '));
+    await assert.rejects(
+      store.setAttributes({
+        appId: app,
+        roomId: room,
+        user: 'alice',
+        forced: false,
+        autoDelete: 'DELETE',
+        pairs: [['a', '1']],
+        limits: DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
+      }),
+      (err: { status?: number }) => err.status === 503,
+    );
+    assert.deepEqual(
+      sent.filter((c) => c !== 'info'),
+      ['evalsha'],
+      sent.join(' '),
+    );
   });
 });

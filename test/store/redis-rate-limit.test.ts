@@ -34,7 +34,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     const clients: RedisClient[] = [];
     const connect = async () => {
       const client = await connectRedis({
-        url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES, commandTimeoutMs: 2000,
+        url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
+        commandTimeoutMs: 2000,
       });
       clients.push(client);
       return client;
@@ -81,7 +83,10 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       // The window is spent; with its counter gone, an instance that saw it spent still refuses
       // (it remembers until the window ends) ...
       await admin.del(key);
-      await assert.rejects(instances[1].consume(app), (err: { status: number; error: string }) => err.status === 429 && err.error === 'reach_limit');
+      await assert.rejects(
+        instances[1].consume(app),
+        (err: { status: number; error: string }) => err.status === 429 && err.error === 'reach_limit',
+      );
       assert.equal(await admin.get(key), null, 'the refusal did not reach Redis');
       // ... and passes again once it has.
       await new Promise((r) => setTimeout(r, 1000));

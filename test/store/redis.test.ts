@@ -13,18 +13,22 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     describe(`store conformance [${kind}]`, { skip: found.missing }, () => {});
     continue;
   }
-  runStoreSuite(kind, async () => {
-    const client = await connectRedis({
-      url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
-      clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
-      commandTimeoutMs: 2000,
-    });
-    return new RedisStore({ client, prefix: found.env.ROOMKV_REDIS_PREFIX, eventLog: LOG_LIMITS });
-  }, {
-    // The attribute's meta entry (owner, autoDelete flag, size) goes; its value and autoDelete set stay.
-    async breakAttribute(store, appId, roomId, key) {
-      const { r } = store as unknown as { r: Redis };
-      assert.equal(await r.hdel(`${found.env.ROOMKV_REDIS_PREFIX}{${appId}:${roomId}}:meta`, key), 1);
+  runStoreSuite(
+    kind,
+    async () => {
+      const client = await connectRedis({
+        url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
+        clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
+        commandTimeoutMs: 2000,
+      });
+      return new RedisStore({ client, prefix: found.env.ROOMKV_REDIS_PREFIX, eventLog: LOG_LIMITS });
     },
-  });
+    {
+      // The attribute's meta entry (owner, autoDelete flag, size) goes; its value and autoDelete set stay.
+      async breakAttribute(store, appId, roomId, key) {
+        const { r } = store as unknown as { r: Redis };
+        assert.equal(await r.hdel(`${found.env.ROOMKV_REDIS_PREFIX}{${appId}:${roomId}}:meta`, key), 1);
+      },
+    },
+  );
 }

@@ -59,14 +59,20 @@ describe('sqlite store specifics', () => {
   it('runs in WAL mode, as seen by a second connection once the store is closed', async () => {
     const path = freshPath();
     await open(path).close();
-    assert.equal(peek(path, (db) => db.pragma('journal_mode', { simple: true })), 'wal');
+    assert.equal(
+      peek(path, (db) => db.pragma('journal_mode', { simple: true })),
+      'wal',
+    );
   });
 
   it('stores the current schema version in user_version', async () => {
     const path = freshPath();
     await open(path).close();
     assert.ok(SCHEMA_VERSION >= 1);
-    assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
+    assert.equal(
+      peek(path, (db) => db.pragma('user_version', { simple: true })),
+      SCHEMA_VERSION,
+    );
   });
 
   it('holds the file while open: a second store or connection on it is refused, with a clear error', async () => {
@@ -93,7 +99,10 @@ describe('sqlite store specifics', () => {
     const app = 'd'.repeat(32);
     const store = track(new SqliteStore({ path, synchronous: 'FULL', eventLog: LOG_LIMITS, locking: 'normal' }));
     await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
-    assert.deepEqual(peek(path, (db) => db.prepare('SELECT username FROM users WHERE app = ?').pluck().all(app)), ['alice']);
+    assert.deepEqual(
+      peek(path, (db) => db.prepare('SELECT username FROM users WHERE app = ?').pluck().all(app)),
+      ['alice'],
+    );
     await store.createUsers(app, [{ username: 'bob', passwordHash: 'h' }]);
     assert.equal((await store.getUser(app, 'bob'))?.username, 'bob');
   });
@@ -105,7 +114,14 @@ describe('sqlite store specifics', () => {
     await first.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
     const room = await first.createRoom(app, { name: 'r', description: 'd', owner: 'alice', maxusers: 10, members: [] });
     await first.setAttributes({
-      appId: app, roomId: room.id, user: 'alice', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', 'v']], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
+      appId: app,
+      roomId: room.id,
+      user: 'alice',
+      forced: false,
+      autoDelete: 'NO_DELETE',
+      pairs: [['k', 'v']],
+      limits: DEFAULT_LIMITS,
+      routing: NO_WEBHOOKS,
     });
     await first.close();
     const schemaBefore = peek(path, schemaOf);
@@ -119,7 +135,10 @@ describe('sqlite store specifics', () => {
     assert.notEqual(next.id, room.id);
     assert.deepEqual(await second.integrityCheck(), []);
     await second.close();
-    assert.equal(peek(path, (db) => db.pragma('user_version', { simple: true })), SCHEMA_VERSION);
+    assert.equal(
+      peek(path, (db) => db.pragma('user_version', { simple: true })),
+      SCHEMA_VERSION,
+    );
     assert.deepEqual(peek(path, schemaOf), schemaBefore, 'the schema is untouched by the second open');
   });
 
@@ -128,20 +147,72 @@ describe('sqlite store specifics', () => {
     let store = open(path);
     const app = 'b'.repeat(32);
     const limits = { ...DEFAULT_LIMITS, maxAttributesPerRoom: 6, maxAppBytes: 200 };
-    await store.createUsers(app, ['o', 'u1', 'u2', 'u3'].map((username) => ({ username, passwordHash: 'h' })));
+    await store.createUsers(
+      app,
+      ['o', 'u1', 'u2', 'u3'].map((username) => ({ username, passwordHash: 'h' })),
+    );
     const r1 = (await store.createRoom(app, { name: 'a', description: '', owner: 'o', maxusers: 10, members: ['u1', 'u2', 'u3'] })).id;
     const r2 = (await store.createRoom(app, { name: 'b', description: '', owner: 'o', maxusers: 10, members: ['u1', 'u2'] })).id;
-    const set = (room: string, user: string, pairs: Array<[string, unknown]>, forced = false, autoDelete: 'DELETE' | 'NO_DELETE' = 'DELETE') =>
-      store.setAttributes({ appId: app, roomId: room, user, forced, autoDelete, pairs, limits, routing: NO_WEBHOOKS });
-    await set(r1, 'u1', [['a', '😀'], ['b', 'x'.repeat(40)], ['bad key', 'v'], ['n', 3]]);
-    await set(r1, 'u2', [['a', 'steal'], ['c', 'é'], ['d', '']], false, 'NO_DELETE');
+    const set = (
+      room: string,
+      user: string,
+      pairs: Array<[string, unknown]>,
+      forced = false,
+      autoDelete: 'DELETE' | 'NO_DELETE' = 'DELETE',
+    ) => store.setAttributes({ appId: app, roomId: room, user, forced, autoDelete, pairs, limits, routing: NO_WEBHOOKS });
+    await set(r1, 'u1', [
+      ['a', '😀'],
+      ['b', 'x'.repeat(40)],
+      ['bad key', 'v'],
+      ['n', 3],
+    ]);
+    await set(
+      r1,
+      'u2',
+      [
+        ['a', 'steal'],
+        ['c', 'é'],
+        ['d', ''],
+      ],
+      false,
+      'NO_DELETE',
+    );
     await set(r1, 'u2', [['a', 'forced value']], true);
-    await set(r1, 'u3', [['e', 'x'.repeat(90)], ['f', 'y'], ['g', 'z']]); // quota and room limit refusals
-    await set(r2, 'u1', [['a', 'r2'], ['z', 'keep']], false, 'NO_DELETE');
+    await set(r1, 'u3', [
+      ['e', 'x'.repeat(90)],
+      ['f', 'y'],
+      ['g', 'z'],
+    ]); // quota and room limit refusals
+    await set(
+      r2,
+      'u1',
+      [
+        ['a', 'r2'],
+        ['z', 'keep'],
+      ],
+      false,
+      'NO_DELETE',
+    );
     await set(r2, 'u2', [['b', 'gone']]);
     await set(r1, 'u1', [['b', 'short']]);
-    await store.deleteAttributes({ appId: app, roomId: r1, user: 'u1', forced: false, checkMembership: true, keys: ['a', 'b', 'ghost'], routing: NO_WEBHOOKS });
-    await store.deleteAttributes({ appId: app, roomId: r1, user: 'admin', forced: true, checkMembership: false, keys: ['c'], routing: NO_WEBHOOKS });
+    await store.deleteAttributes({
+      appId: app,
+      roomId: r1,
+      user: 'u1',
+      forced: false,
+      checkMembership: true,
+      keys: ['a', 'b', 'ghost'],
+      routing: NO_WEBHOOKS,
+    });
+    await store.deleteAttributes({
+      appId: app,
+      roomId: r1,
+      user: 'admin',
+      forced: true,
+      checkMembership: false,
+      keys: ['c'],
+      routing: NO_WEBHOOKS,
+    });
     await store.removeMembers(app, r1, ['u3', 'o', 'nobody'], NO_WEBHOOKS);
     await store.deleteUser(app, 'u2', NO_WEBHOOKS);
     await store.addMembers(app, r2, ['u3']);
@@ -155,7 +226,11 @@ describe('sqlite store specifics', () => {
     broken.prepare('UPDATE app_usage SET bytes = bytes + 1 WHERE app = ?').run(app);
     broken.close();
     store = track(open(path));
-    assert.deepEqual(await store.integrityCheck(), [`app ${app}: attributes hold ${before} bytes, usage says ${before + 1}`], 'the check is able to fail');
+    assert.deepEqual(
+      await store.integrityCheck(),
+      [`app ${app}: attributes hold ${before} bytes, usage says ${before + 1}`],
+      'the check is able to fail',
+    );
   });
 
   it('fails a whole batch when SQLite rolls its transaction back during a call: the calls after it do not commit alone', async () => {
@@ -173,7 +248,10 @@ describe('sqlite store specifics', () => {
     });
     const after = store.createUsers(app, [{ username: 'after', passwordHash: 'h' }]);
     const outcomes = await Promise.allSettled([first, failing, after]);
-    assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['rejected', 'rejected', 'rejected'],
+    );
     for (const o of outcomes) assert.equal((o as PromiseRejectedResult).reason.code, 'SQLITE_FULL');
     assert.equal(await store.getUser(app, 'first'), null, 'rolled back with the batch');
     assert.equal(await store.getUser(app, 'after'), null, 'not committed on its own');
@@ -193,7 +271,10 @@ describe('sqlite store specifics', () => {
       message: `the database schema is version ${SCHEMA_VERSION + 1}, newer than this roomkv knows (${SCHEMA_VERSION})`,
     });
     // and it left the file as it was
-    assert.equal(peek(path, (d) => d.pragma('user_version', { simple: true })), SCHEMA_VERSION + 1);
+    assert.equal(
+      peek(path, (d) => d.pragma('user_version', { simple: true })),
+      SCHEMA_VERSION + 1,
+    );
     assert.deepEqual(peek(path, schemaOf), []);
   });
 });
@@ -231,29 +312,57 @@ describe('sqlite pages a write changes', () => {
     const app = 'p'.repeat(32);
     const store = new SqliteStore({ path, synchronous: 'FULL', eventLog: LOG_LIMITS, locking: 'normal' });
     opened.push(store);
-    await store.createUsers(app, ['alice', 'bob'].map((username) => ({ username, passwordHash: 'h' })));
+    await store.createUsers(
+      app,
+      ['alice', 'bob'].map((username) => ({ username, passwordHash: 'h' })),
+    );
     const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
-    const set = (user: string, pairs: Array<[string, unknown]>, forced = false) => store.setAttributes({
-      appId: app, roomId: room, user, forced, autoDelete: 'DELETE', pairs, limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
-    });
-    await set('alice', [['seat1', 'alice'], ['seat2', 'alice']]);
+    const set = (user: string, pairs: Array<[string, unknown]>, forced = false) =>
+      store.setAttributes({
+        appId: app,
+        roomId: room,
+        user,
+        forced,
+        autoDelete: 'DELETE',
+        pairs,
+        limits: DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
+      });
+    await set('alice', [
+      ['seat1', 'alice'],
+      ['seat2', 'alice'],
+    ]);
 
     // the same size: the app's byte count does not move either
-    assert.deepEqual(await touched(path, () => set('alice', [['seat1', 'ALICE'], ['seat2', 'ALICE']])), ['attrs', 'events']);
+    assert.deepEqual(
+      await touched(path, () =>
+        set('alice', [
+          ['seat1', 'ALICE'],
+          ['seat2', 'ALICE'],
+        ]),
+      ),
+      ['attrs', 'events'],
+    );
     assert.deepEqual(await touched(path, () => set('alice', [['seat1', 'alice, longer']])), ['app_usage', 'attrs', 'events']);
     // a new owner moves the key in the owner index: that page is written, and the index stays right
     assert.deepEqual(await touched(path, () => set('bob', [['seat2', 'bob!!']], true)), ['attrs', 'attrs_by_owner', 'events']);
     const events = await store.readEvents(app, room, 0, 10);
-    assert.deepEqual(events.events.map((e) => e.seq), [1, 2, 3, 4]);
+    assert.deepEqual(
+      events.events.map((e) => e.seq),
+      [1, 2, 3, 4],
+    );
     assert.equal(events.lastSeq, 4);
 
     await store.removeMembers(app, room, ['bob'], NO_WEBHOOKS);
-    assert.deepEqual({ ...await store.getAttributes(app, room, undefined) }, { seat1: 'alice, longer' }, 'bob\'s key went with him');
+    assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, { seat1: 'alice, longer' }, "bob's key went with him");
     assert.deepEqual(await store.integrityCheck(), []);
-    assert.deepEqual(peek(path, (db) => db.pragma('integrity_check', { simple: true })), 'ok');
+    assert.deepEqual(
+      peek(path, (db) => db.pragma('integrity_check', { simple: true })),
+      'ok',
+    );
   });
 
-  it('numbers a room\'s events from its newest logged event, across pruning, reopening, and a database of an earlier release', async () => {
+  it("numbers a room's events from its newest logged event, across pruning, reopening, and a database of an earlier release", async () => {
     const path = freshPath();
     const app = 'q'.repeat(32);
     // the log keeps only the newest event: the next seq must still follow it
@@ -263,9 +372,17 @@ describe('sqlite pages a write changes', () => {
     let store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight, clock });
     await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
     const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
-    const set = (s: SqliteStore, value: string) => s.setAttributes({
-      appId: app, roomId: room, user: 'alice', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', value]], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
-    });
+    const set = (s: SqliteStore, value: string) =>
+      s.setAttributes({
+        appId: app,
+        roomId: room,
+        user: 'alice',
+        forced: false,
+        autoDelete: 'NO_DELETE',
+        pairs: [['k', value]],
+        limits: DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
+      });
     for (let i = 1; i <= 130; i++) await set(store, `v${i}`);
     let log = await store.readEvents(app, room, 0, 500);
     assert.ok(log.events.length < 130, 'pruned');
@@ -293,8 +410,14 @@ describe('sqlite pages a write changes', () => {
     assert.deepEqual([log.lastSeq, log.events.length, log.exists], [500, 0, true]);
     assert.equal((await store.snapshot(app, room))?.seq, 500);
     await set(store, 'on an old file');
-    assert.deepEqual((await store.readEvents(app, room, 0, 10)).events.map((e) => e.seq), [501]);
-    assert.throws(() => new SqliteStore({ path: freshPath(), synchronous: 'FULL', eventLog: { minEvents: 0, minAgeMs: 0 } }), /minEvents must be at least 1/);
+    assert.deepEqual(
+      (await store.readEvents(app, room, 0, 10)).events.map((e) => e.seq),
+      [501],
+    );
+    assert.throws(
+      () => new SqliteStore({ path: freshPath(), synchronous: 'FULL', eventLog: { minEvents: 0, minAgeMs: 0 } }),
+      /minEvents must be at least 1/,
+    );
     // an unknown room has no events and no seq
     const none = await store.readEvents(app, '999999999999999', 0, 10);
     assert.deepEqual([none.lastSeq, none.events.length, none.exists], [0, 0, false]);
@@ -315,20 +438,44 @@ describe('sqlite read cache', () => {
   const USERS = ['u0', 'u1', 'u2', 'u3'];
   const KEYS = ['a', 'b', 'c', '__proto__'];
   const op: fc.Arbitrary<Op> = fc.oneof(
-    { weight: 4, arbitrary: fc.record({ t: fc.constant('set' as const), room: fc.nat(2), user: fc.nat(3), key: fc.nat(3), value: fc.string({ maxLength: 6 }), forced: fc.boolean(), auto: fc.boolean() }) },
-    { weight: 2, arbitrary: fc.record({ t: fc.constant('del' as const), room: fc.nat(2), user: fc.nat(3), key: fc.nat(3), forced: fc.boolean() }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        t: fc.constant('set' as const),
+        room: fc.nat(2),
+        user: fc.nat(3),
+        key: fc.nat(3),
+        value: fc.string({ maxLength: 6 }),
+        forced: fc.boolean(),
+        auto: fc.boolean(),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ t: fc.constant('del' as const), room: fc.nat(2), user: fc.nat(3), key: fc.nat(3), forced: fc.boolean() }),
+    },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('add' as const), room: fc.nat(2), user: fc.nat(3) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('remove' as const), room: fc.nat(2), user: fc.nat(3) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('deleteUser' as const), user: fc.nat(3) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('createUser' as const), user: fc.nat(3) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('destroy' as const), room: fc.nat(2) }) },
-    { weight: 8, arbitrary: fc.record({ t: fc.constant('get' as const), room: fc.nat(2), user: fc.option(fc.nat(3)), keys: fc.option(fc.array(fc.nat(3), { maxLength: 3 })) }) },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        t: fc.constant('get' as const),
+        room: fc.nat(2),
+        user: fc.option(fc.nat(3)),
+        keys: fc.option(fc.array(fc.nat(3), { maxLength: 3 })),
+      }),
+    },
   );
 
   /** What a call answered: its value, or the error it was refused with. */
   async function outcome(p: Promise<unknown>): Promise<unknown> {
     try {
-      return { ok: JSON.parse(JSON.stringify(await p, (_k, v) => (v instanceof Object && Object.getPrototypeOf(v) === null ? { ...v } : v))) };
+      return {
+        ok: JSON.parse(JSON.stringify(await p, (_k, v) => (v instanceof Object && Object.getPrototypeOf(v) === null ? { ...v } : v))),
+      };
     } catch (err) {
       return { error: (err as Error).message };
     }
@@ -337,34 +484,73 @@ describe('sqlite read cache', () => {
   /** Runs the same calls on a cached store and on an uncached one; every answer must agree. */
   async function differential(ops: Op[], cacheBytes: number): Promise<void> {
     const app = 'e'.repeat(32);
-    const stores = [cacheBytes, 0].map((readCacheBytes) => new SqliteStore({ path: freshPath(), synchronous: 'NORMAL', eventLog: LOG_LIMITS, readCacheBytes }));
+    const stores = [cacheBytes, 0].map(
+      (readCacheBytes) => new SqliteStore({ path: freshPath(), synchronous: 'NORMAL', eventLog: LOG_LIMITS, readCacheBytes }),
+    );
     try {
       const roomIds: string[][] = [];
       for (const s of stores) {
-        await s.createUsers(app, USERS.map((username) => ({ username, passwordHash: 'h' })));
+        await s.createUsers(
+          app,
+          USERS.map((username) => ({ username, passwordHash: 'h' })),
+        );
         const ids: string[] = [];
-        for (let r = 0; r < 3; r++) ids.push((await s.createRoom(app, { name: `r${r}`, description: '', owner: 'u0', maxusers: 10, members: ['u1', 'u2'] })).id);
+        for (let r = 0; r < 3; r++)
+          ids.push((await s.createRoom(app, { name: `r${r}`, description: '', owner: 'u0', maxusers: 10, members: ['u1', 'u2'] })).id);
         roomIds.push(ids);
       }
       for (const o of ops) {
-        const answers = await Promise.all(stores.map((s, i) => {
-          const room = 'room' in o ? roomIds[i][o.room] : '';
-          switch (o.t) {
-            case 'set': return outcome(s.setAttributes({
-              appId: app, roomId: room, user: USERS[o.user], forced: o.forced, autoDelete: o.auto ? 'DELETE' : 'NO_DELETE',
-              pairs: [[KEYS[o.key], o.value]], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS,
-            }));
-            case 'del': return outcome(s.deleteAttributes({
-              appId: app, roomId: room, user: USERS[o.user], forced: o.forced, checkMembership: true, keys: [KEYS[o.key]], routing: NO_WEBHOOKS,
-            }));
-            case 'add': return outcome(s.addMembers(app, room, [USERS[o.user]]));
-            case 'remove': return outcome(s.removeMembers(app, room, [USERS[o.user]], NO_WEBHOOKS));
-            case 'deleteUser': return outcome(s.deleteUser(app, USERS[o.user], NO_WEBHOOKS).then((u) => u !== null));
-            case 'createUser': return outcome(s.createUsers(app, [{ username: USERS[o.user], passwordHash: 'h' }]).then(() => true));
-            case 'destroy': return outcome(s.destroyRoom(app, room, NO_WEBHOOKS));
-            case 'get': return outcome(s.getAttributes(app, room, o.keys === null ? undefined : o.keys.map((k) => KEYS[k]), o.user === null ? undefined : USERS[o.user]));
-          }
-        }));
+        const answers = await Promise.all(
+          stores.map((s, i) => {
+            const room = 'room' in o ? roomIds[i][o.room] : '';
+            switch (o.t) {
+              case 'set':
+                return outcome(
+                  s.setAttributes({
+                    appId: app,
+                    roomId: room,
+                    user: USERS[o.user],
+                    forced: o.forced,
+                    autoDelete: o.auto ? 'DELETE' : 'NO_DELETE',
+                    pairs: [[KEYS[o.key], o.value]],
+                    limits: DEFAULT_LIMITS,
+                    routing: NO_WEBHOOKS,
+                  }),
+                );
+              case 'del':
+                return outcome(
+                  s.deleteAttributes({
+                    appId: app,
+                    roomId: room,
+                    user: USERS[o.user],
+                    forced: o.forced,
+                    checkMembership: true,
+                    keys: [KEYS[o.key]],
+                    routing: NO_WEBHOOKS,
+                  }),
+                );
+              case 'add':
+                return outcome(s.addMembers(app, room, [USERS[o.user]]));
+              case 'remove':
+                return outcome(s.removeMembers(app, room, [USERS[o.user]], NO_WEBHOOKS));
+              case 'deleteUser':
+                return outcome(s.deleteUser(app, USERS[o.user], NO_WEBHOOKS).then((u) => u !== null));
+              case 'createUser':
+                return outcome(s.createUsers(app, [{ username: USERS[o.user], passwordHash: 'h' }]).then(() => true));
+              case 'destroy':
+                return outcome(s.destroyRoom(app, room, NO_WEBHOOKS));
+              case 'get':
+                return outcome(
+                  s.getAttributes(
+                    app,
+                    room,
+                    o.keys === null ? undefined : o.keys.map((k) => KEYS[k]),
+                    o.user === null ? undefined : USERS[o.user],
+                  ),
+                );
+            }
+          }),
+        );
         assert.deepEqual(answers[0], answers[1], `after ${JSON.stringify(o)}`);
       }
     } finally {
@@ -373,8 +559,12 @@ describe('sqlite read cache', () => {
   }
 
   /** Each write that changes what a get answers, between two gets of the same room. */
-  const around = (write: Op, user: number | null, before: Op[] = []): Op[] =>
-    [...before, { t: 'get', room: 0, user, keys: null }, write, { t: 'get', room: 0, user, keys: null }];
+  const around = (write: Op, user: number | null, before: Op[] = []): Op[] => [
+    ...before,
+    { t: 'get', room: 0, user, keys: null },
+    write,
+    { t: 'get', room: 0, user, keys: null },
+  ];
   const examples: Op[][] = [
     around({ t: 'deleteUser', user: 1 }, 1),
     around({ t: 'deleteUser', user: 1 }, null, [{ t: 'set', room: 0, user: 1, key: 0, value: 'v', forced: false, auto: true }]),
@@ -383,17 +573,26 @@ describe('sqlite read cache', () => {
     around({ t: 'remove', room: 0, user: 1 }, null, [{ t: 'set', room: 0, user: 1, key: 1, value: 'v', forced: false, auto: true }]),
     around({ t: 'destroy', room: 0 }, null),
     around({ t: 'set', room: 0, user: 2, key: 0, value: 'new', forced: true, auto: false }, 2),
-    around({ t: 'del', room: 0, user: 2, key: 0, forced: true }, 2, [{ t: 'set', room: 0, user: 1, key: 0, value: 'v', forced: false, auto: false }]),
+    around({ t: 'del', room: 0, user: 2, key: 0, forced: true }, 2, [
+      { t: 'set', room: 0, user: 1, key: 0, value: 'v', forced: false, auto: false },
+    ]),
   ];
 
   it('answers every get as the file does, whatever the writes in between (differential, random calls)', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 64 * 1024 * 1024)), {
-      numRuns: 60, examples: examples.map((e) => [e]),
-    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 64 * 1024 * 1024)),
+      {
+        numRuns: 60,
+        examples: examples.map((e) => [e]),
+      },
+    );
   });
 
   it('answers the same with a budget too small to keep every room (eviction)', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 3000)), { numRuns: 20 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 3000)),
+      { numRuns: 20 },
+    );
   });
 
   it('serves a repeated get from memory, and a write in between is seen at once', async () => {
@@ -402,7 +601,17 @@ describe('sqlite read cache', () => {
     try {
       await store.createUsers(app, [{ username: 'o', passwordHash: 'h' }]);
       const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'o', maxusers: 10, members: [] })).id;
-      const set = (v: string) => store.setAttributes({ appId: app, roomId: room, user: 'o', forced: false, autoDelete: 'NO_DELETE', pairs: [['k', v]], limits: DEFAULT_LIMITS, routing: NO_WEBHOOKS });
+      const set = (v: string) =>
+        store.setAttributes({
+          appId: app,
+          roomId: room,
+          user: 'o',
+          forced: false,
+          autoDelete: 'NO_DELETE',
+          pairs: [['k', v]],
+          limits: DEFAULT_LIMITS,
+          routing: NO_WEBHOOKS,
+        });
       await set('1');
       assert.equal((await store.getAttributes(app, room, ['k'], 'o')).k, '1');
       // A statement that reads the attributes table would now see a changed value: the cache does not.
@@ -418,10 +627,13 @@ describe('sqlite read cache', () => {
 });
 
 describe('sqlite read cache accounting (RoomCache)', () => {
-  it('counts a room\'s JSON text in its bytes once, and gives them back when the room is dropped', () => {
+  it("counts a room's JSON text in its bytes once, and gives them back when the room is dropped", () => {
     const cache = new RoomCache(200_000);
     const key = RoomCache.key('app', 'room');
-    const room = cache.put(key, [['__proto__', 'p'], ['k', 'v'.repeat(100)]]);
+    const room = cache.put(key, [
+      ['__proto__', 'p'],
+      ['k', 'v'.repeat(100)],
+    ]);
     const before = cache.heldBytes;
     const json = cache.json(key, room);
     assert.deepEqual(JSON.parse(json), JSON.parse('{"__proto__":"p","k":"' + 'v'.repeat(100) + '"}'));

@@ -41,8 +41,7 @@ export async function readReply(res: Response): Promise<Reply> {
 /** Binds `call` to one server, app prefix and token. */
 export function client(baseUrl: string, prefix: string, token?: string) {
   return {
-    call: (method: string, path: string, opts: CallOptions = {}) =>
-      call(baseUrl, method, `${prefix}${path}`, { token, ...opts }),
+    call: (method: string, path: string, opts: CallOptions = {}) => call(baseUrl, method, `${prefix}${path}`, { token, ...opts }),
     as: (other: string | undefined) => client(baseUrl, prefix, other),
     baseUrl,
     prefix,

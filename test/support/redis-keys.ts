@@ -20,7 +20,11 @@ async function keysOf(node: Redis, match: string): Promise<string[]> {
 export async function dropAppKeys(target: Target, appIds: string[]): Promise<number> {
   const env = target.env();
   if (env.ROOMKV_STORE !== 'redis') return 0;
-  const client = await connectRedis({ url: env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', clusterNodes: env.ROOMKV_REDIS_CLUSTER_NODES, commandTimeoutMs: 5000 });
+  const client = await connectRedis({
+    url: env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    clusterNodes: env.ROOMKV_REDIS_CLUSTER_NODES,
+    commandTimeoutMs: 5000,
+  });
   try {
     const nodes = env.ROOMKV_REDIS_CLUSTER_NODES !== undefined ? (client as Cluster).nodes('master') : [client as Redis];
     let dropped = 0;

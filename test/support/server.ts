@@ -70,8 +70,12 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
     const check = () => {
@@ -120,7 +124,10 @@ export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: Record<string,
     console.warn(`\n!!! SKIPPING the ${kind} suites: ${missing} !!!\n`);
     return { missing };
   }
-  const env: Record<string, string> = { ROOMKV_STORE: 'redis', ROOMKV_REDIS_PREFIX: `rktest:${testRunTag()}${Math.random().toString(36).slice(2, 10)}:` };
+  const env: Record<string, string> = {
+    ROOMKV_STORE: 'redis',
+    ROOMKV_REDIS_PREFIX: `rktest:${testRunTag()}${Math.random().toString(36).slice(2, 10)}:`,
+  };
   if (kind === 'redis') env.ROOMKV_REDIS_URL = url!;
   else env.ROOMKV_REDIS_CLUSTER_NODES = nodes!;
   dropAtExit(env.ROOMKV_REDIS_PREFIX!, kind === 'redis' ? { url } : { clusterNodes: nodes });
@@ -158,7 +165,11 @@ async function dropHandedOut(): Promise<void> {
 
 /** SCAN + UNLINK of `prefix`*, node by node (one key per command: a cluster refuses keys of two slots in one). */
 export async function dropPrefix(prefix: string, where: { url?: string; clusterNodes?: string }): Promise<number> {
-  const client = await connectRedis({ url: where.url ?? 'redis://127.0.0.1:6379', clusterNodes: where.clusterNodes, commandTimeoutMs: 5000 });
+  const client = await connectRedis({
+    url: where.url ?? 'redis://127.0.0.1:6379',
+    clusterNodes: where.clusterNodes,
+    commandTimeoutMs: 5000,
+  });
   let dropped = 0;
   try {
     const nodes = 'nodes' in client ? client.nodes('master') : [client];

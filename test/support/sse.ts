@@ -66,7 +66,10 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
     res = await fetch(target, { headers, signal: abort.signal });
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
-    throw new Error(`SSE ${target.pathname}: no response (the server closed the connection before its headers?): ${String(err)}${cause ? ` (${String(cause)})` : ''}`, { cause: err });
+    throw new Error(
+      `SSE ${target.pathname}: no response (the server closed the connection before its headers?): ${String(err)}${cause ? ` (${String(cause)})` : ''}`,
+      { cause: err },
+    );
   }
 
   const messages: SseMessage[] = [];
@@ -116,7 +119,9 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
           resolve(found);
         } else if (done) {
           finish();
-          reject(new Error(`SSE ${target.pathname}: stream ended (${stream.endReason}) before the expected ${what}; received:\n${summary()}`));
+          reject(
+            new Error(`SSE ${target.pathname}: stream ended (${stream.endReason}) before the expected ${what}; received:\n${summary()}`),
+          );
         }
       };
       const timer = setTimeout(() => {
@@ -133,7 +138,9 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
   }
 
   function summary(): string {
-    const lines = messages.map((m) => `  id=${m.id ?? ''} event=${m.event ?? ''} data=${m.data.length > 200 ? `${m.data.slice(0, 200)}...` : m.data}`);
+    const lines = messages.map(
+      (m) => `  id=${m.id ?? ''} event=${m.event ?? ''} data=${m.data.length > 200 ? `${m.data.slice(0, 200)}...` : m.data}`,
+    );
     return lines.length > 0 ? lines.slice(-20).join('\n') : '  (no messages)';
   }
 
@@ -206,7 +213,7 @@ export async function openStream(url: string, opts: OpenStreamOptions = {}): Pro
         if (/^[0-9]+$/.test(value)) stream.retry = Number(value);
         break;
       default:
-        // unknown fields are ignored
+      // unknown fields are ignored
     }
   };
 

@@ -35,7 +35,6 @@ function header(h: IncomingHttpHeaders, name: string): string {
   return Array.isArray(v) ? v.join(',') : (v ?? '');
 }
 
-
 export class WebhookReceiver {
   /** Every request, in the order its body was complete (sort by `start` or `n` for arrival order). */
   readonly requests: ReceivedRequest[] = [];
@@ -44,7 +43,10 @@ export class WebhookReceiver {
   private arrived = 0;
   private readonly listeners = new Set<() => void>();
 
-  private constructor(public port: number, readonly secret: string) {}
+  private constructor(
+    public port: number,
+    readonly secret: string,
+  ) {}
 
   /** Listening on a free port. */
   static async start(secret: string): Promise<WebhookReceiver> {
@@ -143,7 +145,11 @@ export class WebhookReceiver {
 
   /** Distinct event ids answered 2xx (and fully answered) on `path`. */
   acknowledged(path?: string): Set<string> {
-    return new Set(this.received(path).filter((r) => r.status >= 200 && r.status < 300 && r.end !== Number.POSITIVE_INFINITY).map((r) => r.eventId));
+    return new Set(
+      this.received(path)
+        .filter((r) => r.status >= 200 && r.status < 300 && r.end !== Number.POSITIVE_INFINITY)
+        .map((r) => r.eventId),
+    );
   }
 
   /** Resolves once `n` distinct events were acknowledged on `path`; rejects after `timeoutMs`. */
@@ -159,7 +165,11 @@ export class WebhookReceiver {
       const timer = setTimeout(() => {
         cleanup();
         const got = this.received(opts.path).map((r) => `${r.eventId}#${r.attempt}->${r.status}`);
-        reject(new Error(`expected ${n} distinct events on ${opts.path ?? 'any path'} within ${timeoutMs} ms, got ${this.acknowledged(opts.path).size}: ${got.join(' ')}`));
+        reject(
+          new Error(
+            `expected ${n} distinct events on ${opts.path ?? 'any path'} within ${timeoutMs} ms, got ${this.acknowledged(opts.path).size}: ${got.join(' ')}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);

@@ -8,8 +8,12 @@ import { JsonText, sendOk } from '../envelope.js';
 import { AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
-interface RoomParams { chatroomId: string }
-interface UserParams extends RoomParams { username: string }
+interface RoomParams {
+  chatroomId: string;
+}
+interface UserParams extends RoomParams {
+  username: string;
+}
 
 /** The five attribute calls (spec section 5). */
 export function attributeRoutes(store: AttributeStore, metrics: Metrics): FastifyPluginAsync {
@@ -23,7 +27,14 @@ export function attributeRoutes(store: AttributeStore, metrics: Metrics): Fastif
       const autoDelete = parseAutoDelete(body.autoDelete);
       const pairs = setPairs(body.metaData, app!.limits);
       const outcome = await store.setAttributes({
-        appId: app!.appId, roomId: roomParam(chatroomId), user: username.toLowerCase(), forced, autoDelete, pairs, limits: app!.limits, routing: app!.routing,
+        appId: app!.appId,
+        roomId: roomParam(chatroomId),
+        user: username.toLowerCase(),
+        forced,
+        autoDelete,
+        pairs,
+        limits: app!.limits,
+        routing: app!.routing,
       });
       metrics.countKeys(forced ? 'forced_set' : 'set', outcome);
       return sendOk(req, reply, 'metadata/chatroom', outcome);
@@ -59,14 +70,20 @@ export function attributeRoutes(store: AttributeStore, metrics: Metrics): Fastif
 
     const outcomes = Envelope({ data: KeyOutcomes });
     defineRoute(f, `${base}`, 'attr', {
-      POST: { handler: get, body: GetBody, optionalBody: true, summary: 'get attributes (all when no keys are named)', response: Envelope({ data: AttributeMap }) },
+      POST: {
+        handler: get,
+        body: GetBody,
+        optionalBody: true,
+        summary: 'get attributes (all when no keys are named)',
+        response: Envelope({ data: AttributeMap }),
+      },
     });
     defineRoute(f, `${base}/user/:username`, 'attr', {
       PUT: { handler: set(false), body: SetBody, summary: 'set attributes as {username}', response: outcomes },
       DELETE: { handler: del(false), body: KeysBody, summary: 'delete attributes {username} set', response: outcomes },
     });
     defineRoute(f, `${base}/user/:username/forced`, 'attr', {
-      PUT: { handler: set(true), body: SetBody, summary: 'set attributes, overwriting other members\' keys', response: outcomes },
+      PUT: { handler: set(true), body: SetBody, summary: "set attributes, overwriting other members' keys", response: outcomes },
       DELETE: { handler: del(true), body: KeysBody, summary: 'delete attributes whoever set them', response: outcomes },
     });
   };

@@ -16,9 +16,13 @@ export function attributeRecordRoutes(store: Pick<AttributeStore, 'listAttribute
       return sendOk(req, reply, 'chatrooms', await store.listAttributes(app.appId, roomParam(id)));
     };
     defineRoute(f, '/chatrooms/:id/attributes', 'admin', {
-      GET: { handler: records, summary: 'every attribute of a chatroom with its owner and autoDelete flag (roomkv)', response: Envelope({
-        data: Type.Array(Type.Object({ key: Type.String(), value: Type.String(), owner: Type.String(), autoDelete: Type.String() })),
-      }) },
+      GET: {
+        handler: records,
+        summary: 'every attribute of a chatroom with its owner and autoDelete flag (roomkv)',
+        response: Envelope({
+          data: Type.Array(Type.Object({ key: Type.String(), value: Type.String(), owner: Type.String(), autoDelete: Type.String() })),
+        }),
+      },
     });
   };
 }

@@ -25,21 +25,35 @@ function openedApp(apps: AppRegistry, auth: Authenticator, header: string | unde
 /** The live console page, and the one call it needs beyond the API: which apps a token opens. */
 export function consoleRoutes(apps: AppRegistry, auth: Authenticator): FastifyPluginAsync {
   return async (f) => {
-    f.get('/console', { schema: { tags: ['operations'], summary: 'the live console (HTML)', response: { 200: Type.String() } } },
-      async (_req, reply) => reply
-        .type('text/html; charset=utf-8')
-        .header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:")
-        .header('cache-control', 'no-store')
-        .send(CONSOLE_HTML));
+    f.get(
+      '/console',
+      { schema: { tags: ['operations'], summary: 'the live console (HTML)', response: { 200: Type.String() } } },
+      async (_req, reply) =>
+        reply
+          .type('text/html; charset=utf-8')
+          .header(
+            'content-security-policy',
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+          )
+          .header('cache-control', 'no-store')
+          .send(CONSOLE_HTML),
+    );
 
-    f.get('/console/apps', {
-      schema: {
-        tags: ['operations'], summary: 'the apps an app token opens (for the console)',
-        response: { 200: Type.Object({ apps: Type.Array(Type.Object({ org: Type.String(), app: Type.String(), appId: Type.String() })) }) },
+    f.get(
+      '/console/apps',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'the apps an app token opens (for the console)',
+          response: {
+            200: Type.Object({ apps: Type.Array(Type.Object({ org: Type.String(), app: Type.String(), appId: Type.String() })) }),
+          },
+        },
       },
-    }, async (req) => {
-      const app = openedApp(apps, auth, req.headers.authorization);
-      return { apps: app ? [{ org: app.org, app: app.app, appId: app.appId }] : [] };
-    });
+      async (req) => {
+        const app = openedApp(apps, auth, req.headers.authorization);
+        return { apps: app ? [{ org: app.org, app: app.app, appId: app.appId }] : [] };
+      },
+    );
   };
 }

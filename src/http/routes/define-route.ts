@@ -60,5 +60,13 @@ export function defineRoute(f: FastifyInstance, url: string, auth: AuthKind, met
   }
   const others = [...ALL.filter((m) => !(m in methods)), ...EXTRA];
   const config: RouteConfig = { auth: 'none' };
-  f.route({ method: others, url, config, schema: { hide: true }, handler: async () => { throw Errors.methodNotSupported(); } });
+  f.route({
+    method: others,
+    url,
+    config,
+    schema: { hide: true },
+    handler: async () => {
+      throw Errors.methodNotSupported();
+    },
+  });
 }

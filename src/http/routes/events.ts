@@ -38,7 +38,12 @@ function resumePoint(lastEventId: unknown, since: string | undefined, epoch: str
  * ends the stream (token expired, membership ended, room destroyed) an `end` event says why. The
  * token may come as `?access_token=`, since a browser's EventSource cannot send headers.
  */
-export function eventRoutes(store: EventLog & LiveFeed & RoomStore, options: EventStreamOptions, streams: OpenStreams, metrics: Metrics): FastifyPluginAsync {
+export function eventRoutes(
+  store: EventLog & LiveFeed & RoomStore,
+  options: EventStreamOptions,
+  streams: OpenStreams,
+  metrics: Metrics,
+): FastifyPluginAsync {
   return async (f) => {
     const subscribe = async (req: FastifyRequest, reply: FastifyReply) => {
       const c = ctx(req);
@@ -59,7 +64,9 @@ export function eventRoutes(store: EventLog & LiveFeed & RoomStore, options: Eve
         throw Errors.notInRoom();
       }
       const subscriber: Subscriber = {
-        appId: app.appId, user, expiresAt: principal.expiresAt,
+        appId: app.appId,
+        user,
+        expiresAt: principal.expiresAt,
         uuid: principal.kind === 'user' && principal.issued ? principal.uuid : undefined,
       };
       const release = streams.admit(subscriber);
@@ -98,27 +105,43 @@ export function eventRoutes(store: EventLog & LiveFeed & RoomStore, options: Eve
       };
       const sink: StreamSink = {
         event: (e, epoch) => write(`id: ${e.seq}-${epoch}\ndata: ${e.body}\n\n`),
-        snapshot: (s, epoch) => write(`id: ${s.seq}-${epoch}\nevent: snapshot\ndata: ${JSON.stringify({
-          seq: s.seq, epoch, chatroomId, app: app.appKey, attributes: s.attributes,
-        })}\n\n`),
+        snapshot: (s, epoch) =>
+          write(
+            `id: ${s.seq}-${epoch}\nevent: snapshot\ndata: ${JSON.stringify({
+              seq: s.seq,
+              epoch,
+              chatroomId,
+              app: app.appKey,
+              attributes: s.attributes,
+            })}\n\n`,
+          ),
         close: end,
-        drained: () => (open && raw.writableNeedDrain
-          ? new Promise<void>((resolve) => {
-            const done = () => {
-              raw.off('drain', done);
-              raw.off('close', done);
-              resolve();
-            };
-            raw.on('drain', done);
-            raw.on('close', done);
-          })
-          : null),
+        drained: () =>
+          open && raw.writableNeedDrain
+            ? new Promise<void>((resolve) => {
+                const done = () => {
+                  raw.off('drain', done);
+                  raw.off('close', done);
+                  resolve();
+                };
+                raw.on('drain', done);
+                raw.on('close', done);
+              })
+            : null,
       };
-      const live = new LiveStream({
-        store, streams, roomId: chatroomId, subscriber, sink, heartbeatMs: options.heartbeatMs,
-        heartbeat: () => write(': heartbeat\n\n'),
-        goodbye: () => write(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`),
-      }, release);
+      const live = new LiveStream(
+        {
+          store,
+          streams,
+          roomId: chatroomId,
+          subscriber,
+          sink,
+          heartbeatMs: options.heartbeatMs,
+          heartbeat: () => write(': heartbeat\n\n'),
+          goodbye: () => write(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`),
+        },
+        release,
+      );
       raw.on('close', () => end());
       try {
         await live.start(since);
@@ -131,8 +154,12 @@ export function eventRoutes(store: EventLog & LiveFeed & RoomStore, options: Eve
     };
 
     defineRoute(f, '/metadata/chatroom/:chatroomId/events', 'stream', {
-      GET: { handler: subscribe, querystring: EventsQuery, summary: 'change events as Server-Sent Events (snapshot, then changes; resume with Last-Event-ID)',
-        response: Type.String({ description: 'text/event-stream' }) },
+      GET: {
+        handler: subscribe,
+        querystring: EventsQuery,
+        summary: 'change events as Server-Sent Events (snapshot, then changes; resume with Last-Event-ID)',
+        response: Type.String({ description: 'text/event-stream' }),
+      },
     });
   };
 }

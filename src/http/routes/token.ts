@@ -84,8 +84,12 @@ export function tokenRoutes(store: RoomStore, auth: Authenticator, options: Toke
       const body = req.body as TokenBody;
       switch (body.grant_type) {
         case 'client_credentials': {
-          if (typeof body.client_id !== 'string' || typeof body.client_secret !== 'string'
-            || !sameSecret(body.client_id, app.clientId) || !sameSecret(body.client_secret, app.clientSecret)) {
+          if (
+            typeof body.client_id !== 'string' ||
+            typeof body.client_secret !== 'string' ||
+            !sameSecret(body.client_id, app.clientId) ||
+            !sameSecret(body.client_secret, app.clientSecret)
+          ) {
             throw Errors.invalidGrant(400, 'invalid client credentials');
           }
           const ttl = ttlOf(body);
@@ -130,6 +134,14 @@ export function tokenRoutes(store: RoomStore, auth: Authenticator, options: Toke
       }
     };
 
-    defineRoute(f, '/token', 'none', { POST: { handler, body: TokenBody, bodyLimit: TOKEN_BODY_LIMIT, summary: 'get an access token (client_credentials, agora, password or inherit grant)', response: TokenResponse } });
+    defineRoute(f, '/token', 'none', {
+      POST: {
+        handler,
+        body: TokenBody,
+        bodyLimit: TOKEN_BODY_LIMIT,
+        summary: 'get an access token (client_credentials, agora, password or inherit grant)',
+        response: TokenResponse,
+      },
+    });
   };
 }

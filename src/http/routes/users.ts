@@ -34,7 +34,10 @@ export function userRoutes(store: RoomStore & Pick<DataTransfer, 'listUsers'>): 
       const dup = names.find((n, i) => names.indexOf(n) !== i);
       if (dup !== undefined) throw Errors.duplicateUser(app!.uuid, dup);
       const hashes = await Promise.all(list.map((u) => hashPassword(u.password)));
-      const created = await store.createUsers(app!.appId, names.map((username, i) => ({ username, passwordHash: hashes[i] })));
+      const created = await store.createUsers(
+        app!.appId,
+        names.map((username, i) => ({ username, passwordHash: hashes[i] })),
+      );
       return sendOk(req, reply, 'users', undefined, { entities: created.map(userEntity), path: '/users' });
     };
 
@@ -47,7 +50,10 @@ export function userRoutes(store: RoomStore & Pick<DataTransfer, 'listUsers'>): 
       const page = users.slice(0, limit);
       const cursor = users.length > limit ? cursorOf(page[page.length - 1].username) : undefined;
       return sendOk(req, reply, 'users', undefined, {
-        entities: page.map(userEntity), path: '/users', cursor, count: page.length,
+        entities: page.map(userEntity),
+        path: '/users',
+        cursor,
+        count: page.length,
         params: { limit: [String(limit)], ...(q.cursor ? { cursor: [q.cursor] } : {}) },
       });
     };
@@ -69,10 +75,24 @@ export function userRoutes(store: RoomStore & Pick<DataTransfer, 'listUsers'>): 
     };
 
     defineRoute(f, '/users', 'admin', {
-      GET: { handler: list, querystring: ListQuery, summary: 'list the app\'s users by username, a page at a time (limit 1 to 100, default 10)',
-        response: Envelope({ entities: Type.Array(UserEntity), path: Type.String(), cursor: Type.Optional(Type.String({ description: 'present while more users follow' })),
-          count: Type.Integer(), params: Type.Record(Type.String(), Type.Array(Type.String())) }) },
-      POST: { handler: register, body: RegisterBody, summary: 'register users (one, or up to 60, all or nothing)', response: UsersResponse },
+      GET: {
+        handler: list,
+        querystring: ListQuery,
+        summary: "list the app's users by username, a page at a time (limit 1 to 100, default 10)",
+        response: Envelope({
+          entities: Type.Array(UserEntity),
+          path: Type.String(),
+          cursor: Type.Optional(Type.String({ description: 'present while more users follow' })),
+          count: Type.Integer(),
+          params: Type.Record(Type.String(), Type.Array(Type.String())),
+        }),
+      },
+      POST: {
+        handler: register,
+        body: RegisterBody,
+        summary: 'register users (one, or up to 60, all or nothing)',
+        response: UsersResponse,
+      },
     });
     defineRoute(f, '/users/:username', 'admin', {
       GET: { handler: get, summary: 'get a user', response: UsersResponse },

@@ -16,20 +16,41 @@ export function webhookRoutes(store: Outbox): FastifyPluginAsync {
     const list = async (req: FastifyRequest, reply: FastifyReply) => {
       const app = ctx(req).app!;
       const limit = Number((req.query as Static<typeof AttemptsQuery>).limit ?? 100);
-      const endpoints = await Promise.all(app.webhooks.map(async (w) => ({
-        id: w.id, url: w.url, events: w.events ?? 'all', pending: await store.outboxDepth(app.appId, w.id),
-      })));
+      const endpoints = await Promise.all(
+        app.webhooks.map(async (w) => ({
+          id: w.id,
+          url: w.url,
+          events: w.events ?? 'all',
+          pending: await store.outboxDepth(app.appId, w.id),
+        })),
+      );
       const attempts = await store.recentAttempts(app.appId, limit);
       return sendOk(req, reply, 'webhooks', { endpoints, attempts });
     };
     defineRoute(f, '/webhooks', 'admin', {
-      GET: { handler: list, querystring: AttemptsQuery, summary: 'webhook endpoints, pending deliveries and recent attempts', response: Envelope({ data: Type.Object({
-        endpoints: Type.Array(Type.Object({ id: Type.String(), url: Type.String(), events: Type.Unknown(), pending: Type.Integer() })),
-        attempts: Type.Array(Type.Object({
-          endpoint: Type.String(), roomId: Type.String(), seq: Type.Integer(), attempt: Type.Integer(), at: Type.Integer(),
-          status: Type.Union([Type.Integer(), Type.Null()]), error: Type.Union([Type.String(), Type.Null()]), durationMs: Type.Integer(), outcome: Type.String(),
-        })),
-      }) }) },
+      GET: {
+        handler: list,
+        querystring: AttemptsQuery,
+        summary: 'webhook endpoints, pending deliveries and recent attempts',
+        response: Envelope({
+          data: Type.Object({
+            endpoints: Type.Array(Type.Object({ id: Type.String(), url: Type.String(), events: Type.Unknown(), pending: Type.Integer() })),
+            attempts: Type.Array(
+              Type.Object({
+                endpoint: Type.String(),
+                roomId: Type.String(),
+                seq: Type.Integer(),
+                attempt: Type.Integer(),
+                at: Type.Integer(),
+                status: Type.Union([Type.Integer(), Type.Null()]),
+                error: Type.Union([Type.String(), Type.Null()]),
+                durationMs: Type.Integer(),
+                outcome: Type.String(),
+              }),
+            ),
+          }),
+        }),
+      },
     });
   };
 }

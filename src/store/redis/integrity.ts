@@ -32,7 +32,7 @@ export async function redisIntegrity(r: RedisClient, keys: IntegrityKeys, scope:
   let apps = scope === undefined ? [] : [scope.appId];
   if (scope === undefined) apps = [...new Set((await keys.scan('{*')).map((k) => tagOf(k)?.app).filter((a) => a !== undefined))];
   const problems: string[] = [];
-  for (const app of apps) problems.push(...await appProblems(r, keys, app));
+  for (const app of apps) problems.push(...(await appProblems(r, keys, app)));
   return problems;
 }
 
@@ -50,10 +50,10 @@ async function appProblems(r: RedisClient, keys: IntegrityKeys, app: string): Pr
   const problems: string[] = [];
   let total = 0;
   for (const [room, owners] of autoOwners) {
-    problems.push(...await roomProblems(r, keys, app, room, owners));
+    problems.push(...(await roomProblems(r, keys, app, room, owners)));
     for (const meta of Object.values(await r.hgetall(keys.room(app, room).meta))) total += Number(meta.split('|')[2]);
   }
-  const counted = Number(await r.get(keys.usage(app)) ?? 0);
+  const counted = Number((await r.get(keys.usage(app))) ?? 0);
   if (total !== counted) problems.push(`app ${app}: attributes hold ${total} bytes, usage says ${counted}`);
   return problems;
 }
@@ -62,14 +62,20 @@ async function roomProblems(r: RedisClient, keys: IntegrityKeys, app: string, ro
   const where = `app ${app} room ${room}`;
   const k = keys.room(app, room);
   const [exists, attrs, metas, members, seq, newest] = await Promise.all([
-    r.exists(k.room), r.hgetall(k.attrs), r.hgetall(k.meta), r.zrange(k.members, 0, -1), r.hget(k.room, 'seq'),
+    r.exists(k.room),
+    r.hgetall(k.attrs),
+    r.hgetall(k.meta),
+    r.zrange(k.members, 0, -1),
+    r.hget(k.room, 'seq'),
     r.xrevrange(keys.log(app, room), '+', '-', 'COUNT', 1),
   ]);
   const problems: string[] = [];
   if (!exists) {
     const held = [Object.keys(attrs).length, Object.keys(metas).length, members.length, autoOwners.length];
     if (held.some((n) => n > 0)) {
-      problems.push(`${where}: no such room, yet it holds ${held[0]} attributes, ${held[1]} owner records, ${held[2]} members and ${held[3]} autoDelete sets`);
+      problems.push(
+        `${where}: no such room, yet it holds ${held[0]} attributes, ${held[1]} owner records, ${held[2]} members and ${held[3]} autoDelete sets`,
+      );
     }
     return problems;
   }
@@ -82,7 +88,8 @@ async function roomProblems(r: RedisClient, keys: IntegrityKeys, app: string, ro
     }
     const [owner, auto, bytes] = meta.split('|');
     if (owner === '' || (auto !== '0' && auto !== '1')) problems.push(`${where}: attribute ${key} has a malformed owner record '${meta}'`);
-    if (Number(bytes) !== pairBytes(key, value)) problems.push(`${where}: attribute ${key} is recorded as ${bytes} bytes, holds ${pairBytes(key, value)}`);
+    if (Number(bytes) !== pairBytes(key, value))
+      problems.push(`${where}: attribute ${key} is recorded as ${bytes} bytes, holds ${pairBytes(key, value)}`);
     parsed.set(key, { owner, auto });
   }
   for (const key of Object.keys(metas)) if (!(key in attrs)) problems.push(`${where}: owner record of ${key} has no attribute`);
@@ -94,7 +101,8 @@ async function roomProblems(r: RedisClient, keys: IntegrityKeys, app: string, ro
       if (m?.owner !== owner || m.auto !== '1') problems.push(`${where}: the autoDelete set of ${owner} lists ${key}`);
     }
     for (const [key, m] of parsed) {
-      if (m.owner === owner && m.auto === '1' && !auto.has(key)) problems.push(`${where}: ${key} (DELETE) is missing from the autoDelete set of ${owner}`);
+      if (m.owner === owner && m.auto === '1' && !auto.has(key))
+        problems.push(`${where}: ${key} (DELETE) is missing from the autoDelete set of ${owner}`);
     }
   }
   for (const u of members) {

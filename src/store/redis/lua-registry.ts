@@ -57,7 +57,8 @@ const KNOWN = /^--! (keys (\d+|\*)|include [a-z0-9-]+)[ \t]*$/;
 function expandIncludes(text: string, file: string): string {
   return text.replace(INCLUDE, (_, name: string) => {
     const lib = read(`lib/${name}.lua`);
-    if (/^--! include /m.test(lib)) throw new Error(`lua/lib/${name}.lua (included by ${file}) includes another snippet: snippets include nothing`);
+    if (/^--! include /m.test(lib))
+      throw new Error(`lua/lib/${name}.lua (included by ${file}) includes another snippet: snippets include nothing`);
     return lib.trimEnd();
   });
 }
@@ -67,7 +68,10 @@ function read(file: string): string {
     return readFileSync(new URL(file, LUA_DIR), 'utf8');
   } catch (err) {
     // dist/ built by tsc alone has no .lua files: say where they should be and what puts them there.
-    throw new Error(`cannot read the Lua script ${fileURLToPath(new URL(file, LUA_DIR))} (npm run build copies them with scripts/copy-lua.mjs)`, { cause: err });
+    throw new Error(
+      `cannot read the Lua script ${fileURLToPath(new URL(file, LUA_DIR))} (npm run build copies them with scripts/copy-lua.mjs)`,
+      { cause: err },
+    );
   }
 }
 
@@ -82,7 +86,9 @@ function load(name: LuaName): LuaScript {
   if (!keys) throw new Error(`lua/${file} has no '--! keys N' (or '--! keys *') line`);
   const text = expandIncludes(source, file);
   return {
-    name, file, text,
+    name,
+    file,
+    text,
     sha: createHash('sha1').update(text).digest('hex'),
     numberOfKeys: keys[1] === '*' ? null : Number(keys[1]),
   };

@@ -23,9 +23,14 @@ export class RedisFeed {
   private connection(): RedisClient {
     if (this.sub) return this.sub;
     const options = { enableOfflineQueue: true, lazyConnect: false };
-    const sub = ('nodes' in this.client && typeof this.client.nodes === 'function')
-      ? (this.client as import('ioredis').Cluster).duplicate(undefined, { redisOptions: options, enableOfflineQueue: true, lazyConnect: false })
-      : (this.client as import('ioredis').Redis).duplicate(options);
+    const sub =
+      'nodes' in this.client && typeof this.client.nodes === 'function'
+        ? (this.client as import('ioredis').Cluster).duplicate(undefined, {
+            redisOptions: options,
+            enableOfflineQueue: true,
+            lazyConnect: false,
+          })
+        : (this.client as import('ioredis').Redis).duplicate(options);
     sub.on('error', () => {});
     sub.on('ready', () => {
       if (this.readyOnce) for (const l of this.gapListeners) l();

@@ -6,8 +6,23 @@ import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } 
 import type { EventLogLimits } from '../event-log.js';
 import { parseAttributesJson } from '../attr-json.js';
 import type {
-  AttemptRecord, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, IntegrityScope, NewRoom, NewUser, RemoveResult,
-  RoomDump, RoomRecord, SetCall, Snapshot, Store, UserDump, UserRecord,
+  AttemptRecord,
+  AttrRecord,
+  DeleteCall,
+  Delivery,
+  EventListener,
+  EventLogRead,
+  IntegrityScope,
+  NewRoom,
+  NewUser,
+  RemoveResult,
+  RoomDump,
+  RoomRecord,
+  SetCall,
+  Snapshot,
+  Store,
+  UserDump,
+  UserRecord,
 } from '../types.js';
 import { compareRoomIds, RestoreConflict } from '../restore-conflict.js';
 import { RedisFeed } from './redis-feed.js';
@@ -136,13 +151,27 @@ export class RedisStore implements Store {
     return { room: `${base}:room`, members: `${base}:members`, attrs: `${base}:attrs`, meta: `${base}:meta` };
   }
 
-  private userKey(appId: string, username: string) { return `${this.p}{${appId}}:u:${username}`; }
-  private uuidKey(appId: string, uuid: string) { return `${this.p}{${appId}}:id:${uuid}`; }
-  private userRoomsKey(appId: string, username: string) { return `${this.p}{${appId}}:ur:${username}`; }
-  private usageKey(appId: string) { return `${this.p}{${appId}}:usage`; }
-  private outboxIndexKey(appId: string, endpoint: string) { return `${this.p}{${appId}}:obr:${endpoint}`; }
-  private attemptsKey(appId: string) { return `${this.p}{${appId}}:wha`; }
-  private channel(appId: string, roomId: string) { return `${this.p}ev:${appId}:${roomId}`; }
+  private userKey(appId: string, username: string) {
+    return `${this.p}{${appId}}:u:${username}`;
+  }
+  private uuidKey(appId: string, uuid: string) {
+    return `${this.p}{${appId}}:id:${uuid}`;
+  }
+  private userRoomsKey(appId: string, username: string) {
+    return `${this.p}{${appId}}:ur:${username}`;
+  }
+  private usageKey(appId: string) {
+    return `${this.p}{${appId}}:usage`;
+  }
+  private outboxIndexKey(appId: string, endpoint: string) {
+    return `${this.p}{${appId}}:obr:${endpoint}`;
+  }
+  private attemptsKey(appId: string) {
+    return `${this.p}{${appId}}:wha`;
+  }
+  private channel(appId: string, roomId: string) {
+    return `${this.p}ev:${appId}:${roomId}`;
+  }
   private outboxKeys(appId: string, roomId: string, endpoint: string) {
     const base = `${this.p}{${appId}:${roomId}}`;
     return [`${base}:ob:${endpoint}`, `${base}:obs:${endpoint}`, `${base}:obl:${endpoint}`];
@@ -155,7 +184,16 @@ export class RedisStore implements Store {
   private eventBlock(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number, from = '') {
     const t = eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from });
     const endpoints = routing.endpointsFor(reason);
-    const args = [ts, t.pre, t.mid, this.channel(appId, roomId), this.logLimits.minEvents, this.logLimits.minAgeMs, endpoints.length, ...endpoints];
+    const args = [
+      ts,
+      t.pre,
+      t.mid,
+      this.channel(appId, roomId),
+      this.logLimits.minEvents,
+      this.logLimits.minAgeMs,
+      endpoints.length,
+      ...endpoints,
+    ];
     return { args, endpoints, post: t.post };
   }
 
@@ -170,7 +208,9 @@ export class RedisStore implements Store {
   private async indexOutbox(appId: string, roomId: string, endpoints: readonly string[]): Promise<void> {
     for (const ep of endpoints) await this.r.sadd(this.outboxIndexKey(appId, ep), roomId);
   }
-  private counterKey() { return `${this.p}counter:room`; }
+  private counterKey() {
+    return `${this.p}counter:room`;
+  }
 
   /** Any failure of Redis itself becomes a 503; the catalogue's errors pass through. */
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
@@ -255,7 +295,15 @@ export class RedisStore implements Store {
       for (const u of members) await this.r.sadd(this.userRoomsKey(appId, u), id);
       const k = this.roomKeys(appId, id);
       await this.r.rkCreateRoom(k.room, k.members, room.name, room.description, room.owner, room.maxusers, now, ...members);
-      return { id, name: room.name, description: room.description, owner: room.owner, maxusers: room.maxusers, created: now, memberCount: members.length };
+      return {
+        id,
+        name: room.name,
+        description: room.description,
+        owner: room.owner,
+        maxusers: room.maxusers,
+        created: now,
+        memberCount: members.length,
+      };
     });
   }
 
@@ -265,8 +313,13 @@ export class RedisStore implements Store {
       const [h, count] = await Promise.all([this.r.hgetall(k.room), this.r.zcard(k.members)]);
       if (!h.owner) return null;
       return {
-        id: roomId, name: h.name, description: h.description, owner: h.owner,
-        maxusers: Number(h.maxusers), created: Number(h.created), memberCount: count,
+        id: roomId,
+        name: h.name,
+        description: h.description,
+        owner: h.owner,
+        maxusers: Number(h.maxusers),
+        created: Number(h.created),
+        memberCount: count,
       };
     });
   }
@@ -276,8 +329,14 @@ export class RedisStore implements Store {
       const k = this.roomKeys(appId, roomId);
       const ts = this.now();
       const ev = this.eventBlock(appId, roomId, routing, 'room_destroyed', ts);
-      const res = await this.r.rkDestroyRoom(k.room, k.members, k.attrs, k.meta, ...ev.args,
-        this.postOf(roomId, routing, 'room_destroyed', ts, 'admin'));
+      const res = await this.r.rkDestroyRoom(
+        k.room,
+        k.members,
+        k.attrs,
+        k.meta,
+        ...ev.args,
+        this.postOf(roomId, routing, 'room_destroyed', ts, 'admin'),
+      );
       if (Number(res[0]) === 0) return false;
       await this.indexOutbox(appId, roomId, ev.endpoints);
       const freed = Number(res[1]);
@@ -308,7 +367,13 @@ export class RedisStore implements Store {
     return this.guard(() => this.removeFromRoom(appId, roomId, usernames, false, routing));
   }
 
-  private async removeFromRoom(appId: string, roomId: string, usernames: string[], userDeleted: boolean, routing: EventRouting): Promise<RemoveResult[]> {
+  private async removeFromRoom(
+    appId: string,
+    roomId: string,
+    usernames: string[],
+    userDeleted: boolean,
+    routing: EventRouting,
+  ): Promise<RemoveResult[]> {
     const k = this.roomKeys(appId, roomId);
     const ts = this.now();
     const reason = userDeleted ? 'user_deleted' : 'member_left';
@@ -392,7 +457,13 @@ export class RedisStore implements Store {
    * apply (the room moved: the call is planned again) or failed, the usage is moved back. Then the
    * room joins the outbox index of each endpoint its event was queued for. True when applied.
    */
-  private async commit(apply: Promise<number>, appId: string, roomId: string, bytesDelta: number, endpoints: readonly string[]): Promise<boolean> {
+  private async commit(
+    apply: Promise<number>,
+    appId: string,
+    roomId: string,
+    bytesDelta: number,
+    endpoints: readonly string[],
+  ): Promise<boolean> {
     if (bytesDelta === 0) {
       if ((await apply) !== 1) return false;
     } else {
@@ -418,8 +489,13 @@ export class RedisStore implements Store {
         this.r.get(this.usageKey(call.appId)),
       ]);
       const plan = planSet({
-        user: call.user, forced: call.forced, pairs: call.pairs, limits: call.limits,
-        lookup: (key) => snap.stored.get(key), roomCount: snap.count, appBytes: Number(usage ?? 0),
+        user: call.user,
+        forced: call.forced,
+        pairs: call.pairs,
+        limits: call.limits,
+        lookup: (key) => snap.stored.get(key),
+        roomCount: snap.count,
+        appBytes: Number(usage ?? 0),
       });
       if (plan.writes.length === 0) return plan.outcome;
       const args = plan.writes.flatMap((w) => [w.key, w.value, w.bytes, w.previous?.owner ?? '']);
@@ -428,10 +504,20 @@ export class RedisStore implements Store {
       const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
       const attributes = Object.create(null) as Record<string, string>;
       for (const w of plan.writes) attributes[w.key] = w.value;
-      const apply = this.r.rkApplySet(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
-        this.postOf(call.roomId, call.routing, reason, ts, call.user), JSON.stringify(attributes),
-        snap.ver, call.user, call.autoDelete === 'DELETE' ? '1' : '0', plan.writes.length, ...args);
-      return await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints) ? plan.outcome : null;
+      const apply = this.r.rkApplySet(
+        snap.k.room,
+        snap.k.attrs,
+        snap.k.meta,
+        ...ev.args,
+        this.postOf(call.roomId, call.routing, reason, ts, call.user),
+        JSON.stringify(attributes),
+        snap.ver,
+        call.user,
+        call.autoDelete === 'DELETE' ? '1' : '0',
+        plan.writes.length,
+        ...args,
+      );
+      return (await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints)) ? plan.outcome : null;
     });
   }
 
@@ -445,9 +531,17 @@ export class RedisStore implements Store {
       const ts = this.now();
       const reason = call.forced ? 'forced_delete' : 'delete';
       const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-      const apply = this.r.rkApplyDelete(snap.k.room, snap.k.attrs, snap.k.meta, ...ev.args,
-        this.postOf(call.roomId, call.routing, reason, ts, call.user), snap.ver, plan.removals.length, ...args);
-      return await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints) ? plan.outcome : null;
+      const apply = this.r.rkApplyDelete(
+        snap.k.room,
+        snap.k.attrs,
+        snap.k.meta,
+        ...ev.args,
+        this.postOf(call.roomId, call.routing, reason, ts, call.user),
+        snap.ver,
+        plan.removals.length,
+        ...args,
+      );
+      return (await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints)) ? plan.outcome : null;
     });
   }
 
@@ -471,8 +565,17 @@ export class RedisStore implements Store {
     });
     const head = this.plannedHead(call, call.forced ? 'forced_set' : 'set');
     return this.guard(async () => {
-      const res = await this.r.rkSetPlanned(...head.args, call.user, '1', call.forced ? '1' : '0',
-        call.autoDelete === 'DELETE' ? '1' : '0', call.limits.maxAttributesPerRoom, call.limits.maxAppBytes, args.length / 4, ...args);
+      const res = await this.r.rkSetPlanned(
+        ...head.args,
+        call.user,
+        '1',
+        call.forced ? '1' : '0',
+        call.autoDelete === 'DELETE' ? '1' : '0',
+        call.limits.maxAttributesPerRoom,
+        call.limits.maxAppBytes,
+        args.length / 4,
+        ...args,
+      );
       const codes = this.plannedCodes(res, call.roomId);
       const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
       let next = 0;
@@ -490,8 +593,13 @@ export class RedisStore implements Store {
   private async deletePlanned(call: DeleteCall): Promise<KeyOutcomes> {
     const head = this.plannedHead(call, call.forced ? 'forced_delete' : 'delete');
     return this.guard(async () => {
-      const res = await this.r.rkDeletePlanned(...head.args, call.user, call.checkMembership ? '1' : '0',
-        call.forced ? '1' : '0', ...call.keys);
+      const res = await this.r.rkDeletePlanned(
+        ...head.args,
+        call.user,
+        call.checkMembership ? '1' : '0',
+        call.forced ? '1' : '0',
+        ...call.keys,
+      );
       const codes = this.plannedCodes(res, call.roomId);
       const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
       call.keys.forEach((key, i) => {
@@ -543,10 +651,12 @@ export class RedisStore implements Store {
       const k = this.roomKeys(appId, roomId);
       const [exists, attrs, metas] = await Promise.all([this.r.exists(k.room), this.r.hgetall(k.attrs), this.r.hgetall(k.meta)]);
       if (!exists) throw Errors.roomNotFound(roomId);
-      return Object.keys(attrs).sort().map((key) => {
-        const [owner, auto] = (metas[key] ?? '||').split('|');
-        return { key, value: attrs[key], owner, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE' };
-      });
+      return Object.keys(attrs)
+        .sort()
+        .map((key) => {
+          const [owner, auto] = (metas[key] ?? '||').split('|');
+          return { key, value: attrs[key], owner, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE' };
+        });
     });
   }
 
@@ -605,7 +715,13 @@ export class RedisStore implements Store {
     this.feed.onGap(listener);
   }
 
-  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number, busy: (roomId: string) => boolean): Promise<Delivery[]> {
+  async claimDeliveries(
+    appId: string,
+    endpoint: string,
+    now: number,
+    limit: number,
+    busy: (roomId: string) => boolean,
+  ): Promise<Delivery[]> {
     return this.guard(async () => {
       const index = this.outboxIndexKey(appId, endpoint);
       const rooms = await this.r.srandmember(index, Math.max(limit * 4, 64));
@@ -623,8 +739,14 @@ export class RedisStore implements Store {
           const head = String(res[1]);
           const bar = head.indexOf('|');
           out.push({
-            appId, endpoint, roomId, seq: Number(head.slice(0, bar)), body: head.slice(bar + 1),
-            attempts: Number(res[2]), firstAttemptAt: res[3] === '' ? null : Number(res[3]), claim,
+            appId,
+            endpoint,
+            roomId,
+            seq: Number(head.slice(0, bar)),
+            body: head.slice(bar + 1),
+            attempts: Number(res[2]),
+            firstAttemptAt: res[3] === '' ? null : Number(res[3]),
+            claim,
           });
         }
       }
@@ -724,10 +846,15 @@ export class RedisStore implements Store {
   async listUsers(appId: string, after: string, limit: number): Promise<UserDump[]> {
     return this.guard(async () => {
       const head = this.userKey(appId, '');
-      const names = (await this.scanKeys(`{${appId}}:u:*`)).map((k) => k.slice(head.length))
-        .filter((u) => u > after).sort().slice(0, limit);
+      const names = (await this.scanKeys(`{${appId}}:u:*`))
+        .map((k) => k.slice(head.length))
+        .filter((u) => u > after)
+        .sort()
+        .slice(0, limit);
       const users = await Promise.all(names.map((u) => this.readUser(appId, u)));
-      return users.filter((u) => u !== null).map((u) => ({ username: u.username, uuid: u.uuid, passwordHash: u.password, created: u.created, modified: u.modified }));
+      return users
+        .filter((u) => u !== null)
+        .map((u) => ({ username: u.username, uuid: u.uuid, passwordHash: u.password, created: u.created, modified: u.modified }));
     });
   }
 
@@ -735,8 +862,11 @@ export class RedisStore implements Store {
     return this.guard(async () => {
       const head = `${this.p}{${appId}:`;
       // Ids read from keys, not from a caller: a key of another shape under the prefix names no room.
-      const ids = (await this.scanKeys(`{${appId}:*}:room`)).map((k) => k.slice(head.length, -'}:room'.length))
-        .filter((id) => isRoomId(id) && compareRoomIds(id, after) > 0).sort(compareRoomIds).slice(0, limit);
+      const ids = (await this.scanKeys(`{${appId}:*}:room`))
+        .map((k) => k.slice(head.length, -'}:room'.length))
+        .filter((id) => isRoomId(id) && compareRoomIds(id, after) > 0)
+        .sort(compareRoomIds)
+        .slice(0, limit);
       const rooms = await Promise.all(ids.map((id) => this.getRoom(appId, id)));
       return rooms.filter((r) => r !== null);
     });
@@ -749,11 +879,27 @@ export class RedisStore implements Store {
     const [[name, description, owner, maxusers, created], members, attrs, metas] = res;
     const meta = new Map<string, string>();
     for (let i = 0; i < metas.length; i += 2) meta.set(metas[i], metas[i + 1]);
-    const dump: RoomDump = { id: roomId, name, description, owner, maxusers: Number(maxusers), created: Number(created), members: [], attributes: [] };
+    const dump: RoomDump = {
+      id: roomId,
+      name,
+      description,
+      owner,
+      maxusers: Number(maxusers),
+      created: Number(created),
+      members: [],
+      attributes: [],
+    };
     for (let i = 0; i < members.length; i += 2) dump.members.push({ username: members[i], joined: Number(members[i + 1]) });
     for (let i = 0; i < attrs.length; i += 2) {
       const [by, auto] = (meta.get(attrs[i]) ?? '||').split('|');
-      dump.attributes.push({ key: attrs[i], value: attrs[i + 1], owner: by, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE', revision: null, expiresAt: null });
+      dump.attributes.push({
+        key: attrs[i],
+        value: attrs[i + 1],
+        owner: by,
+        autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE',
+        revision: null,
+        expiresAt: null,
+      });
     }
     dump.members.sort((a, b) => a.joined - b.joined || (a.username < b.username ? -1 : 1));
     dump.attributes.sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -784,9 +930,16 @@ export class RedisStore implements Store {
       if (seq > 0) await this.r.rkRaiseCounter(this.counterKey(), seq);
       await Promise.all(room.members.map((m) => this.r.sadd(this.userRoomsKey(appId, m.username), room.id)));
       if (bytes) await this.r.incrby(usageKey, bytes);
-      const args = [room.name, room.description, room.owner, room.maxusers, room.created, room.members.length,
+      const args = [
+        room.name,
+        room.description,
+        room.owner,
+        room.maxusers,
+        room.created,
+        room.members.length,
         ...room.members.flatMap((m) => [m.username, m.joined]),
-        ...room.attributes.flatMap((a) => [a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? '1' : '0', pairBytes(a.key, a.value)])];
+        ...room.attributes.flatMap((a) => [a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? '1' : '0', pairBytes(a.key, a.value)]),
+      ];
       let applied = 0;
       try {
         applied = await this.r.rkRestoreRoom(k.room, k.members, k.attrs, k.meta, ...args);
@@ -801,15 +954,21 @@ export class RedisStore implements Store {
   /** See Store.integrityCheck; integrity.ts. */
   async integrityCheck(scope?: IntegrityScope): Promise<string[]> {
     const head = this.p.length;
-    return this.guard(() => redisIntegrity(this.r, {
-      room: (appId, roomId) => this.roomKeys(appId, roomId),
-      auto: (appId, roomId, owner) => `${this.p}{${appId}:${roomId}}:auto:${owner}`,
-      log: (appId, roomId) => `${this.p}{${appId}:${roomId}}:log`,
-      user: (appId, username) => this.userKey(appId, username),
-      userRooms: (appId, username) => this.userRoomsKey(appId, username),
-      usage: (appId) => this.usageKey(appId),
-      scan: async (pattern) => (await this.scanKeys(pattern)).map((k) => k.slice(head)),
-    }, scope));
+    return this.guard(() =>
+      redisIntegrity(
+        this.r,
+        {
+          room: (appId, roomId) => this.roomKeys(appId, roomId),
+          auto: (appId, roomId, owner) => `${this.p}{${appId}:${roomId}}:auto:${owner}`,
+          log: (appId, roomId) => `${this.p}{${appId}:${roomId}}:log`,
+          user: (appId, username) => this.userKey(appId, username),
+          userRooms: (appId, username) => this.userRoomsKey(appId, username),
+          usage: (appId) => this.usageKey(appId),
+          scan: async (pattern) => (await this.scanKeys(pattern)).map((k) => k.slice(head)),
+        },
+        scope,
+      ),
+    );
   }
 }
 

@@ -11,8 +11,25 @@ import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
 import { RoomCache } from './room-cache.js';
 import type {
-  AttemptRecord, AttrDump, AttrRecord, DeleteCall, Delivery, EventListener, EventLogRead, IntegrityScope, MemberDump, NewRoom, NewUser, RemoveResult,
-  RoomDump, RoomRecord, SetCall, Snapshot, Store, UserDump, UserRecord,
+  AttemptRecord,
+  AttrDump,
+  AttrRecord,
+  DeleteCall,
+  Delivery,
+  EventListener,
+  EventLogRead,
+  IntegrityScope,
+  MemberDump,
+  NewRoom,
+  NewUser,
+  RemoveResult,
+  RoomDump,
+  RoomRecord,
+  SetCall,
+  Snapshot,
+  Store,
+  UserDump,
+  UserRecord,
 } from '../types.js';
 import type { EventLogLimits } from '../event-log.js';
 import { RestoreConflict } from '../restore-conflict.js';
@@ -47,8 +64,20 @@ const ALL_ROOMS = Symbol('all rooms');
 /** How many webhook attempts per app are kept for inspection. */
 const ATTEMPTS_KEPT = 1000;
 
-interface UserRow { uuid: string; username: string; created: number; modified: number }
-interface RoomRow { id: string; name: string; description: string; owner: string; maxusers: number; created: number }
+interface UserRow {
+  uuid: string;
+  username: string;
+  created: number;
+  modified: number;
+}
+interface RoomRow {
+  id: string;
+  name: string;
+  description: string;
+  owner: string;
+  maxusers: number;
+  created: number;
+}
 
 /**
  * better-sqlite3 is synchronous, so each call below runs start to finish without yielding: with
@@ -86,7 +115,8 @@ export class SqliteStore implements Store {
   private epoch: string;
 
   constructor(options: SqliteOptions) {
-    if (!(options.eventLog.minEvents >= 1)) throw new Error('eventLog.minEvents must be at least 1: a room\'s next event is numbered from its newest');
+    if (!(options.eventLog.minEvents >= 1))
+      throw new Error("eventLog.minEvents must be at least 1: a room's next event is numbered from its newest");
     this.logLimits = options.eventLog;
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
@@ -257,7 +287,15 @@ export class SqliteStore implements Store {
       const now = this.now();
       this.q.insertRoom.run(appId, id, room.name, room.description, room.owner, room.maxusers, now);
       for (const m of members) this.q.insertMember.run(appId, id, m, now);
-      return { id, name: room.name, description: room.description, owner: room.owner, maxusers: room.maxusers, created: now, memberCount: members.length };
+      return {
+        id,
+        name: room.name,
+        description: room.description,
+        owner: room.owner,
+        maxusers: room.maxusers,
+        created: now,
+        memberCount: members.length,
+      };
     }); // touches no cached room: the id is new, and only rooms that exist are cached
   }
 
@@ -269,50 +307,58 @@ export class SqliteStore implements Store {
   }
 
   async destroyRoom(appId: string, roomId: string, routing: EventRouting): Promise<boolean> {
-    return this.write(() => {
-      if (!this.q.room.get(appId, roomId)) return false;
-      const { total } = this.q.roomBytes.get(appId, roomId) as { total: number | null };
-      const keys = (this.q.allAttrs.all(appId, roomId) as Array<{ key: string }>).map((r) => r.key);
-      // The final event is written before the room goes: it ends the room's streams.
-      this.emit(appId, roomId, routing, { reason: 'room_destroyed', from: 'admin', attributes: keys }, true);
-      this.q.addUsage.run(appId, -(total ?? 0));
-      this.q.deleteRoomAttrs.run(appId, roomId);
-      this.q.deleteRoomMembers.run(appId, roomId);
-      this.q.deleteRoom.run(appId, roomId);
-      return true;
-    }, RoomCache.key(appId, roomId));
+    return this.write(
+      () => {
+        if (!this.q.room.get(appId, roomId)) return false;
+        const { total } = this.q.roomBytes.get(appId, roomId) as { total: number | null };
+        const keys = (this.q.allAttrs.all(appId, roomId) as Array<{ key: string }>).map((r) => r.key);
+        // The final event is written before the room goes: it ends the room's streams.
+        this.emit(appId, roomId, routing, { reason: 'room_destroyed', from: 'admin', attributes: keys }, true);
+        this.q.addUsage.run(appId, -(total ?? 0));
+        this.q.deleteRoomAttrs.run(appId, roomId);
+        this.q.deleteRoomMembers.run(appId, roomId);
+        this.q.deleteRoom.run(appId, roomId);
+        return true;
+      },
+      RoomCache.key(appId, roomId),
+    );
   }
 
   async addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]> {
-    return this.write(() => {
-      const room = this.requireRoom(appId, roomId);
-      const missing = usernames.find((u) => !this.q.userByName.get(appId, u));
-      if (missing !== undefined) throw Errors.usernameDoesNotExist(missing);
-      const fresh = [...new Set(usernames)].filter((u) => !this.q.member.get(appId, roomId, u));
-      const { n } = this.q.memberCount.get(appId, roomId) as { n: number };
-      if (n + fresh.length > room.maxusers) throw Errors.roomFull(roomId, room.maxusers);
-      const now = this.now();
-      for (const u of fresh) this.q.insertMember.run(appId, roomId, u, now);
-      return fresh;
-    }, RoomCache.key(appId, roomId));
+    return this.write(
+      () => {
+        const room = this.requireRoom(appId, roomId);
+        const missing = usernames.find((u) => !this.q.userByName.get(appId, u));
+        if (missing !== undefined) throw Errors.usernameDoesNotExist(missing);
+        const fresh = [...new Set(usernames)].filter((u) => !this.q.member.get(appId, roomId, u));
+        const { n } = this.q.memberCount.get(appId, roomId) as { n: number };
+        if (n + fresh.length > room.maxusers) throw Errors.roomFull(roomId, room.maxusers);
+        const now = this.now();
+        for (const u of fresh) this.q.insertMember.run(appId, roomId, u, now);
+        return fresh;
+      },
+      RoomCache.key(appId, roomId),
+    );
   }
 
   async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]> {
-    return this.write(() => {
-      const room = this.requireRoom(appId, roomId);
-      return usernames.map((user): RemoveResult => {
-        if (user === room.owner) return { user, result: false, reason: 'the owner cannot be removed' };
-        if (!this.q.member.get(appId, roomId, user)) return { user, result: false, reason: 'user is not in chatroom' };
-        this.leave(appId, roomId, user, routing, 'member_left');
-        return { user, result: true };
-      });
-    }, RoomCache.key(appId, roomId));
+    return this.write(
+      () => {
+        const room = this.requireRoom(appId, roomId);
+        return usernames.map((user): RemoveResult => {
+          if (user === room.owner) return { user, result: false, reason: 'the owner cannot be removed' };
+          if (!this.q.member.get(appId, roomId, user)) return { user, result: false, reason: 'user is not in chatroom' };
+          this.leave(appId, roomId, user, routing, 'member_left');
+          return { user, result: true };
+        });
+      },
+      RoomCache.key(appId, roomId),
+    );
   }
 
   async listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]> {
     const room = this.requireRoom(appId, roomId);
-    return (this.q.members.all(appId, roomId, room.owner, limit, offset) as Array<{ username: string }>)
-      .map((r) => r.username);
+    return (this.q.members.all(appId, roomId, room.owner, limit, offset) as Array<{ username: string }>).map((r) => r.username);
   }
 
   async isMember(appId: string, roomId: string, username: string): Promise<boolean> {
@@ -322,54 +368,63 @@ export class SqliteStore implements Store {
   // ---- attributes
 
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
-    return this.write(() => {
-      const { appId, roomId } = call;
-      this.requireMember(appId, roomId, call.user);
-      const plan = planSet({
-        user: call.user,
-        forced: call.forced,
-        pairs: call.pairs,
-        lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
-        roomCount: () => (this.q.attrCount.get(appId, roomId) as { n: number }).n,
-        appBytes: () => this.appBytes(appId),
-        limits: call.limits,
-      });
-      const now = this.now();
-      const auto = call.autoDelete === 'DELETE' ? 1 : 0;
-      for (const w of plan.writes) {
-        if (w.previous !== null && w.previous.owner === call.user) this.q.updateAttrValue.run(w.value, auto, w.bytes, now, appId, roomId, w.key);
-        else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now);
-      }
-      if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
-      if (plan.writes.length > 0) {
-        const attributes = Object.create(null) as Record<string, string>;
-        for (const w of plan.writes) attributes[w.key] = w.value;
-        this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes });
-      }
-      return plan.outcome;
-    }, RoomCache.key(call.appId, call.roomId));
+    return this.write(
+      () => {
+        const { appId, roomId } = call;
+        this.requireMember(appId, roomId, call.user);
+        const plan = planSet({
+          user: call.user,
+          forced: call.forced,
+          pairs: call.pairs,
+          lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
+          roomCount: () => (this.q.attrCount.get(appId, roomId) as { n: number }).n,
+          appBytes: () => this.appBytes(appId),
+          limits: call.limits,
+        });
+        const now = this.now();
+        const auto = call.autoDelete === 'DELETE' ? 1 : 0;
+        for (const w of plan.writes) {
+          if (w.previous !== null && w.previous.owner === call.user)
+            this.q.updateAttrValue.run(w.value, auto, w.bytes, now, appId, roomId, w.key);
+          else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now);
+        }
+        if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
+        if (plan.writes.length > 0) {
+          const attributes = Object.create(null) as Record<string, string>;
+          for (const w of plan.writes) attributes[w.key] = w.value;
+          this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes });
+        }
+        return plan.outcome;
+      },
+      RoomCache.key(call.appId, call.roomId),
+    );
   }
 
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
-    return this.write(() => {
-      const { appId, roomId } = call;
-      if (call.checkMembership) this.requireMember(appId, roomId, call.user);
-      else if (this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
-      const plan = planDelete({
-        user: call.user,
-        forced: call.forced,
-        keys: call.keys,
-        lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
-      });
-      for (const r of plan.removals) this.q.deleteAttr.run(appId, roomId, r.key);
-      if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
-      if (plan.removals.length > 0) {
-        this.emit(appId, roomId, call.routing, {
-          reason: call.forced ? 'forced_delete' : 'delete', from: call.user, attributes: plan.removals.map((r) => r.key),
+    return this.write(
+      () => {
+        const { appId, roomId } = call;
+        if (call.checkMembership) this.requireMember(appId, roomId, call.user);
+        else if (this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
+        const plan = planDelete({
+          user: call.user,
+          forced: call.forced,
+          keys: call.keys,
+          lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
         });
-      }
-      return plan.outcome;
-    }, RoomCache.key(call.appId, call.roomId));
+        for (const r of plan.removals) this.q.deleteAttr.run(appId, roomId, r.key);
+        if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
+        if (plan.removals.length > 0) {
+          this.emit(appId, roomId, call.routing, {
+            reason: call.forced ? 'forced_delete' : 'delete',
+            from: call.user,
+            attributes: plan.removals.map((r) => r.key),
+          });
+        }
+        return plan.outcome;
+      },
+      RoomCache.key(call.appId, call.roomId),
+    );
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
@@ -417,8 +472,9 @@ export class SqliteStore implements Store {
 
   async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
     this.requireRoom(appId, roomId);
-    return (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>)
-      .map((r) => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE' }));
+    return (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>).map(
+      (r) => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE' }),
+    );
   }
 
   // ---- export and import (DataTransfer)
@@ -436,8 +492,16 @@ export class SqliteStore implements Store {
       const room = this.q.room.get(appId, roomId) as RoomRow | undefined;
       if (!room) return null;
       const members = this.q.membersJoined.all(appId, roomId) as MemberDump[];
-      const attributes = (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>)
-        .map((r): AttrDump => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE', revision: null, expiresAt: null }));
+      const attributes = (
+        this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>
+      ).map((r): AttrDump => ({
+        key: r.key,
+        value: r.value,
+        owner: r.owner,
+        autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE',
+        revision: null,
+        expiresAt: null,
+      }));
       return { ...room, members, attributes };
     })();
   }
@@ -453,21 +517,24 @@ export class SqliteStore implements Store {
 
   /** One savepoint: the room, its members and attributes, the app's usage and the id counter, or nothing. */
   async restoreRoom(appId: string, room: RoomDump): Promise<void> {
-    await this.write(() => {
-      if (this.q.room.get(appId, room.id)) throw new RestoreConflict('room', room.id);
-      this.q.insertRoom.run(appId, room.id, room.name, room.description, room.owner, room.maxusers, room.created);
-      for (const m of room.members) this.q.insertMember.run(appId, room.id, m.username, m.joined);
-      const now = this.now();
-      let bytes = 0;
-      for (const a of room.attributes) {
-        const size = pairBytes(a.key, a.value);
-        bytes += size;
-        this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now);
-      }
-      if (bytes) this.q.addUsage.run(appId, bytes);
-      const seq = roomSeqOf(room.id);
-      if (seq > 0) this.q.raiseCounter.run('room', seq);
-    }, RoomCache.key(appId, room.id));
+    await this.write(
+      () => {
+        if (this.q.room.get(appId, room.id)) throw new RestoreConflict('room', room.id);
+        this.q.insertRoom.run(appId, room.id, room.name, room.description, room.owner, room.maxusers, room.created);
+        for (const m of room.members) this.q.insertMember.run(appId, room.id, m.username, m.joined);
+        const now = this.now();
+        let bytes = 0;
+        for (const a of room.attributes) {
+          const size = pairBytes(a.key, a.value);
+          bytes += size;
+          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now);
+        }
+        if (bytes) this.q.addUsage.run(appId, bytes);
+        const seq = roomSeqOf(room.id);
+        if (seq > 0) this.q.raiseCounter.run('room', seq);
+      },
+      RoomCache.key(appId, room.id),
+    );
   }
 
   // ---- helpers (called inside a transaction)
@@ -492,7 +559,7 @@ export class SqliteStore implements Store {
 
   /** A member leaves: its autoDelete keys go, then the membership. O(that member's keys). */
   private leave(appId: string, roomId: string, username: string, routing: EventRouting, reason: 'member_left' | 'user_deleted'): void {
-    const keys = (this.q.deleteAutoAttrs.all(appId, roomId, username) as Array<{ key: string; bytes: number }>);
+    const keys = this.q.deleteAutoAttrs.all(appId, roomId, username) as Array<{ key: string; bytes: number }>;
     const total = keys.reduce((sum, k) => sum + k.bytes, 0);
     if (total) this.q.addUsage.run(appId, -total);
     this.q.deleteMember.run(appId, roomId, username);
@@ -504,10 +571,20 @@ export class SqliteStore implements Store {
    * Writes an event in the running transaction: the room's next seq, the log, one outbox row per
    * webhook endpoint that wants it. Every 64th event prunes what the log no longer has to keep.
    */
-  private emit(appId: string, roomId: string, routing: EventRouting, facts: Pick<EventFacts, 'reason' | 'from' | 'attributes'>, final = false): void {
+  private emit(
+    appId: string,
+    roomId: string,
+    routing: EventRouting,
+    facts: Pick<EventFacts, 'reason' | 'from' | 'attributes'>,
+    final = false,
+  ): void {
     const seq = (this.q.roomSeq.get(appId, roomId, appId, roomId) as number) + 1;
     const ts = this.now();
-    const body = renderEvent(eventTemplate({ reason: facts.reason, from: facts.from, roomId, appKey: routing.appKey, timestamp: ts }), seq, facts.attributes);
+    const body = renderEvent(
+      eventTemplate({ reason: facts.reason, from: facts.from, roomId, appKey: routing.appKey, timestamp: ts }),
+      seq,
+      facts.attributes,
+    );
     this.q.insertEvent.run(appId, roomId, seq, ts, body);
     for (const endpoint of routing.endpointsFor(facts.reason)) this.q.insertOutbox.run(appId, endpoint, roomId, seq, body);
     if (seq % 64 === 0 || final) {
@@ -558,13 +635,35 @@ export class SqliteStore implements Store {
     // In one process the feed is synchronous with the commit: it never misses an event.
   }
 
-  async claimDeliveries(appId: string, endpoint: string, now: number, limit: number, busy: (roomId: string) => boolean): Promise<Delivery[]> {
+  async claimDeliveries(
+    appId: string,
+    endpoint: string,
+    now: number,
+    limit: number,
+    busy: (roomId: string) => boolean,
+  ): Promise<Delivery[]> {
     // One process owns the file: the heads of rooms not in flight are this caller's to deliver.
-    const rows = (this.q.outboxHeads.all(appId, endpoint, now, limit * 2 + 16) as Array<{
-      id: number; room: string; seq: number; body: string; attempts: number; first_attempt_at: number | null;
-    }>).filter((r) => !busy(r.room)).slice(0, limit);
+    const rows = (
+      this.q.outboxHeads.all(appId, endpoint, now, limit * 2 + 16) as Array<{
+        id: number;
+        room: string;
+        seq: number;
+        body: string;
+        attempts: number;
+        first_attempt_at: number | null;
+      }>
+    )
+      .filter((r) => !busy(r.room))
+      .slice(0, limit);
     return rows.map((r) => ({
-      appId, endpoint, roomId: r.room, seq: r.seq, body: r.body, attempts: r.attempts, firstAttemptAt: r.first_attempt_at, claim: String(r.id),
+      appId,
+      endpoint,
+      roomId: r.room,
+      seq: r.seq,
+      body: r.body,
+      attempts: r.attempts,
+      firstAttemptAt: r.first_attempt_at,
+      claim: String(r.id),
     }));
   }
 
@@ -583,16 +682,45 @@ export class SqliteStore implements Store {
   }
 
   private recordAttempt(appId: string, a: AttemptRecord): void {
-    const { lastInsertRowid } = this.q.insertAttempt.run(appId, a.endpoint, a.roomId, a.seq, a.attempt, a.at, a.status, a.error, a.durationMs, a.outcome);
+    const { lastInsertRowid } = this.q.insertAttempt.run(
+      appId,
+      a.endpoint,
+      a.roomId,
+      a.seq,
+      a.attempt,
+      a.at,
+      a.status,
+      a.error,
+      a.durationMs,
+      a.outcome,
+    );
     const id = Number(lastInsertRowid);
     if (id % 100 === 0) this.q.pruneAttempts.run(appId, id - ATTEMPTS_KEPT);
   }
 
   async recentAttempts(appId: string, limit: number): Promise<AttemptRecord[]> {
-    return (this.q.recentAttempts.all(appId, limit) as Array<{
-      endpoint: string; room: string; seq: number; attempt: number; at: number; status: number | null; error: string | null; duration_ms: number; outcome: AttemptRecord['outcome'];
-    }>).map((r) => ({
-      endpoint: r.endpoint, roomId: r.room, seq: r.seq, attempt: r.attempt, at: r.at, status: r.status, error: r.error, durationMs: r.duration_ms, outcome: r.outcome,
+    return (
+      this.q.recentAttempts.all(appId, limit) as Array<{
+        endpoint: string;
+        room: string;
+        seq: number;
+        attempt: number;
+        at: number;
+        status: number | null;
+        error: string | null;
+        duration_ms: number;
+        outcome: AttemptRecord['outcome'];
+      }>
+    ).map((r) => ({
+      endpoint: r.endpoint,
+      roomId: r.room,
+      seq: r.seq,
+      attempt: r.attempt,
+      at: r.at,
+      status: r.status,
+      error: r.error,
+      durationMs: r.duration_ms,
+      outcome: r.outcome,
     }));
   }
 
@@ -600,4 +728,3 @@ export class SqliteStore implements Store {
     return (this.q.outboxDepth.get(appId, endpoint) as { n: number }).n;
   }
 }
-

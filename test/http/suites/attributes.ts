@@ -67,7 +67,9 @@ export function attributesSuite(target: Target): void {
     });
 
     it('forced set overwrites and transfers ownership; forced delete removes whoever set it', async () => {
-      await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { host: 'alice' }, autoDelete: 'NO_DELETE' } });
+      await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/alice`, {
+        body: { metaData: { host: 'alice' }, autoDelete: 'NO_DELETE' },
+      });
       const forced = await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/bob/forced`, { body: { metaData: { host: 'bob' } } });
       assert.deepEqual(forced.body.data, { successKeys: ['host'], errorKeys: {} });
       // bob owns it now: alice's normal set is refused, bob's normal delete works

@@ -8,7 +8,17 @@ import { call, client, type Client } from '../../support/client.js';
 import { dropAppKeys } from '../../support/redis-keys.js';
 import { startTarget, type ServerHandle, type Target } from '../../support/server.js';
 import {
-  chatApp, CORRUPT, expectError, heapAfterGc, inParallel, interleaved, median, mint, OAUTH, PASSWORD, rtc,
+  chatApp,
+  CORRUPT,
+  expectError,
+  heapAfterGc,
+  inParallel,
+  interleaved,
+  median,
+  mint,
+  OAUTH,
+  PASSWORD,
+  rtc,
 } from './hardening-helpers.js';
 import { loginHardeningTests } from './login-hardening.js';
 
@@ -24,7 +34,9 @@ function inflateBombs(n: number): string[] {
 
 /** Distinct "007" + random base64 of `length` characters: refused at once by inflate's header check. */
 function garbage007(length: number): string {
-  return `007${randomBytes(length).toString('base64').slice(0, length - 3)}`;
+  return `007${randomBytes(length)
+    .toString('base64')
+    .slice(0, length - 3)}`;
 }
 
 /** An issued app token of `app`, signed as roomkv signs them, with `extra` claims in its payload. */
@@ -57,9 +69,13 @@ function tokenHardeningTests(target: Target): void {
     before(async () => {
       server = await startTarget(target, [app]);
       admin = client(server.url, prefix, appToken(app));
-      const reg = await admin.call('POST', '/users', { body: ['alice', 'bob', 'zed'].map((username) => ({ username, password: PASSWORD })) });
+      const reg = await admin.call('POST', '/users', {
+        body: ['alice', 'bob', 'zed'].map((username) => ({ username, password: PASSWORD })),
+      });
       assert.equal(reg.status, 200, reg.text);
-      const created = await admin.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'alice', members: ['bob', 'zed'] } });
+      const created = await admin.call('POST', '/chatrooms', {
+        body: { name: 'r', description: 'd', owner: 'alice', members: ['bob', 'zed'] },
+      });
       assert.equal(created.status, 200, created.text);
       room = created.body.data.id;
     });
@@ -97,17 +113,25 @@ function tokenHardeningTests(target: Target): void {
       const bombs = inflateBombs(n);
       const junk = bombs.map((b) => garbage007(b.length));
       const refused = async (token: string) => assert.equal((await read(token)).status, 401);
-      const [bombMs, junkMs] = await interleaved(n, (i) => refused(bombs[i]!), (i) => refused(junk[i]!));
+      const [bombMs, junkMs] = await interleaved(
+        n,
+        (i) => refused(bombs[i]!),
+        (i) => refused(junk[i]!),
+      );
       t.diagnostic(`median ms: bomb ${median(bombMs).toFixed(2)}, garbage ${median(junkMs).toFixed(2)}`);
       assert.ok(median(bombMs) < 3 * median(junkMs), `bombs ${median(bombMs)} ms vs garbage ${median(junkMs)} ms`);
     });
 
     it('a stream of distinct refused 15 KB tokens leaves the heap where the same token repeated does', async (t) => {
       const n = 1000;
-      const send = (tokens: () => string) => inParallel(16, Array.from({ length: n }, () => async () => {
-        const res = await call(server.url, 'GET', `${prefix}/users/alice`, { token: tokens() });
-        assert.equal(res.status, 401, res.text);
-      }));
+      const send = (tokens: () => string) =>
+        inParallel(
+          16,
+          Array.from({ length: n }, () => async () => {
+            const res = await call(server.url, 'GET', `${prefix}/users/alice`, { token: tokens() });
+            assert.equal(res.status, 401, res.text);
+          }),
+        );
       const repeated = garbage007(BOMB_CHARS);
       await send(() => repeated);
       const start = heapAfterGc();
@@ -117,7 +141,10 @@ function tokenHardeningTests(target: Target): void {
       const distinct = heapAfterGc() - start - control;
       t.diagnostic(`heap growth: repeated ${(control / 1e6).toFixed(1)} MB, distinct ${(distinct / 1e6).toFixed(1)} MB`);
       // Old code kept each token (n x 15 KB = 15 MB); a quarter of that is far above noise.
-      assert.ok(distinct - control < 0.25 * n * BOMB_CHARS, `distinct refused tokens grew the heap by ${distinct} bytes (repeated: ${control})`);
+      assert.ok(
+        distinct - control < 0.25 * n * BOMB_CHARS,
+        `distinct refused tokens grew the heap by ${distinct} bytes (repeated: ${control})`,
+      );
     });
 
     it('the token route takes a body of at most 4 KiB: more is 413 in the Agora envelope; other routes keep the server limit', async () => {
@@ -137,7 +164,10 @@ function tokenHardeningTests(target: Target): void {
       assert.equal(res.body.error, 'unsupported_grant_type');
       assert.ok(res.body.error_description.startsWith(`grant_type ${'g'.repeat(64)}`), res.body.error_description);
       assert.ok(res.text.length < 400, `answer of ${res.text.length} characters`);
-      for (const body of [{ grant_type: 'password', username: 'U'.repeat(3000), password: PASSWORD }, { grant_type: 'inherit', username: 'U'.repeat(3000) }]) {
+      for (const body of [
+        { grant_type: 'password', username: 'U'.repeat(3000), password: PASSWORD },
+        { grant_type: 'inherit', username: 'U'.repeat(3000) },
+      ]) {
         const refused = await grant(body, appToken(app));
         assert.equal(refused.status, 400, refused.text.slice(0, 300));
         assert.equal(refused.body.error, 'illegal_argument');
@@ -146,7 +176,11 @@ function tokenHardeningTests(target: Target): void {
     });
 
     it('ttl is bounded by tokenMaxTtlS: beyond it, or not a non-negative integer, is 400 illegal_argument naming ttl', async () => {
-      const bodies = [credentials(), { grant_type: 'password', username: 'alice', password: PASSWORD }, { grant_type: 'inherit', username: 'alice' }];
+      const bodies = [
+        credentials(),
+        { grant_type: 'password', username: 'alice', password: PASSWORD },
+        { grant_type: 'inherit', username: 'alice' },
+      ];
       for (const body of bodies) {
         const what = body.grant_type;
         for (const ttl of [1e308, 1e12, MAX_TTL + 1, -1, 1.5, '60', null]) {
@@ -179,7 +213,12 @@ function tokenHardeningTests(target: Target): void {
       assert.equal((await admin.call('POST', '/users', { body: { username: 'zed', password: PASSWORD } })).status, 200);
       assert.equal((await admin.call('POST', `/chatrooms/${room}/users/zed`)).status, 200);
       expectError(await read(old), 401, OAUTH, 'a new user of the same name');
-      expectError(await call(server.url, 'PUT', `${prefix}/metadata/chatroom/${room}/user/zed`, { token: old, body: { metaData: { k: 'v' } } }), 401, OAUTH, 'set as the new zed');
+      expectError(
+        await call(server.url, 'PUT', `${prefix}/metadata/chatroom/${room}/user/zed`, { token: old, body: { metaData: { k: 'v' } } }),
+        401,
+        OAUTH,
+        'set as the new zed',
+      );
       assert.equal((await read(await login())).status, 200, "the new user's own token");
       assert.equal((await read(userToken(app, 'zed'))).status, 200, 'a 007 user token of the name');
     });
@@ -203,22 +242,37 @@ function consoleHardeningTests(target: Target): void {
     });
     after(async () => {
       await server.close();
-      await dropAppKeys(target, apps.map((a) => a.appId));
+      await dropAppKeys(
+        target,
+        apps.map((a) => a.appId),
+      );
     });
 
     it('verifies a token against the one app it names: with 300 apps it costs about what a tenant route does (median < 5x)', async (t) => {
       assert.deepEqual(await opened(appToken(named)), [named.appId], '007 app token');
-      const issued = await call(server.url, 'POST', `/${first.org}/${first.app}/token`, { body: { grant_type: 'client_credentials', client_id: first.clientId, client_secret: first.clientSecret } });
+      const issued = await call(server.url, 'POST', `/${first.org}/${first.app}/token`, {
+        body: { grant_type: 'client_credentials', client_id: first.clientId, client_secret: first.clientSecret },
+      });
       assert.deepEqual(await opened(issued.body.access_token), [first.appId], 'issued app token');
       assert.deepEqual(await opened(userToken(named, 'alice')), [], 'user token');
       assert.deepEqual(await opened('garbage'), [], 'garbage');
       assert.deepEqual(await opened(undefined), [], 'no token');
       // Distinct forged tokens (right App ID, wrong certificate), so no answer comes from the cache.
       const n = 60;
-      const forged = () => Array.from({ length: n }, () => mint({ appId: named.appId, appCertificate: randomBytes(16).toString('hex') }, chatApp()));
+      const forged = () =>
+        Array.from({ length: n }, () => mint({ appId: named.appId, appCertificate: randomBytes(16).toString('hex') }, chatApp()));
       const [viaConsole, viaTenant] = [forged(), forged()];
-      const [consoleMs, tenantMs] = await interleaved(n, async (i) => assert.deepEqual(await opened(viaConsole[i]), []),
-        async (i) => expectError(await call(server.url, 'GET', `/${named.org}/${named.app}/users/alice`, { token: viaTenant[i] }), 401, OAUTH, 'tenant'));
+      const [consoleMs, tenantMs] = await interleaved(
+        n,
+        async (i) => assert.deepEqual(await opened(viaConsole[i]), []),
+        async (i) =>
+          expectError(
+            await call(server.url, 'GET', `/${named.org}/${named.app}/users/alice`, { token: viaTenant[i] }),
+            401,
+            OAUTH,
+            'tenant',
+          ),
+      );
       t.diagnostic(`median ms: console ${median(consoleMs).toFixed(2)}, tenant route ${median(tenantMs).toFixed(2)}`);
       // The old route, verifying against all 300 apps, took 12 to 17 times the tenant route.
       assert.ok(median(consoleMs) < 5 * median(tenantMs), `console ${median(consoleMs)} ms vs tenant ${median(tenantMs)} ms`);

@@ -10,9 +10,16 @@ import { startTarget, type ServerHandle, type Target } from '../../support/serve
 // The package's AccessToken2 builds tokens with any issueTs and any mix of services, so expired
 // and multi-service tokens are made without sleeping. It is CommonJS without types.
 const require = createRequire(import.meta.url);
-interface Service007 { add_privilege(privilege: number, expire: number): void }
+interface Service007 {
+  add_privilege(privilege: number, expire: number): void;
+}
 const AT2 = require('agora-token/src/AccessToken2.js') as {
-  AccessToken2: new (appId: string, appCertificate: string, issueTs: number, expire: number) => {
+  AccessToken2: new (
+    appId: string,
+    appCertificate: string,
+    issueTs: number,
+    expire: number,
+  ) => {
     add_service(s: Service007): void;
     build(): string;
   };
@@ -74,9 +81,20 @@ function rtc(privilegeExpire: number): Service007 {
 
 // ---- 007 tokens crafted byte by byte, with the layout and signature of spec section 2
 
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-const str = (s: string | Buffer) => { const b = Buffer.from(s); return Buffer.concat([u16(b.length), b]); };
+const u16 = (n: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(n);
+  return b;
+};
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+const str = (s: string | Buffer) => {
+  const b = Buffer.from(s);
+  return Buffer.concat([u16(b.length), b]);
+};
 
 function serviceBytes(type: number, privileges: Array<[number, number]>, userId: string): Buffer {
   return Buffer.concat([u16(type), u16(privileges.length), ...privileges.flatMap(([p, e]) => [u16(p), u32(e)]), str(userId)]);
@@ -135,14 +153,26 @@ export function authSuite(target: Target): void {
     };
     const grant = (body: Record<string, unknown>, token?: string, c: Client = anon) => c.call('POST', '/token', { body, token });
     /** Refused tokens are checked on an attribute call, an admin call and the token exchange. */
-    const probes = (token: string | undefined, headers: Record<string, string> = {}) => [
-      ['attribute get', call(server.url, 'POST', `${prefix}${roomPath()}`, { token, headers, body: {} })],
-      ['attribute set', call(server.url, 'PUT', `${prefix}${roomPath()}/user/alice`, { token, headers, body: { metaData: { probe: 'x' } } })],
-      ['get user', call(server.url, 'GET', `${prefix}/users/alice`, { token, headers })],
-      ['chatroom details', call(server.url, 'GET', `${prefix}/chatrooms/${room}`, { token, headers })],
-      ['inherit grant', call(server.url, 'POST', `${prefix}/token`, { token, headers, body: { grant_type: 'inherit', username: 'alice' } })],
-    ] as const;
-    const expectRefused = async (token: string | undefined, expected: readonly [string, string], headers: Record<string, string> = {}, what = '') => {
+    const probes = (token: string | undefined, headers: Record<string, string> = {}) =>
+      [
+        ['attribute get', call(server.url, 'POST', `${prefix}${roomPath()}`, { token, headers, body: {} })],
+        [
+          'attribute set',
+          call(server.url, 'PUT', `${prefix}${roomPath()}/user/alice`, { token, headers, body: { metaData: { probe: 'x' } } }),
+        ],
+        ['get user', call(server.url, 'GET', `${prefix}/users/alice`, { token, headers })],
+        ['chatroom details', call(server.url, 'GET', `${prefix}/chatrooms/${room}`, { token, headers })],
+        [
+          'inherit grant',
+          call(server.url, 'POST', `${prefix}/token`, { token, headers, body: { grant_type: 'inherit', username: 'alice' } }),
+        ],
+      ] as const;
+    const expectRefused = async (
+      token: string | undefined,
+      expected: readonly [string, string],
+      headers: Record<string, string> = {},
+      what = '',
+    ) => {
       for (const [route, pending] of probes(token, headers)) expectError(await pending, 401, expected, `${what} ${route}`);
     };
 
@@ -159,7 +189,9 @@ export function authSuite(target: Target): void {
         uuids[e.username] = e.uuid;
         entities[e.username] = e;
       }
-      const created = await admin.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'alice', members: ['bob', 'dave'] } });
+      const created = await admin.call('POST', '/chatrooms', {
+        body: { name: 'r', description: 'd', owner: 'alice', members: ['bob', 'dave'] },
+      });
       expectOk(created, 'create room');
       room = created.body.data.id;
       expectOk(await otherAdmin.call('POST', '/users', { body: { username: 'alice', password: PASSWORD } }), 'register in other app');
@@ -217,9 +249,30 @@ export function authSuite(target: Target): void {
         await expectRefused(flipChar(valid, 20), CORRUPT, {}, 'base64 character of the compressed body');
         await expectRefused(`006${valid.slice(3)}`, CORRUPT, {}, 'version prefix');
         // Inside the parsed content: still well-formed, but the signature no longer matches.
-        await expectRefused(rewrite(valid, (c) => { c[SIG_AT + 5]! ^= 0x01; }), OAUTH, {}, 'signature byte');
-        await expectRefused(rewrite(valid, (c) => { c.writeUInt32LE(c.readUInt32LE(EXPIRE_AT) + 86_400, EXPIRE_AT); }), OAUTH, {}, 'extended expiry');
-        await expectRefused(rewrite(valid, (c) => { c[APP_ID_AT] = c[APP_ID_AT] === 0x61 ? 0x62 : 0x61; }), OAUTH, {}, 'app id hex digit');
+        await expectRefused(
+          rewrite(valid, (c) => {
+            c[SIG_AT + 5]! ^= 0x01;
+          }),
+          OAUTH,
+          {},
+          'signature byte',
+        );
+        await expectRefused(
+          rewrite(valid, (c) => {
+            c.writeUInt32LE(c.readUInt32LE(EXPIRE_AT) + 86_400, EXPIRE_AT);
+          }),
+          OAUTH,
+          {},
+          'extended expiry',
+        );
+        await expectRefused(
+          rewrite(valid, (c) => {
+            c[APP_ID_AT] = c[APP_ID_AT] === 0x61 ? 0x62 : 0x61;
+          }),
+          OAUTH,
+          {},
+          'app id hex digit',
+        );
       });
 
       it('a token with only an RTC service is 401 OAuth', async () => {
@@ -231,7 +284,12 @@ export function authSuite(target: Target): void {
         expectOk(await as(appWide).call('GET', '/users/alice'), 'rtc + chat app token on an admin route');
         const bobs = mint(app, nowSec(), 3600, chatUser('bob', 3600), rtc(3600));
         expectOk(await as(bobs).call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { multi: 'bob' } } }), 'rtc + chat user token');
-        expectError(await as(bobs).call('PUT', `${roomPath()}/user/alice`, { body: { metaData: { multi2: 'x' } } }), 403, OTHERS, 'as alice');
+        expectError(
+          await as(bobs).call('PUT', `${roomPath()}/user/alice`, { body: { metaData: { multi2: 'x' } } }),
+          403,
+          OTHERS,
+          'as alice',
+        );
         expectError(await as(bobs).call('GET', '/users/alice'), 403, APP_TOKEN_REQUIRED, 'on an admin route');
         assert.equal((await getAttrs()).multi, 'bob');
       });
@@ -269,9 +327,15 @@ export function authSuite(target: Target): void {
       it('a refused call changes nothing', async () => {
         const bad = [undefined, 'garbage', appToken(other), mint(app, nowSec() - 7200, 3600, chatApp(3600))];
         for (const token of bad) {
-          const res = await call(server.url, 'PUT', `${prefix}${roomPath()}/user/alice/forced`, { token, body: { metaData: { refused: 'x' } } });
+          const res = await call(server.url, 'PUT', `${prefix}${roomPath()}/user/alice/forced`, {
+            token,
+            body: { metaData: { refused: 'x' } },
+          });
           assert.equal(res.status, 401, String(token));
-          assert.equal((await call(server.url, 'POST', `${prefix}/users`, { token, body: { username: 'refused', password: PASSWORD } })).status, 401);
+          assert.equal(
+            (await call(server.url, 'POST', `${prefix}/users`, { token, body: { username: 'refused', password: PASSWORD } })).status,
+            401,
+          );
         }
         assert.equal((await getAttrs()).refused, undefined);
         expectError(await admin.call('GET', '/users/refused'), 404, ['service_resource_not_found', 'Service resource not found'], 'user');
@@ -326,14 +390,32 @@ export function authSuite(target: Target): void {
       it('the forced routes require membership for a user token', async () => {
         expectOk(await admin.call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { forcedkey: 'bob' } } }), 'seed');
         const carol = as(userToken(app, 'carol'));
-        expectError(await carol.call('PUT', `${roomPath()}/user/carol/forced`, { body: { metaData: { forcedkey: 'carol' } } }), 401, NOT_IN_ROOM, 'forced set');
-        expectError(await carol.call('DELETE', `${roomPath()}/user/carol/forced`, { body: { keys: ['forcedkey'] } }), 401, NOT_IN_ROOM, 'forced delete');
+        expectError(
+          await carol.call('PUT', `${roomPath()}/user/carol/forced`, { body: { metaData: { forcedkey: 'carol' } } }),
+          401,
+          NOT_IN_ROOM,
+          'forced set',
+        );
+        expectError(
+          await carol.call('DELETE', `${roomPath()}/user/carol/forced`, { body: { keys: ['forcedkey'] } }),
+          401,
+          NOT_IN_ROOM,
+          'forced delete',
+        );
         // The `admin` pseudo-user is for app tokens only.
-        expectError(await carol.call('DELETE', `${roomPath()}/user/admin/forced`, { body: { keys: ['forcedkey'] } }), 403, OTHERS, 'as admin');
+        expectError(
+          await carol.call('DELETE', `${roomPath()}/user/admin/forced`, { body: { keys: ['forcedkey'] } }),
+          403,
+          OTHERS,
+          'as admin',
+        );
         assert.equal((await getAttrs()).forcedkey, 'bob');
         // A member may force as itself.
         const dave = as(userToken(app, 'dave'));
-        expectOk(await dave.call('PUT', `${roomPath()}/user/dave/forced`, { body: { metaData: { forcedkey: 'dave' } } }), 'member forced set');
+        expectOk(
+          await dave.call('PUT', `${roomPath()}/user/dave/forced`, { body: { metaData: { forcedkey: 'dave' } } }),
+          'member forced set',
+        );
         assert.equal((await getAttrs()).forcedkey, 'dave');
       });
 
@@ -365,7 +447,8 @@ export function authSuite(target: Target): void {
           ['POST', '/token', { grant_type: 'inherit', username: 'alice' }],
           ['POST', '/token', { grant_type: 'agora' }],
         ];
-        for (const [method, path, body] of calls) expectError(await alice.call(method, path, { body }), 403, APP_TOKEN_REQUIRED, `${method} ${path}`);
+        for (const [method, path, body] of calls)
+          expectError(await alice.call(method, path, { body }), 403, APP_TOKEN_REQUIRED, `${method} ${path}`);
         // Nothing happened.
         expectError(await admin.call('GET', '/users/byuser'), 404, ['service_resource_not_found', 'Service resource not found'], 'byuser');
         expectOk(await admin.call('GET', '/users/bob'), 'bob still there');
@@ -383,7 +466,10 @@ export function authSuite(target: Target): void {
         assert.ok(res.body.access_token.length > 0);
         assert.equal(res.body.expires_in, DEFAULT_TTL);
         assert.equal(res.body.expires_in, 5_184_000);
-        assert.equal(res.body.application, `${app.appId.slice(0, 8)}-${app.appId.slice(8, 12)}-${app.appId.slice(12, 16)}-${app.appId.slice(16, 20)}-${app.appId.slice(20)}`);
+        assert.equal(
+          res.body.application,
+          `${app.appId.slice(0, 8)}-${app.appId.slice(8, 12)}-${app.appId.slice(12, 16)}-${app.appId.slice(16, 20)}-${app.appId.slice(20)}`,
+        );
         expectOk(await as(res.body.access_token).call('GET', '/users/alice'), 'the issued token');
       });
 
@@ -419,7 +505,11 @@ export function authSuite(target: Target): void {
           expectOk(r, `${method} ${path}`);
           return r;
         };
-        await step('POST', '/users', [{ username: 'ev1', password: PASSWORD }, { username: 'ev2', password: PASSWORD }, { username: 'ev3', password: PASSWORD }]);
+        await step('POST', '/users', [
+          { username: 'ev1', password: PASSWORD },
+          { username: 'ev2', password: PASSWORD },
+          { username: 'ev3', password: PASSWORD },
+        ]);
         await step('GET', '/users/ev1');
         const id = (await step('POST', '/chatrooms', { name: 'every', description: 'route', owner: 'ev1' })).body.data.id as string;
         await step('GET', `/chatrooms/${id}`);
@@ -431,13 +521,20 @@ export function authSuite(target: Target): void {
         await step('PUT', `/metadata/chatroom/${id}/user/ev2/forced`, { metaData: { k2: 'ev2' } });
         assert.deepEqual((await step('POST', `/metadata/chatroom/${id}`, { keys: ['k1', 'k2'] })).body.data, { k1: 'v1', k2: 'ev2' });
         assert.deepEqual((await step('DELETE', `/metadata/chatroom/${id}/user/ev1`, { keys: ['k1'] })).body.data.successKeys, ['k1']);
-        assert.deepEqual((await step('DELETE', `/metadata/chatroom/${id}/user/admin/forced`, { keys: ['k2'] })).body.data.successKeys, ['k2']);
+        assert.deepEqual((await step('DELETE', `/metadata/chatroom/${id}/user/admin/forced`, { keys: ['k2'] })).body.data.successKeys, [
+          'k2',
+        ]);
         await step('DELETE', `/chatrooms/${id}/users/ev3`);
         await step('DELETE', `/chatrooms/${id}/users/ev2,ev1`);
         await step('POST', '/token', { grant_type: 'inherit', username: 'ev2' });
         await step('DELETE', `/chatrooms/${id}`);
         await step('DELETE', '/users/ev3');
-        expectError(await admin.call('GET', '/users/ev3'), 404, ['service_resource_not_found', 'Service resource not found'], 'deleted user');
+        expectError(
+          await admin.call('GET', '/users/ev3'),
+          404,
+          ['service_resource_not_found', 'Service resource not found'],
+          'deleted user',
+        );
       });
 
       it('the agora grant exchanges a 007 app token for one that expires with it', async () => {
@@ -480,12 +577,27 @@ export function authSuite(target: Target): void {
       });
 
       it('the password grant refuses a wrong password and an unknown user alike (400 invalid password)', async () => {
-        expectError(await grant({ grant_type: 'password', username: 'carol', password: 'wrong-pw' }), 400, ['invalid_grant', 'invalid password'], 'wrong');
+        expectError(
+          await grant({ grant_type: 'password', username: 'carol', password: 'wrong-pw' }),
+          400,
+          ['invalid_grant', 'invalid password'],
+          'wrong',
+        );
         // An unknown user is not told apart from a wrong password, so usernames cannot be probed.
-        expectError(await grant({ grant_type: 'password', username: 'nobody', password: PASSWORD }), 400, ['invalid_grant', 'invalid password'], 'unknown');
+        expectError(
+          await grant({ grant_type: 'password', username: 'nobody', password: PASSWORD }),
+          400,
+          ['invalid_grant', 'invalid password'],
+          'unknown',
+        );
         // A user of another app is unknown here.
         expectOk(await otherAdmin.call('POST', '/users', { body: { username: 'onlyother', password: PASSWORD } }), 'other app user');
-        expectError(await grant({ grant_type: 'password', username: 'onlyother', password: PASSWORD }), 400, ['invalid_grant', 'invalid password'], 'other app user');
+        expectError(
+          await grant({ grant_type: 'password', username: 'onlyother', password: PASSWORD }),
+          400,
+          ['invalid_grant', 'invalid password'],
+          'other app user',
+        );
       });
 
       it('an issued user token acts only as its own user', async () => {
@@ -496,9 +608,19 @@ export function authSuite(target: Target): void {
         assert.deepEqual(set.body.data, { successKeys: ['issuedbob'], errorKeys: {} });
         expectOk(await bob.call('POST', roomPath(), { body: { keys: ['issuedbob'] } }), 'get as member');
         expectError(await bob.call('PUT', `${roomPath()}/user/alice`, { body: { metaData: { x: '1' } } }), 403, OTHERS, 'set as alice');
-        expectError(await bob.call('DELETE', `${roomPath()}/user/admin/forced`, { body: { keys: ['issuedbob'] } }), 403, OTHERS, 'forced delete as admin');
+        expectError(
+          await bob.call('DELETE', `${roomPath()}/user/admin/forced`, { body: { keys: ['issuedbob'] } }),
+          403,
+          OTHERS,
+          'forced delete as admin',
+        );
         expectError(await bob.call('GET', '/users/bob'), 403, APP_TOKEN_REQUIRED, 'admin route');
-        expectError(await bob.call('POST', '/token', { body: { grant_type: 'inherit', username: 'alice' } }), 403, APP_TOKEN_REQUIRED, 'inherit');
+        expectError(
+          await bob.call('POST', '/token', { body: { grant_type: 'inherit', username: 'alice' } }),
+          403,
+          APP_TOKEN_REQUIRED,
+          'inherit',
+        );
         const carol = as((await grant({ grant_type: 'password', username: 'carol', password: PASSWORD })).body.access_token);
         expectError(await carol.call('POST', roomPath(), { body: {} }), 401, NOT_IN_ROOM, 'non-member get');
         assert.equal((await getAttrs()).issuedbob, '1');
@@ -511,14 +633,29 @@ export function authSuite(target: Target): void {
         assert.deepEqual(res.body.user, entities.dave);
         const dave = as(res.body.access_token);
         expectOk(await dave.call('PUT', `${roomPath()}/user/dave`, { body: { metaData: { inherited: 'd' } } }), 'acts as dave');
-        expectError(await dave.call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { inherited2: 'd' } } }), 403, OTHERS, 'not as bob');
+        expectError(
+          await dave.call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { inherited2: 'd' } } }),
+          403,
+          OTHERS,
+          'not as bob',
+        );
         const byDefault = await grant({ grant_type: 'inherit', username: 'dave' }, appToken(app));
         assert.equal(byDefault.body.expires_in, DEFAULT_TTL);
       });
 
       it('inherit of an unknown user is 404 and creates nobody', async () => {
-        expectError(await grant({ grant_type: 'inherit', username: 'ghost' }, appToken(app)), 404, ['invalid_grant', 'user not found'], 'no flag');
-        expectError(await grant({ grant_type: 'inherit', username: 'ghost', autoCreateUser: false }, appToken(app)), 404, ['invalid_grant', 'user not found'], 'false');
+        expectError(
+          await grant({ grant_type: 'inherit', username: 'ghost' }, appToken(app)),
+          404,
+          ['invalid_grant', 'user not found'],
+          'no flag',
+        );
+        expectError(
+          await grant({ grant_type: 'inherit', username: 'ghost', autoCreateUser: false }, appToken(app)),
+          404,
+          ['invalid_grant', 'user not found'],
+          'false',
+        );
         expectError(await admin.call('GET', '/users/ghost'), 404, ['service_resource_not_found', 'Service resource not found'], 'ghost');
       });
 
@@ -537,11 +674,19 @@ export function authSuite(target: Target): void {
       });
 
       it('an issued token of another app is 401 OAuth', async () => {
-        const foreign = await grant({ grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret }, undefined, otherAdmin.as(undefined));
+        const foreign = await grant(
+          { grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret },
+          undefined,
+          otherAdmin.as(undefined),
+        );
         expectOk(foreign, 'other app grant');
         expectOk(await otherAdmin.as(foreign.body.access_token).call('GET', '/users/alice'), 'at its own app');
         await expectRefused(foreign.body.access_token, OAUTH, {}, 'other app app token');
-        const foreignUser = await grant({ grant_type: 'password', username: 'alice', password: PASSWORD }, undefined, otherAdmin.as(undefined));
+        const foreignUser = await grant(
+          { grant_type: 'password', username: 'alice', password: PASSWORD },
+          undefined,
+          otherAdmin.as(undefined),
+        );
         expectOk(foreignUser, 'other app password grant');
         expectError(await as(foreignUser.body.access_token).call('POST', roomPath(), { body: {} }), 401, OAUTH, 'other app user token');
       });
@@ -571,7 +716,9 @@ export function authSuite(target: Target): void {
       let token: string;
       try {
         const p = `/${solo.org}/${solo.app}`;
-        const res = await call(first.url, 'POST', `${p}/token`, { body: { grant_type: 'client_credentials', client_id: solo.clientId, client_secret: solo.clientSecret } });
+        const res = await call(first.url, 'POST', `${p}/token`, {
+          body: { grant_type: 'client_credentials', client_id: solo.clientId, client_secret: solo.clientSecret },
+        });
         expectOk(res, 'grant');
         token = res.body.access_token;
         expectOk(await call(first.url, 'POST', `${p}/users`, { token, body: { username: 'survivor', password: PASSWORD } }), 'register');
@@ -592,7 +739,9 @@ export function authSuite(target: Target): void {
 
     it('the /app-id/{appId} prefix checks tokens the same way', async () => {
       const byId = client(server.url, `/app-id/${app.appId}`, undefined);
-      const res = await byId.call('POST', '/token', { body: { grant_type: 'client_credentials', client_id: app.clientId, client_secret: app.clientSecret } });
+      const res = await byId.call('POST', '/token', {
+        body: { grant_type: 'client_credentials', client_id: app.clientId, client_secret: app.clientSecret },
+      });
       expectOk(res, 'grant under app-id');
       assert.equal(res.body.expires_in, DEFAULT_TTL);
       const issued = res.body.access_token as string;
@@ -603,7 +752,12 @@ export function authSuite(target: Target): void {
       expectError(await byId.as('garbage').call('GET', '/users/alice'), 401, CORRUPT, 'garbage');
       expectError(await byId.as(appToken(other)).call('GET', '/users/alice'), 401, OAUTH, 'other app');
       expectError(await byId.as(userToken(app, 'alice')).call('GET', '/users/alice'), 403, APP_TOKEN_REQUIRED, 'user token on admin route');
-      expectError(await byId.as(userToken(app, 'alice')).call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { x: '1' } } }), 403, OTHERS, 'as another');
+      expectError(
+        await byId.as(userToken(app, 'alice')).call('PUT', `${roomPath()}/user/bob`, { body: { metaData: { x: '1' } } }),
+        403,
+        OTHERS,
+        'as another',
+      );
     });
   });
 }

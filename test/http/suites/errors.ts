@@ -76,8 +76,13 @@ export function errorsSuite(target: Target): void {
       for (const [method, path, name] of cases) {
         for (const token of [appToken(fx.app), undefined]) {
           const res = await client(fx.server.url, '', token).call(method, path, method === 'GET' ? {} : { body: { keys: ['a'] } });
-          assertError(res, 404, 'organization_application_not_found',
-            `Could not find application for ${name} from URI: ${path.slice(1)}`, `${method} ${path}`);
+          assertError(
+            res,
+            404,
+            'organization_application_not_found',
+            `Could not find application for ${name} from URI: ${path.slice(1)}`,
+            `${method} ${path}`,
+          );
         }
       }
     });
@@ -117,13 +122,22 @@ export function errorsSuite(target: Target): void {
       assertError(await anon.call('PUT', setPath, { body: { metaData: { anon: '1' } } }), 401, 'unauthorized', NO_TOKEN, 'set');
       assertError(await anon.call('POST', `/metadata/chatroom/${room}`, { body: {} }), 401, 'unauthorized', NO_TOKEN, 'get');
       assertError(await anon.call('DELETE', setPath, { body: { keys: ['keep'] } }), 401, 'unauthorized', NO_TOKEN, 'delete');
-      assertError(await fx.adminById.as(undefined).call('DELETE', `/metadata/chatroom/${room}/user/admin/forced`, { body: { keys: ['keep'] } }),
-        401, 'unauthorized', NO_TOKEN, 'forced delete by id');
+      assertError(
+        await fx.adminById.as(undefined).call('DELETE', `/metadata/chatroom/${room}/user/admin/forced`, { body: { keys: ['keep'] } }),
+        401,
+        'unauthorized',
+        NO_TOKEN,
+        'forced delete by id',
+      );
       assert.deepEqual(await readAll(fx.admin, room), { keep: 'alice' });
     });
 
     it('a body that is not valid JSON is 400 json_parse with the parser message', async () => {
-      for (const [method, path] of [['PUT', setPath], ['POST', `/metadata/chatroom/${room}`], ['DELETE', setPath]] as const) {
+      for (const [method, path] of [
+        ['PUT', setPath],
+        ['POST', `/metadata/chatroom/${room}`],
+        ['DELETE', setPath],
+      ] as const) {
         const res = await fx.admin.call(method, path, { body: '{"metaData":{"bad":', headers: { 'Content-Type': 'application/json' } });
         assertError(res, 400, 'json_parse', /\S/, `${method} ${path}`);
       }
@@ -136,7 +150,10 @@ export function errorsSuite(target: Target): void {
       const url = `${fx.server.url}${fx.admin.prefix}${setPath}`;
       const plain = await fx.admin.call('PUT', setPath, { body, headers: { 'Content-Type': 'text/plain' } });
       assertError(plain, 415, 'web_application', 'Unsupported Media Type', 'text/plain');
-      const form = await fx.admin.call('POST', `/metadata/chatroom/${room}`, { body: 'keys=a', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      const form = await fx.admin.call('POST', `/metadata/chatroom/${room}`, {
+        body: 'keys=a',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      });
       assertError(form, 415, 'web_application', 'Unsupported Media Type', 'form on get');
       const bare = await rawCall(url, 'PUT', auth, body);
       assertError(bare, 415, 'web_application', 'Unsupported Media Type', 'no Content-Type');
@@ -259,11 +276,29 @@ export function errorsSuite(target: Target): void {
       const gone = 'grpID 999999 does not exist!';
       const body = { metaData: { a: '1' } };
       assertError(await fx.admin.call('PUT', '/metadata/chatroom/999999/user/carol', { body }), 404, 'resource_not_found', gone, 'set');
-      assertError(await fx.user('carol').call('PUT', '/metadata/chatroom/999999/user/carol/forced', { body }), 404, 'resource_not_found', gone, 'forced');
+      assertError(
+        await fx.user('carol').call('PUT', '/metadata/chatroom/999999/user/carol/forced', { body }),
+        404,
+        'resource_not_found',
+        gone,
+        'forced',
+      );
       assertError(await fx.user('carol').call('POST', '/metadata/chatroom/999999', { body: {} }), 404, 'resource_not_found', gone, 'get');
-      assertError(await fx.admin.call('DELETE', '/metadata/chatroom/999999/user/carol', { body: { keys: ['a'] } }), 404, 'resource_not_found', gone, 'delete');
+      assertError(
+        await fx.admin.call('DELETE', '/metadata/chatroom/999999/user/carol', { body: { keys: ['a'] } }),
+        404,
+        'resource_not_found',
+        gone,
+        'delete',
+      );
       // and with a room that exists, the non-member is refused
-      assertError(await fx.user('carol').call('PUT', `/metadata/chatroom/${room}/user/carol`, { body }), 401, 'unauthorized', 'user is not in chatroom', 'member');
+      assertError(
+        await fx.user('carol').call('PUT', `/metadata/chatroom/${room}/user/carol`, { body }),
+        401,
+        'unauthorized',
+        'user is not in chatroom',
+        'member',
+      );
       assert.deepEqual(await readAll(fx.admin, room), { keep: 'alice' });
     });
 
@@ -317,16 +352,24 @@ export function errorsSuite(target: Target): void {
     };
 
     /** The five attribute calls, round-robin, `n` of them at once. */
-    const burst = (c: Client, roomId: string, n: number, user = 'alice') => Promise.all(range(n).map((i) => {
-      const base = `/metadata/chatroom/${roomId}`;
-      switch (i % 5) {
-        case 0: return c.call('POST', base, { body: { keys: ['a'] } });
-        case 1: return c.call('PUT', `${base}/user/${user}`, { body: { metaData: { [`k${i}`]: 'v' } } });
-        case 2: return c.call('PUT', `${base}/user/${user}/forced`, { body: { metaData: { [`k${i}`]: 'v' } } });
-        case 3: return c.call('DELETE', `${base}/user/${user}`, { body: { keys: [`k${i}`] } });
-        default: return c.call('DELETE', `${base}/user/admin/forced`, { body: { keys: [`k${i}`] } });
-      }
-    }));
+    const burst = (c: Client, roomId: string, n: number, user = 'alice') =>
+      Promise.all(
+        range(n).map((i) => {
+          const base = `/metadata/chatroom/${roomId}`;
+          switch (i % 5) {
+            case 0:
+              return c.call('POST', base, { body: { keys: ['a'] } });
+            case 1:
+              return c.call('PUT', `${base}/user/${user}`, { body: { metaData: { [`k${i}`]: 'v' } } });
+            case 2:
+              return c.call('PUT', `${base}/user/${user}/forced`, { body: { metaData: { [`k${i}`]: 'v' } } });
+            case 3:
+              return c.call('DELETE', `${base}/user/${user}`, { body: { keys: [`k${i}`] } });
+            default:
+              return c.call('DELETE', `${base}/user/admin/forced`, { body: { keys: [`k${i}`] } });
+          }
+        }),
+      );
 
     const assertLimited = (replies: Reply[], limit: number) => {
       const ok = replies.filter((r) => r.status === 200).length;
@@ -347,9 +390,9 @@ export function errorsSuite(target: Target): void {
       const { fx, room } = await limited();
       try {
         assertLimited(await burst(fx.admin, room, 20), 5);
-        const admin = await Promise.all(range(20).map((i) => (i % 2 === 0
-          ? fx.admin.call('GET', `/chatrooms/${room}`)
-          : fx.admin.call('GET', '/users/bob'))));
+        const admin = await Promise.all(
+          range(20).map((i) => (i % 2 === 0 ? fx.admin.call('GET', `/chatrooms/${room}`) : fx.admin.call('GET', '/users/bob'))),
+        );
         for (const r of admin) assert.equal(r.status, 200, r.text);
       } finally {
         await fx.close();

@@ -42,22 +42,28 @@ function assertEvent(fx: Fixture, m: SseMessage, want: Expected): void {
   const b = json(m);
   assert.equal(typeof b.timestamp, 'number', label);
   if (want.window) {
-    assert.ok(b.timestamp >= want.window[0] - 5 && b.timestamp <= want.window[1] + 5,
-      `timestamp ${b.timestamp} outside the call [${want.window[0]}, ${want.window[1]}]: ${label}`);
+    assert.ok(
+      b.timestamp >= want.window[0] - 5 && b.timestamp <= want.window[1] + 5,
+      `timestamp ${b.timestamp} outside the call [${want.window[0]}, ${want.window[1]}]: ${label}`,
+    );
   }
   const attributes = Array.isArray(b.attributes) ? [...b.attributes].sort() : b.attributes;
   const update = want.reason === 'set' || want.reason === 'forced_set';
-  assert.deepEqual({ ...b, attributes }, {
-    id: `${want.room}:${want.seq}`,
-    seq: want.seq,
-    chatroomId: want.room,
-    app: appKey(fx),
-    timestamp: b.timestamp,
-    operation: update ? 'updateChatRoomAttributes' : 'removeChatRoomAttributes',
-    from: want.from,
-    reason: want.reason,
-    attributes: Array.isArray(want.attributes) ? [...want.attributes].sort() : want.attributes,
-  }, label);
+  assert.deepEqual(
+    { ...b, attributes },
+    {
+      id: `${want.room}:${want.seq}`,
+      seq: want.seq,
+      chatroomId: want.room,
+      app: appKey(fx),
+      timestamp: b.timestamp,
+      operation: update ? 'updateChatRoomAttributes' : 'removeChatRoomAttributes',
+      from: want.from,
+      reason: want.reason,
+      attributes: Array.isArray(want.attributes) ? [...want.attributes].sort() : want.attributes,
+    },
+    label,
+  );
 }
 
 function assertSnapshot(fx: Fixture, m: SseMessage, room: string, seq: number, attributes: Record<string, string>): void {
@@ -97,7 +103,10 @@ async function timed(fn: () => Promise<Reply>): Promise<{ res: Reply; window: [n
  */
 async function seededRoom(fx: Fixture, owner: string, members: string[] = []): Promise<string> {
   const room = await fx.createRoom(owner, members);
-  ok(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${owner}`, { body: { metaData: { seed: 's' }, autoDelete: 'NO_DELETE' } }), ['seed']);
+  ok(
+    await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${owner}`, { body: { metaData: { seed: 's' }, autoDelete: 'NO_DELETE' } }),
+    ['seed'],
+  );
   return room;
 }
 const SEED = { seed: 's' };
@@ -160,25 +169,31 @@ async function stallOneSubscriber(fx: Fixture, room: string, seq: number, owners
     res.once('close', () => resolve('close'));
     res.once('error', (e) => resolve(`error ${e.message}`));
   });
-  req.on('error', () => { /* seen through res */ });
+  req.on('error', () => {
+    /* seen through res */
+  });
   try {
     const durations: number[] = [];
-    await Promise.all(owners.map(async (u) => {
-      for (let i = 0; i < calls; i++) {
-        const metaData = Object.fromEntries(Array.from({ length: 10 }, (_, k) => [`${u}${k}`, `${i}`.padEnd(4000, 'abcdefghij'[k])]));
-        const started = Date.now();
-        const r = await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${u}`, { body: { metaData } });
-        durations.push(Date.now() - started);
-        assert.equal(r.status, 200, `${u} call ${i}: ${r.text.slice(0, 200)}`);
-        assert.equal(r.body.data.successKeys.length, 10);
-      }
-    }));
+    await Promise.all(
+      owners.map(async (u) => {
+        for (let i = 0; i < calls; i++) {
+          const metaData = Object.fromEntries(Array.from({ length: 10 }, (_, k) => [`${u}${k}`, `${i}`.padEnd(4000, 'abcdefghij'[k])]));
+          const started = Date.now();
+          const r = await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${u}`, { body: { metaData } });
+          durations.push(Date.now() - started);
+          assert.equal(r.status, 200, `${u} call ${i}: ${r.text.slice(0, 200)}`);
+          assert.equal(r.body.data.successKeys.length, 10);
+        }
+      }),
+    );
     const slowest = Math.max(...durations);
     assert.ok(slowest < 3000, `a write took ${slowest} ms: the stalled subscriber held the writers`);
 
     let text = '';
     res.setEncoding('utf8');
-    res.on('data', (chunk: string) => { text += chunk; });
+    res.on('data', (chunk: string) => {
+      text += chunk;
+    });
     const how = await within(ended, 20_000, 'the server to disconnect the stalled subscriber');
     const complete = text.slice(0, text.lastIndexOf('\n\n') + 2);
     const ids = [...complete.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
@@ -236,7 +251,10 @@ export function eventsSuite(target: Target): void {
       assert.equal(s.status, 200);
       const snap = await s.next();
       assertSnapshot(fx, snap, room, 3, { ...SEED, a: '1', b: '2', c: '3' });
-      assert.ok(s.raw().startsWith(`retry: 1000\n\nid: 3-${snap.epoch}\nevent: snapshot\ndata: ${snap.data}\n\n`), JSON.stringify(s.raw().slice(0, 200)));
+      assert.ok(
+        s.raw().startsWith(`retry: 1000\n\nid: 3-${snap.epoch}\nevent: snapshot\ndata: ${snap.data}\n\n`),
+        JSON.stringify(s.raw().slice(0, 200)),
+      );
       assert.equal(s.messages.length, 1, 'nothing but the snapshot until the next change');
       const b = await timed(() => fx.user('bob').call('PUT', path(room, 'bob'), { body: { metaData: { c: '4' } } }));
       ok(b.res, ['c']);
@@ -252,16 +270,29 @@ export function eventsSuite(target: Target): void {
       const { s, snapshot } = await sse.fresh(eventsUrl(fx, room), subscriber);
       const base = json(snapshot).seq as number;
 
-      const set = await timed(() => as('alice').call('PUT', path(room, 'alice'),
-        { body: { metaData: { k1: 'v1', k2: 'v2', 'bad key': 'x' }, autoDelete: 'NO_DELETE' } }));
+      const set = await timed(() =>
+        as('alice').call('PUT', path(room, 'alice'), {
+          body: { metaData: { k1: 'v1', k2: 'v2', 'bad key': 'x' }, autoDelete: 'NO_DELETE' },
+        }),
+      );
       ok(set.res, ['k1', 'k2']);
       const e1 = await s.next();
       assertEvent(fx, e1, { seq: base + 1, room, reason: 'set', from: 'alice', attributes: { k1: 'v1', k2: 'v2' }, window: set.window });
-      assert.ok(s.raw().includes(`\n\nid: ${base + 1}-${snapshot.epoch}\ndata: ${e1.data}\n\n`), 'a change is `id: <seq>-<epoch>` then one data line');
+      assert.ok(
+        s.raw().includes(`\n\nid: ${base + 1}-${snapshot.epoch}\ndata: ${e1.data}\n\n`),
+        'a change is `id: <seq>-<epoch>` then one data line',
+      );
 
       const forced = await timed(() => as('bob').call('PUT', path(room, 'bob', true), { body: { metaData: { k1: 'bob' } } }));
       ok(forced.res, ['k1']);
-      assertEvent(fx, await s.next(), { seq: base + 2, room, reason: 'forced_set', from: 'bob', attributes: { k1: 'bob' }, window: forced.window });
+      assertEvent(fx, await s.next(), {
+        seq: base + 2,
+        room,
+        reason: 'forced_set',
+        from: 'bob',
+        attributes: { k1: 'bob' },
+        window: forced.window,
+      });
 
       // k1 is bob's now: only k2 goes, and only k2 is in the event
       const del = await timed(() => as('alice').call('DELETE', path(room, 'alice'), { body: { keys: ['k2', 'k1', 'ghost'] } }));
@@ -270,7 +301,14 @@ export function eventsSuite(target: Target): void {
 
       const fdel = await timed(() => as(forcedDeleter).call('DELETE', path(room, forcedDeleter, true), { body: { keys: ['k1'] } }));
       ok(fdel.res, ['k1']);
-      assertEvent(fx, await s.next(), { seq: base + 4, room, reason: 'forced_delete', from: forcedDeleter, attributes: ['k1'], window: fdel.window });
+      assertEvent(fx, await s.next(), {
+        seq: base + 4,
+        room,
+        reason: 'forced_delete',
+        from: forcedDeleter,
+        attributes: ['k1'],
+        window: fdel.window,
+      });
 
       const left = await fx.admin.call('POST', `/metadata/chatroom/${room}`, {});
       assert.deepEqual(left.body.data, SEED);
@@ -283,12 +321,12 @@ export function eventsSuite(target: Target): void {
       await fourChanges(room, { token: appToken(fx.app) }, () => fx.admin, 'admin');
     });
 
-    it('the same events for calls made with members\' 007 user tokens, to a member\'s stream', async () => {
+    it("the same events for calls made with members' 007 user tokens, to a member's stream", async () => {
       const room = await seededRoom(fx, 'alice', ['bob']);
       await fourChanges(room, { token: userToken(fx.app, 'bob') }, (u) => fx.user(u), 'bob');
     });
 
-    it('a call with only errorKeys emits nothing (the next event\'s seq is consecutive)', async () => {
+    it("a call with only errorKeys emits nothing (the next event's seq is consecutive)", async () => {
       const room = await fx.createRoom('alice', ['bob']);
       ok(await fx.admin.call('PUT', path(room, 'alice'), { body: { metaData: { mine: 'a' } } }), ['mine']);
       const { s, snapshot } = await sse.fresh(eventsUrl(fx, room), { token: appToken(fx.app) });
@@ -315,8 +353,13 @@ export function eventsSuite(target: Target): void {
 
     it('member_left on member removal: only its DELETE keys, none for a member without them', async () => {
       const room = await fx.createRoom('alice', ['carol', 'dave', 'frank', 'gina']);
-      ok(await fx.user('carol').call('PUT', path(room, 'carol'), { body: { metaData: { c1: '1', c2: '2' }, autoDelete: 'DELETE' } }), ['c1', 'c2']);
-      ok(await fx.user('carol').call('PUT', path(room, 'carol'), { body: { metaData: { ckeep: 'k' }, autoDelete: 'NO_DELETE' } }), ['ckeep']);
+      ok(await fx.user('carol').call('PUT', path(room, 'carol'), { body: { metaData: { c1: '1', c2: '2' }, autoDelete: 'DELETE' } }), [
+        'c1',
+        'c2',
+      ]);
+      ok(await fx.user('carol').call('PUT', path(room, 'carol'), { body: { metaData: { ckeep: 'k' }, autoDelete: 'NO_DELETE' } }), [
+        'ckeep',
+      ]);
       ok(await fx.user('dave').call('PUT', path(room, 'dave'), { body: { metaData: { dkeep: 'k' }, autoDelete: 'no_delete' } }), ['dkeep']);
       ok(await fx.admin.call('PUT', path(room, 'frank'), { body: { metaData: { f1: '1' } } }), ['f1']);
       ok(await fx.admin.call('PUT', path(room, 'gina'), { body: { metaData: { g1: '1', g2: '2' } } }), ['g1', 'g2']);
@@ -337,12 +380,18 @@ export function eventsSuite(target: Target): void {
       const bulk = await fx.admin.call('DELETE', `/chatrooms/${room}/users/frank,gina`);
       assert.equal(bulk.status, 200, bulk.text);
       const two = [await s.next(), await s.next()];
-      assert.deepEqual(two.map((m) => m.seq), ['8', '9']);
+      assert.deepEqual(
+        two.map((m) => m.seq),
+        ['8', '9'],
+      );
       const byFrom = two.map(json).sort((x, y) => x.from.localeCompare(y.from));
-      assert.deepEqual(byFrom.map((b) => [b.from, b.reason, b.operation, [...b.attributes].sort()]), [
-        ['frank', 'member_left', 'removeChatRoomAttributes', ['f1']],
-        ['gina', 'member_left', 'removeChatRoomAttributes', ['g1', 'g2']],
-      ]);
+      assert.deepEqual(
+        byFrom.map((b) => [b.from, b.reason, b.operation, [...b.attributes].sort()]),
+        [
+          ['frank', 'member_left', 'removeChatRoomAttributes', ['f1']],
+          ['gina', 'member_left', 'removeChatRoomAttributes', ['g1', 'g2']],
+        ],
+      );
       assert.equal(s.messages.length, 5);
 
       const stored = await fx.admin.call('POST', `/metadata/chatroom/${room}`, {});
@@ -350,7 +399,7 @@ export function eventsSuite(target: Target): void {
       s.close();
     });
 
-    it('user_deleted when a member\'s user is deleted', async () => {
+    it("user_deleted when a member's user is deleted", async () => {
       const room = await fx.createRoom('alice', ['erin']);
       ok(await fx.user('erin').call('PUT', path(room, 'erin'), { body: { metaData: { e1: '1', e2: '2' } } }), ['e1', 'e2']);
       ok(await fx.user('erin').call('PUT', path(room, 'erin'), { body: { metaData: { ekeep: 'k' }, autoDelete: 'NO_DELETE' } }), ['ekeep']);
@@ -373,7 +422,14 @@ export function eventsSuite(target: Target): void {
       const { s } = await sse.fresh(eventsUrl(fx, room), { token: appToken(fx.app) });
       const destroy = await timed(() => fx.admin.call('DELETE', `/chatrooms/${room}`));
       assert.equal(destroy.res.status, 200, destroy.res.text);
-      assertEvent(fx, await s.next(), { seq: 3, room, reason: 'room_destroyed', from: 'admin', attributes: ['x', 'y', 'z'], window: destroy.window });
+      assertEvent(fx, await s.next(), {
+        seq: 3,
+        room,
+        reason: 'room_destroyed',
+        from: 'admin',
+        attributes: ['x', 'y', 'z'],
+        window: destroy.window,
+      });
       await within(s.closed, WAIT_MS, 'the stream to end after room_destroyed');
       assert.equal(s.endReason, 'end', 'the server ended the stream');
       assert.equal(s.messages.length, 3, 'snapshot, the final event and the end, nothing else');
@@ -393,7 +449,10 @@ export function eventsSuite(target: Target): void {
       assertEvent(fx, await late.next(), { seq: 3, room, reason: 'room_destroyed', from: 'admin', attributes: ['x', 'y', 'z'] });
       await within(late.closed, WAIT_MS, 'the late stream to end');
       assert.equal(late.endReason, 'end');
-      assert.deepEqual(late.messages.map((m) => m.event), [undefined, 'end']);
+      assert.deepEqual(
+        late.messages.map((m) => m.event),
+        [undefined, 'end'],
+      );
     });
 
     /** Disconnect after seq 2, make 3 changes, resume after 2: exactly 3..5, then live. */
@@ -420,7 +479,10 @@ export function eventsSuite(target: Target): void {
       assert.equal(again.messages.length, 3, 'no snapshot on resume, nothing beyond the missed events');
       ok(await fx.admin.call('PUT', path(room, 'bob'), { body: { metaData: { live: 'y' } } }), ['live']);
       assertEvent(fx, await again.next(), { seq: 6, room, reason: 'set', from: 'bob', attributes: { live: 'y' } });
-      assert.deepEqual(again.messages.map((m) => m.seq), ['3', '4', '5', '6']);
+      assert.deepEqual(
+        again.messages.map((m) => m.seq),
+        ['3', '4', '5', '6'],
+      );
       again.close();
     }
 
@@ -446,7 +508,7 @@ export function eventsSuite(target: Target): void {
       assertErrorStream(none, 401, 'unauthorized', 'Unable to authenticate due to expired access token');
     });
 
-    it('a non-member\'s user token gets 401 user is not in chatroom; a member\'s works', async () => {
+    it("a non-member's user token gets 401 user is not in chatroom; a member's works", async () => {
       const room = await seededRoom(fx, 'alice', ['bob']);
       const outsider = await sse.open(eventsUrl(fx, room), { token: userToken(fx.app, 'outsider') });
       assertErrorStream(outsider, 401, 'unauthorized', 'user is not in chatroom');
@@ -486,7 +548,9 @@ export function eventsSuite(target: Target): void {
       assertSnapshot(fx, snapshot, room, 1, SEED);
       ok(await fx.adminById.call('PUT', path(room, 'alice'), { body: { metaData: { id: 'x' } } }), ['id']);
       assertEvent(fx, await s.next(), { seq: 2, room, reason: 'set', from: 'alice', attributes: { id: 'x' } });
-      const unknown = await sse.open(`${fx.server.url}/app-id/${makeApp().appId}/metadata/chatroom/${room}/events`, { token: appToken(fx.app) });
+      const unknown = await sse.open(`${fx.server.url}/app-id/${makeApp().appId}/metadata/chatroom/${room}/events`, {
+        token: appToken(fx.app),
+      });
       assert.equal(unknown.status, 404);
       assert.equal(unknown.body?.error, 'organization_application_not_found');
       s.close();
@@ -499,7 +563,10 @@ export function eventsSuite(target: Target): void {
       // 200 events of ~40 KB: past the kernel's buffers plus the 1 MiB default
       const last = await stallOneSubscriber(fx, room, 1, owners, 50);
       await reader.next((m) => m.seq === String(last), WAIT_MS);
-      assert.deepEqual(reader.messages.map((m) => Number(m.seq)), Array.from({ length: last }, (_, i) => i + 1));
+      assert.deepEqual(
+        reader.messages.map((m) => Number(m.seq)),
+        Array.from({ length: last }, (_, i) => i + 1),
+      );
       assert.equal(reader.endReason, undefined, 'the reading subscriber is still connected');
       reader.close();
     });
@@ -514,7 +581,10 @@ export function eventsSuite(target: Target): void {
       const s = await sse.open(eventsUrl(fx, room), { token: appToken(fx.app), headers: { 'Last-Event-ID': '1' } });
       assert.equal(s.status, 200, s.text);
       await s.next((m) => m.seq === '31', WAIT_MS);
-      assert.deepEqual(s.messages.map((m) => Number(m.seq)), Array.from({ length: 30 }, (_, i) => i + 2));
+      assert.deepEqual(
+        s.messages.map((m) => Number(m.seq)),
+        Array.from({ length: 30 }, (_, i) => i + 2),
+      );
       assert.equal(json(at(s.messages, 29)).attributes.big0, '29'.padEnd(4086, 'v'));
       ok(await fx.admin.call('PUT', path(room, 'alice'), { body: { metaData: { live: '1' } } }), ['live']);
       assertEvent(fx, await s.next(), { seq: 32, room, reason: 'set', from: 'alice', attributes: { live: '1' } });
@@ -526,19 +596,32 @@ export function eventsSuite(target: Target): void {
       const { s, snapshot } = await sse.fresh(eventsUrl(fx, room), { token: appToken(fx.app) });
       assertSnapshot(fx, snapshot, room, 1, SEED);
       const ROUNDS = 5;
-      await Promise.all(writers.map(async (w) => {
-        const c = fx.user(w);
-        for (let j = 0; j < ROUNDS; j++) ok(await c.call('PUT', path(room, w), { body: { metaData: { [w]: String(j) } } }), [w]);
-      }));
+      await Promise.all(
+        writers.map(async (w) => {
+          const c = fx.user(w);
+          for (let j = 0; j < ROUNDS; j++) ok(await c.call('PUT', path(room, w), { body: { metaData: { [w]: String(j) } } }), [w]);
+        }),
+      );
       const total = writers.length * ROUNDS;
       const got: any[] = [];
       for (let i = 0; i < total; i++) got.push(json(await s.next(undefined, WAIT_MS)));
-      assert.deepEqual(got.map((b) => b.seq), Array.from({ length: total }, (_, i) => i + 2), 'seqs 2..N+1, once each, in order');
-      assert.deepEqual(s.messages.slice(1).map((m) => m.seq), got.map((b) => String(b.seq)));
+      assert.deepEqual(
+        got.map((b) => b.seq),
+        Array.from({ length: total }, (_, i) => i + 2),
+        'seqs 2..N+1, once each, in order',
+      );
+      assert.deepEqual(
+        s.messages.slice(1).map((m) => m.seq),
+        got.map((b) => String(b.seq)),
+      );
       // each writer's own calls appear in the order it made them
       for (const w of writers) {
         const mine = got.filter((b) => b.from === w);
-        assert.deepEqual(mine.map((b) => b.attributes), Array.from({ length: ROUNDS }, (_, j) => ({ [w]: String(j) })), w);
+        assert.deepEqual(
+          mine.map((b) => b.attributes),
+          Array.from({ length: ROUNDS }, (_, j) => ({ [w]: String(j) })),
+          w,
+        );
         for (const b of mine) assert.equal(b.id, `${room}:${b.seq}`);
       }
       const later = await sse.fresh(eventsUrl(fx, room), { token: appToken(fx.app) });
@@ -565,20 +648,27 @@ export function eventsSuite(target: Target): void {
       const TOTAL = 70;
       const expected: Record<string, string> = {};
       for (let i = 1; i <= TOTAL; i++) {
-        ok(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { [`k${i % 50}`]: `v${i}` } } }), [`k${i % 50}`]);
+        ok(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { [`k${i % 50}`]: `v${i}` } } }), [
+          `k${i % 50}`,
+        ]);
         expected[`k${i % 50}`] = `v${i}`;
       }
       // seq 64 pruned everything up to 63 (older than 0 ms, beyond the newest 1)
       for (const opts of [{ headers: { 'Last-Event-ID': '1' } }, { query: { since: '1' } }]) {
-        const s = await sse.open(`${fx.server.url}/${fx.app.org}/${fx.app.app}/metadata/chatroom/${room}/events`, { token: appToken(fx.app), ...opts });
+        const s = await sse.open(`${fx.server.url}/${fx.app.org}/${fx.app.app}/metadata/chatroom/${room}/events`, {
+          token: appToken(fx.app),
+          ...opts,
+        });
         assert.equal(s.status, 200, s.text);
         assertSnapshot(fx, await s.next(), room, TOTAL, expected);
         s.close();
       }
 
       // what is still in the log is replayed, not replaced by a snapshot
-      const kept = await sse.open(`${fx.server.url}/${fx.app.org}/${fx.app.app}/metadata/chatroom/${room}/events`,
-        { token: appToken(fx.app), headers: { 'Last-Event-ID': '63' } });
+      const kept = await sse.open(`${fx.server.url}/${fx.app.org}/${fx.app.app}/metadata/chatroom/${room}/events`, {
+        token: appToken(fx.app),
+        headers: { 'Last-Event-ID': '63' },
+      });
       assert.equal(kept.status, 200, kept.text);
       for (let seq = 64; seq <= TOTAL; seq++) {
         assertEvent(fx, await kept.next(), { seq, room, reason: 'set', from: 'alice', attributes: { [`k${seq % 50}`]: `v${seq}` } });
@@ -587,8 +677,10 @@ export function eventsSuite(target: Target): void {
       assertEvent(fx, await kept.next(), { seq: TOTAL + 1, room, reason: 'set', from: 'alice', attributes: { live: '1' } });
       assert.equal(kept.messages.length, TOTAL + 1 - 63);
 
-      const resumed = await sse.open(`${fx.server.url}/${fx.app.org}/${fx.app.app}/metadata/chatroom/${room}/events`,
-        { token: appToken(fx.app), headers: { 'Last-Event-ID': '1' } });
+      const resumed = await sse.open(`${fx.server.url}/${fx.app.org}/${fx.app.app}/metadata/chatroom/${room}/events`, {
+        token: appToken(fx.app),
+        headers: { 'Last-Event-ID': '1' },
+      });
       assertSnapshot(fx, await resumed.next(), room, TOTAL + 1, { ...expected, live: '1' });
       ok(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/alice`, { body: { metaData: { live: '2' } } }), ['live']);
       assertEvent(fx, await resumed.next(), { seq: TOTAL + 2, room, reason: 'set', from: 'alice', attributes: { live: '2' } });
@@ -617,7 +709,13 @@ export function eventsSuite(target: Target): void {
       try {
         assert.equal(resumed.status, 200);
         ok(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/bob`, { body: { metaData: { small: 's' } } }), ['small']);
-        assertEvent(fx, await resumed.next(undefined, WAIT_MS), { seq: last + 1, room, reason: 'set', from: 'bob', attributes: { small: 's' } });
+        assertEvent(fx, await resumed.next(undefined, WAIT_MS), {
+          seq: last + 1,
+          room,
+          reason: 'set',
+          from: 'bob',
+          attributes: { small: 's' },
+        });
       } finally {
         resumed.close();
         await resumed.closed;

@@ -8,9 +8,16 @@ import type { Reply } from '../../support/client.js';
 // The package's AccessToken2 builds tokens with any services, so oversized but validly signed
 // tokens are made the way an attacker holding a certificate (or a buggy app server) would.
 const require = createRequire(import.meta.url);
-export interface Service007 { add_privilege(privilege: number, expire: number): void }
+export interface Service007 {
+  add_privilege(privilege: number, expire: number): void;
+}
 const AT2 = require('agora-token/src/AccessToken2.js') as {
-  AccessToken2: new (appId: string, appCertificate: string, issueTs: number, expire: number) => { add_service(s: Service007): void; build(): string };
+  AccessToken2: new (
+    appId: string,
+    appCertificate: string,
+    issueTs: number,
+    expire: number,
+  ) => { add_service(s: Service007): void; build(): string };
   ServiceChat: new (userId?: string) => Service007;
   ServiceRtc: new (channel: string, uid: number) => Service007;
 };
@@ -68,7 +75,11 @@ export async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
  * Runs `a(i)` and `b(i)` alternately, one at a time, `n` times each, and returns each side's
  * latencies: both see the same machine load, so their ratio holds on a busy machine.
  */
-export async function interleaved(n: number, a: (i: number) => Promise<unknown>, b: (i: number) => Promise<unknown>): Promise<[number[], number[]]> {
+export async function interleaved(
+  n: number,
+  a: (i: number) => Promise<unknown>,
+  b: (i: number) => Promise<unknown>,
+): Promise<[number[], number[]]> {
   const as: number[] = [];
   const bs: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -119,7 +119,8 @@ function expectedReason(k: string, v: unknown): string | null {
 }
 
 const byKey = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
-const sortedEntries = (m: Map<string, string> | Record<string, string>) => (m instanceof Map ? [...m.entries()] : Object.entries(m)).sort(byKey);
+const sortedEntries = (m: Map<string, string> | Record<string, string>) =>
+  (m instanceof Map ? [...m.entries()] : Object.entries(m)).sort(byKey);
 
 /** Per-key outcomes as sorted lists (entries, so that a key named __proto__ stays a key). */
 function expectedOutcome(metaData: Record<string, unknown>): { successKeys: string[]; errorKeys: Array<[string, string]> } {
@@ -146,9 +147,55 @@ function encodeSegment(s: string): string {
 }
 
 const SPECIALS = [
-  '\u0000', '\u0001', '\u001f', '\u007f', '\u0085', '\u00a0', '\u2028', '\u2029', '\u200b', '\u200e', '\u200f', '\u202e',
-  '\u2066', '\ufeff', '\uffff', '\ufffd', '😀', '👩‍👩‍👧', '🇫🇷', 'é', 'e\u0301', 'İ', 'ß', 'K', 'ﬀ', '"', '\\', "'", '%', '/',
-  '?', '#', '&', '=', '+', ',', ';', ':', '.', '-', '_', ' ', '\t', '\n', '\r', 'a', 'Z', '0', '9',
+  '\u0000',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  '\u0085',
+  '\u00a0',
+  '\u2028',
+  '\u2029',
+  '\u200b',
+  '\u200e',
+  '\u200f',
+  '\u202e',
+  '\u2066',
+  '\ufeff',
+  '\uffff',
+  '\ufffd',
+  '😀',
+  '👩‍👩‍👧',
+  '🇫🇷',
+  'é',
+  'e\u0301',
+  'İ',
+  'ß',
+  'K',
+  'ﬀ',
+  '"',
+  '\\',
+  "'",
+  '%',
+  '/',
+  '?',
+  '#',
+  '&',
+  '=',
+  '+',
+  ',',
+  ';',
+  ':',
+  '.',
+  '-',
+  '_',
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  'a',
+  'Z',
+  '0',
+  '9',
 ];
 const LONE = ['\ud800', '\udbff', '\udc00', '\udfff'];
 
@@ -181,7 +228,13 @@ export function hostileSuite(target: Target): void {
       }
     }
 
-    function sendOnce(method: string, path: string, headers: OutgoingHttpHeaders, body: string | Buffer | undefined, via: Agent | false): Promise<RawReply> {
+    function sendOnce(
+      method: string,
+      path: string,
+      headers: OutgoingHttpHeaders,
+      body: string | Buffer | undefined,
+      via: Agent | false,
+    ): Promise<RawReply> {
       // node:http frames a DELETE body with neither Content-Length nor chunking unless told.
       if (body !== undefined && !Object.keys(headers).some((h) => /^(content-length|transfer-encoding)$/i.test(h))) {
         headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
@@ -208,7 +261,12 @@ export function hostileSuite(target: Target): void {
     }
 
     /** An app-token call with a raw JSON body (headers may override or add). */
-    function rawCall(method: string, path: string, body: string | Buffer | undefined, headers: OutgoingHttpHeaders = {}): Promise<RawReply> {
+    function rawCall(
+      method: string,
+      path: string,
+      body: string | Buffer | undefined,
+      headers: OutgoingHttpHeaders = {},
+    ): Promise<RawReply> {
       const h: OutgoingHttpHeaders = { authorization: `Bearer ${token}`, accept: 'application/json' };
       if (body !== undefined) h['content-type'] = 'application/json';
       // Overrides replace the defaults whatever their casing (two spellings would send two headers).
@@ -308,9 +366,10 @@ export function hostileSuite(target: Target): void {
           for (const k of successKeys) room.attrs.delete(k);
         } else if (route.kind === 'get') {
           const keys = parsed?.keys as string[] | null | undefined;
-          const expected = Array.isArray(keys) && keys.length > 0
-            ? sortedEntries(room.attrs).filter(([k]) => keys.includes(k))
-            : sortedEntries(room.attrs);
+          const expected =
+            Array.isArray(keys) && keys.length > 0
+              ? sortedEntries(room.attrs).filter(([k]) => keys.includes(k))
+              : sortedEntries(room.attrs);
           assert.deepEqual(sortedEntries(res.body.data), expected, `${tag}: what get returned`);
         }
       }
@@ -321,14 +380,21 @@ export function hostileSuite(target: Target): void {
     }
 
     async function setup(room: RoomModel, who: string, attrs: Record<string, string>) {
-      const res = await call(fx.server.url, 'PUT', `${prefix}/metadata/chatroom/${room.id}/user/${who}`, { token, body: { metaData: attrs } });
+      const res = await call(fx.server.url, 'PUT', `${prefix}/metadata/chatroom/${room.id}/user/${who}`, {
+        token,
+        body: { metaData: attrs },
+      });
       assert.deepEqual(res.body?.data, { successKeys: Object.keys(attrs), errorKeys: {} }, res.text);
       for (const [k, v] of Object.entries(attrs)) room.attrs.set(k, v);
     }
 
     before(async () => {
       // Durability is not under test here: NORMAL spares the SQLite run an fsync per accepted write.
-      fx = await startFixture(target, { rateLimitPerSecond: 1_000_000, maxAttributesPerRoom: 1_000_000 }, { env: { ROOMKV_SQLITE_SYNCHRONOUS: 'NORMAL' } });
+      fx = await startFixture(
+        target,
+        { rateLimitPerSecond: 1_000_000, maxAttributesPerRoom: 1_000_000 },
+        { env: { ROOMKV_SQLITE_SYNCHRONOUS: 'NORMAL' } },
+      );
       token = appToken(fx.app);
       prefix = `/${fx.app.org}/${fx.app.app}`;
       base = new URL(fx.server.url);
@@ -343,19 +409,69 @@ export function hostileSuite(target: Target): void {
       await setup(main, 'bob', { bobkey: 'bob' });
       const r = `/metadata/chatroom/${main.id}`;
       routes = [
-        { name: 'set', method: 'PUT', path: `${r}/user/alice`, kind: 'set', room: main, valid: { metaData: { k1: 'changed' }, autoDelete: 'NO_DELETE' } },
-        { name: 'forced set', method: 'PUT', path: `${r}/user/bob/forced`, kind: 'set', room: main, valid: { metaData: { k1: 'forced' }, autoDelete: 'DELETE' } },
+        {
+          name: 'set',
+          method: 'PUT',
+          path: `${r}/user/alice`,
+          kind: 'set',
+          room: main,
+          valid: { metaData: { k1: 'changed' }, autoDelete: 'NO_DELETE' },
+        },
+        {
+          name: 'forced set',
+          method: 'PUT',
+          path: `${r}/user/bob/forced`,
+          kind: 'set',
+          room: main,
+          valid: { metaData: { k1: 'forced' }, autoDelete: 'DELETE' },
+        },
         { name: 'get', method: 'POST', path: r, kind: 'get', room: main, valid: { keys: ['k1', 'k2'] } },
         { name: 'delete', method: 'DELETE', path: `${r}/user/alice`, kind: 'delete', room: main, valid: { keys: ['k1', 'k2'] } },
-        { name: 'forced delete', method: 'DELETE', path: `${r}/user/admin/forced`, kind: 'delete', room: main, valid: { keys: ['bobkey'] } },
-        { name: 'users (one)', method: 'POST', path: '/users', kind: 'other', valid: { username: HOSTILE_USER, password: PASSWORD, nickname: 'n' } },
+        {
+          name: 'forced delete',
+          method: 'DELETE',
+          path: `${r}/user/admin/forced`,
+          kind: 'delete',
+          room: main,
+          valid: { keys: ['bobkey'] },
+        },
+        {
+          name: 'users (one)',
+          method: 'POST',
+          path: '/users',
+          kind: 'other',
+          valid: { username: HOSTILE_USER, password: PASSWORD, nickname: 'n' },
+        },
         { name: 'users (array)', method: 'POST', path: '/users', kind: 'other', valid: [{ username: HOSTILE_USER, password: PASSWORD }] },
-        { name: 'chatrooms', method: 'POST', path: '/chatrooms', kind: 'other', valid: { name: 'n', description: 'd', maxusers: 10, owner: 'alice', members: ['carol'] } },
+        {
+          name: 'chatrooms',
+          method: 'POST',
+          path: '/chatrooms',
+          kind: 'other',
+          valid: { name: 'n', description: 'd', maxusers: 10, owner: 'alice', members: ['carol'] },
+        },
         { name: 'members', method: 'POST', path: `/chatrooms/${main.id}/users`, kind: 'other', valid: { usernames: ['carol'] } },
-        { name: 'token (client_credentials)', method: 'POST', path: '/token', kind: 'other',
-          valid: { grant_type: 'client_credentials', client_id: fx.app.clientId, client_secret: fx.app.clientSecret, ttl: 60 } },
-        { name: 'token (password)', method: 'POST', path: '/token', kind: 'other', valid: { grant_type: 'password', username: 'alice', password: PASSWORD, ttl: 60 } },
-        { name: 'token (inherit)', method: 'POST', path: '/token', kind: 'other', valid: { grant_type: 'inherit', username: 'alice', autoCreateUser: false, ttl: 60 } },
+        {
+          name: 'token (client_credentials)',
+          method: 'POST',
+          path: '/token',
+          kind: 'other',
+          valid: { grant_type: 'client_credentials', client_id: fx.app.clientId, client_secret: fx.app.clientSecret, ttl: 60 },
+        },
+        {
+          name: 'token (password)',
+          method: 'POST',
+          path: '/token',
+          kind: 'other',
+          valid: { grant_type: 'password', username: 'alice', password: PASSWORD, ttl: 60 },
+        },
+        {
+          name: 'token (inherit)',
+          method: 'POST',
+          path: '/token',
+          kind: 'other',
+          valid: { grant_type: 'inherit', username: 'alice', autoCreateUser: false, ttl: 60 },
+        },
       ];
     });
     after(async () => {
@@ -407,7 +523,10 @@ export function hostileSuite(target: Target): void {
       } else {
         assertError(res, 400, 'illegal_argument', undefined, `${route.name} ${what}`);
         if (naming && field !== undefined) {
-          assert.ok(res.body.error_description.includes(field), `${route.name} ${what}: error_description should name '${field}': ${res.body.error_description}`);
+          assert.ok(
+            res.body.error_description.includes(field),
+            `${route.name} ${what}: error_description should name '${field}': ${res.body.error_description}`,
+          );
         }
       }
     }
@@ -428,23 +547,30 @@ export function hostileSuite(target: Target): void {
         for (const route of routes) {
           for (const path of pathsOf(route.valid)) {
             const original = getAt(route.valid, path);
-            await checkWrongType(route, path, wrongValues(original).find((v) => isWrongFor(original, v))!, true);
+            await checkWrongType(
+              route,
+              path,
+              wrongValues(original).find((v) => isWrongFor(original, v))!,
+              true,
+            );
           }
         }
       });
     });
 
     it('property: a random JSON value of another type at a random field of a random body', async () => {
-      await batch(() => fc.assert(fc.asyncProperty(
-        fc.nat(), fc.nat(), fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>,
-        async (r, p, value) => {
-          const route = routes[r % routes.length]!;
-          const paths = pathsOf(route.valid);
-          const path = paths[p % paths.length]!;
-          if (!isWrongFor(getAt(route.valid, path), value)) return;
-          await checkWrongType(route, path, value);
-        },
-      ), { numRuns: RUNS, seed: seedOf(1) }));
+      await batch(() =>
+        fc.assert(
+          fc.asyncProperty(fc.nat(), fc.nat(), fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>, async (r, p, value) => {
+            const route = routes[r % routes.length]!;
+            const paths = pathsOf(route.valid);
+            const path = paths[p % paths.length]!;
+            if (!isWrongFor(getAt(route.valid, path), value)) return;
+            await checkWrongType(route, path, value);
+          }),
+          { numRuns: RUNS, seed: seedOf(1) },
+        ),
+      );
     });
 
     it('property: text that is not JSON is 400 json_parse on every route, and changes nothing', async () => {
@@ -456,64 +582,94 @@ export function hostileSuite(target: Target): void {
           return true;
         }
       });
-      await batch(() => fc.assert(fc.asyncProperty(fc.nat(), notJson, async (r, text) => {
-        const route = routes[r % routes.length]!;
-        assertError(await oracle(route, text, `body ${JSON.stringify(text)}`), 400, 'json_parse', undefined, `${route.name} ${JSON.stringify(text)}`);
-      }), { numRuns: RUNS, seed: seedOf(2) }));
+      await batch(() =>
+        fc.assert(
+          fc.asyncProperty(fc.nat(), notJson, async (r, text) => {
+            const route = routes[r % routes.length]!;
+            assertError(
+              await oracle(route, text, `body ${JSON.stringify(text)}`),
+              400,
+              'json_parse',
+              undefined,
+              `${route.name} ${JSON.stringify(text)}`,
+            );
+          }),
+          { numRuns: RUNS, seed: seedOf(2) },
+        ),
+      );
     });
 
     it('property: one-character edits of valid bodies are 400 json_parse, or answered consistently with what is stored', async () => {
       const ALPHABET = ['{', '}', '[', ']', '"', ':', ',', '\\', ' ', '0', '-', 'e', '.', 'a', 'n', 't', '\u0000', '\u2028', '\ud800'];
-      await batch(() => fc.assert(fc.asyncProperty(
-        fc.nat(), fc.nat(), fc.constantFrom('insert', 'delete', 'replace'), fc.constantFrom(...ALPHABET),
-        async (r, at, op, ch) => {
-          const route = routes[r % routes.length]!;
-          const text = JSON.stringify(route.valid);
-          const i = at % text.length;
-          const edited = op === 'insert' ? text.slice(0, i) + ch + text.slice(i)
-            : op === 'delete' ? text.slice(0, i) + text.slice(i + 1)
-              : text.slice(0, i) + ch + text.slice(i + 1);
-          const decoded = Buffer.from(edited).toString('utf8');
-          let valid = true;
-          try {
-            JSON.parse(decoded);
-          } catch {
-            valid = false;
-          }
-          // A still-valid edit of a users/chatrooms/members/token body may legitimately create
-          // something; only the attribute calls, whose effect the model follows, are sent then.
-          if (valid && route.kind === 'other') return;
-          // A still-valid edit is followed by a read-back; a refused one is checked at the end.
-          const res = await oracle(route, edited, `${op} ${JSON.stringify(ch)} at ${i}: ${JSON.stringify(edited)}`, { verify: valid });
-          if (!valid) assertError(res, 400, 'json_parse', undefined, `${route.name} ${JSON.stringify(edited)}`);
-        },
-      ), { numRuns: RUNS, seed: seedOf(3) }));
+      await batch(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.nat(),
+            fc.nat(),
+            fc.constantFrom('insert', 'delete', 'replace'),
+            fc.constantFrom(...ALPHABET),
+            async (r, at, op, ch) => {
+              const route = routes[r % routes.length]!;
+              const text = JSON.stringify(route.valid);
+              const i = at % text.length;
+              const edited =
+                op === 'insert'
+                  ? text.slice(0, i) + ch + text.slice(i)
+                  : op === 'delete'
+                    ? text.slice(0, i) + text.slice(i + 1)
+                    : text.slice(0, i) + ch + text.slice(i + 1);
+              const decoded = Buffer.from(edited).toString('utf8');
+              let valid = true;
+              try {
+                JSON.parse(decoded);
+              } catch {
+                valid = false;
+              }
+              // A still-valid edit of a users/chatrooms/members/token body may legitimately create
+              // something; only the attribute calls, whose effect the model follows, are sent then.
+              if (valid && route.kind === 'other') return;
+              // A still-valid edit is followed by a read-back; a refused one is checked at the end.
+              const res = await oracle(route, edited, `${op} ${JSON.stringify(ch)} at ${i}: ${JSON.stringify(edited)}`, { verify: valid });
+              if (!valid) assertError(res, 400, 'json_parse', undefined, `${route.name} ${JSON.stringify(edited)}`);
+            },
+          ),
+          { numRuns: RUNS, seed: seedOf(3) },
+        ),
+      );
     });
 
     it('bodies over the body limit are 413 with the envelope, and 20 x 5 MB do not grow the process by 100 MB', async () => {
       const big = Buffer.alloc(5 * MB, 'x');
       const bigJson = Buffer.concat([Buffer.from('{"metaData":{"big":"'), Buffer.alloc(5 * MB, 'y'), Buffer.from('"}}')]);
       const set = at(routes, 0);
-      const sendBig = (body: Buffer, chunked: boolean): Promise<RawReply> => new Promise((resolve, reject) => {
-        const headers: OutgoingHttpHeaders = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-        if (!chunked) headers['content-length'] = String(body.length);
-        const req = request({ host: base.hostname, port: base.port, method: set.method, path: `${prefix}${set.path}`, headers, agent: false }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (d: Buffer) => chunks.push(d));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode!, headers: res.headers, text, body: JSON.parse(text) });
+      const sendBig = (body: Buffer, chunked: boolean): Promise<RawReply> =>
+        new Promise((resolve, reject) => {
+          const headers: OutgoingHttpHeaders = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+          if (!chunked) headers['content-length'] = String(body.length);
+          const req = request(
+            { host: base.hostname, port: base.port, method: set.method, path: `${prefix}${set.path}`, headers, agent: false },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (d: Buffer) => chunks.push(d));
+              res.on('end', () => {
+                const text = Buffer.concat(chunks).toString('utf8');
+                resolve({ status: res.statusCode!, headers: res.headers, text, body: JSON.parse(text) });
+              });
+            },
+          );
+          let answered = false;
+          req.on('response', () => {
+            answered = true;
           });
+          // The server may answer and close before the whole body is written: that is its right.
+          req.on('error', (err) => {
+            if (!answered) reject(err);
+          });
+          if (chunked) {
+            for (let off = 0; off < body.length; off += 64 * 1024) req.write(body.subarray(off, off + 64 * 1024));
+            req.end();
+          } else req.end(body);
         });
-        let answered = false;
-        req.on('response', () => { answered = true; });
-        // The server may answer and close before the whole body is written: that is its right.
-        req.on('error', (err) => { if (!answered) reject(err); });
-        if (chunked) {
-          for (let off = 0; off < body.length; off += 64 * 1024) req.write(body.subarray(off, off + 64 * 1024));
-          req.end();
-        } else req.end(body);
-      });
       const check = (res: RawReply, what: string) => {
         assertError(res, 413, 'request_entity_too_large', undefined, what);
         assert.match(res.body.error_description, /larger than \d+ bytes/, what);
@@ -533,21 +689,48 @@ export function hostileSuite(target: Target): void {
       for (const depth of [10_000, 100_000]) {
         const arrays = '['.repeat(depth) + ']'.repeat(depth);
         const objects = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
-        for (const [name, deep] of [['arrays', arrays], ['objects', objects]] as const) {
+        for (const [name, deep] of [
+          ['arrays', arrays],
+          ['objects', objects],
+        ] as const) {
           const what = `${depth} levels of ${name}`;
-          assertError(await oracle(set, `{"metaData":{"deep":${deep},"flat":"v${depth}"}}`, `${what} in a value`), 400, 'json_parse', tooDeep, `${what} in a value`);
+          assertError(
+            await oracle(set, `{"metaData":{"deep":${deep},"flat":"v${depth}"}}`, `${what} in a value`),
+            400,
+            'json_parse',
+            tooDeep,
+            `${what} in a value`,
+          );
           for (const route of routes) {
             // The token route has a small body limit of its own: a body over it is 413 before any parsing.
-            const refused = (res: RawReply, tag: string, description?: string) => (route.path === '/token' && res.status === 413
-              ? assertError(res, 413, 'request_entity_too_large', undefined, tag)
-              : assertError(res, 400, 'json_parse', description, tag));
+            const refused = (res: RawReply, tag: string, description?: string) =>
+              route.path === '/token' && res.status === 413
+                ? assertError(res, 413, 'request_entity_too_large', undefined, tag)
+                : assertError(res, 400, 'json_parse', description, tag);
             refused(await oracle(route, deep, `${what} as the body`), `${route.name} ${what} as the body`, tooDeep);
             refused(await oracle(route, deep.slice(0, depth), `${what} unclosed`), `${route.name} ${what} unclosed`);
           }
-          assertError(await oracle(at(routes, 2), `{"keys":[${deep}]}`, `${what} as a get key`), 400, 'json_parse', tooDeep, `${what} as a get key`);
-          assertError(await oracle(at(routes, 3), `{"keys":${deep}}`, `${what} as delete keys`), 400, 'json_parse', tooDeep, `${what} as delete keys`);
-          assertError(await oracle(at(routes, 5), `{"username":"${HOSTILE_USER}","password":"pw","nickname":${deep}}`, `${what} as a nickname`),
-            400, 'json_parse', tooDeep, `${what} as a nickname`);
+          assertError(
+            await oracle(at(routes, 2), `{"keys":[${deep}]}`, `${what} as a get key`),
+            400,
+            'json_parse',
+            tooDeep,
+            `${what} as a get key`,
+          );
+          assertError(
+            await oracle(at(routes, 3), `{"keys":${deep}}`, `${what} as delete keys`),
+            400,
+            'json_parse',
+            tooDeep,
+            `${what} as delete keys`,
+          );
+          assertError(
+            await oracle(at(routes, 5), `{"username":"${HOSTILE_USER}","password":"pw","nickname":${deep}}`, `${what} as a nickname`),
+            400,
+            'json_parse',
+            tooDeep,
+            `${what} as a nickname`,
+          );
         }
       }
       // An object value a few levels deep is still parsed, and still a per-key error.
@@ -562,19 +745,41 @@ export function hostileSuite(target: Target): void {
       for (const [i, n] of NAMES.entries()) {
         const q = JSON.stringify(n);
         // At the top level they are extra members: they neither supply nor replace a field.
-        assertError(await oracle(set, `{${q}:{"metaData":{"polluted":"x"}}}`, `${n} at the top`), 400, 'illegal_argument', 'body.metaData is required');
-        const extra = await oracle(set, `{"metaData":{"extra_${i}":"p"},${q}:{"autoDelete":"BAD","metaData":{"polluted":"x"}}}`, `${n} beside metaData`);
+        assertError(
+          await oracle(set, `{${q}:{"metaData":{"polluted":"x"}}}`, `${n} at the top`),
+          400,
+          'illegal_argument',
+          'body.metaData is required',
+        );
+        const extra = await oracle(
+          set,
+          `{"metaData":{"extra_${i}":"p"},${q}:{"autoDelete":"BAD","metaData":{"polluted":"x"}}}`,
+          `${n} beside metaData`,
+        );
         assert.deepEqual(extra.body.data, { successKeys: [`extra_${i}`], errorKeys: {} }, `${n} beside metaData`);
         // As keys they are ordinary legal keys; an object value under them is a per-key error.
         const asKey = await oracle(set, `{"metaData":{${q}:"v-${n}","deep":{${q}:{"polluted":"x"}}}}`, `${n} as a key`);
-        assert.deepEqual(asKey.body.data, { successKeys: [n], errorKeys: { deep: "properties value of 'deep' is not Legal" } }, `${n} as a key`);
+        assert.deepEqual(
+          asKey.body.data,
+          { successKeys: [n], errorKeys: { deep: "properties value of 'deep' is not Legal" } },
+          `${n} as a key`,
+        );
         const objValue = await oracle(set, `{"metaData":{${q}:{"polluted":"x"}}}`, `${n} with an object value`);
-        assert.deepEqual(sortedEntries(objValue.body.data.errorKeys), [[n, `properties value of '${n}' is not Legal`]], `${n} object value`);
+        assert.deepEqual(
+          sortedEntries(objValue.body.data.errorKeys),
+          [[n, `properties value of '${n}' is not Legal`]],
+          `${n} object value`,
+        );
         const got = await oracle(get, `{"keys":[${q},"toString","hasOwnProperty"]}`, `get ${n}`);
         assert.deepEqual(Object.keys(got.body.data), [n], `get ${n}`);
         const hidden = await oracle(get, `{${q}:{"keys":["k1"]}}`, `get with keys under ${n}`);
         assert.equal(Object.keys(hidden.body.data).length, main.attrs.size, `keys under ${n} are not keys: every attribute`);
-        assertError(await oracle(del, `{${q}:{"keys":["k1"]}}`, `delete with keys under ${n}`), 400, 'illegal_argument', 'body.keys is required');
+        assertError(
+          await oracle(del, `{${q}:{"keys":["k1"]}}`, `delete with keys under ${n}`),
+          400,
+          'illegal_argument',
+          'body.keys is required',
+        );
         // Every other body, moved under the name, is missing its fields.
         for (const route of routes.filter((x) => x.kind === 'other')) {
           const valid = route.valid as Json[] | Record<string, Json>;
@@ -586,39 +791,94 @@ export function hostileSuite(target: Target): void {
       assert.deepEqual(fdel.body.data, { successKeys: NAMES, errorKeys: {} });
       // Grant names are looked up as data, never as inherited members of an object.
       for (const g of [...NAMES, 'toString', 'hasOwnProperty', 'valueOf']) {
-        assertError(await oracle(at(routes, 9), JSON.stringify({ grant_type: g }), `grant ${g}`), 400, 'unsupported_grant_type', `grant_type ${g} is not supported`);
+        assertError(
+          await oracle(at(routes, 9), JSON.stringify({ grant_type: g }), `grant ${g}`),
+          400,
+          'unsupported_grant_type',
+          `grant_type ${g} is not supported`,
+        );
       }
       // In the path: an unknown app, room or user, named as such.
       for (const n of NAMES) {
-        const app = await send('PUT', `/${n}/${n}/metadata/chatroom/${main.id}/user/alice`, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, '{"metaData":{"x":"1"}}');
-        assertError(app, 404, 'organization_application_not_found', `Could not find application for ${n}/${n} from URI: ${n}/${n}/metadata/chatroom/${main.id}/user/alice`);
+        const app = await send(
+          'PUT',
+          `/${n}/${n}/metadata/chatroom/${main.id}/user/alice`,
+          { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          '{"metaData":{"x":"1"}}',
+        );
+        assertError(
+          app,
+          404,
+          'organization_application_not_found',
+          `Could not find application for ${n}/${n} from URI: ${n}/${n}/metadata/chatroom/${main.id}/user/alice`,
+        );
         const byId = await send('GET', `/app-id/${n}/users/alice`, { authorization: `Bearer ${token}` });
-        assertError(byId, 404, 'organization_application_not_found', `Could not find application for app-id/${n} from URI: app-id/${n}/users/alice`);
-        assertError(await oracle(set, '{"metaData":{"x":"1"}}', `room ${n}`, { path: `/metadata/chatroom/${n}/user/alice` }), 404, 'resource_not_found', `grpID ${n} does not exist!`);
-        assertError(await oracle(set, '{"metaData":{"x":"1"}}', `user ${n}`, { path: `/metadata/chatroom/${main.id}/user/${n}` }), 401, 'unauthorized', 'user is not in chatroom');
+        assertError(
+          byId,
+          404,
+          'organization_application_not_found',
+          `Could not find application for app-id/${n} from URI: app-id/${n}/users/alice`,
+        );
+        assertError(
+          await oracle(set, '{"metaData":{"x":"1"}}', `room ${n}`, { path: `/metadata/chatroom/${n}/user/alice` }),
+          404,
+          'resource_not_found',
+          `grpID ${n} does not exist!`,
+        );
+        assertError(
+          await oracle(set, '{"metaData":{"x":"1"}}', `user ${n}`, { path: `/metadata/chatroom/${main.id}/user/${n}` }),
+          401,
+          'unauthorized',
+          'user is not in chatroom',
+        );
       }
       // As usernames they are legal: users, a room, members and attributes under those names work.
       const reg = await rawCall('POST', '/users', JSON.stringify(NAMES.map((username) => ({ username, password: PASSWORD }))));
       assert.equal(reg.status, 200, reg.text);
-      assert.deepEqual(reg.body.entities.map((e: { username: string }) => e.username), NAMES);
+      assert.deepEqual(
+        reg.body.entities.map((e: { username: string }) => e.username),
+        NAMES,
+      );
       for (const n of NAMES) {
         const u = await rawCall('GET', `/users/${n}`, undefined);
         assert.equal(u.status, 200, u.text);
         assert.equal(u.body.entities[0].username, n);
       }
-      const created = await rawCall('POST', '/chatrooms', JSON.stringify({ name: 'p', description: 'd', owner: '__proto__', members: ['constructor'] }));
+      const created = await rawCall(
+        'POST',
+        '/chatrooms',
+        JSON.stringify({ name: 'p', description: 'd', owner: '__proto__', members: ['constructor'] }),
+      );
       assert.equal(created.status, 200, created.text);
       proto = { id: created.body.data.id, attrs: new Map(), members: '' };
       const added = await rawCall('POST', `/chatrooms/${proto.id}/users`, JSON.stringify({ usernames: ['prototype'] }));
       assert.deepEqual(added.body.data?.newmembers, ['prototype'], added.text);
       proto.members = await membersOf(proto.id);
-      assert.deepEqual(JSON.parse(proto.members), NAMES.map((n) => JSON.stringify(n === '__proto__' ? { owner: n } : { member: n })).sort());
-      const setAs = (who: string): RouteDef => ({ name: `set as ${who}`, method: 'PUT', path: `/metadata/chatroom/${proto.id}/user/${who}`, kind: 'set', room: proto, valid: null });
-      const mine = await oracle(setAs('__proto__'), '{"metaData":{"__proto__":"mine","prototype":"p"},"autoDelete":"NO_DELETE"}', 'set as user __proto__');
+      assert.deepEqual(
+        JSON.parse(proto.members),
+        NAMES.map((n) => JSON.stringify(n === '__proto__' ? { owner: n } : { member: n })).sort(),
+      );
+      const setAs = (who: string): RouteDef => ({
+        name: `set as ${who}`,
+        method: 'PUT',
+        path: `/metadata/chatroom/${proto.id}/user/${who}`,
+        kind: 'set',
+        room: proto,
+        valid: null,
+      });
+      const mine = await oracle(
+        setAs('__proto__'),
+        '{"metaData":{"__proto__":"mine","prototype":"p"},"autoDelete":"NO_DELETE"}',
+        'set as user __proto__',
+      );
       assert.deepEqual(mine.body.data, { successKeys: ['__proto__', 'prototype'], errorKeys: {} });
       const theirs = await oracle(setAs('constructor'), '{"metaData":{"__proto__":"theirs"}}', 'constructor sets a key of __proto__');
       assert.deepEqual(sortedEntries(theirs.body.data.errorKeys), [['__proto__', "key '__proto__' is not part of you"]]);
-      const leaving = await oracle(setAs('prototype'), '{"metaData":{"constructor":"byproto"},"autoDelete":"DELETE"}', 'set as user prototype');
+      const leaving = await oracle(
+        setAs('prototype'),
+        '{"metaData":{"constructor":"byproto"},"autoDelete":"DELETE"}',
+        'set as user prototype',
+      );
       assert.deepEqual(leaving.body.data, { successKeys: ['constructor'], errorKeys: {} });
       // Leaving removes the leaver's autoDelete attributes and nobody else's.
       const left = await rawCall('DELETE', `/chatrooms/${proto.id}/users/prototype`, undefined);
@@ -627,44 +887,75 @@ export function hostileSuite(target: Target): void {
       proto.attrs.delete('constructor');
       await verifyRoom(proto, 'prototype left');
       assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), protoBefore, 'Object.prototype gained properties');
-      for (const k of ['polluted', 'metaData', 'keys', 'autoDelete', 'x', 'grant_type']) assert.equal(({} as Record<string, unknown>)[k], undefined, `({}).${k}`);
+      for (const k of ['polluted', 'metaData', 'keys', 'autoDelete', 'x', 'grant_type'])
+        assert.equal(({} as Record<string, unknown>)[k], undefined, `({}).${k}`);
     });
 
     it('property: bodies with __proto__, constructor and prototype at random levels are answered exactly', async () => {
-      const route: RouteDef = { name: 'set (proto property)', method: 'PUT', path: `/metadata/chatroom/${uni.id}/user/alice`, kind: 'set', room: uni, valid: null };
+      const route: RouteDef = {
+        name: 'set (proto property)',
+        method: 'PUT',
+        path: `/metadata/chatroom/${uni.id}/user/alice`,
+        kind: 'set',
+        room: uni,
+        valid: null,
+      };
       type Node = string | Array<[string, Node]>;
       const keyArb = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'a', 'b.c', 'd-1');
       const { node } = fc.letrec<{ node: Node }>((tie) => ({
-        node: fc.oneof({ depthSize: 'small', withCrossShrink: true },
+        node: fc.oneof(
+          { depthSize: 'small', withCrossShrink: true },
           fc.constantFrom('v', '', 'x'),
-          fc.array(fc.tuple(keyArb, tie('node')), { maxLength: 4 })),
+          fc.array(fc.tuple(keyArb, tie('node')), { maxLength: 4 }),
+        ),
       }));
-      const ser = (n: Node): string => (typeof n === 'string' ? JSON.stringify(n) : `{${n.map(([k, v]) => `${JSON.stringify(k)}:${ser(v)}`).join(',')}}`);
-      await fc.assert(fc.asyncProperty(
-        fc.array(fc.tuple(keyArb, node), { minLength: 1, maxLength: 8 }),
-        fc.array(fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), node), { maxLength: 2 }),
-        async (pairs, top) => {
-          const text = `{${top.map(([k, v]) => `${JSON.stringify(k)}:${ser(v)},`).join('')}"metaData":${ser(pairs)}}`;
-          const parsed = JSON.parse(text).metaData as Record<string, unknown>;
-          const res = await oracle(route, text, text);
-          assert.equal(res.status, 200, label(text, res));
-          const expected = expectedOutcome(parsed);
-          assert.deepEqual(sortedEntries(res.body.data.errorKeys), expected.errorKeys, text);
-          assert.deepEqual([...res.body.data.successKeys].sort(), expected.successKeys, text);
-        },
-      ), { numRuns: RUNS, seed: seedOf(4) });
+      const ser = (n: Node): string =>
+        typeof n === 'string' ? JSON.stringify(n) : `{${n.map(([k, v]) => `${JSON.stringify(k)}:${ser(v)}`).join(',')}}`;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(keyArb, node), { minLength: 1, maxLength: 8 }),
+          fc.array(fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), node), { maxLength: 2 }),
+          async (pairs, top) => {
+            const text = `{${top.map(([k, v]) => `${JSON.stringify(k)}:${ser(v)},`).join('')}"metaData":${ser(pairs)}}`;
+            const parsed = JSON.parse(text).metaData as Record<string, unknown>;
+            const res = await oracle(route, text, text);
+            assert.equal(res.status, 200, label(text, res));
+            const expected = expectedOutcome(parsed);
+            assert.deepEqual(sortedEntries(res.body.data.errorKeys), expected.errorKeys, text);
+            assert.deepEqual([...res.body.data.successKeys].sort(), expected.successKeys, text);
+          },
+        ),
+        { numRuns: RUNS, seed: seedOf(4) },
+      );
       assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), protoBefore, 'Object.prototype gained properties');
       await verifyRoom(uni, 'the proto property');
     });
 
     it('property: unicode and control characters in keys and values are stored exactly or refused per key', async () => {
-      const route: RouteDef = { name: 'set (unicode)', method: 'PUT', path: `/metadata/chatroom/${uni.id}/user/alice`, kind: 'set', room: uni, valid: null };
-      const delRoute: RouteDef = { name: 'delete (unicode)', method: 'DELETE', path: `/metadata/chatroom/${uni.id}/user/alice`, kind: 'delete', room: uni, valid: null };
+      const route: RouteDef = {
+        name: 'set (unicode)',
+        method: 'PUT',
+        path: `/metadata/chatroom/${uni.id}/user/alice`,
+        kind: 'set',
+        room: uni,
+        valid: null,
+      };
+      const delRoute: RouteDef = {
+        name: 'delete (unicode)',
+        method: 'DELETE',
+        path: `/metadata/chatroom/${uni.id}/user/alice`,
+        kind: 'delete',
+        room: uni,
+        valid: null,
+      };
       const text = (max: number) => fc.string({ unit: fc.constantFrom(...SPECIALS), maxLength: max });
-      const key = fc.oneof(text(8), fc.string({ unit: fc.constantFrom(...SPECIALS, ...LONE), minLength: 1, maxLength: 6 }), fc.stringMatching(/^[A-Za-z0-9_.-]{1,10}$/));
-      await fc.assert(fc.asyncProperty(
-        fc.array(fc.tuple(key, text(12)), { minLength: 1, maxLength: 10 }), fc.boolean(),
-        async (pairs, alsoDelete) => {
+      const key = fc.oneof(
+        text(8),
+        fc.string({ unit: fc.constantFrom(...SPECIALS, ...LONE), minLength: 1, maxLength: 6 }),
+        fc.stringMatching(/^[A-Za-z0-9_.-]{1,10}$/),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.tuple(key, text(12)), { minLength: 1, maxLength: 10 }), fc.boolean(), async (pairs, alsoDelete) => {
           // Written out by hand: JSON.stringify escapes lone surrogates (\udXXX) and keeps the rest raw.
           const body = `{"metaData":{${pairs.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}}`;
           const parsed = JSON.parse(body).metaData as Record<string, string>;
@@ -675,20 +966,31 @@ export function hostileSuite(target: Target): void {
           assert.deepEqual([...res.body.data.successKeys].sort(), expected.successKeys, body);
           if (alsoDelete) {
             const keys = Object.keys(parsed);
-            const missing = keys.filter((k) => !uni.attrs.has(k)).map((k): [string, string] => [k, `key '${k}' does not exist`]).sort(byKey);
+            const missing = keys
+              .filter((k) => !uni.attrs.has(k))
+              .map((k): [string, string] => [k, `key '${k}' does not exist`])
+              .sort(byKey);
             const del = await oracle(delRoute, JSON.stringify({ keys }), `delete ${JSON.stringify(keys)}`);
             assert.equal(del.status, 200, label('delete', del));
             assert.deepEqual(sortedEntries(del.body.data.errorKeys), missing, `delete ${JSON.stringify(keys)}`);
           }
-        },
-      ), { numRuns: RUNS, seed: seedOf(5) });
+        }),
+        { numRuns: RUNS, seed: seedOf(5) },
+      );
     });
 
     it('lone surrogates (\\ud800 escapes) in values are stored exactly as reported, or refused per key', async () => {
       // A room of its own: a mismatch found here must not spill into the other tests' models.
       const id = await fx.createRoom('alice', []);
       const room: RoomModel = { id, attrs: new Map(), members: await membersOf(id) };
-      const route: RouteDef = { name: 'set (lone surrogates)', method: 'PUT', path: `/metadata/chatroom/${id}/user/alice`, kind: 'set', room, valid: null };
+      const route: RouteDef = {
+        name: 'set (lone surrogates)',
+        method: 'PUT',
+        path: `/metadata/chatroom/${id}/user/alice`,
+        kind: 'set',
+        room,
+        valid: null,
+      };
       for (const lone of ['\\ud800', '\\udfff', 'x\\udbffy', '\\udc00\\ud800']) {
         const res = await oracle(route, `{"metaData":{"lone":"${lone}"}}`, `value "${lone}"`);
         assert.equal(res.status, 200, label(lone, res));
@@ -709,21 +1011,34 @@ export function hostileSuite(target: Target): void {
         { method: 'DELETE', tail: '/user/alice', body: '{"keys":["k1"]}', kind: 'delete' as Kind },
         { method: 'DELETE', tail: '/user/admin/forced', body: '{"keys":["k1"]}', kind: 'delete' as Kind },
       ];
-      await fc.assert(fc.asyncProperty(segment, fc.nat(), fc.boolean(), async (s, c, asRoom) => {
-        const chosen = calls[c % calls.length]!;
-        if (asRoom) {
-          if (s === main.id || s === uni.id || s === proto?.id) return;
-          const route: RouteDef = { ...set, name: `${chosen.method} room ${JSON.stringify(s)}`, method: chosen.method, kind: chosen.kind };
-          const res = await oracle(route, chosen.body, 'unknown room', { path: `/metadata/chatroom/${encodeSegment(s)}${chosen.tail}` });
-          assertError(res, 404, 'resource_not_found', `grpID ${s} does not exist!`, `room ${JSON.stringify(s)}`);
-        } else {
-          if (memberNames.includes(s.toLowerCase()) || chosen.kind === 'get' || chosen.tail.includes('admin')) return;
-          const tail = chosen.tail.replace('alice', encodeSegment(s));
-          const route: RouteDef = { ...set, name: `${chosen.method} user ${JSON.stringify(s)}`, method: chosen.method, kind: chosen.kind };
-          const res = await oracle(route, chosen.body, 'non-member', { path: `/metadata/chatroom/${main.id}${tail}` });
-          assertError(res, 401, 'unauthorized', 'user is not in chatroom', `user ${JSON.stringify(s)}`);
-        }
-      }), { numRuns: RUNS, seed: seedOf(6) });
+      await fc.assert(
+        fc.asyncProperty(segment, fc.nat(), fc.boolean(), async (s, c, asRoom) => {
+          const chosen = calls[c % calls.length]!;
+          if (asRoom) {
+            if (s === main.id || s === uni.id || s === proto?.id) return;
+            const route: RouteDef = {
+              ...set,
+              name: `${chosen.method} room ${JSON.stringify(s)}`,
+              method: chosen.method,
+              kind: chosen.kind,
+            };
+            const res = await oracle(route, chosen.body, 'unknown room', { path: `/metadata/chatroom/${encodeSegment(s)}${chosen.tail}` });
+            assertError(res, 404, 'resource_not_found', `grpID ${s} does not exist!`, `room ${JSON.stringify(s)}`);
+          } else {
+            if (memberNames.includes(s.toLowerCase()) || chosen.kind === 'get' || chosen.tail.includes('admin')) return;
+            const tail = chosen.tail.replace('alice', encodeSegment(s));
+            const route: RouteDef = {
+              ...set,
+              name: `${chosen.method} user ${JSON.stringify(s)}`,
+              method: chosen.method,
+              kind: chosen.kind,
+            };
+            const res = await oracle(route, chosen.body, 'non-member', { path: `/metadata/chatroom/${main.id}${tail}` });
+            assertError(res, 401, 'unauthorized', 'user is not in chatroom', `user ${JSON.stringify(s)}`);
+          }
+        }),
+        { numRuns: RUNS, seed: seedOf(6) },
+      );
     });
 
     it('encoded slashes and dots, dot segments and invalid percent-encoding in ids never reach another room', async () => {
@@ -757,8 +1072,12 @@ export function hostileSuite(target: Target): void {
         const res = await oracle(set, body, path, { path });
         assert.ok(res.status >= 400 && res.status < 500, label(path, res));
       }
-      const otherApp = await send('PUT', `/${fx.app.org}/x/../${fx.app.app}/metadata/chatroom/${main.id}/user/alice`,
-        { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body);
+      const otherApp = await send(
+        'PUT',
+        `/${fx.app.org}/x/../${fx.app.app}/metadata/chatroom/${main.id}/user/alice`,
+        { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      );
       assertError(otherApp, 404, 'organization_application_not_found', undefined, 'dot segment in the app name');
       await verifyRoom(main, 'dot segments');
     });
@@ -787,8 +1106,12 @@ export function hostileSuite(target: Target): void {
       assert.equal(main.attrs.get('dup'), 'second');
       const twice = await oracle(set, '{"metaData":{"m1":"a"},"metaData":{"m2":"b"}}', 'metaData twice');
       assert.deepEqual(twice.body.data, { successKeys: ['m2'], errorKeys: {} });
-      assertError(await oracle(set, '{"metaData":{"m3":"a"},"autoDelete":"DELETE","autoDelete":"maybe"}', 'autoDelete twice'),
-        400, 'illegal_argument', "autoDelete must be DELETE or NO_DELETE, got 'maybe'");
+      assertError(
+        await oracle(set, '{"metaData":{"m3":"a"},"autoDelete":"DELETE","autoDelete":"maybe"}', 'autoDelete twice'),
+        400,
+        'illegal_argument',
+        "autoDelete must be DELETE or NO_DELETE, got 'maybe'",
+      );
       const keys = await oracle(get, '{"keys":["nothing"],"keys":["dup"]}', 'keys twice');
       assert.deepEqual(keys.body.data, { dup: 'second' });
       const gone = await oracle(del, '{"keys":["m2"],"keys":["dup","dup"]}', 'delete keys twice');
@@ -798,19 +1121,46 @@ export function hostileSuite(target: Target): void {
 
     it('Content-Type: a charset, odd casing and whitespace are accepted and still validated; anything else is 415', async () => {
       const set = at(routes, 0);
-      const accepted = ['Application/JSON; charset=UTF-8', 'APPLICATION/JSON', 'application/json;charset=utf-8', 'application/json ; charset=UTF-8', 'application/json;'];
+      const accepted = [
+        'Application/JSON; charset=UTF-8',
+        'APPLICATION/JSON',
+        'application/json;charset=utf-8',
+        'application/json ; charset=UTF-8',
+        'application/json;',
+      ];
       for (const ct of accepted) {
         const ok = await oracle(set, `{"metaData":{"ct":"${ct}"}}`, ct, { headers: { 'content-type': ct } });
         assert.deepEqual(ok.body.data, { successKeys: ['ct'], errorKeys: {} }, label(ct, ok));
         // The media type is not a way around the body schema.
-        assertError(await oracle(set, '{"metaData":5}', `${ct} + wrong type`, { headers: { 'content-type': ct } }), 400, 'illegal_argument', 'body.metaData must be object');
+        assertError(
+          await oracle(set, '{"metaData":5}', `${ct} + wrong type`, { headers: { 'content-type': ct } }),
+          400,
+          'illegal_argument',
+          'body.metaData must be object',
+        );
         assertError(await oracle(set, '{"metaData":', `${ct} + truncated`, { headers: { 'content-type': ct } }), 400, 'json_parse');
       }
-      const refused = ['text/plain', 'text/json', 'application/x-www-form-urlencoded', 'application/jsonp', 'application/json-patch+json',
-        'multipart/form-data; boundary=x', 'application/xml', 'json', '*/*', 'application/json, text/plain', ''];
+      const refused = [
+        'text/plain',
+        'text/json',
+        'application/x-www-form-urlencoded',
+        'application/jsonp',
+        'application/json-patch+json',
+        'multipart/form-data; boundary=x',
+        'application/xml',
+        'json',
+        '*/*',
+        'application/json, text/plain',
+        '',
+      ];
       for (const ct of refused) {
-        assertError(await oracle(set, '{"metaData":{"k1":"ct"}}', `Content-Type ${JSON.stringify(ct)}`, { headers: { 'content-type': ct } }),
-          415, 'web_application', 'Unsupported Media Type', ct);
+        assertError(
+          await oracle(set, '{"metaData":{"k1":"ct"}}', `Content-Type ${JSON.stringify(ct)}`, { headers: { 'content-type': ct } }),
+          415,
+          'web_application',
+          'Unsupported Media Type',
+          ct,
+        );
       }
       const missing = await send(set.method, `${prefix}${set.path}`, { authorization: `Bearer ${token}` }, '{"metaData":{"k1":"ct"}}');
       assertError(missing, 415, 'web_application', 'Unsupported Media Type', 'no Content-Type');
@@ -824,11 +1174,19 @@ export function hostileSuite(target: Target): void {
       const bob = `Bearer ${userToken(fx.app, 'bob')}`;
       const app = `Bearer ${token}`;
       // The first header is not good enough: refused, whatever follows.
-      for (const auth of [['garbage', app], ['Basic x', app], [bob, alice], ['', app], [bob, app]]) {
+      for (const auth of [
+        ['garbage', app],
+        ['Basic x', app],
+        [bob, alice],
+        ['', app],
+        [bob, app],
+      ]) {
         const res = await oracle(set, body, `Authorization ${JSON.stringify(auth)}`, { headers: { Authorization: auth } });
         assert.ok(res.status >= 400 && res.status < 500, label(`Authorization ${JSON.stringify(auth)}`, res));
       }
-      const refusedCt = await oracle(set, body, 'Content-Type text/plain then json', { headers: { 'Content-Type': ['text/plain', 'application/json'] } });
+      const refusedCt = await oracle(set, body, 'Content-Type text/plain then json', {
+        headers: { 'Content-Type': ['text/plain', 'application/json'] },
+      });
       assert.ok(refusedCt.status >= 400 && refusedCt.status < 500, label('Content-Type text/plain, application/json', refusedCt));
       // The first is good: answered as it says, or refused for the ambiguity (the oracle checks either).
       await oracle(set, body, 'Authorization app then garbage', { headers: { Authorization: [app, 'garbage'] } });
@@ -841,8 +1199,16 @@ export function hostileSuite(target: Target): void {
       const needToken = routes.filter((r) => !/client_credentials|password/.test(r.name));
       for (const [i, route] of needToken.entries()) {
         for (const auth of ['', 'Bearer', 'Bearer    ']) {
-          const res = await oracle(route, JSON.stringify(route.valid), `Authorization ${JSON.stringify(auth)}`, { headers: { Authorization: auth } });
-          assertError(res, 401, 'unauthorized', 'Unable to authenticate due to expired access token', `${route.name} #${i} ${JSON.stringify(auth)}`);
+          const res = await oracle(route, JSON.stringify(route.valid), `Authorization ${JSON.stringify(auth)}`, {
+            headers: { Authorization: auth },
+          });
+          assertError(
+            res,
+            401,
+            'unauthorized',
+            'Unable to authenticate due to expired access token',
+            `${route.name} #${i} ${JSON.stringify(auth)}`,
+          );
         }
       }
     });

@@ -5,9 +5,7 @@ import { call, type Reply } from '../../support/client.js';
 import { dropAppKeys } from '../../support/redis-keys.js';
 import { startTarget, type ServerHandle, type Target } from '../../support/server.js';
 import { waitFor } from '../../support/wait.js';
-import {
-  APP_LOCKED, BUSY, expectError, inParallel, INVALID_PASSWORD, median, PASSWORD, timed, USER_LOCKED,
-} from './hardening-helpers.js';
+import { APP_LOCKED, BUSY, expectError, inParallel, INVALID_PASSWORD, median, PASSWORD, timed, USER_LOCKED } from './hardening-helpers.js';
 
 /** Failed-login limits and scrypt fairness of the password grant (issue item 5). */
 export function loginHardeningTests(target: Target): void {
@@ -21,7 +19,10 @@ export function loginHardeningTests(target: Target): void {
       const server = await startTarget(target, apps, { env });
       servers.push(server);
       for (const app of apps) {
-        const res = await call(server.url, 'POST', `/${app.org}/${app.app}/users`, { token: appToken(app), body: users.map((username) => ({ username, password: PASSWORD })) });
+        const res = await call(server.url, 'POST', `/${app.org}/${app.app}/users`, {
+          token: appToken(app),
+          body: users.map((username) => ({ username, password: PASSWORD })),
+        });
         assert.equal(res.status, 200, res.text);
       }
       return server;
@@ -32,27 +33,40 @@ export function loginHardeningTests(target: Target): void {
 
     after(async () => {
       for (const s of servers) await s.close();
-      await dropAppKeys(target, made.map((a) => a.appId));
+      await dropAppKeys(
+        target,
+        made.map((a) => a.appId),
+      );
     });
 
     it('failed logins of one user are limited, counted before the password check: a parallel burst cannot pass the limit', async () => {
       const app = makeApp();
-      const server = await serve({ ROOMKV_LOGIN_FAILURES_PER_USER: '3', ROOMKV_LOGIN_FAILURES_PER_APP: '1000' }, [app], ['victim', 'bystander']);
+      const server = await serve(
+        { ROOMKV_LOGIN_FAILURES_PER_USER: '3', ROOMKV_LOGIN_FAILURES_PER_APP: '1000' },
+        [app],
+        ['victim', 'bystander'],
+      );
       const burst = await Promise.all(Array.from({ length: 12 }, () => login(server, app, 'victim', 'wrong-pw')));
       const statuses = burst.map((r) => r.status).sort();
       assert.deepEqual(statuses, [400, 400, 400, ...Array(9).fill(429)], JSON.stringify(burst.map((r) => r.text)));
       for (const r of burst) expectError(r, r.status, r.status === 400 ? INVALID_PASSWORD : USER_LOCKED, 'burst');
       expectError(await login(server, app, 'victim', PASSWORD), 429, USER_LOCKED, 'the right password of a locked user');
       assert.equal((await login(server, app, 'bystander', PASSWORD)).status, 200, 'another user of the app');
-      for (let i = 0; i < 3; i++) expectError(await login(server, app, 'ghost', 'wrong-pw'), 400, INVALID_PASSWORD, `unknown user, guess ${i}`);
+      for (let i = 0; i < 3; i++)
+        expectError(await login(server, app, 'ghost', 'wrong-pw'), 400, INVALID_PASSWORD, `unknown user, guess ${i}`);
       expectError(await login(server, app, 'ghost', 'wrong-pw'), 429, USER_LOCKED, 'unknown user, past the limit');
     });
 
     it('failed logins of one app are limited across its users, known and unknown', async () => {
       const app = makeApp();
       const other = makeApp();
-      const server = await serve({ ROOMKV_LOGIN_FAILURES_PER_USER: '1000', ROOMKV_LOGIN_FAILURES_PER_APP: '5' }, [app, other], ['real', 'also']);
-      for (const name of ['real', 'nobody1', 'nobody2', 'nobody3', 'also']) expectError(await login(server, app, name, 'wrong-pw'), 400, INVALID_PASSWORD, name);
+      const server = await serve(
+        { ROOMKV_LOGIN_FAILURES_PER_USER: '1000', ROOMKV_LOGIN_FAILURES_PER_APP: '5' },
+        [app, other],
+        ['real', 'also'],
+      );
+      for (const name of ['real', 'nobody1', 'nobody2', 'nobody3', 'also'])
+        expectError(await login(server, app, name, 'wrong-pw'), 400, INVALID_PASSWORD, name);
       expectError(await login(server, app, 'nobody4', 'wrong-pw'), 429, APP_LOCKED, 'past the app limit');
       expectError(await login(server, app, 'real', PASSWORD), 429, APP_LOCKED, 'the right password, app locked');
       assert.equal((await login(server, other, 'real', PASSWORD)).status, 200, 'another app');
@@ -61,7 +75,13 @@ export function loginHardeningTests(target: Target): void {
     it('an unknown user is answered exactly as a wrong password, in comparable time', async (t) => {
       const app = makeApp();
       const server = await serve({}, [app], ['known']);
-      const strip = (r: Reply) => ({ status: r.status, error: r.body.error, exception: r.body.exception, description: r.body.error_description, keys: Object.keys(r.body).sort() });
+      const strip = (r: Reply) => ({
+        status: r.status,
+        error: r.body.error,
+        exception: r.body.exception,
+        description: r.body.error_description,
+        keys: Object.keys(r.body).sort(),
+      });
       const unknownMs: number[] = [];
       const wrongMs: number[] = [];
       for (let i = 0; i < 6; i++) {
@@ -95,7 +115,11 @@ export function loginHardeningTests(target: Target): void {
     it("one app's flood of logins leaves another app's logins about as fast as without it (median < 4x)", async (t) => {
       const [flooded, calm] = [makeApp(), makeApp()];
       // One check at a time per app: the flood holds one of the two cores, the calm app has the other.
-      const server = await serve({ ROOMKV_LOGIN_FAILURES_PER_USER: '1000', ROOMKV_LOGIN_CONCURRENCY_PER_APP: '1' }, [flooded, calm], ['someone']);
+      const server = await serve(
+        { ROOMKV_LOGIN_FAILURES_PER_USER: '1000', ROOMKV_LOGIN_CONCURRENCY_PER_APP: '1' },
+        [flooded, calm],
+        ['someone'],
+      );
       const measure = async () => {
         const ms: number[] = [];
         for (let i = 0; i < 7; i++) {
@@ -109,13 +133,19 @@ export function loginHardeningTests(target: Target): void {
       // 32 clients, each logging in again as soon as answered: within one app's concurrency + queue.
       let flooding = true;
       let done = 0;
-      const flood = inParallel(32, Array.from({ length: 32 }, () => async () => {
-        while (flooding) {
-          const res = await login(server, flooded, 'someone', PASSWORD);
-          assert.equal(res.status, 200, res.text);
-          done++;
-        }
-      })).then(() => undefined, (err: unknown) => err);
+      const flood = inParallel(
+        32,
+        Array.from({ length: 32 }, () => async () => {
+          while (flooding) {
+            const res = await login(server, flooded, 'someone', PASSWORD);
+            assert.equal(res.status, 200, res.text);
+            done++;
+          }
+        }),
+      ).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       try {
         await waitFor('the flood to be under way', async () => done >= 8 || (await Promise.race([flood, undefined])) !== undefined, 60_000);
         const loud = await measure();
@@ -129,14 +159,19 @@ export function loginHardeningTests(target: Target): void {
       if (failed !== undefined) throw failed;
     });
 
-    it('failed-login counters are shared by every instance on the same store', { skip: target.name === 'sqlite' ? 'one instance per SQLite file' : false }, async () => {
-      const app = makeApp();
-      const env = { ROOMKV_LOGIN_FAILURES_PER_USER: '3', ROOMKV_LOGIN_FAILURES_PER_APP: '1000' };
-      const first = await serve(env, [app], ['shared']);
-      const second = await startTarget(target, [app], { env });
-      servers.push(second);
-      for (const server of [first, second, first]) expectError(await login(server, app, 'shared', 'wrong-pw'), 400, INVALID_PASSWORD, 'guess');
-      for (const server of [second, first]) expectError(await login(server, app, 'shared', PASSWORD), 429, USER_LOCKED, 'locked on both');
-    });
+    it(
+      'failed-login counters are shared by every instance on the same store',
+      { skip: target.name === 'sqlite' ? 'one instance per SQLite file' : false },
+      async () => {
+        const app = makeApp();
+        const env = { ROOMKV_LOGIN_FAILURES_PER_USER: '3', ROOMKV_LOGIN_FAILURES_PER_APP: '1000' };
+        const first = await serve(env, [app], ['shared']);
+        const second = await startTarget(target, [app], { env });
+        servers.push(second);
+        for (const server of [first, second, first])
+          expectError(await login(server, app, 'shared', 'wrong-pw'), 400, INVALID_PASSWORD, 'guess');
+        for (const server of [second, first]) expectError(await login(server, app, 'shared', PASSWORD), 429, USER_LOCKED, 'locked on both');
+      },
+    );
   });
 }

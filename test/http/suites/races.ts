@@ -30,7 +30,8 @@ export function racesSuite(target: Target): void {
     after(() => fx.close());
 
     const roomOf = (members: string[]) => fx.createRoom(at(members, 0), members.slice(1));
-    const getAll = async (room: string) => ok(await fx.admin.call('POST', `/metadata/chatroom/${room}`, { body: {} })) as unknown as Record<string, string>;
+    const getAll = async (room: string) =>
+      ok(await fx.admin.call('POST', `/metadata/chatroom/${room}`, { body: {} })) as unknown as Record<string, string>;
     const set = (user: string, room: string, metaData: Record<string, string>, forced = false) =>
       fx.user(user).call('PUT', `/metadata/chatroom/${room}/user/${user}${forced ? '/forced' : ''}`, { body: { metaData } });
 
@@ -110,9 +111,10 @@ export function racesSuite(target: Target): void {
         members.forEach((u, i) => {
           calls.push(set(u, room, { [key]: u }, true).then((res) => ({ kind: 'set', who: u, res })));
           // app-token forced deletes as the pseudo-user admin, and user-token ones by a member
-          const del = i % 2 === 0
-            ? fx.admin.call('DELETE', `/metadata/chatroom/${room}/user/admin/forced`, { body: { keys: [key] } })
-            : fx.user(u).call('DELETE', `/metadata/chatroom/${room}/user/${u}/forced`, { body: { keys: [key] } });
+          const del =
+            i % 2 === 0
+              ? fx.admin.call('DELETE', `/metadata/chatroom/${room}/user/admin/forced`, { body: { keys: [key] } })
+              : fx.user(u).call('DELETE', `/metadata/chatroom/${room}/user/${u}/forced`, { body: { keys: [key] } });
           calls.push(del.then((res) => ({ kind: 'del', who: u, res })));
         });
         const outcomes = await Promise.all(calls);

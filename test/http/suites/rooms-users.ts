@@ -100,7 +100,10 @@ export function roomsUsersSuite(target: Target): void {
         const res = await register(names.map((username) => ({ username: username.toUpperCase(), password: 'pw-123456' })));
         assert.equal(res.status, 200, res.text);
         assert.equal(res.body.entities.length, 60);
-        assert.deepEqual(res.body.entities.map((e: { username: string }) => e.username), names);
+        assert.deepEqual(
+          res.body.entities.map((e: { username: string }) => e.username),
+          names,
+        );
         assert.equal(new Set(res.body.entities.map((e: { uuid: string }) => e.uuid)).size, 60);
         for (const e of res.body.entities) {
           assert.equal(e.type, 'user');
@@ -181,7 +184,10 @@ export function roomsUsersSuite(target: Target): void {
       it('accepts the full username alphabet up to 64 characters', async () => {
         const dotted = `${uniq('a.b-c_d')}`;
         const long = `${uniq('l')}`.padEnd(64, '9');
-        const res = await register([{ username: dotted, password: 'pw-123456' }, { username: long, password: 'pw-123456' }]);
+        const res = await register([
+          { username: dotted, password: 'pw-123456' },
+          { username: long, password: 'pw-123456' },
+        ]);
         assert.equal(res.status, 200, res.text);
         assert.equal((await getUser(dotted)).status, 200);
         assert.equal((await getUser(long)).status, 200);
@@ -218,7 +224,14 @@ export function roomsUsersSuite(target: Target): void {
         const d = await details(id);
         assert.deepEqual(Object.keys(d).sort(), ['affiliations_count', 'created', 'description', 'id', 'maxusers', 'name', 'owner']);
         assert.deepEqual(
-          { id: d.id, name: d.name, description: d.description, owner: d.owner, maxusers: d.maxusers, affiliations_count: d.affiliations_count },
+          {
+            id: d.id,
+            name: d.name,
+            description: d.description,
+            owner: d.owner,
+            maxusers: d.maxusers,
+            affiliations_count: d.affiliations_count,
+          },
           { id, name: 'Lobby', description: 'the lobby', owner, maxusers: 10000, affiliations_count: 2 },
         );
         assert.equal(typeof d.created, 'number');
@@ -266,14 +279,30 @@ export function roomsUsersSuite(target: Target): void {
         assertError(await fx.admin.call('GET', `/chatrooms/${room}`), 404, 'resource_not_found', gone);
         assertError(await fx.admin.call('GET', `/chatrooms/${room}/users`), 404, 'resource_not_found', gone);
         assertError(await fx.admin.call('POST', `/metadata/chatroom/${room}`, { body: {} }), 404, 'resource_not_found', gone);
-        assertError(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${owner}`, { body: { metaData: { k: 'w' } } }),
-          404, 'resource_not_found', gone);
-        assertError(await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${owner}/forced`, { body: { metaData: { k: 'w' } } }),
-          404, 'resource_not_found', gone);
-        assertError(await fx.admin.call('DELETE', `/metadata/chatroom/${room}/user/${owner}`, { body: { keys: ['k'] } }),
-          404, 'resource_not_found', gone);
-        assertError(await fx.admin.call('DELETE', `/metadata/chatroom/${room}/user/admin/forced`, { body: { keys: ['k'] } }),
-          404, 'resource_not_found', gone);
+        assertError(
+          await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${owner}`, { body: { metaData: { k: 'w' } } }),
+          404,
+          'resource_not_found',
+          gone,
+        );
+        assertError(
+          await fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${owner}/forced`, { body: { metaData: { k: 'w' } } }),
+          404,
+          'resource_not_found',
+          gone,
+        );
+        assertError(
+          await fx.admin.call('DELETE', `/metadata/chatroom/${room}/user/${owner}`, { body: { keys: ['k'] } }),
+          404,
+          'resource_not_found',
+          gone,
+        );
+        assertError(
+          await fx.admin.call('DELETE', `/metadata/chatroom/${room}/user/admin/forced`, { body: { keys: ['k'] } }),
+          404,
+          'resource_not_found',
+          gone,
+        );
         assertError(await fx.admin.call('DELETE', `/chatrooms/${room}`), 404, 'resource_not_found', gone);
       });
 
@@ -323,7 +352,9 @@ export function roomsUsersSuite(target: Target): void {
       it('refuses to add past maxusers with 403 forbidden_op and keeps the members', async () => {
         const [owner, a, b, c] = [uniq('own'), uniq('fill'), uniq('fill'), uniq('fill')];
         await fx.createUsers(owner, a, b, c);
-        const created = await fx.admin.call('POST', '/chatrooms', { body: { name: 'small', description: '', owner, maxusers: 3, members: [a] } });
+        const created = await fx.admin.call('POST', '/chatrooms', {
+          body: { name: 'small', description: '', owner, maxusers: 3, members: [a] },
+        });
         assert.equal(created.status, 200, created.text);
         const room = created.body.data.id as string;
         const many = await fx.admin.call('POST', `/chatrooms/${room}/users`, { body: { usernames: [b, c] } });
@@ -393,11 +424,25 @@ export function roomsUsersSuite(target: Target): void {
         assert.equal(all.body.action, 'get');
         assert.equal(all.body.count, 5);
         assert.deepEqual(all.body.data[0], { owner });
-        assert.deepEqual(all.body.data.slice(1).map((e: Record<string, string>) => Object.keys(e)), [['member'], ['member'], ['member'], ['member']]);
-        assert.deepEqual(all.body.data.slice(1).map((e: { member: string }) => e.member).sort(), [...ms].sort());
+        assert.deepEqual(
+          all.body.data.slice(1).map((e: Record<string, string>) => Object.keys(e)),
+          [['member'], ['member'], ['member'], ['member']],
+        );
+        assert.deepEqual(
+          all.body.data
+            .slice(1)
+            .map((e: { member: string }) => e.member)
+            .sort(),
+          [...ms].sort(),
+        );
 
         const seen: Array<Record<string, string>> = [];
-        for (const [pagenum, size] of [[1, 2], [2, 2], [3, 1], [4, 0]] as const) {
+        for (const [pagenum, size] of [
+          [1, 2],
+          [2, 2],
+          [3, 1],
+          [4, 0],
+        ] as const) {
           const page = await fx.admin.call('GET', `/chatrooms/${room}/users?pagenum=${pagenum}&pagesize=2`);
           assert.equal(page.status, 200, page.text);
           assert.equal(page.body.data.length, size, `page ${pagenum}: ${page.text}`);
@@ -434,7 +479,7 @@ export function roomsUsersSuite(target: Target): void {
         assert.deepEqual(await attrs(room), { kept: 'x' });
       });
 
-      it('removing several members at once deletes each one\'s DELETE keys', async () => {
+      it("removing several members at once deletes each one's DELETE keys", async () => {
         const [owner, a, b, c] = [uniq('own'), uniq('ada'), uniq('bob'), uniq('cy')];
         await fx.createUsers(owner, a, b, c);
         const room = await fx.createRoom(owner, [a, b, c]);
@@ -552,7 +597,13 @@ export function roomsUsersSuite(target: Target): void {
         fx.admin.call('PUT', `/metadata/chatroom/${room}/user/${user}`, { body: { metaData, autoDelete } });
       const a = await put(first, 'alice', { keep: 'x'.repeat(16) }, 'NO_DELETE');
       const o = await put(first, 'owner', { mine: 'y'.repeat(16) }, 'DELETE');
-      assert.deepEqual([a.body.data, o.body.data], [{ successKeys: ['keep'], errorKeys: {} }, { successKeys: ['mine'], errorKeys: {} }]);
+      assert.deepEqual(
+        [a.body.data, o.body.data],
+        [
+          { successKeys: ['keep'], errorKeys: {} },
+          { successKeys: ['mine'], errorKeys: {} },
+        ],
+      );
 
       const second = await fx.createRoom('owner', ['alice']);
       const blocked = await put(second, 'alice', { next: 'z'.repeat(16) }, 'NO_DELETE');

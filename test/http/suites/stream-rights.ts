@@ -33,7 +33,12 @@ async function put(fx: Fixture, room: string, user: string, metaData: Record<str
 }
 
 /** Opens a stream and waits for its snapshot. */
-async function subscribe(fx: Fixture, room: string, token: string, headers: Record<string, string> = {}): Promise<{ s: SseStream; snap: SseMessage }> {
+async function subscribe(
+  fx: Fixture,
+  room: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<{ s: SseStream; snap: SseMessage }> {
   const s = await openStream(eventsUrl(fx, room), { token, headers });
   assert.equal(s.status, 200, s.text);
   const snap = await s.next(undefined, WAIT_MS);
@@ -44,7 +49,10 @@ async function subscribe(fx: Fixture, room: string, token: string, headers: Reco
 /** Waits for the stream's `end` event and its close; returns the end's reason. */
 async function ended(s: SseStream): Promise<string> {
   const end = await s.next((m) => m.event === 'end', WAIT_MS);
-  await Promise.race([s.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('stream not closed after end')), WAIT_MS).unref())]);
+  await Promise.race([
+    s.closed,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('stream not closed after end')), WAIT_MS).unref()),
+  ]);
   return json(end).reason as string;
 }
 
@@ -82,7 +90,7 @@ export function streamRightsSuite(target: Target): void {
       assert.equal(removed.status, 200, removed.text);
       await put(fx, room, 'alice', { seat1: 'alice' });
       assert.equal(await ended(s), 'membership_ended');
-      assert.deepEqual(events(s), [], 'the set after the removal is not bob\'s to see');
+      assert.deepEqual(events(s), [], "the set after the removal is not bob's to see");
       // the others carry on
       for (const keep of [other, admin]) {
         const e = json(await keep.next((m) => m.event === undefined, WAIT_MS));
@@ -100,10 +108,17 @@ export function streamRightsSuite(target: Target): void {
       await put(fx, room, 'alice', { later: 'x' });
       assert.equal(await ended(s), 'membership_ended');
       // The removal's own event may race the rights check that ends the stream; what follows it never reaches it.
-      assert.ok(['', 'member_left'].includes(events(s).map((e) => e.reason).join()), JSON.stringify(events(s)));
+      assert.ok(
+        ['', 'member_left'].includes(
+          events(s)
+            .map((e) => e.reason)
+            .join(),
+        ),
+        JSON.stringify(events(s)),
+      );
     });
 
-    it('a deleted user\'s stream ends with user_deleted', async () => {
+    it("a deleted user's stream ends with user_deleted", async () => {
       await fx.createUsers('erin');
       const room = await fx.createRoom('alice', ['erin']);
       const { s } = await subscribe(fx, room, userToken(fx.app, 'erin'));
@@ -136,11 +151,14 @@ export function streamRightsSuite(target: Target): void {
       await put(fx, room, 'alice', { next: 'still here' });
       const got = await s.next((m) => m.event === undefined && json(m).attributes.next === 'still here', WAIT_MS);
       assert.ok(got);
-      assert.equal(s.messages.some((m) => m.event === 'end'), false);
+      assert.equal(
+        s.messages.some((m) => m.event === 'end'),
+        false,
+      );
       s.close();
     });
 
-    it('a destroyed room\'s log is read by app tokens only', async () => {
+    it("a destroyed room's log is read by app tokens only", async () => {
       const room = await fx.createRoom('alice', ['bob']);
       await put(fx, room, 'alice', { secret: 'value' });
       assert.equal((await fx.admin.call('DELETE', `/chatrooms/${room}`)).status, 200);
@@ -216,18 +234,28 @@ export function streamRightsSuite(target: Target): void {
       const bob = [await subscribe(fx, room, userToken(fx.app, 'bob')), await subscribe(fx, room, userToken(fx.app, 'bob'))];
       const third = await openStream(eventsUrl(fx, room), { token: userToken(fx.app, 'bob') });
       assert.equal(third.status, 429, third.text);
-      assert.deepEqual([third.body.error, third.body.error_description], ['reach_limit', 'too many open event streams for this user (limit 2)']);
+      assert.deepEqual(
+        [third.body.error, third.body.error_description],
+        ['reach_limit', 'too many open event streams for this user (limit 2)'],
+      );
       const carol = await subscribe(fx, room, userToken(fx.app, 'carol'));
       const fourth = await openStream(eventsUrl(fx, room), { token: appToken(fx.app) });
       assert.equal(fourth.status, 429, fourth.text);
-      assert.deepEqual([fourth.body.error, fourth.body.error_description], ['reach_limit', 'too many open event streams for this app (limit 3)']);
+      assert.deepEqual(
+        [fourth.body.error, fourth.body.error_description],
+        ['reach_limit', 'too many open event streams for this app (limit 3)'],
+      );
       at(bob, 0).s.close();
-      const reopened = await waitFor('the closed stream\'s place to be free', async () => {
-        const s = await openStream(eventsUrl(fx, room), { token: userToken(fx.app, 'bob') });
-        if (s.status === 200) return s;
-        s.close();
-        return false;
-      }, WAIT_MS);
+      const reopened = await waitFor(
+        "the closed stream's place to be free",
+        async () => {
+          const s = await openStream(eventsUrl(fx, room), { token: userToken(fx.app, 'bob') });
+          if (s.status === 200) return s;
+          s.close();
+          return false;
+        },
+        WAIT_MS,
+      );
       reopened.close();
       at(bob, 1).s.close();
       carol.s.close();
@@ -244,7 +272,9 @@ export function streamRightsSuite(target: Target): void {
 
     it('20 stream opens at once by a member limited to 5 calls/s: most get 429 reach_limit', async () => {
       const room = await fx.createRoom('alice', ['bob']);
-      const opened = await Promise.all(Array.from({ length: 20 }, () => openStream(eventsUrl(fx, room), { token: userToken(fx.app, 'bob') })));
+      const opened = await Promise.all(
+        Array.from({ length: 20 }, () => openStream(eventsUrl(fx, room), { token: userToken(fx.app, 'bob') })),
+      );
       const statuses = opened.map((s) => s.status);
       for (const s of opened) s.close();
       const limited = opened.filter((s) => s.status === 429);

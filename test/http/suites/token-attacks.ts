@@ -8,9 +8,16 @@ import { startTarget, type ServerHandle, type Target } from '../../support/serve
 
 // The package's AccessToken2 builds tokens with any issueTs, so expired tokens need no waiting.
 const require = createRequire(import.meta.url);
-interface Service007 { add_privilege(privilege: number, expire: number): void }
+interface Service007 {
+  add_privilege(privilege: number, expire: number): void;
+}
 const AT2 = require('agora-token/src/AccessToken2.js') as {
-  AccessToken2: new (appId: string, appCertificate: string, issueTs: number, expire: number) => { add_service(s: Service007): void; build(): string };
+  AccessToken2: new (
+    appId: string,
+    appCertificate: string,
+    issueTs: number,
+    expire: number,
+  ) => { add_service(s: Service007): void; build(): string };
   ServiceChat: new (userId?: string) => Service007;
 };
 const PRIV_USER = 1;
@@ -115,14 +122,20 @@ export function tokenAttacksSuite(target: Target): void {
     /** A forced set that would leave a mark if the token were accepted. */
     const probe = (token: string) => call(server.url, 'PUT', `${prefix}${setPath}`, { token, body: { metaData: { tampered: 'yes' } } });
     /** A read, for variants that are the original token in another spelling. */
-    const readProbe = (token: string) => call(server.url, 'POST', `${prefix}/metadata/chatroom/${room}`, { token, body: { keys: ['seed'] } });
+    const readProbe = (token: string) =>
+      call(server.url, 'POST', `${prefix}/metadata/chatroom/${room}`, { token, body: { keys: ['seed'] } });
 
     /**
      * Sends every variant, PARALLEL at a time. A variant that decodes to exactly the original token
      * (another spelling of the same signed bytes) may be accepted; every other one must be a 401
      * with a token error. Returns how many were sent and how many were such spellings.
      */
-    async function assertAllRefused(original: string, variants: Iterable<[number, string]>, sameToken: (t: string) => boolean, what: string) {
+    async function assertAllRefused(
+      original: string,
+      variants: Iterable<[number, string]>,
+      sameToken: (t: string) => boolean,
+      what: string,
+    ) {
       let sent = 0;
       let spellings = 0;
       let pending: Array<Promise<void>> = [];
@@ -156,7 +169,9 @@ export function tokenAttacksSuite(target: Target): void {
     before(async () => {
       server = await startTarget(target, [app, other]);
       admin = client(server.url, prefix, appToken(app));
-      const reg = await admin.call('POST', '/users', { body: ['alice', 'bob', 'carol'].map((username) => ({ username, password: PASSWORD })) });
+      const reg = await admin.call('POST', '/users', {
+        body: ['alice', 'bob', 'carol'].map((username) => ({ username, password: PASSWORD })),
+      });
       assert.equal(reg.status, 200, reg.text);
       const created = await admin.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'alice', members: ['bob'] } });
       assert.equal(created.status, 200, created.text);
@@ -174,14 +189,26 @@ export function tokenAttacksSuite(target: Target): void {
       const same = (t: string) => decode007(t)?.equals(content) === true;
       const compressed = Buffer.from(token.slice(3), 'base64');
       const text = await assertAllRefused(token, charFlips(token, 256, 7), same, '007 text');
-      const bytes = await assertAllRefused(token, (function* () {
-        for (const [bit, b] of bitFlips(compressed, 256, 11)) yield [bit, `007${b.toString('base64')}`] as [number, string];
-      })(), same, '007 compressed bytes');
-      const fields = await assertAllRefused(token, (function* () {
-        for (const [bit, b] of bitFlips(content)) yield [bit, `007${deflateSync(b).toString('base64')}`] as [number, string];
-      })(), same, '007 content');
+      const bytes = await assertAllRefused(
+        token,
+        (function* () {
+          for (const [bit, b] of bitFlips(compressed, 256, 11)) yield [bit, `007${b.toString('base64')}`] as [number, string];
+        })(),
+        same,
+        '007 compressed bytes',
+      );
+      const fields = await assertAllRefused(
+        token,
+        (function* () {
+          for (const [bit, b] of bitFlips(content)) yield [bit, `007${deflateSync(b).toString('base64')}`] as [number, string];
+        })(),
+        same,
+        '007 content',
+      );
       assert.ok(text.sent + bytes.sent + fields.sent >= 500, `only ${text.sent + bytes.sent + fields.sent} variants sent`);
-      t.diagnostic(`sent: text ${text.sent}, compressed ${bytes.sent}, content ${fields.sent}; same token in another spelling: ${text.spellings + bytes.spellings}`);
+      t.diagnostic(
+        `sent: text ${text.sent}, compressed ${bytes.sent}, content ${fields.sent}; same token in another spelling: ${text.spellings + bytes.spellings}`,
+      );
       // Different bytes always; at most a handful of padding-bit spellings of the same bytes.
       assert.equal(fields.spellings, 0);
       assert.ok(text.spellings + bytes.spellings <= 16, `${text.spellings + bytes.spellings} variants decode to the original token`);
@@ -200,9 +227,14 @@ export function tokenAttacksSuite(target: Target): void {
       const dot = token.indexOf('.');
       const payload = Buffer.from(token.slice(4, dot), 'base64url');
       const text = await assertAllRefused(token, charFlips(token, 512, 13), same, 'issued text');
-      const fields = await assertAllRefused(token, (function* () {
-        for (const [bit, b] of bitFlips(payload)) yield [bit, `YWMt${b.toString('base64url')}${token.slice(dot)}`] as [number, string];
-      })(), same, 'issued payload');
+      const fields = await assertAllRefused(
+        token,
+        (function* () {
+          for (const [bit, b] of bitFlips(payload)) yield [bit, `YWMt${b.toString('base64url')}${token.slice(dot)}`] as [number, string];
+        })(),
+        same,
+        'issued payload',
+      );
       assert.ok(text.sent + fields.sent >= 500, `only ${text.sent + fields.sent} variants sent`);
       t.diagnostic(`sent: text ${text.sent}, payload ${fields.sent}; same token in another spelling: ${text.spellings}`);
       assert.equal(fields.spellings, 0);
@@ -212,8 +244,18 @@ export function tokenAttacksSuite(target: Target): void {
     it("another app's token, and a token signed with another app's certificate, are 401 OAuth", async () => {
       expectError(await probe(appToken(other)), 401, OAUTH, 'another app on the same server');
       expectError(await probe(appToken(makeApp())), 401, OAUTH, 'an app the server does not know');
-      expectError(await probe(appToken({ ...app, appCertificate: other.appCertificate })), 401, OAUTH, "signed with the other app's certificate");
-      expectError(await probe(userToken({ ...app, appCertificate: other.appCertificate }, 'alice')), 401, OAUTH, 'user token, other certificate');
+      expectError(
+        await probe(appToken({ ...app, appCertificate: other.appCertificate })),
+        401,
+        OAUTH,
+        "signed with the other app's certificate",
+      );
+      expectError(
+        await probe(userToken({ ...app, appCertificate: other.appCertificate }, 'alice')),
+        401,
+        OAUTH,
+        'user token, other certificate',
+      );
       const otherIssued = await call(server.url, 'POST', `/${other.org}/${other.app}/token`, {
         body: { grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret },
       });
@@ -256,7 +298,8 @@ export function tokenAttacksSuite(target: Target): void {
         ['DELETE', `/chatrooms/${room}/users/bob`, undefined],
         ['POST', '/token', { grant_type: 'inherit', username: 'bob' }],
       ];
-      for (const [method, path, body] of calls) expectError(await alice.call(method, path, { body }), 403, APP_TOKEN_REQUIRED, `${method} ${path}`);
+      for (const [method, path, body] of calls)
+        expectError(await alice.call(method, path, { body }), 403, APP_TOKEN_REQUIRED, `${method} ${path}`);
       assert.equal((await admin.call('GET', '/users/byuser')).status, 404);
       const members = await admin.call('GET', `/chatrooms/${room}/users`);
       assert.deepEqual(members.body.data, [{ owner: 'alice' }, { member: 'bob' }]);
@@ -285,14 +328,18 @@ export function tokenAttacksSuite(target: Target): void {
       const dataDir = tempDir();
       const aPrefix = `/${a.org}/${a.app}`;
       const bPrefix = `/${b.org}/${b.app}`;
-      const issue = (s: ServerHandle, x: TestApp) => call(s.url, 'POST', `/${x.org}/${x.app}/token`, {
-        body: { grant_type: 'client_credentials', client_id: x.clientId, client_secret: x.clientSecret },
-      });
+      const issue = (s: ServerHandle, x: TestApp) =>
+        call(s.url, 'POST', `/${x.org}/${x.app}/token`, {
+          body: { grant_type: 'client_credentials', client_id: x.clientId, client_secret: x.clientSecret },
+        });
       const first = await startTarget(target, [a, b], { dataDir });
       let bIssued: string;
       try {
         for (const x of [a, b]) {
-          const reg = await call(first.url, 'POST', `/${x.org}/${x.app}/users`, { token: appToken(x), body: { username: 'ann', password: PASSWORD } });
+          const reg = await call(first.url, 'POST', `/${x.org}/${x.app}/users`, {
+            token: appToken(x),
+            body: { username: 'ann', password: PASSWORD },
+          });
           assert.equal(reg.status, 200, reg.text);
         }
         const grant = await issue(first, b);
@@ -304,17 +351,42 @@ export function tokenAttacksSuite(target: Target): void {
       }
       const second = await startTarget(target, [a], { dataDir });
       try {
-        for (const [method, path] of [['GET', '/users/ann'], ['POST', '/chatrooms'], ['POST', '/token']] as const) {
+        for (const [method, path] of [
+          ['GET', '/users/ann'],
+          ['POST', '/chatrooms'],
+          ['POST', '/token'],
+        ] as const) {
           for (const token of [appToken(b), bIssued, appToken(a)]) {
             const res = await call(second.url, method, `${bPrefix}${path}`, { token, body: method === 'POST' ? {} : undefined });
-            expectError(res, 404, ['organization_application_not_found', `Could not find application for ${b.org}/${b.app} from URI: ${bPrefix.slice(1)}${path}`], `${method} ${path}`);
+            expectError(
+              res,
+              404,
+              [
+                'organization_application_not_found',
+                `Could not find application for ${b.org}/${b.app} from URI: ${bPrefix.slice(1)}${path}`,
+              ],
+              `${method} ${path}`,
+            );
           }
-          const byId = await call(second.url, method, `/app-id/${b.appId}${path}`, { token: appToken(b), body: method === 'POST' ? {} : undefined });
-          expectError(byId, 404, ['organization_application_not_found', `Could not find application for app-id/${b.appId} from URI: app-id/${b.appId}${path}`], `app-id ${path}`);
+          const byId = await call(second.url, method, `/app-id/${b.appId}${path}`, {
+            token: appToken(b),
+            body: method === 'POST' ? {} : undefined,
+          });
+          expectError(
+            byId,
+            404,
+            ['organization_application_not_found', `Could not find application for app-id/${b.appId} from URI: app-id/${b.appId}${path}`],
+            `app-id ${path}`,
+          );
         }
         for (const token of [appToken(b), bIssued, userToken(b, 'ann')]) {
           expectError(await call(second.url, 'GET', `${aPrefix}/users/ann`, { token }), 401, OAUTH, "B's token on A's routes");
-          expectError(await call(second.url, 'POST', `${aPrefix}/users`, { token, body: { username: 'intruder', password: PASSWORD } }), 401, OAUTH, "B's token registering on A");
+          expectError(
+            await call(second.url, 'POST', `${aPrefix}/users`, { token, body: { username: 'intruder', password: PASSWORD } }),
+            401,
+            OAUTH,
+            "B's token registering on A",
+          );
         }
         // A kept its data and still answers its own tokens.
         const kept = await call(second.url, 'GET', `${aPrefix}/users/ann`, { token: appToken(a) });
