@@ -91,6 +91,7 @@ async function startCluster() {
 const FAST = [
   'test/domain/',
   'test/auth/',
+  'test/service/',
   'test/store/sqlite.test.ts',
   'test/http/sqlite.test.ts',
   'test/http/deep-json.test.ts',

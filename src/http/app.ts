@@ -26,6 +26,7 @@ import { eventRoutes, OpenStreams } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { attributeRecordRoutes } from './routes/console-api.js';
 import { consoleRoutes } from './routes/console.js';
+import { makeServices } from '../service/index.js';
 
 export interface AppDeps {
   config: Pick<
@@ -218,17 +219,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Event streams never end by themselves: end them first, so that close() can drain the rest.
   f.addHook('preClose', async () => streams.closeAll());
   const streamOptions = { heartbeatMs: config.sseHeartbeatMs, maxBufferBytes: config.sseMaxBufferBytes };
+  const login = { guard, maxTtlS: config.tokenMaxTtlS, clock };
+  const services = makeServices({ store, counter: metrics, streams, auth, login });
   for (const prefix of PREFIXES) {
     await f.register(
       async (scope) => {
         scope.addHook('onRequest', hook);
-        await scope.register(attributeRoutes(store, metrics));
-        await scope.register(userRoutes(store));
-        await scope.register(chatroomRoutes(store));
-        await scope.register(tokenRoutes(store, auth, { guard, maxTtlS: config.tokenMaxTtlS, clock }));
-        await scope.register(eventRoutes(store, streamOptions, streams, metrics));
-        await scope.register(webhookRoutes(store));
-        await scope.register(attributeRecordRoutes(store));
+        await scope.register(attributeRoutes(services.attributes));
+        await scope.register(userRoutes(services.users));
+        await scope.register(chatroomRoutes(services.rooms));
+        await scope.register(tokenRoutes(services.tokens));
+        await scope.register(eventRoutes(services.streams, store, streamOptions, streams, metrics));
+        await scope.register(webhookRoutes(services.webhooks));
+        await scope.register(attributeRecordRoutes(services.attributes));
       },
       { prefix },
     );

@@ -1,15 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppRecord, AppRegistry } from '../config/apps.js';
-import type { Authenticator, Principal } from '../auth/authenticator.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import { Errors } from '../domain/errors.js';
 import type { RoomStore } from '../store/types.js';
+import { openContext, requireActsAs, requireAppToken, type ServiceContext } from '../service/context.js';
 import type { RateLimiter } from './rate-limit.js';
 
+/** What the tenant hook learned of a request, as far as it got. */
 export interface RequestContext {
+  /** The app the path names: set first, on every tenant route. */
   app?: AppRecord;
-  principal?: Principal;
-  /** For user tokens: the username the token acts as (a 007 user id may be the user's uuid). */
-  actor?: string;
+  /** Who calls: set once the token is verified and may make the call, on routes that take one. */
+  tenant?: ServiceContext;
 }
 
 /**
@@ -27,6 +29,24 @@ export function ctx(req: FastifyRequest): RequestContext {
   return (req as unknown as { rk: RequestContext }).rk;
 }
 
+/** The app of a tenant route: the hook resolved it (or answered 404) before any handler runs. */
+export function appOf(req: FastifyRequest): AppRecord {
+  const app = ctx(req)?.app;
+  if (app === undefined)
+    throw new Error(`${req.method} ${req.routeOptions.url ?? req.url}: no tenant app (route outside the tenant scope?)`);
+  return app;
+}
+
+/**
+ * The caller of a route that takes a token (auth 'attr', 'admin' or 'stream'): the hook verified
+ * it, and who may make the call, before any handler runs.
+ */
+export function tenant(req: FastifyRequest): ServiceContext {
+  const caller = ctx(req)?.tenant;
+  if (caller === undefined) throw new Error(`${req.method} ${req.routeOptions.url ?? req.url}: no caller (a route with auth 'none'?)`);
+  return caller;
+}
+
 export interface HookDeps {
   apps: AppRegistry;
   auth: Authenticator;
@@ -40,8 +60,6 @@ interface TenantParams {
   appId?: string;
   username?: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The URI named in organization_application_not_found: the path without its leading slash. */
 export function pathOf(req: FastifyRequest): string {
@@ -74,30 +92,12 @@ export function tenantHook(deps: HookDeps) {
       if (typeof token === 'string') header = `Bearer ${token.replace(/ /g, '+')}`;
     }
     const principal = deps.auth.authenticate(header, app);
-    c.principal = principal;
-    if (principal.kind === 'user') {
-      if (kind === 'admin') throw Errors.appTokenRequired();
-      c.actor = await actingUser(deps.store, app, principal);
-      if (params.username !== undefined && params.username.toLowerCase() !== c.actor) throw Errors.othersNotAllowed();
-    }
+    if (kind === 'admin') requireAppToken(principal);
+    const caller = await openContext(deps.store, app, principal);
+    // The same rules the service applies, here before the body is read (the order of checks).
+    if (params.username !== undefined) requireActsAs(caller, params.username);
+    c.tenant = caller;
     // Opening an event stream reads the room as a get does, and costs the same.
     if (kind === 'attr' || kind === 'stream') await deps.limiter.consume(app);
   };
-}
-
-/**
- * A 007 user token names the user by username or by uuid; issued tokens always by username, and
- * carry the uuid of the user they were issued to: a user deleted and made again under the same
- * name is another user, whom the old token must not open (401 OAuth).
- */
-async function actingUser(store: RoomStore, app: AppRecord, p: Extract<Principal, { kind: 'user' }>): Promise<string> {
-  const id = p.userId.toLowerCase();
-  if (p.issued) {
-    const user = await store.getUser(app.appId, id);
-    if (!user || p.uuid === undefined || user.uuid !== p.uuid) throw Errors.tokenRejected();
-    return id;
-  }
-  if (!UUID.test(id)) return id;
-  if (await store.getUser(app.appId, id)) return id;
-  return (await store.getUserByUuid(app.appId, id))?.username ?? id;
 }

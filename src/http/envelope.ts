@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiError } from '../domain/errors.js';
-import { ctx } from './context.js';
+import { appOf } from './context.js';
 import type { AppRecord } from '../config/apps.js';
 
 /** The resource segment named in `uri`: attribute calls say metadata/chatroom, others their first segment. */
@@ -50,7 +50,7 @@ export function sendOk(
   data: unknown,
   extra?: Record<string, unknown>,
 ): FastifyReply {
-  let text = envelopeHead(req, reply, ctx(req).app!, resource);
+  let text = envelopeHead(req, reply, appOf(req), resource);
   const dataText = data instanceof JsonText ? data.text : JSON.stringify(data);
   if (dataText !== undefined) text += `,"data":${dataText}`;
   if (extra !== undefined) {

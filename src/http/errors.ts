@@ -72,10 +72,12 @@ export function notFoundHandler(apps: AppRegistry) {
       }
     });
     let err: ApiError = Errors.serviceResourceNotFound();
-    if (seg.length >= 2 && seg[0] === 'app-id') {
-      if (!apps.byAppId(seg[1])) err = Errors.orgAppNotFound(`app-id/${seg[1]}`, path);
-    } else if (seg.length >= 2 && seg[1] !== '' && !apps.byOrgApp(seg[0], seg[1])) {
-      err = Errors.orgAppNotFound(`${seg[0]}/${seg[1]}`, path);
+    // split gives one segment at least, and a second exactly when seg.length >= 2.
+    const [first = '', second] = seg;
+    if (second !== undefined && first === 'app-id') {
+      if (!apps.byAppId(second)) err = Errors.orgAppNotFound(`app-id/${second}`, path);
+    } else if (second !== undefined && second !== '' && !apps.byOrgApp(first, second)) {
+      err = Errors.orgAppNotFound(`${first}/${second}`, path);
     }
     return reply.code(err.status).type('application/json').send(errorBody(err, reply.elapsedTime));
   };

@@ -20,9 +20,10 @@ export function redactUrl(url: string): string {
   const params = url.slice(q + 1).split('&');
   let changed = false;
   for (let i = 0; i < params.length; i++) {
-    const eq = params[i].indexOf('=');
-    if (eq < 0 || !SECRET_NAMES.has(decodedName(params[i].slice(0, eq)))) continue;
-    params[i] = `${params[i].slice(0, eq)}=[redacted]`;
+    const param = params[i]!;
+    const eq = param.indexOf('=');
+    if (eq < 0 || !SECRET_NAMES.has(decodedName(param.slice(0, eq)))) continue;
+    params[i] = `${param.slice(0, eq)}=[redacted]`;
     changed = true;
   }
   return changed ? `${url.slice(0, q + 1)}${params.join('&')}` : url;

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { Errors } from '../../domain/errors.js';
-import type { EndReason, ResumePoint, StreamSink } from '../../events/room-stream.js';
-import { LiveStream, OpenStreams, type Subscriber } from '../../events/live-stream.js';
+import type { AppRecord } from '../../config/apps.js';
+import type { EndReason, StreamSink } from '../../events/room-stream.js';
+import { LiveStream, OpenStreams } from '../../events/live-stream.js';
 import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
-import { ctx } from '../context.js';
-import { roomParam } from '../room-param.js';
+import type { StreamOpening, StreamService } from '../../service/streams.js';
+import { tenant } from '../context.js';
 import { EventsQuery } from '../schemas.js';
 import { Type } from '@sinclair/typebox';
 import { defineRoute } from './define-route.js';
@@ -20,16 +20,7 @@ export interface EventStreamOptions {
 
 const RECONNECT_MS = 1000;
 
-/** An SSE id is `{seq}-{epoch}`; a bare seq (from `?since=` or an older id) has no epoch. */
-const RESUME = /^([0-9]{1,15})(?:-([0-9a-z]{1,16}))?$/;
-
-function resumePoint(lastEventId: unknown, since: string | undefined, epoch: string | undefined): ResumePoint | undefined {
-  const text = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : since;
-  if (text === undefined) return undefined;
-  const m = RESUME.exec(text);
-  if (m === null) throw Errors.illegalArgument('Last-Event-ID / since must be an event id or seq');
-  return { seq: Number(m[1]), epoch: m[2] ?? epoch };
-}
+type OpenedStream = Extract<StreamOpening, { status: 'open' }>;
 
 /**
  * GET .../metadata/chatroom/{id}/events: Server-Sent Events. A fresh subscriber gets a `snapshot`
@@ -39,38 +30,16 @@ function resumePoint(lastEventId: unknown, since: string | undefined, epoch: str
  * token may come as `?access_token=`, since a browser's EventSource cannot send headers.
  */
 export function eventRoutes(
+  opener: StreamService,
   store: EventLog & LiveFeed & RoomStore,
   options: EventStreamOptions,
   streams: OpenStreams,
   metrics: Metrics,
 ): FastifyPluginAsync {
   return async (f) => {
-    const subscribe = async (req: FastifyRequest, reply: FastifyReply) => {
-      const c = ctx(req);
-      const app = c.app!;
-      const principal = c.principal!;
-      const { chatroomId } = req.params as { chatroomId: string };
-      const q = req.query as EventsQuery;
-      const since = resumePoint(req.headers['last-event-id'], q.since, q.epoch);
-      const user = principal.kind === 'user' ? c.actor! : undefined;
-      const log = await store.readEvents(app.appId, roomParam(chatroomId), since?.seq ?? Number.MAX_SAFE_INTEGER, 1);
-      if (!log.exists) {
-        // A destroyed room's log lets an app-token resume read its last events; a user of a room
-        // that is gone has no membership left to read it with.
-        if (since === undefined || log.lastSeq === 0 || user !== undefined) throw Errors.roomNotFound(chatroomId);
-        // With nothing left, 204 tells an EventSource to stop reconnecting.
-        if (since.seq >= log.lastSeq && (since.epoch === undefined || since.epoch === log.epoch)) return reply.code(204).send();
-      } else if (user !== undefined && !(await store.isMember(app.appId, chatroomId, user))) {
-        throw Errors.notInRoom();
-      }
-      const subscriber: Subscriber = {
-        appId: app.appId,
-        user,
-        expiresAt: principal.expiresAt,
-        uuid: principal.kind === 'user' && principal.issued ? principal.uuid : undefined,
-      };
-      const release = streams.admit(subscriber);
-
+    /** Sends the opened stream: the reply is hijacked and written as text/event-stream until it ends. */
+    const serve = async (req: FastifyRequest, reply: FastifyReply, app: AppRecord, opening: OpenedStream) => {
+      const { roomId: chatroomId, since, subscriber, release } = opening;
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -155,8 +124,17 @@ export function eventRoutes(
 
     defineRoute(f, '/metadata/chatroom/:chatroomId/events', 'stream', {
       GET: {
-        handler: subscribe,
-        querystring: EventsQuery,
+        schema: { querystring: EventsQuery },
+        handler: async (req, reply) => {
+          const caller = tenant(req);
+          const lastEventId = req.headers['last-event-id'];
+          // Last-Event-ID (an EventSource reconnecting) wins over ?since=.
+          const at = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : req.query.since;
+          const opening = await opener.open(caller, req.params.chatroomId, at, req.query.epoch);
+          // With nothing left, 204 tells an EventSource to stop reconnecting.
+          if (opening.status === 'ended') return reply.code(204).send();
+          return serve(req, reply, caller.app, opening);
+        },
         summary: 'change events as Server-Sent Events (snapshot, then changes; resume with Last-Event-ID)',
         response: Type.String({ description: 'text/event-stream' }),
       },

@@ -1,36 +1,26 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Outbox } from '../../store/types.js';
-import { ctx } from '../context.js';
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebhookService } from '../../service/webhooks.js';
+import { tenant } from '../context.js';
 import { sendOk } from '../envelope.js';
 import { defineRoute } from './define-route.js';
 import { Envelope } from '../schemas.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 
 const AttemptsQuery = Type.Object({
   limit: Type.Optional(Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: 'attempts to list, newest first (default 100)' })),
 });
 
 /** GET .../webhooks: the app's endpoints with their pending deliveries, and recent attempts. */
-export function webhookRoutes(store: Outbox): FastifyPluginAsync {
+export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsync {
   return async (f) => {
-    const list = async (req: FastifyRequest, reply: FastifyReply) => {
-      const app = ctx(req).app!;
-      const limit = Number((req.query as Static<typeof AttemptsQuery>).limit ?? 100);
-      const endpoints = await Promise.all(
-        app.webhooks.map(async (w) => ({
-          id: w.id,
-          url: w.url,
-          events: w.events ?? 'all',
-          pending: await store.outboxDepth(app.appId, w.id),
-        })),
-      );
-      const attempts = await store.recentAttempts(app.appId, limit);
-      return sendOk(req, reply, 'webhooks', { endpoints, attempts });
-    };
     defineRoute(f, '/webhooks', 'admin', {
       GET: {
-        handler: list,
-        querystring: AttemptsQuery,
+        schema: { querystring: AttemptsQuery },
+        handler: async (req, reply) => {
+          const { limit } = req.query;
+          const status = await webhooks.status(tenant(req), limit === undefined ? undefined : Number(limit));
+          return sendOk(req, reply, 'webhooks', status);
+        },
         summary: 'webhook endpoints, pending deliveries and recent attempts',
         response: Envelope({
           data: Type.Object({

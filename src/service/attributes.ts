@@ -1,0 +1,93 @@
+import type { KeyOutcomes } from '../domain/attributes.js';
+import { deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
+import type { AttrRecord, AttributeStore } from '../store/types.js';
+import { memberOf, requireActsAs, requireAppToken, type ServiceContext } from './context.js';
+import { checkRoomId } from './room-id.js';
+
+/** Counts each key's outcome by call (the server's metrics). */
+export interface KeyCounter {
+  countKeys(call: 'set' | 'forced_set' | 'delete' | 'forced_delete', outcome: KeyOutcomes): void;
+}
+
+export interface SetInput {
+  roomId: string;
+  /** Whom the keys are set as: a user token's own user; with an app token anyone. */
+  username: string;
+  /** Overwrite keys other members set. */
+  forced: boolean;
+  /** key -> value; a value that is not a string is a per-key error, not a refused call. */
+  metaData: Record<string, unknown>;
+  /** DELETE (default) or NO_DELETE, case-insensitive. */
+  autoDelete?: string;
+}
+
+export interface DeleteInput {
+  roomId: string;
+  /** Whom the keys are deleted as; `admin` with an app token is the server SDK's forced delete. */
+  username: string;
+  forced: boolean;
+  /** Duplicates are dropped. */
+  keys: readonly string[];
+}
+
+export interface GetInput {
+  roomId: string;
+  /** None, null or [] read every attribute. */
+  keys?: readonly string[] | null;
+}
+
+/** The five attribute calls (spec section 5), and the operators' full records. */
+export function attributeService(store: AttributeStore, counter: KeyCounter) {
+  return {
+    async set(ctx: ServiceContext, input: SetInput): Promise<KeyOutcomes> {
+      requireActsAs(ctx, input.username);
+      const { app } = ctx;
+      const autoDelete = parseAutoDelete(input.autoDelete);
+      const pairs = setPairs(input.metaData, app.limits);
+      const outcome = await store.setAttributes({
+        appId: app.appId,
+        roomId: checkRoomId(input.roomId),
+        user: input.username.toLowerCase(),
+        forced: input.forced,
+        autoDelete,
+        pairs,
+        limits: app.limits,
+        routing: app.routing,
+      });
+      counter.countKeys(input.forced ? 'forced_set' : 'set', outcome);
+      return outcome;
+    },
+
+    async delete(ctx: ServiceContext, input: DeleteInput): Promise<KeyOutcomes> {
+      requireActsAs(ctx, input.username);
+      const { app } = ctx;
+      const keys = deleteKeys(input.keys, app.limits);
+      const outcome = await store.deleteAttributes({
+        appId: app.appId,
+        roomId: checkRoomId(input.roomId),
+        user: input.username.toLowerCase(),
+        forced: input.forced,
+        // The official server SDK force-deletes as the pseudo-user `admin` with an app token.
+        checkMembership: !input.forced || ctx.principal.kind === 'user',
+        keys,
+        routing: app.routing,
+      });
+      counter.countKeys(input.forced ? 'forced_delete' : 'delete', outcome);
+      return outcome;
+    },
+
+    /** The map as the store's JSON text (what a get answers with), read as a member for a user token. */
+    async get(ctx: ServiceContext, input: GetInput): Promise<string> {
+      const keys = getKeys(input.keys);
+      return store.getAttributesJson(ctx.app.appId, checkRoomId(input.roomId), keys, memberOf(ctx));
+    },
+
+    /** Every attribute with its owner and autoDelete flag, for operators (app tokens). */
+    async records(ctx: ServiceContext, roomId: string): Promise<AttrRecord[]> {
+      requireAppToken(ctx.principal);
+      return store.listAttributes(ctx.app.appId, checkRoomId(roomId));
+    },
+  };
+}
+
+export type AttributeService = ReturnType<typeof attributeService>;
