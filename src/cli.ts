@@ -147,7 +147,7 @@ function appsOf(config: Config, createDemo: boolean): AppRecord[] {
 
 function pickApp(apps: AppRecord[], name: string | undefined): AppRecord {
   if (name === undefined) {
-    if (apps.length === 1) return apps[0];
+    if (apps.length === 1) return apps[0]!;
     throw new CommandError(`several apps: name one with --app (${apps.map((a) => a.appKey).join(', ')})`);
   }
   const found = apps.find((a) => a.appKey.toLowerCase() === name.toLowerCase() || a.appId === name.toLowerCase());
@@ -221,7 +221,8 @@ function token(p: Parsed): void {
   const [, kind, user, ...extra] = p.positionals;
   const shape = kind === 'app' ? user === undefined : kind === 'user' && user !== undefined && extra.length === 0;
   if (!shape) throw new UsageError('roomkv token app | roomkv token user NAME');
-  const username = kind === 'user' ? usernameOf(user) : undefined;
+  // The shape check above: kind 'user' comes with a name.
+  const username = kind === 'user' && user !== undefined ? usernameOf(user) : undefined;
   const ttl = ttlOf(p.values.ttl);
   const apps = appsOf(p.config, false);
   const app = pickApp(apps, p.values.app as string | undefined);
@@ -248,11 +249,12 @@ function appsList(p: Parsed): void {
     ...(secrets ? [a.appCertificate, a.clientId, a.clientSecret] : []),
   ]);
   const head = ['org', 'app', 'App ID', ...(secrets ? ['App Certificate', 'client id', 'client secret'] : [])];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  // Every row has a cell under each heading, and a width per heading.
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows])
     console.log(
       r
-        .map((c, i) => c.padEnd(widths[i]))
+        .map((c, i) => c.padEnd(widths[i]!))
         .join('  ')
         .trimEnd(),
     );

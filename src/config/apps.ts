@@ -199,7 +199,12 @@ const DEMO_FILE = 'demo-app.json';
  */
 export function loadOrCreateDemoApp(dataDir: string): { app: AppRecord; created: boolean } {
   const path = join(dataDir, DEMO_FILE);
-  if (existsSync(path)) return { app: parseAppsFile(readFileSync(path, 'utf8'), path)[0], created: false };
+  if (existsSync(path)) {
+    // The schema asks for one app at least (minItems), so a file that parses holds one.
+    const [app] = parseAppsFile(readFileSync(path, 'utf8'), path);
+    if (app === undefined) throw new Error(`internal: ${path} parsed to no app`);
+    return { app, created: false };
+  }
   mkdirSync(dataDir, { recursive: true });
   const decl: AppDeclaration = {
     org: 'demo',

@@ -22,14 +22,16 @@ export async function exportApps(
     await write(line({ type: 'app', app: app.appKey, appId: app.appId }));
     for (let after = ''; ;) {
       const users = await store.listUsers(app.appId, after, PAGE);
-      if (users.length === 0) break;
+      const last = users.at(-1);
+      if (last === undefined) break;
       await write(users.map((u) => line({ type: 'user', ...u })).join(''));
       counts.users += users.length;
-      after = users[users.length - 1].username;
+      after = last.username;
     }
     for (let after = ''; ;) {
       const rooms = await store.listRooms(app.appId, after, PAGE);
-      if (rooms.length === 0) break;
+      const last = rooms.at(-1);
+      if (last === undefined) break;
       for (const r of rooms) {
         // A room destroyed since it was listed is simply not in the export.
         const room = await store.dumpRoom(app.appId, r.id);
@@ -39,7 +41,7 @@ export async function exportApps(
         counts.members += room.members.length;
         counts.attributes += room.attributes.length;
       }
-      after = rooms[rooms.length - 1].id;
+      after = last.id;
     }
   }
   await write(line({ type: 'end', ...counts }));

@@ -112,7 +112,7 @@ export async function readTransfer(
       case 'app': {
         const app = options.into ?? options.apps.find((a) => a.appId === rec.appId);
         if (options.into && plans.length > 0)
-          fail(`--app takes a file of one app; this one holds ${plans[0].app.appKey} and ${String(rec.app)} (export with --app)`);
+          fail(`--app takes a file of one app; this one holds ${plans[0]!.app.appKey} and ${String(rec.app)} (export with --app)`);
         else if (!app)
           fail(
             `app ${String(rec.app)} (App ID ${String(rec.appId)}) is not configured here: declare it in the apps file, or name the app to import into with --app`,

@@ -23,7 +23,7 @@ export function pickedAttributesJson(keys: readonly string[], valueOf: (key: str
   let text = '';
   const seen = keys.length > 8 ? new Set<string>() : undefined;
   for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
+    const key = keys[i]!;
     if (seen === undefined ? keys.indexOf(key) !== i : seen.has(key)) continue;
     seen?.add(key);
     const value = valueOf(key);

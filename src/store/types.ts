@@ -9,7 +9,7 @@ import type { Limits } from '../domain/limits.js';
  * domain results or throws the catalogue's ApiError.
  *
  * Ids are valid. Every `roomId` a caller passes is one `isRoomId` (domain/ids.ts) accepts: the
- * HTTP edge checks the ids of route paths (http/room-param.ts), import checks the ids of its file
+ * HTTP edge checks the ids of route paths (service/room-id.ts), import checks the ids of its file
  * (ops/transfer-read.ts), and every other id comes from a store. Stores do not check them again:
  * a malformed id is not "a room that does not exist" to a store, it is a caller's bug (on Redis it
  * could name keys of another hash tag). `appId` is an app of the registry; usernames are stored

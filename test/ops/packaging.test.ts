@@ -14,6 +14,7 @@ import { call } from '../support/client.js';
 import { tempDir } from '../support/apps.js';
 import { redisEnv } from '../support/server.js';
 import { LUA, LUA_DIR } from '../../src/store/redis/lua-registry.js';
+import { at, group } from '../support/at.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -106,7 +107,7 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
         const token = /export TOKEN='(007[^']+)'/.exec(out);
         if (listening && token) {
           clearTimeout(timer);
-          resolve({ url: listening[2], token: token[1], pid: Number(listening[1]) });
+          resolve({ url: group(listening, 2), token: group(token, 1), pid: Number(listening[1]) });
         }
       };
       child.stdout!.on('data', (d: Buffer) => {
@@ -151,7 +152,7 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
     const tarballs = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
     const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     assert.deepEqual(tarballs, [`roomkv-${version}.tgz`]);
-    const tarball = join(packDir, tarballs[0]);
+    const tarball = join(packDir, at(tarballs, 0));
 
     const { stdout: listing } = await run('tar', ['-tzf', tarball]);
     const files = listing.split('\n').filter(Boolean);

@@ -17,6 +17,7 @@ import { Ledger } from './ledger.js';
 import { startLoad, WRITERS } from './load.js';
 import { freePort } from '../support/ports.js';
 import { assertSqliteIntact } from '../support/sqlite-integrity.js';
+import { at } from '../support/at.js';
 
 const DB_FILE = 'roomkv.sqlite';
 
@@ -133,9 +134,11 @@ function crashRounds(kind: StoreKind, sizes: CrashSizes): void {
       if (kind === 'sqlite') {
         await assertSqliteIntact(join(dataDir, DB_FILE));
       } else {
+        const prefix = found.env.ROOMKV_REDIS_PREFIX;
+        assert.ok(prefix !== undefined, 'a Redis target names its key prefix');
         await redisIntegrity(
           { url: found.env.ROOMKV_REDIS_URL, clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES },
-          found.env.ROOMKV_REDIS_PREFIX,
+          prefix,
           app.appId,
           ledger.rooms(),
         );
@@ -263,7 +266,7 @@ function outageRounds(sizes: CrashSizes): void {
         redis.pause();
         let mark = p.unavailable;
         await p.when('503s while Redis is paused', () => p.unavailable - mark >= 4);
-        const paused = await call(server.url, 'POST', `${prefixOf(app)}/metadata/chatroom/${rooms.get(WRITERS[0])}`, {
+        const paused = await call(server.url, 'POST', `${prefixOf(app)}/metadata/chatroom/${rooms.get(at(WRITERS, 0))}`, {
           token: appToken(app),
           body: {},
         });

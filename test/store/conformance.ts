@@ -7,6 +7,7 @@ import { appUuid } from '../../src/domain/ids.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 import type { AttrRecord, Store } from '../../src/store/types.js';
 import { NO_WEBHOOKS } from '../support/routing.js';
+import { at } from '../support/at.js';
 
 /**
  * The store conformance suite, written against the Store interface only: every store runs it
@@ -72,7 +73,8 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
     async function world(names: string[], maxusers = 10_000): Promise<{ app: string; room: string }> {
       const app = newApp();
       await users(app, ...names);
-      const [owner, ...members] = names;
+      const owner = at(names, 0);
+      const members = names.slice(1);
       const room = await store.createRoom(app, { name: 'r', description: 'd', owner, maxusers, members });
       return { app, room: room.id };
     }
@@ -137,9 +139,9 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           assert.ok(u.created >= before - 1000 && u.created <= Date.now() + 1000, 'created is Unix ms');
           assert.equal(u.modified, u.created);
         }
-        assert.notEqual(created[0].uuid, created[1].uuid);
-        assert.deepEqual(await store.getUser(app, 'alice'), created[0]);
-        assert.deepEqual(await store.getUserByUuid(app, created[1].uuid), created[1]);
+        assert.notEqual(at(created, 0).uuid, at(created, 1).uuid);
+        assert.deepEqual(await store.getUser(app, 'alice'), at(created, 0));
+        assert.deepEqual(await store.getUserByUuid(app, at(created, 1).uuid), at(created, 1));
         assert.equal(await store.getPasswordHash(app, 'bob'), 'h-b');
         assert.equal(await store.getUser(app, 'carol'), null);
         assert.equal(await store.getUserByUuid(app, '00000000-0000-4000-8000-000000000000'), null);
@@ -149,10 +151,10 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
       it('keeps apps apart', async () => {
         const a = newApp();
         const b = newApp();
-        const [ua] = await store.createUsers(a, [{ username: 'alice', passwordHash: 'x' }]);
+        const ua = at(await store.createUsers(a, [{ username: 'alice', passwordHash: 'x' }]), 0);
         assert.equal(await store.getUser(b, 'alice'), null);
         assert.equal(await store.getUserByUuid(b, ua.uuid), null);
-        const [ub] = await store.createUsers(b, [{ username: 'alice', passwordHash: 'y' }]);
+        const ub = at(await store.createUsers(b, [{ username: 'alice', passwordHash: 'y' }]), 0);
         assert.notEqual(ub.uuid, ua.uuid);
         assert.equal(await store.getPasswordHash(a, 'alice'), 'x');
       });
@@ -674,7 +676,7 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         const names = Array.from({ length: 20 }, (_, i) => `u${String(i).padStart(2, '0')}`);
         const { app, room } = await world(names);
         const outs = await Promise.all(names.map((u) => set(app, room, u, { seat: u })));
-        const winners = names.filter((_, i) => outs[i].successKeys.length === 1);
+        const winners = names.filter((_, i) => at(outs, i).successKeys.length === 1);
         assert.equal(winners.length, 1, `winners: ${winners.join(',')}`);
         for (const [i, out] of outs.entries()) {
           if (names[i] === winners[0]) assert.deepEqual(out, { successKeys: ['seat'], errorKeys: {} });

@@ -11,6 +11,7 @@ import { redisEnv } from '../support/server.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
 import { waitFor } from '../support/wait.js';
 import { ownRedisSkip, startOwnRedis } from '../ops/support.js';
+import { at } from '../support/at.js';
 
 /** A client of the Redis at `url` that notes the name of every command it sends in `sent`. */
 async function recordingClient(url: string, sent: string[]): Promise<Redis> {
@@ -122,7 +123,7 @@ if ('missing' in found) {
 
     it('a call that fails while it is planned leaves the room as it was (no key written, no version, no event)', async () => {
       const app = randomUUID().replaceAll('-', '');
-      const [{ room, user }] = await roomsOf(app, 1);
+      const { room, user } = at(await roomsOf(app, 1), 0);
       const base = `${prefix}{${app}:${room}}`;
       // A meta entry roomkv did not write: planning the second pair fails in the script.
       await client.hset(`${base}:meta`, 'b', 'garbage');

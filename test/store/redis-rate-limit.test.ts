@@ -5,6 +5,7 @@ import type { RedisClient } from '../../src/store/redis/redis-store.js';
 import { RateLimiter, leaseSize, redisLimiter } from '../../src/http/rate-limit.js';
 import type { AppRecord } from '../../src/config/apps.js';
 import { redisEnv } from '../support/server.js';
+import { at } from '../support/at.js';
 
 /** The shared rate limit on Redis: leases of points per instance, never more than the budget per window. */
 
@@ -66,9 +67,9 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     it('an instance takes 1% of a large budget at once: 1,500 calls cost Redis 2 leases, not 1,500 counts', async () => {
       const app = appWithBudget(100_000);
       const key = `${prefix}rl:${app.appId}`;
-      for (let i = 0; i < 500; i++) await instances[0].consume(app);
+      for (let i = 0; i < 500; i++) await at(instances, 0).consume(app);
       assert.equal(await admin.get(key), '1000');
-      for (let i = 0; i < 1000; i++) await instances[0].consume(app);
+      for (let i = 0; i < 1000; i++) await at(instances, 0).consume(app);
       assert.equal(await admin.get(key), '2000');
     });
 
@@ -76,21 +77,21 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
       const app = appWithBudget(100);
       const key = `${prefix}rl:${app.appId}`;
       assert.equal(leaseSize(100), 1);
-      for (let i = 0; i < 40; i++) await instances[i % 2].consume(app);
+      for (let i = 0; i < 40; i++) await at(instances, i % 2).consume(app);
       assert.equal(await admin.get(key), '40');
-      const rest = await burst(instances[1], app, 100);
+      const rest = await burst(at(instances, 1), app, 100);
       assert.equal(rest.passed, 60);
       // The window is spent; with its counter gone, an instance that saw it spent still refuses
       // (it remembers until the window ends) ...
       await admin.del(key);
       await assert.rejects(
-        instances[1].consume(app),
+        at(instances, 1).consume(app),
         (err: { status: number; error: string }) => err.status === 429 && err.error === 'reach_limit',
       );
       assert.equal(await admin.get(key), null, 'the refusal did not reach Redis');
       // ... and passes again once it has.
       await new Promise((r) => setTimeout(r, 1000));
-      await instances[1].consume(app);
+      await at(instances, 1).consume(app);
       assert.equal(await admin.get(key), '1');
     });
 

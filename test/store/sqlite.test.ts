@@ -11,6 +11,7 @@ import { RoomCache } from '../../src/store/sqlite/room-cache.js';
 import { tempDir } from '../support/apps.js';
 import { runStoreSuite } from './conformance.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
+import { at } from '../support/at.js';
 
 const dirs: string[] = [];
 const freshPath = (): string => {
@@ -502,17 +503,17 @@ describe('sqlite read cache', () => {
       for (const o of ops) {
         const answers = await Promise.all(
           stores.map((s, i) => {
-            const room = 'room' in o ? roomIds[i][o.room] : '';
+            const room = 'room' in o ? at(at(roomIds, i), o.room) : '';
             switch (o.t) {
               case 'set':
                 return outcome(
                   s.setAttributes({
                     appId: app,
                     roomId: room,
-                    user: USERS[o.user],
+                    user: at(USERS, o.user),
                     forced: o.forced,
                     autoDelete: o.auto ? 'DELETE' : 'NO_DELETE',
-                    pairs: [[KEYS[o.key], o.value]],
+                    pairs: [[at(KEYS, o.key), o.value]],
                     limits: DEFAULT_LIMITS,
                     routing: NO_WEBHOOKS,
                   }),
@@ -522,21 +523,21 @@ describe('sqlite read cache', () => {
                   s.deleteAttributes({
                     appId: app,
                     roomId: room,
-                    user: USERS[o.user],
+                    user: at(USERS, o.user),
                     forced: o.forced,
                     checkMembership: true,
-                    keys: [KEYS[o.key]],
+                    keys: [at(KEYS, o.key)],
                     routing: NO_WEBHOOKS,
                   }),
                 );
               case 'add':
-                return outcome(s.addMembers(app, room, [USERS[o.user]]));
+                return outcome(s.addMembers(app, room, [at(USERS, o.user)]));
               case 'remove':
-                return outcome(s.removeMembers(app, room, [USERS[o.user]], NO_WEBHOOKS));
+                return outcome(s.removeMembers(app, room, [at(USERS, o.user)], NO_WEBHOOKS));
               case 'deleteUser':
-                return outcome(s.deleteUser(app, USERS[o.user], NO_WEBHOOKS).then((u) => u !== null));
+                return outcome(s.deleteUser(app, at(USERS, o.user), NO_WEBHOOKS).then((u) => u !== null));
               case 'createUser':
-                return outcome(s.createUsers(app, [{ username: USERS[o.user], passwordHash: 'h' }]).then(() => true));
+                return outcome(s.createUsers(app, [{ username: at(USERS, o.user), passwordHash: 'h' }]).then(() => true));
               case 'destroy':
                 return outcome(s.destroyRoom(app, room, NO_WEBHOOKS));
               case 'get':
@@ -544,8 +545,8 @@ describe('sqlite read cache', () => {
                   s.getAttributes(
                     app,
                     room,
-                    o.keys === null ? undefined : o.keys.map((k) => KEYS[k]),
-                    o.user === null ? undefined : USERS[o.user],
+                    o.keys === null ? undefined : o.keys.map((k) => at(KEYS, k)),
+                    o.user === null ? undefined : at(USERS, o.user),
                   ),
                 );
             }

@@ -108,11 +108,14 @@ export async function spawnServer(env: Record<string, string>, args: string[] = 
   };
 }
 
+/** The settings of a Redis target: its prefix always, and its URL or its cluster nodes. */
+export type RedisTestEnv = Record<string, string> & { ROOMKV_REDIS_PREFIX: string };
+
 /**
  * The Redis targets, from what `npm test` (scripts/run-tests.mjs) started or found. Under CI a
  * missing Redis is an error, never a skip; elsewhere the caller skips with a loud reason.
  */
-export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: Record<string, string> } | { missing: string } {
+export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: RedisTestEnv } | { missing: string } {
   const url = process.env.ROOMKV_TEST_REDIS_URL;
   const nodes = process.env.ROOMKV_TEST_CLUSTER_NODES;
   const have = kind === 'redis' ? url : nodes;
@@ -124,13 +127,13 @@ export function redisEnv(kind: 'redis' | 'redis-cluster'): { env: Record<string,
     console.warn(`\n!!! SKIPPING the ${kind} suites: ${missing} !!!\n`);
     return { missing };
   }
-  const env: Record<string, string> = {
+  const env: RedisTestEnv = {
     ROOMKV_STORE: 'redis',
     ROOMKV_REDIS_PREFIX: `rktest:${testRunTag()}${Math.random().toString(36).slice(2, 10)}:`,
   };
   if (kind === 'redis') env.ROOMKV_REDIS_URL = url!;
   else env.ROOMKV_REDIS_CLUSTER_NODES = nodes!;
-  dropAtExit(env.ROOMKV_REDIS_PREFIX!, kind === 'redis' ? { url } : { clusterNodes: nodes });
+  dropAtExit(env.ROOMKV_REDIS_PREFIX, kind === 'redis' ? { url } : { clusterNodes: nodes });
   return { env };
 }
 

@@ -86,7 +86,8 @@ async function roomProblems(r: RedisClient, keys: IntegrityKeys, app: string, ro
       problems.push(`${where}: attribute ${key} has no owner record`);
       continue;
     }
-    const [owner, auto, bytes] = meta.split('|');
+    // A part missing reads as '' (split gives the first one always): the check below reports it.
+    const [owner = '', auto = '', bytes] = meta.split('|');
     if (owner === '' || (auto !== '0' && auto !== '1')) problems.push(`${where}: attribute ${key} has a malformed owner record '${meta}'`);
     if (Number(bytes) !== pairBytes(key, value))
       problems.push(`${where}: attribute ${key} is recorded as ${bytes} bytes, holds ${pairBytes(key, value)}`);
@@ -110,7 +111,8 @@ async function roomProblems(r: RedisClient, keys: IntegrityKeys, app: string, ro
     if (!isUser) problems.push(`${where}: member ${u} is not a user`);
     else if (!indexed) problems.push(`${where}: the room index of member ${u} does not name the room`);
   }
-  const logged = newest.length > 0 ? Number(newest[0][0].slice(2)) : 0;
+  const [latest] = newest;
+  const logged = latest !== undefined ? Number(latest[0].slice(2)) : 0;
   if (Number(seq ?? 0) < logged) problems.push(`${where}: seq ${seq ?? 0} is behind its newest logged event ${logged}`);
   return problems;
 }

@@ -50,7 +50,17 @@ interface Scripts {
   rkObClaim(...args: Array<string | number>): Promise<Array<string | number>>;
   rkObFinish(...args: Array<string | number>): Promise<number>;
   rkObRetry(...args: Array<string | number>): Promise<number>;
-  rkDumpRoom(...args: Array<string | number>): Promise<string[][]>;
+  rkDumpRoom(
+    ...args: Array<string | number>
+  ): Promise<
+    | []
+    | [
+        room: [name: string, description: string, owner: string, maxusers: string, created: string],
+        members: string[],
+        attrs: string[],
+        metas: string[],
+      ]
+  >;
   rkRestoreRoom(...args: Array<string | number>): Promise<number>;
   rkRestoreUsers(...args: Array<string | number>): Promise<number | string>;
   rkRaiseCounter(...args: Array<string | number>): Promise<number>;
@@ -69,6 +79,25 @@ function setRefusal(code: number, key: string, maxAttributesPerRoom: number): st
   if (code === 0) return null;
   if (code === 1) return reasons.notYours(key);
   return code === 2 ? reasons.roomFull(maxAttributesPerRoom) : reasons.appQuota();
+}
+
+/**
+ * Element `i` of a script's reply, there by the reply's shape (the script's first comment): one
+ * missing is a bug, or a store changed by hand, and fails as such.
+ */
+function replyAt<T>(reply: readonly T[], i: number, script: LuaName): T {
+  const value = reply[i];
+  if (value === undefined) throw new Error(`internal: the reply of ${script} has no element ${i} (length ${reply.length})`);
+  return value;
+}
+
+/**
+ * `each` on the pairs of a flat run of a script's reply (HGETALL's key value..., ZRANGE WITHSCORES'
+ * member score...), from `from` to its end. A run of odd length is a broken reply and fails as such.
+ */
+function eachPair(flat: readonly string[], from: number, script: LuaName, each: (first: string, second: string) => void): void {
+  if ((flat.length - from) % 2 !== 0) throw new Error(`internal: the reply of ${script} has a pair cut short (length ${flat.length})`);
+  for (let i = from; i < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
 }
 
 /** How long a claimed webhook delivery keeps other instances off its queue. */
@@ -172,7 +201,7 @@ export class RedisStore implements Store {
   private channel(appId: string, roomId: string) {
     return `${this.p}ev:${appId}:${roomId}`;
   }
-  private outboxKeys(appId: string, roomId: string, endpoint: string) {
+  private outboxKeys(appId: string, roomId: string, endpoint: string): [list: string, state: string, lease: string] {
     const base = `${this.p}{${appId}:${roomId}}`;
     return [`${base}:ob:${endpoint}`, `${base}:obs:${endpoint}`, `${base}:obl:${endpoint}`];
   }
@@ -234,7 +263,7 @@ export class RedisStore implements Store {
       const now = this.now();
       const records = users.map((u) => ({ uuid: newUserUuid(), username: u.username, created: now, modified: now }));
       const keys = records.flatMap((u) => [this.userKey(appId, u.username), this.uuidKey(appId, u.uuid)]);
-      const args = records.flatMap((u, i) => [u.username, u.uuid, users[i].passwordHash, now]);
+      const args = records.flatMap((u, i) => [u.username, u.uuid, users[i]!.passwordHash, now]);
       const dup = await this.r.rkCreateUsers(keys.length, ...keys, ...args);
       if (dup !== 0) throw Errors.duplicateUser(appUuid(appId), String(dup));
       return records;
@@ -242,9 +271,12 @@ export class RedisStore implements Store {
   }
 
   private async readUser(appId: string, username: string): Promise<(UserRecord & { password: string }) | null> {
-    const h = await this.r.hgetall(this.userKey(appId, username));
-    if (!h.uuid) return null;
-    return { uuid: h.uuid, username, created: Number(h.created), modified: Number(h.modified), password: h.password };
+    const key = this.userKey(appId, username);
+    const { uuid, password, created, modified } = await this.r.hgetall(key);
+    if (!uuid) return null;
+    // CREATE_USERS and RESTORE_USERS write the password with the uuid.
+    if (password === undefined) throw new Error(`internal: the user hash ${key} has a uuid but no password`);
+    return { uuid, username, created: Number(created), modified: Number(modified), password };
   }
 
   async getUser(appId: string, username: string): Promise<UserRecord | null> {
@@ -311,14 +343,18 @@ export class RedisStore implements Store {
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
       const [h, count] = await Promise.all([this.r.hgetall(k.room), this.r.zcard(k.members)]);
-      if (!h.owner) return null;
+      const { name, description, owner, maxusers, created } = h;
+      if (!owner) return null;
+      // CREATE_ROOM and RESTORE_ROOM write the name and description with the owner.
+      if (name === undefined || description === undefined)
+        throw new Error(`internal: the room hash ${k.room} has an owner but no name or description`);
       return {
         id: roomId,
-        name: h.name,
-        description: h.description,
-        owner: h.owner,
-        maxusers: Number(h.maxusers),
-        created: Number(h.created),
+        name,
+        description,
+        owner,
+        maxusers: Number(maxusers),
+        created: Number(created),
         memberCount: count,
       };
     });
@@ -432,7 +468,7 @@ export class RedisStore implements Store {
     keys.forEach((key, i) => {
       const meta = String(res[3 + i]);
       if (meta !== '') {
-        const [owner, , bytes] = meta.split('|');
+        const [owner = '', , bytes] = meta.split('|'); // split gives the first part always
         stored.set(key, { owner, bytes: Number(bytes) });
       }
     });
@@ -580,7 +616,7 @@ export class RedisStore implements Store {
       const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
       let next = 0;
       call.pairs.forEach(([key], i) => {
-        const problem = problems[i] ?? setRefusal(codes[next++], key, call.limits.maxAttributesPerRoom);
+        const problem = problems[i] ?? setRefusal(replyAt(codes, next++, 'SET_PLANNED'), key, call.limits.maxAttributesPerRoom);
         if (problem === null) outcome.successKeys.push(key);
         else outcome.errorKeys[key] = problem;
       });
@@ -654,8 +690,8 @@ export class RedisStore implements Store {
       return Object.keys(attrs)
         .sort()
         .map((key) => {
-          const [owner, auto] = (metas[key] ?? '||').split('|');
-          return { key, value: attrs[key], owner, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE' };
+          const [owner = '', auto] = (metas[key] ?? '||').split('|'); // split gives the first part always
+          return { key, value: attrs[key]!, owner, autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE' };
         });
     });
   }
@@ -702,7 +738,9 @@ export class RedisStore implements Store {
       const res = await this.r.rkSnapshot(k.room, k.attrs);
       if (res.length === 0) return null;
       const attributes = Object.create(null) as Record<string, string>;
-      for (let i = 1; i < res.length; i += 2) attributes[res[i]] = res[i + 1];
+      eachPair(res, 1, 'SNAPSHOT', (key, value) => {
+        attributes[key] = value;
+      });
       return { seq: Number(res[0]), attributes };
     });
   }
@@ -878,7 +916,7 @@ export class RedisStore implements Store {
     if (res.length === 0) return null;
     const [[name, description, owner, maxusers, created], members, attrs, metas] = res;
     const meta = new Map<string, string>();
-    for (let i = 0; i < metas.length; i += 2) meta.set(metas[i], metas[i + 1]);
+    eachPair(metas, 0, 'DUMP_ROOM', (key, value) => meta.set(key, value));
     const dump: RoomDump = {
       id: roomId,
       name,
@@ -889,18 +927,18 @@ export class RedisStore implements Store {
       members: [],
       attributes: [],
     };
-    for (let i = 0; i < members.length; i += 2) dump.members.push({ username: members[i], joined: Number(members[i + 1]) });
-    for (let i = 0; i < attrs.length; i += 2) {
-      const [by, auto] = (meta.get(attrs[i]) ?? '||').split('|');
+    eachPair(members, 0, 'DUMP_ROOM', (username, joined) => dump.members.push({ username, joined: Number(joined) }));
+    eachPair(attrs, 0, 'DUMP_ROOM', (key, value) => {
+      const [by = '', auto] = (meta.get(key) ?? '||').split('|'); // split gives the first part always
       dump.attributes.push({
-        key: attrs[i],
-        value: attrs[i + 1],
+        key,
+        value,
         owner: by,
         autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE',
         revision: null,
         expiresAt: null,
       });
-    }
+    });
     dump.members.sort((a, b) => a.joined - b.joined || (a.username < b.username ? -1 : 1));
     dump.attributes.sort((a, b) => (a.key < b.key ? -1 : 1));
     return dump;

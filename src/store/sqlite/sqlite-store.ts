@@ -216,8 +216,9 @@ export class SqliteStore implements Store {
         }
       }
     }
+    // Committed: the loop above pushed one result per op.
     batch.forEach((op, i) => {
-      const r = results[i];
+      const r = results[i]!;
       if (r.failed) {
         op.reject(r.error);
         return;
