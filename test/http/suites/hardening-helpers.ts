@@ -5,13 +5,14 @@ import { runInNewContext } from 'node:vm';
 import type { TestApp } from '../../support/apps.js';
 import type { Reply } from '../../support/client.js';
 
-// The package's AccessToken2 builds tokens with any services, so oversized but validly signed
-// tokens are made the way an attacker holding a certificate (or a buggy app server) would.
+// The package's AccessToken2 builds tokens with any services and any issueTs, so oversized, expired
+// or otherwise odd but validly signed tokens are made the way an attacker holding a certificate (or
+// a buggy app server) would, without waiting.
 const require = createRequire(import.meta.url);
 export interface Service007 {
   add_privilege(privilege: number, expire: number): void;
 }
-const AT2 = require('agora-token/src/AccessToken2.js') as {
+export const AT2 = require('agora-token/src/AccessToken2.js') as {
   AccessToken2: new (
     appId: string,
     appCertificate: string,

@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { appToken, makeApp, tempDir, userToken, type TestApp } from '../../support/apps.js';
 import { call, client, type Client, type Reply } from '../../support/client.js';
 import { startTarget, type ServerHandle, type Target } from '../../support/server.js';
 
-// The package's AccessToken2 builds tokens with any issueTs, so expired tokens need no waiting.
-const require = createRequire(import.meta.url);
-interface Service007 {
-  add_privilege(privilege: number, expire: number): void;
-}
-const AT2 = require('agora-token/src/AccessToken2.js') as {
-  AccessToken2: new (
-    appId: string,
-    appCertificate: string,
-    issueTs: number,
-    expire: number,
-  ) => { add_service(s: Service007): void; build(): string };
-  ServiceChat: new (userId?: string) => Service007;
-};
+import { AT2, type Service007 } from './hardening-helpers.js';
 const PRIV_USER = 1;
 const PRIV_APP = 2;
 
