@@ -15,6 +15,7 @@ import { tempDir } from '../support/apps.js';
 import { redisEnv } from '../support/server.js';
 import { LUA, LUA_DIR } from '../../src/store/redis/lua-registry.js';
 import { at, group } from '../support/at.js';
+import { alive } from './support.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -40,16 +41,6 @@ async function npm(args: string[], cwd: string): Promise<string> {
     return stdout;
   } catch (err: any) {
     throw new Error(`npm ${args.join(' ')} failed (${err.code ?? err.signal}):\n${err.stdout ?? ''}\n${err.stderr ?? ''}`, { cause: err });
-  }
-}
-
-/** Whether `pid` still runs (signal 0 only checks). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

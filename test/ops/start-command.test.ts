@@ -10,17 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from '../support/apps.js';
 import { cleanEnv, ROOT } from './cli-run.js';
-import { waitFor } from './support.js';
-
-/** Whether `pid` still runs (signal 0 only checks). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, waitFor } from './support.js';
 
 /** Every process below `pid`, from the process table. */
 function descendants(pid: number): number[] {

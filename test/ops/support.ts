@@ -71,3 +71,13 @@ export async function startOwnRedis(extra: string[] = []): Promise<{ port: numbe
   );
   return { port, child };
 }
+
+/** Whether `pid` still runs (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
