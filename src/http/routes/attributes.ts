@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AttributeService } from '../../service/attributes.js';
 import { tenant } from '../context.js';
 import { JsonText, sendOk } from '../envelope.js';
+import { keyOutcomesBody } from '../key-reasons.js';
 import { AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
@@ -31,7 +32,7 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
             const { chatroomId, username } = req.params;
             const { metaData, autoDelete } = req.body;
             const outcome = await attributes.set(tenant(req), { roomId: chatroomId, username, forced, metaData, autoDelete });
-            return sendOk(req, reply, 'metadata/chatroom', outcome);
+            return sendOk(req, reply, 'metadata/chatroom', keyOutcomesBody(outcome));
           },
           summary: forced ? "set attributes, overwriting other members' keys" : 'set attributes as {username}',
           response: outcomes,
@@ -41,7 +42,7 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
           handler: async (req, reply) => {
             const { chatroomId, username } = req.params;
             const outcome = await attributes.delete(tenant(req), { roomId: chatroomId, username, forced, keys: req.body.keys });
-            return sendOk(req, reply, 'metadata/chatroom', outcome);
+            return sendOk(req, reply, 'metadata/chatroom', keyOutcomesBody(outcome));
           },
           summary: forced ? 'delete attributes whoever set them' : 'delete attributes {username} set',
           response: outcomes,
