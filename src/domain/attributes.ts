@@ -1,9 +1,25 @@
 import type { Limits } from './limits.js';
 
-/** Per-key result of a set or delete call, exactly as the API reports it. */
+/**
+ * Why one key of a set or delete was not written. A code inside roomkv; each transport renders it
+ * as Agora's text (http/key-reasons.ts), and metrics label by the code.
+ */
+export type Refusal =
+  | { code: 'key_illegal' }
+  | { code: 'key_too_long'; max: number }
+  | { code: 'value_illegal' }
+  | { code: 'value_too_long'; max: number }
+  | { code: 'not_yours' }
+  | { code: 'room_full'; max: number }
+  | { code: 'app_quota' }
+  | { code: 'missing' };
+
+export type RefusalCode = Refusal['code'];
+
+/** Per-key result of a set or delete call: the keys written, in call order, and a refusal for each other key. */
 export interface KeyOutcomes {
   successKeys: string[];
-  errorKeys: Record<string, string>;
+  errorKeys: Record<string, Refusal>;
 }
 
 export type AutoDelete = 'DELETE' | 'NO_DELETE';
@@ -22,18 +38,37 @@ export interface AttrWrite {
   previous: StoredAttr | null;
 }
 
+/** An inclusive range of a stored count; null bounds are open. */
+export interface Range {
+  min: number | null;
+  max: number | null;
+}
+
+/**
+ * What a plan's outcome depends on, beyond the caller's membership: the stored state of `keys`
+ * (exactly as the plan's lookup saw it), and the room's key count and the app's stored bytes within
+ * a range (null: the plan did not depend on it). A store that did not plan under its own write lock
+ * applies a plan only while all of these still hold, and plans again otherwise.
+ */
+export interface Preconditions {
+  keys: string[];
+  roomCount: Range | null;
+  appBytes: Range | null;
+}
+
 export interface SetPlan {
   outcome: KeyOutcomes;
   writes: AttrWrite[];
   newKeys: number;
   bytesDelta: number;
+  preconditions: Preconditions;
 }
 
 export interface SetInput {
   user: string;
   forced: boolean;
   pairs: ReadonlyArray<readonly [string, unknown]>;
-  /** Current state of a key in the room, read inside the same transaction as the write. */
+  /** The state of a key in the room the plan is made from. */
   lookup: (key: string) => StoredAttr | undefined;
   /** Keys in the room, or a function that reads it; called at most once, and only if a key is new. */
   roomCount: number | (() => number);
@@ -44,54 +79,43 @@ export interface SetInput {
 
 const KEY_CHARS = /^[A-Za-z0-9_.-]+$/;
 
-export const reasons = {
-  keyIllegal: (k: string) => `properties key '${k}' is not Legal`,
-  keyTooLong: (k: string, max: number) => `properties key '${k}' is exceeding maximum limit ${max}`,
-  valueIllegal: (k: string) => `properties value of '${k}' is not Legal`,
-  valueTooLong: (k: string, max: number) => `properties value of '${k}' is exceeding maximum limit ${max}`,
-  notYours: (k: string) => `key '${k}' is not part of you`,
-  roomFull: (max: number) => `size of metadata for this single chatroom exceeds the user defined limit ${max}`,
-  appQuota: () => 'total size of chatroom metadata for this app exceeds the user defined limit',
-  missing: (k: string) => `key '${k}' does not exist`,
-} as const;
-
-/** A stable name for each reason, for metrics (the reason texts carry the key). */
-export function reasonKind(reason: string): string {
-  if (reason.endsWith('is not Legal')) return reason.startsWith('properties key') ? 'key_illegal' : 'value_illegal';
-  if (reason.includes('is exceeding maximum limit')) return reason.startsWith('properties key') ? 'key_too_long' : 'value_too_long';
-  if (reason.endsWith('is not part of you')) return 'not_yours';
-  if (reason.startsWith('size of metadata')) return 'room_full';
-  if (reason.startsWith('total size')) return 'app_quota';
-  if (reason.endsWith('does not exist')) return 'missing';
-  return 'other';
-}
-
 /** UTF-8 size of a stored pair: what the app byte quota counts. */
 export function pairBytes(key: string, value: string): number {
   return Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
 }
 
 /** The checks that need no stored state, in the order of the reason table. */
-export function pairProblem(key: string, value: unknown, limits: Limits): string | null {
-  if (key.length === 0 || !KEY_CHARS.test(key)) return reasons.keyIllegal(key);
-  if (key.length > limits.maxKeyLength) return reasons.keyTooLong(key, limits.maxKeyLength);
+export function pairProblem(key: string, value: unknown, limits: Limits): Refusal | null {
+  if (key.length === 0 || !KEY_CHARS.test(key)) return { code: 'key_illegal' };
+  if (key.length > limits.maxKeyLength) return { code: 'key_too_long', max: limits.maxKeyLength };
   // A lone surrogate cannot be stored as UTF-8: it would come back changed.
-  if (typeof value !== 'string' || !value.isWellFormed()) return reasons.valueIllegal(key);
-  if (value.length > limits.maxValueLength) return reasons.valueTooLong(key, limits.maxValueLength);
+  if (typeof value !== 'string' || !value.isWellFormed()) return { code: 'value_illegal' };
+  if (value.length > limits.maxValueLength) return { code: 'value_too_long', max: limits.maxValueLength };
   return null;
 }
 
+/** Narrows `range` so that it also demands `min <= n` (or `n <= max`). */
+function atLeast(range: Range | null, min: number): Range {
+  return { min: Math.max(range?.min ?? min, min), max: range?.max ?? null };
+}
+function atMost(range: Range | null, max: number): Range {
+  return { min: range?.min ?? null, max: Math.min(range?.max ?? max, max) };
+}
+
 /**
- * Decides every pair of a set or forced set against the room's state. Pure: the store calls it
- * inside its transaction with a lookup over the same snapshot, then applies `writes` as a whole.
+ * Decides every pair of a set or forced set against the room's state as `lookup` gives it, and
+ * states what that decision depends on. Pure: the store applies `writes` as a whole.
  */
 export function planSet(input: SetInput): SetPlan {
   const { user, forced, limits } = input;
-  const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
+  const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, Refusal> };
   const writes: AttrWrite[] = [];
+  const read: string[] = [];
   // The stored counts, read when first needed; what this call adds is newKeys and bytesDelta.
   let roomCount = typeof input.roomCount === 'number' ? input.roomCount : undefined;
   let appBytes = typeof input.appBytes === 'number' ? input.appBytes : undefined;
+  let countRange: Range | null = null;
+  let bytesRange: Range | null = null;
   let newKeys = 0;
   let bytesDelta = 0;
   for (const [key, value] of input.pairs) {
@@ -101,27 +125,39 @@ export function planSet(input: SetInput): SetPlan {
       continue;
     }
     const text = value as string;
+    read.push(key);
     const previous = input.lookup(key) ?? null;
     if (previous !== null && previous.owner !== user && !forced) {
-      outcome.errorKeys[key] = reasons.notYours(key);
+      outcome.errorKeys[key] = { code: 'not_yours' };
       continue;
     }
-    if (previous === null && (roomCount ??= (input.roomCount as () => number)()) + newKeys >= limits.maxAttributesPerRoom) {
-      outcome.errorKeys[key] = reasons.roomFull(limits.maxAttributesPerRoom);
-      continue;
+    if (previous === null) {
+      // Room for one more key while the stored count plus this call's new keys is under the limit.
+      const room = limits.maxAttributesPerRoom - newKeys;
+      if ((roomCount ??= (input.roomCount as () => number)()) >= room) {
+        countRange = atLeast(countRange, room);
+        outcome.errorKeys[key] = { code: 'room_full', max: limits.maxAttributesPerRoom };
+        continue;
+      }
+      countRange = atMost(countRange, room - 1);
     }
     const size = pairBytes(key, text);
     const delta = size - (previous?.bytes ?? 0);
-    if (delta > 0 && (appBytes ??= (input.appBytes as () => number)()) + bytesDelta + delta > limits.maxAppBytes) {
-      outcome.errorKeys[key] = reasons.appQuota();
-      continue;
+    if (delta > 0) {
+      const room = limits.maxAppBytes - bytesDelta - delta;
+      if ((appBytes ??= (input.appBytes as () => number)()) > room) {
+        bytesRange = atLeast(bytesRange, room + 1);
+        outcome.errorKeys[key] = { code: 'app_quota' };
+        continue;
+      }
+      bytesRange = atMost(bytesRange, room);
     }
     if (previous === null) newKeys += 1;
     bytesDelta += delta;
     writes.push({ key, value: text, bytes: size, previous });
     outcome.successKeys.push(key);
   }
-  return { outcome, writes, newKeys, bytesDelta };
+  return { outcome, writes, newKeys, bytesDelta, preconditions: { keys: read, roomCount: countRange, appBytes: bytesRange } };
 }
 
 export interface DeleteInput {
@@ -133,26 +169,27 @@ export interface DeleteInput {
 
 export interface DeletePlan {
   outcome: KeyOutcomes;
-  removals: Array<{ key: string; bytes: number }>;
+  removals: Array<{ key: string; bytes: number; owner: string }>;
   bytesDelta: number;
+  preconditions: Preconditions;
 }
 
 /** Decides every key of a delete or forced delete; keys must already be de-duplicated. */
 export function planDelete(input: DeleteInput): DeletePlan {
-  const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
+  const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, Refusal> };
   const removals: DeletePlan['removals'] = [];
   let bytesDelta = 0;
   for (const key of input.keys) {
     const stored = input.lookup(key);
     if (stored === undefined) {
-      outcome.errorKeys[key] = reasons.missing(key);
+      outcome.errorKeys[key] = { code: 'missing' };
     } else if (stored.owner !== input.user && !input.forced) {
-      outcome.errorKeys[key] = reasons.notYours(key);
+      outcome.errorKeys[key] = { code: 'not_yours' };
     } else {
-      removals.push({ key, bytes: stored.bytes });
+      removals.push({ key, bytes: stored.bytes, owner: stored.owner });
       bytesDelta -= stored.bytes;
       outcome.successKeys.push(key);
     }
   }
-  return { outcome, removals, bytesDelta };
+  return { outcome, removals, bytesDelta, preconditions: { keys: [...input.keys], roomCount: null, appBytes: null } };
 }

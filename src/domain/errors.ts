@@ -15,6 +15,8 @@ export class ApiError extends Error {
 }
 
 const ILLEGAL = 'java.lang.IllegalArgumentException';
+/** A caller who is not a member (a 401), and a member a removal did not find (a batch removal's reason). */
+export const NOT_IN_ROOM = 'user is not in chatroom';
 const SECURITY = 'EasemobSecurityException';
 
 export const Errors = {
@@ -52,7 +54,7 @@ export const Errors = {
   batchTooLarge: (max: number) => new ApiError(400, 'illegal_argument', `exceed allowed batch size ${max}`, ILLEGAL),
 
   roomNotFound: (roomId: string) => new ApiError(404, 'resource_not_found', `grpID ${roomId} does not exist!`, 'ResourceNotFoundException'),
-  notInRoom: () => new ApiError(401, 'unauthorized', 'user is not in chatroom', SECURITY),
+  notInRoom: () => new ApiError(401, 'unauthorized', NOT_IN_ROOM, SECURITY),
   userNotFound: () => new ApiError(404, 'service_resource_not_found', 'Service resource not found', 'ServiceResourceNotFoundException'),
   usernameDoesNotExist: (username: string) =>
     new ApiError(404, 'resource_not_found', `username ${username} doesn't exist!`, 'ResourceNotFoundException'),

@@ -1,6 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { KeyOutcomes } from '../domain/attributes.js';
-import { reasonKind } from '../domain/attributes.js';
 import type { AppRecord } from '../config/apps.js';
 import type { AttemptRecord, Outbox } from '../store/types.js';
 import { SeriesCounter, SeriesHistogram, type Series } from './series-histogram.js';
@@ -83,7 +82,7 @@ export class Metrics {
 
   countKeys(call: string, outcome: KeyOutcomes): void {
     if (outcome.successKeys.length > 0) this.keys.inc({ call, outcome: 'success' }, outcome.successKeys.length);
-    for (const reason of Object.values(outcome.errorKeys)) this.keys.inc({ call, outcome: reasonKind(reason) });
+    for (const refusal of Object.values(outcome.errorKeys)) this.keys.inc({ call, outcome: refusal.code });
   }
 
   countAttempt(app: AppRecord, attempt: AttemptRecord): void {

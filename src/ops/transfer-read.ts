@@ -1,4 +1,5 @@
 import { pairProblem } from '../domain/attributes.js';
+import { refusalText } from '../http/key-reasons.js';
 import { isRoomId } from '../domain/ids.js';
 import { checkUsername } from '../domain/requests.js';
 import type { AppRecord } from '../config/apps.js';
@@ -195,7 +196,8 @@ export async function readTransfer(
           break;
         }
         const limits = plan!.app.limits;
-        const problem = STR(rec.key) ? pairProblem(rec.key, rec.value, limits) : 'the key is not a string';
+        const refusal = STR(rec.key) ? pairProblem(rec.key, rec.value, limits) : null;
+        const problem = !STR(rec.key) ? 'the key is not a string' : refusal === null ? null : refusalText(rec.key, refusal);
         const owner = username(rec.owner, `room ${room.id}: key ${String(rec.key)}: owner`);
         if (problem !== null) fail(`room ${room.id}: ${problem}`);
         else if (rec.autoDelete !== 'DELETE' && rec.autoDelete !== 'NO_DELETE')

@@ -1,4 +1,5 @@
 import { Errors } from '../domain/errors.js';
+import type { LeaveRefusal } from '../domain/rooms.js';
 import { isRoomId } from '../domain/ids.js';
 import { checkUsername } from '../domain/requests.js';
 import type { DataTransfer, RoomStore } from '../store/types.js';
@@ -39,7 +40,8 @@ export interface RoomDetails extends RoomSummary {
 export interface MemberOutcome {
   result: boolean;
   action: 'remove_member';
-  reason?: string;
+  /** Why the user was not removed; the HTTP edge renders it as Agora's `reason` text. */
+  refusal?: LeaveRefusal;
   user: string;
   id: string;
 }
@@ -125,7 +127,7 @@ export function roomService(store: RoomStore & Pick<DataTransfer, 'listRooms'>) 
       const [r] = await store.removeMembers(ctx.app.appId, checkRoomId(roomId), names, ctx.app.routing);
       if (r === undefined) throw new Error('removeMembers answered no outcome for one user');
       if (!r.result) {
-        if (r.reason === 'user is not in chatroom') throw Errors.notMembers([r.user]);
+        if (r.refusal === 'not_member') throw Errors.notMembers([r.user]);
         throw Errors.ownerCannotLeave(roomId);
       }
       return { result: true, action: 'remove_member', user: r.user, id: roomId };
@@ -139,7 +141,7 @@ export function roomService(store: RoomStore & Pick<DataTransfer, 'listRooms'>) 
       return results.map((r) => ({
         result: r.result,
         action: 'remove_member',
-        ...(r.reason ? { reason: r.reason } : {}),
+        ...(r.refusal ? { refusal: r.refusal } : {}),
         user: r.user,
         id: roomId,
       }));

@@ -1,4 +1,5 @@
 import type { AutoDelete, KeyOutcomes } from '../domain/attributes.js';
+import type { LeaveOutcome } from '../domain/rooms.js';
 import type { EventRouting, StoredEvent } from '../domain/events.js';
 import type { Limits } from '../domain/limits.js';
 
@@ -46,11 +47,8 @@ export interface NewRoom {
   members: string[];
 }
 
-export interface RemoveResult {
-  user: string;
-  result: boolean;
-  reason?: string;
-}
+/** One user's outcome of a removal (domain/rooms.ts). */
+export type RemoveResult = LeaveOutcome;
 
 export interface AttrRecord {
   key: string;
@@ -138,13 +136,14 @@ export type EventListener = (event: StoredEvent) => void;
  * is a member), the plan of domain/attributes.ts (ownership, the room's count, the app's bytes),
  * the writes, and the call's change event (log entry, outbox entries, live publish) commit
  * together or not at all. SQLite: one savepoint in the group-commit transaction; the call is
- * answered, and its event published, once the batch has committed. Redis: one Lua script per
- * room, the app's usage counter inside it (SET_PLANNED); where slots are enforced (a cluster) the
- * usage counter is in another slot: the room is read, planned in JS and written by a
- * compare-and-set script on the room's version (planned again when another call moved the room;
- * 503 after 200 tries), and the counter is moved in the same round trip, beside the script, and
- * moved back when the script did not apply. So on a cluster the app's byte quota is exact per
- * room, not across rooms written at once, and a Redis failure or a process death between the two
+ * answered, and its event published, once the batch has committed; the plan is made inside the
+ * transaction, under the one writer, so its preconditions hold by construction. Redis: the call is
+ * planned in JS from the instance's view of the room and applied by one Lua script per room only
+ * while the plan's preconditions hold (redis/attribute-writes.ts; planned again otherwise, 503
+ * after 200 tries). On a single Redis the app's usage counter is checked and moved inside the
+ * script; on a cluster it is in another slot: a plan that depends on it reserves its bytes first
+ * and is applied only if the usage it found is in the plan's range, so no set passes the quota,
+ * and a Redis failure or a process death between the two
  * leaves the usage off by that call's bytes. Calls to one room are applied in one order on every
  * instance; what one instance has answered, every instance reads.
  *

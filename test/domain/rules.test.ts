@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { pairBytes, pairProblem, planDelete, planSet, type SetInput, type StoredAttr } from '../../src/domain/attributes.js';
+import { keyOutcomesBody, refusalText } from '../../src/http/key-reasons.js';
 import { ApiError } from '../../src/domain/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 import { checkUsername, deleteKeys, getKeys, parseAutoDelete, setPairs } from '../../src/domain/requests.js';
@@ -15,6 +16,12 @@ function plain<T extends object>(o: T): T {
   return { ...o };
 }
 
+/** pairProblem's refusal as the API's text (null when the pair passes). */
+function problemText(key: string, value: unknown, limits: Limits): string | null {
+  const r = pairProblem(key, value, limits);
+  return r === null ? null : refusalText(key, r);
+}
+
 function set(pairs: Array<[string, unknown]>, over: Partial<SetInput> = {}, stored: Record<string, StoredAttr> = {}) {
   const plan = planSet({
     user: 'alice',
@@ -26,12 +33,12 @@ function set(pairs: Array<[string, unknown]>, over: Partial<SetInput> = {}, stor
     limits: L,
     ...over,
   });
-  return { ...plan, outcome: { successKeys: plan.outcome.successKeys, errorKeys: plain(plan.outcome.errorKeys) } };
+  return { ...plan, outcome: { successKeys: plan.outcome.successKeys, errorKeys: plain(keyOutcomesBody(plan.outcome).errorKeys) } };
 }
 
 function del(keys: string[], user = 'alice', forced = false, stored: Record<string, StoredAttr> = {}) {
   const plan = planDelete({ user, forced, keys, lookup: (k) => (Object.hasOwn(stored, k) ? stored[k] : undefined) });
-  return { ...plan, outcome: { successKeys: plan.outcome.successKeys, errorKeys: plain(plan.outcome.errorKeys) } };
+  return { ...plan, outcome: { successKeys: plan.outcome.successKeys, errorKeys: plain(keyOutcomesBody(plan.outcome).errorKeys) } };
 }
 
 function assertApiError(fn: () => unknown, status: number, error: string, description: string | RegExp): void {
@@ -50,9 +57,9 @@ const owned = (owner: string, bytes = 10): StoredAttr => ({ owner, bytes });
 describe('set reason table (spec section 5), default limits', () => {
   it('key empty or with a character outside the set is not Legal', () => {
     for (const key of ['', 'bad key', 'a/b', 'é', 'k!', 'a\nb', '😀', 'a:b']) {
-      assert.equal(pairProblem(key, 'v', L), `properties key '${key}' is not Legal`, JSON.stringify(key));
+      assert.equal(problemText(key, 'v', L), `properties key '${key}' is not Legal`, JSON.stringify(key));
     }
-    for (const key of ['a', 'A-Z_0.9', '__proto__', '...', '-']) assert.equal(pairProblem(key, 'v', L), null, key);
+    for (const key of ['a', 'A-Z_0.9', '__proto__', '...', '-']) assert.equal(problemText(key, 'v', L), null, key);
     const r = set([['bad key', 'v']]);
     assert.deepEqual(r.outcome, { successKeys: [], errorKeys: { 'bad key': "properties key 'bad key' is not Legal" } });
     assert.deepEqual(r.writes, []);
@@ -61,8 +68,8 @@ describe('set reason table (spec section 5), default limits', () => {
   it('key length: 128 ok, 129 exceeds maximum limit 128', () => {
     const k128 = 'k'.repeat(128);
     const k129 = 'k'.repeat(129);
-    assert.equal(pairProblem(k128, 'v', L), null);
-    assert.equal(pairProblem(k129, 'v', L), `properties key '${k129}' is exceeding maximum limit 128`);
+    assert.equal(problemText(k128, 'v', L), null);
+    assert.equal(problemText(k129, 'v', L), `properties key '${k129}' is exceeding maximum limit 128`);
     const r = set([
       [k128, 'v'],
       [k129, 'v'],
@@ -75,7 +82,7 @@ describe('set reason table (spec section 5), default limits', () => {
 
   it('non-string values (number, null, object, array, boolean, undefined) are not Legal', () => {
     for (const value of [7, 0, null, { a: 1 }, ['x'], true, false, undefined]) {
-      assert.equal(pairProblem('k', value, L), "properties value of 'k' is not Legal", JSON.stringify(value) ?? 'undefined');
+      assert.equal(problemText('k', value, L), "properties value of 'k' is not Legal", JSON.stringify(value) ?? 'undefined');
     }
     const r = set([
       ['n', 1],
@@ -95,27 +102,27 @@ describe('set reason table (spec section 5), default limits', () => {
   });
 
   it('the empty string is a valid value', () => {
-    assert.equal(pairProblem('k', '', L), null);
+    assert.equal(problemText('k', '', L), null);
     const r = set([['k', '']]);
     assert.deepEqual(r.outcome, { successKeys: ['k'], errorKeys: {} });
     assert.deepEqual(r.writes, [{ key: 'k', value: '', bytes: 1, previous: null }]);
   });
 
   it('value length: 4086 ok, 4087 exceeds maximum limit 4086', () => {
-    assert.equal(pairProblem('k', 'v'.repeat(4086), L), null);
-    assert.equal(pairProblem('k', 'v'.repeat(4087), L), "properties value of 'k' is exceeding maximum limit 4086");
+    assert.equal(problemText('k', 'v'.repeat(4086), L), null);
+    assert.equal(problemText('k', 'v'.repeat(4087), L), "properties value of 'k' is exceeding maximum limit 4086");
   });
 
   it('value length counts UTF-16 code units, not code points or bytes', () => {
     const emoji4086 = '😀'.repeat(2043); // 2043 code points, 4086 code units, 8172 UTF-8 bytes
     assert.equal(emoji4086.length, 4086);
-    assert.equal(pairProblem('k', emoji4086, L), null, 'not counted in bytes');
+    assert.equal(problemText('k', emoji4086, L), null, 'not counted in bytes');
     const mixed4086 = 'é'.repeat(2) + '😀'.repeat(2041) + 'ab'; // 2 + 4082 + 2 units
     assert.equal(mixed4086.length, 4086);
-    assert.equal(pairProblem('k', mixed4086, L), null);
+    assert.equal(problemText('k', mixed4086, L), null);
     // 2044 code points but 4088 code units: a code-point count would wrongly accept it
-    assert.equal(pairProblem('k', '😀'.repeat(2044), L), "properties value of 'k' is exceeding maximum limit 4086");
-    assert.equal(pairProblem('k', `${emoji4086}a`, L), "properties value of 'k' is exceeding maximum limit 4086");
+    assert.equal(problemText('k', '😀'.repeat(2044), L), "properties value of 'k' is exceeding maximum limit 4086");
+    assert.equal(problemText('k', `${emoji4086}a`, L), "properties value of 'k' is exceeding maximum limit 4086");
   });
 
   it('a key that exists and was set by another user is not part of you', () => {
@@ -215,10 +222,10 @@ describe('set reason table (spec section 5), default limits', () => {
 
   it('the figures in the reasons are the configured limits', () => {
     const limits: Limits = { ...L, maxKeyLength: 5, maxValueLength: 3, maxAttributesPerRoom: 2 };
-    assert.equal(pairProblem('abcdef', 'v', limits), "properties key 'abcdef' is exceeding maximum limit 5");
-    assert.equal(pairProblem('abcde', 'v', limits), null);
-    assert.equal(pairProblem('k', 'abcd', limits), "properties value of 'k' is exceeding maximum limit 3");
-    assert.equal(pairProblem('k', 'abc', limits), null);
+    assert.equal(problemText('abcdef', 'v', limits), "properties key 'abcdef' is exceeding maximum limit 5");
+    assert.equal(problemText('abcde', 'v', limits), null);
+    assert.equal(problemText('k', 'abcd', limits), "properties value of 'k' is exceeding maximum limit 3");
+    assert.equal(problemText('k', 'abc', limits), null);
     const r = set(
       [
         ['a', '1'],
@@ -237,10 +244,10 @@ describe('set reason table (spec section 5), default limits', () => {
 describe('set: order of the checks and of the pairs', () => {
   it('the first matching row wins', () => {
     const long = `${'x'.repeat(129)}!`;
-    assert.equal(pairProblem(long, 5, L), `properties key '${long}' is not Legal`, 'illegal and too long: not Legal');
+    assert.equal(problemText(long, 5, L), `properties key '${long}' is not Legal`, 'illegal and too long: not Legal');
     const k129 = 'k'.repeat(129);
-    assert.equal(pairProblem(k129, 5, L), `properties key '${k129}' is exceeding maximum limit 128`, 'key length before value');
-    assert.equal(pairProblem('', 'v'.repeat(5000), L), "properties key '' is not Legal");
+    assert.equal(problemText(k129, 5, L), `properties key '${k129}' is exceeding maximum limit 128`, 'key length before value');
+    assert.equal(problemText('', 'v'.repeat(5000), L), "properties key '' is not Legal");
     const r = set(
       [
         ['theirs', 'v'.repeat(4087)],
@@ -313,7 +320,7 @@ describe('set: order of the checks and of the pairs', () => {
       limits: L,
     });
     assert.deepEqual(Object.keys(r.outcome.errorKeys), ['__proto__']);
-    assert.equal(r.outcome.errorKeys['__proto__'], "properties value of '__proto__' is not Legal");
+    assert.deepEqual(r.outcome.errorKeys['__proto__'], { code: 'value_illegal' });
     assert.deepEqual(r.outcome.successKeys, ['constructor']);
   });
 });
@@ -359,7 +366,7 @@ describe("set: the room's key count and the app's bytes read only when needed", 
           assert.deepEqual(lazy, eager);
           // which pairs get as far as each check: legal, and not someone else's key unless forced
           const reaching = pairs.filter(
-            ([k, v]) => pairProblem(k, v, limits) === null && !(Object.hasOwn(stored, k) && stored[k]!.owner !== 'alice' && !forced),
+            ([k, v]) => problemText(k, v, limits) === null && !(Object.hasOwn(stored, k) && stored[k]!.owner !== 'alice' && !forced),
           );
           const needsCount = reaching.some(([k]) => !Object.hasOwn(stored, k));
           assert.equal(reads.count, needsCount ? 1 : 0);
@@ -431,7 +438,7 @@ describe('delete reason table (spec section 5)', () => {
       successKeys: ['mine'],
       errorKeys: { ghost: "key 'ghost' does not exist", theirs: "key 'theirs' is not part of you" },
     });
-    assert.deepEqual(r.removals, [{ key: 'mine', bytes: 9 }]);
+    assert.deepEqual(r.removals, [{ key: 'mine', bytes: 9, owner: 'alice' }]);
     assert.equal(r.bytesDelta, -9);
   });
 
@@ -439,8 +446,8 @@ describe('delete reason table (spec section 5)', () => {
     const r = del(['theirs', 'mine', 'ghost'], 'admin', true, stored);
     assert.deepEqual(r.outcome, { successKeys: ['theirs', 'mine'], errorKeys: { ghost: "key 'ghost' does not exist" } });
     assert.deepEqual(r.removals, [
-      { key: 'theirs', bytes: 11 },
-      { key: 'mine', bytes: 9 },
+      { key: 'theirs', bytes: 11, owner: 'bob' },
+      { key: 'mine', bytes: 9, owner: 'alice' },
     ]);
     assert.equal(r.bytesDelta, -20);
   });

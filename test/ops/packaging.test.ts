@@ -282,7 +282,7 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
     assert.match(served.out(), /Created the development app demo#demo/);
     const app = (method: string, path: string, body?: unknown) => call(url, method, `/demo/demo${path}`, { token, body });
     // Users (CREATE_USERS, a variable key count), a room (CREATE_ROOM), and a set, a read and a
-    // delete of attributes (SET_PLANNED, READ_ATTRS, DELETE_PLANNED on a single Redis, each after
+    // delete of attributes (APPLY_SET, READ_ATTRS, APPLY_DELETE, each after
     // the rate limiter's RATE_LEASE): each loaded from the installed dist/ on its first call.
     const users = await app('POST', '/users', [
       { username: 'alice', password: 'secret1' },

@@ -2,7 +2,8 @@
 // looks for a serial order of observed concurrent calls explaining both their answers and the final
 // state (linearizability of one room, checked by a small memoized backtracking search).
 import { isDeepStrictEqual } from 'node:util';
-import { pairBytes, planDelete, planSet, type AutoDelete, type KeyOutcomes } from '../../src/domain/attributes.js';
+import { pairBytes, planDelete, planSet, type AutoDelete } from '../../src/domain/attributes.js';
+import { keyOutcomesBody, type KeyOutcomesBody as KeyOutcomes } from '../../src/http/key-reasons.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 
 export interface Attr {
@@ -45,11 +46,11 @@ export function applyCall(
     for (const [k, a] of state) appBytes += pairBytes(k, a.value);
     const plan = planSet({ user: req.user, forced: req.forced, pairs: req.pairs, lookup, roomCount: state.size, appBytes, limits });
     for (const w of plan.writes) next.set(w.key, { value: w.value, owner: req.user, autoDelete: req.autoDelete });
-    return { state: next, outcome: plan.outcome };
+    return { state: next, outcome: keyOutcomesBody(plan.outcome) };
   }
   const plan = planDelete({ user: req.user, forced: req.forced, keys: req.keys, lookup });
   for (const r of plan.removals) next.delete(r.key);
-  return { state: next, outcome: plan.outcome };
+  return { state: next, outcome: keyOutcomesBody(plan.outcome) };
 }
 
 /** successKeys in request order, as the API answers them; errorKeys as a map. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { AutoDelete, KeyOutcomes } from '../../src/domain/attributes.js';
+import type { AutoDelete } from '../../src/domain/attributes.js';
+import { keyOutcomesBody, type KeyOutcomesBody as KeyOutcomes } from '../../src/http/key-reasons.js';
 import { ApiError, Errors } from '../../src/domain/errors.js';
 import { appUuid } from '../../src/domain/ids.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
-import type { AttrRecord, Store } from '../../src/store/types.js';
+import type { AttrRecord, RemoveResult, Store } from '../../src/store/types.js';
 import { NO_WEBHOOKS } from '../support/routing.js';
 import { at } from '../support/at.js';
 
@@ -29,8 +30,9 @@ async function rejectsApi(p: Promise<unknown>, status: number, error: string, de
 }
 
 /** Outcomes as plain objects: a store may build errorKeys with a null prototype. */
-function plain(o: KeyOutcomes): KeyOutcomes {
-  return { successKeys: [...o.successKeys], errorKeys: { ...o.errorKeys } };
+function plain(o: Parameters<typeof keyOutcomesBody>[0]): KeyOutcomes {
+  const body = keyOutcomesBody(o);
+  return { successKeys: [...body.successKeys], errorKeys: { ...body.errorKeys } };
 }
 
 function byKey(records: AttrRecord[]): Record<string, Omit<AttrRecord, 'key'>> {
@@ -322,15 +324,17 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
         assert.deepEqual(
           results.map((r) => ({ ...r })),
           [
-            { user: 'owner', result: false, reason: 'the owner cannot be removed' },
-            { user: 'dave', result: false, reason: NOT_IN_ROOM },
+            { user: 'owner', result: false, refusal: 'owner' },
+            { user: 'dave', result: false, refusal: 'not_member' },
             { user: 'bob', result: true },
           ],
         );
         assert.equal(await store.isMember(app, room, 'bob'), false);
         assert.equal(await store.isMember(app, room, 'owner'), true);
         assert.equal((await store.getRoom(app, room))!.memberCount, 2);
-        assert.deepEqual(await store.removeMembers(app, room, ['bob'], NO_WEBHOOKS), [{ user: 'bob', result: false, reason: NOT_IN_ROOM }]);
+        assert.deepEqual(await store.removeMembers(app, room, ['bob'], NO_WEBHOOKS), [
+          { user: 'bob', result: false, refusal: 'not_member' },
+        ]);
         await rejectsApi(store.removeMembers(app, '999', ['bob'], NO_WEBHOOKS), 404, 'resource_not_found', 'grpID 999 does not exist!');
       });
 
@@ -705,6 +709,33 @@ export function runStoreSuite(name: string, makeStore: () => Promise<Store> | St
           const [c, i] = k.slice(1).split('k');
           assert.equal(stored[k], `${c}.${i}`);
         }
+      });
+
+      it('concurrency: 20 users joining a room of maxusers 10 one at a time: exactly 10 members, the rest refused', async () => {
+        const names = Array.from({ length: 19 }, (_, i) => `j${String(i).padStart(2, '0')}`);
+        const app = newApp();
+        await users(app, 'owner', ...names);
+        const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'owner', maxusers: 10, members: [] })).id;
+        const outs = await Promise.allSettled(names.map((u) => store.addMembers(app, room, [u])));
+        const joined = outs.flatMap((o) => (o.status === 'fulfilled' ? o.value : []));
+        const refused = outs.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason as ApiError);
+        assert.equal(joined.length, 9);
+        assert.equal(refused.length, 10);
+        for (const e of refused) assert.deepEqual([e.status, e.error], [403, 'forbidden_op']);
+        assert.equal((await store.getRoom(app, room))!.memberCount, 10);
+        assert.deepEqual((await store.listMembers(app, room, 0, 100)).slice(1).sort(), [...joined].sort());
+      });
+
+      it('concurrency: a removal and a join of each member at once: every removal finds its member, and the count matches the members', async () => {
+        const names = Array.from({ length: 12 }, (_, i) => `x${String(i).padStart(2, '0')}`);
+        const { app, room } = await world(['boss', ...names]);
+        const calls = names.flatMap((u) => [store.removeMembers(app, room, [u], NO_WEBHOOKS), store.addMembers(app, room, [u])]);
+        const outs = await Promise.all(calls);
+        const members = new Set(await store.listMembers(app, room, 0, 100));
+        const removed = outs.filter((_, i) => i % 2 === 0).flat() as RemoveResult[];
+        assert.equal(removed.length, names.length);
+        for (const r of removed) assert.ok(r.result, `${r.user} was a member when its removal came`);
+        assert.equal((await store.getRoom(app, room))!.memberCount, members.size);
       });
     });
 

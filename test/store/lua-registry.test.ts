@@ -65,15 +65,15 @@ describe('the Lua registry', () => {
       'snippets no script includes',
     );
     // The write scripts get the event half once each, in the order they name it.
-    assert.equal(LUA.SET_PLANNED.text.match(/local function emit\(/g)?.length, 1);
-    assert.ok(LUA.SET_PLANNED.text.indexOf(libText('room-base')) < LUA.SET_PLANNED.text.indexOf(libText('emit')));
-    assert.ok(LUA.SET_PLANNED.text.indexOf(libText('emit')) < LUA.SET_PLANNED.text.indexOf(libText('split-meta')));
+    assert.equal(LUA.APPLY_SET.text.match(/local function emit\(/g)?.length, 1);
+    assert.ok(LUA.APPLY_SET.text.indexOf(libText('room-base')) < LUA.APPLY_SET.text.indexOf(libText('emit')));
+    assert.ok(LUA.APPLY_SET.text.indexOf(libText('emit')) < LUA.APPLY_SET.text.indexOf(libText('plan-check')));
   });
 
   it('takes the key count from each file', () => {
     const counts = Object.fromEntries(scripts.map((s) => [s.name, s.numberOfKeys]));
-    assert.equal(counts.SET_PLANNED, 5);
-    assert.equal(counts.READ_FOR_WRITE, 3);
+    assert.equal(counts.APPLY_SET, null);
+    assert.equal(counts.DESTROY_ROOM, 4);
     assert.equal(counts.RATE_LEASE, 1);
     assert.equal(counts.CREATE_USERS, null);
     assert.equal(counts.RESTORE_USERS, null);

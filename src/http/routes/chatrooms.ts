@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { RoomService } from '../../service/rooms.js';
 import { tenant } from '../context.js';
 import { sendOk } from '../envelope.js';
+import { memberOutcomeBody } from '../key-reasons.js';
 import { AddMembersBody, CreateRoomBody, Envelope, ListQuery, MembersQuery } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
@@ -111,7 +112,7 @@ export function chatroomRoutes(rooms: RoomService): FastifyPluginAsync {
         handler: async (req, reply) => {
           const { id, username } = req.params;
           const data = username.includes(',')
-            ? await rooms.removeMembers(tenant(req), id, username.split(','))
+            ? (await rooms.removeMembers(tenant(req), id, username.split(','))).map(memberOutcomeBody)
             : await rooms.removeMember(tenant(req), id, username);
           return sendOk(req, reply, 'chatrooms', data);
         },

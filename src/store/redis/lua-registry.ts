@@ -20,14 +20,12 @@ export interface LuaScript {
 
 /** The registered scripts, by the name the code calls them, and their files under lua/. */
 const FILES = {
-  READ_FOR_WRITE: 'read-for-write.lua',
   APPLY_SET: 'apply-set.lua',
   APPLY_DELETE: 'apply-delete.lua',
-  SET_PLANNED: 'set-planned.lua',
-  DELETE_PLANNED: 'delete-planned.lua',
   READ_ATTRS: 'read-attrs.lua',
   CREATE_ROOM: 'create-room.lua',
   ADD_MEMBERS: 'add-members.lua',
+  READ_MEMBERS: 'read-members.lua',
   REMOVE_MEMBERS: 'remove-members.lua',
   DESTROY_ROOM: 'destroy-room.lua',
   CREATE_USERS: 'create-users.lua',

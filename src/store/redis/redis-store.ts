@@ -1,5 +1,7 @@
 import { Redis, Cluster } from 'ioredis';
-import { pairBytes, pairProblem, planDelete, planSet, reasons, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
+import { pairBytes, type KeyOutcomes } from '../../domain/attributes.js';
+import { AttributeWrites, backoff } from './attribute-writes.js';
+import { newRoomMembers, planJoin, planLeave, requireUsers } from '../../domain/rooms.js';
 import { ApiError, Errors } from '../../domain/errors.js';
 import { appUuid, isRoomId, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
 import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
@@ -34,14 +36,12 @@ export type RedisClient = Redis | Cluster;
 
 /** The scripts as methods of the client: sent by SHA (EVALSHA), loaded on NOSCRIPT (script-command.ts). */
 interface Scripts {
-  rkReadForWrite(...args: Array<string | number>): Promise<Array<string | number>>;
-  rkApplySet(...args: Array<string | number>): Promise<number>;
-  rkApplyDelete(...args: Array<string | number>): Promise<number>;
-  rkSetPlanned(...args: Array<string | number>): Promise<Array<string | number>>;
-  rkDeletePlanned(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkApplySet(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkApplyDelete(...args: Array<string | number>): Promise<Array<string | number>>;
   rkReadAttrs(...args: Array<string | number>): Promise<Array<string | number>>;
   rkCreateRoom(...args: Array<string | number>): Promise<number>;
   rkAddMembers(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkReadMembers(...args: Array<string | number>): Promise<Array<string | number>>;
   rkRemoveMembers(...args: Array<string | number>): Promise<Array<string | number>>;
   rkDestroyRoom(...args: Array<string | number>): Promise<Array<string | number>>;
   rkCreateUsers(...args: Array<string | number>): Promise<number | string>;
@@ -74,13 +74,6 @@ export interface RedisStoreOptions {
   clock?: () => number;
 }
 
-/** The reason for SET_PLANNED's code of a pair (0 stored: null). */
-function setRefusal(code: number, key: string, maxAttributesPerRoom: number): string | null {
-  if (code === 0) return null;
-  if (code === 1) return reasons.notYours(key);
-  return code === 2 ? reasons.roomFull(maxAttributesPerRoom) : reasons.appQuota();
-}
-
 /**
  * Element `i` of a script's reply, there by the reply's shape (the script's first comment): one
  * missing is a bug, or a store changed by hand, and fails as such.
@@ -100,23 +93,23 @@ function eachPair(flat: readonly string[], from: number, script: LuaName, each: 
   for (let i = from; i < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
 }
 
+/** A room that moved between a membership plan's read and its script: the plan is made again. */
+const MOVED = Symbol('moved');
+/** How often a membership change plans again when the room keeps moving. */
+const MAX_ROOM_ATTEMPTS = 50;
+
 /** How long a claimed webhook delivery keeps other instances off its queue. */
 const LEASE_MS = 60_000;
 const ATTEMPTS_KEPT = 1000;
 
-/** How often a write re-plans when another call changed the room between its read and its commit. */
-const MAX_ATTEMPTS = 200;
-
 /** Each method and its script in lua/ (lua-registry.ts): the key count is in the script's file. */
 const SCRIPT_DEFS: Array<[keyof Scripts, LuaName]> = [
-  ['rkReadForWrite', 'READ_FOR_WRITE'],
   ['rkApplySet', 'APPLY_SET'],
   ['rkApplyDelete', 'APPLY_DELETE'],
-  ['rkSetPlanned', 'SET_PLANNED'],
-  ['rkDeletePlanned', 'DELETE_PLANNED'],
   ['rkReadAttrs', 'READ_ATTRS'],
   ['rkCreateRoom', 'CREATE_ROOM'],
   ['rkAddMembers', 'ADD_MEMBERS'],
+  ['rkReadMembers', 'READ_MEMBERS'],
   ['rkRemoveMembers', 'REMOVE_MEMBERS'],
   ['rkDestroyRoom', 'DESTROY_ROOM'],
   ['rkCreateUsers', 'CREATE_USERS'],
@@ -145,12 +138,13 @@ export class RedisStore implements Store {
   private readonly feed: RedisFeed;
   private readonly logLimits: EventLogLimits;
   /**
-   * On a single Redis a write is planned inside the room's script, usage counter included: one
-   * round trip. Where slots are enforced (a cluster, or a server in cluster mode reached by a plain
-   * URL) the counter is in another slot than the room, so a write reads, plans in JS and commits if
-   * the room did not move (two round trips). null until the server has said (INFO cluster).
+   * On a single Redis the app's usage counter goes into a write's script beside the room's keys;
+   * where slots are enforced (a cluster, or a server in cluster mode reached by a plain URL) it is
+   * in another slot. null until the server has said (INFO cluster).
    */
-  private planInScript: boolean | null;
+  private usageBesideRoom: boolean | null;
+  /** The one write path of attributes (attribute-writes.ts). */
+  readonly writes: AttributeWrites;
 
   constructor(options: RedisStoreOptions) {
     this.feed = new RedisFeed(options.client);
@@ -159,9 +153,20 @@ export class RedisStore implements Store {
     const scripts: Record<string, unknown> = {};
     for (const [method, name] of SCRIPT_DEFS) scripts[method] = scriptRunner(client, LUA[name]);
     this.r = Object.assign(client, scripts) as unknown as RedisClient & Scripts;
-    this.planInScript = client instanceof Cluster ? false : null;
+    this.usageBesideRoom = client instanceof Cluster ? false : null;
     this.p = options.prefix;
     this.now = options.clock ?? Date.now;
+    this.writes = new AttributeWrites({
+      roomKeys: (appId, roomId) => this.roomKeys(appId, roomId),
+      usageKey: (appId) => this.usageKey(appId),
+      eventBlock: (appId, roomId, routing, reason, ts, from) => this.eventBlock(appId, roomId, routing, reason, ts, from),
+      now: () => this.now(),
+      applySet: (...args) => this.r.rkApplySet(...args),
+      applyDelete: (...args) => this.r.rkApplyDelete(...args),
+      addUsage: (key, delta) => this.r.incrby(key, delta),
+      indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
+      usageInScript: () => this.usageInScript(),
+    });
   }
 
   async close(): Promise<void> {
@@ -316,11 +321,8 @@ export class RedisStore implements Store {
 
   async createRoom(appId: string, room: NewRoom): Promise<RoomRecord> {
     return this.guard(async () => {
-      const members = [...new Set([room.owner, ...room.members])];
-      for (const u of [room.owner, ...room.members]) {
-        if (!(await this.r.exists(this.userKey(appId, u)))) throw Errors.usernameDoesNotExist(u);
-      }
-      if (members.length > room.maxusers) throw Errors.roomFull('new', room.maxusers);
+      await this.requireUsers(appId, [room.owner, ...room.members]);
+      const members = newRoomMembers(room);
       const id = roomIdFromSeq(await this.r.incr(this.counterKey()));
       const now = this.now();
       // The users' room index first: a stale entry there is harmless, a missing one would leak.
@@ -382,20 +384,56 @@ export class RedisStore implements Store {
     });
   }
 
+  /** Every named user must exist (users are in the app's slot, read before the room's script). */
+  private async requireUsers(appId: string, usernames: readonly string[]): Promise<void> {
+    const unique = [...new Set(usernames)];
+    const found = new Set<string>();
+    for (const u of unique) if (await this.r.exists(this.userKey(appId, u))) found.add(u);
+    requireUsers(usernames, (u) => found.has(u));
+  }
+
+  /** What the room rules plan a membership change from (READ_MEMBERS); null when there is no room. */
+  private async readMembers(appId: string, roomId: string, usernames: readonly string[]) {
+    const k = this.roomKeys(appId, roomId);
+    const res = await this.r.rkReadMembers(k.room, k.members, ...usernames);
+    if (Number(res[0]) === 0) return null;
+    const member = new Map(usernames.map((u, i) => [u, Number(replyAt(res, 4 + i, 'READ_MEMBERS')) === 1]));
+    return {
+      k,
+      owner: String(replyAt(res, 1, 'READ_MEMBERS')),
+      maxusers: Number(replyAt(res, 2, 'READ_MEMBERS')),
+      memberCount: Number(replyAt(res, 3, 'READ_MEMBERS')),
+      isMember: (u: string) => member.get(u) === true,
+    };
+  }
+
+  /** Plans with domain/ and applies while what the plan read holds; plans again when the room moved. */
+  private async untilApplied<T>(attemptOnce: () => Promise<T | typeof MOVED>): Promise<T> {
+    for (let attempt = 0; attempt < MAX_ROOM_ATTEMPTS; attempt++) {
+      const out = await attemptOnce();
+      if (out !== MOVED) return out;
+      await backoff(attempt);
+    }
+    throw Errors.storeUnavailable('too many concurrent changes to this chatroom, try again');
+  }
+
   async addMembers(appId: string, roomId: string, usernames: string[]): Promise<string[]> {
     return this.guard(async () => {
-      const k = this.roomKeys(appId, roomId);
-      if (!(await this.r.exists(k.room))) throw Errors.roomNotFound(roomId);
-      for (const u of usernames) {
-        if (!(await this.r.exists(this.userKey(appId, u)))) throw Errors.usernameDoesNotExist(u);
-      }
+      if (!(await this.r.exists(this.roomKeys(appId, roomId).room))) throw Errors.roomNotFound(roomId);
+      await this.requireUsers(appId, usernames);
       const unique = [...new Set(usernames)];
-      for (const u of unique) await this.r.sadd(this.userRoomsKey(appId, u), roomId);
-      const res = await this.r.rkAddMembers(k.room, k.members, this.now(), ...unique);
-      const status = Number(res[0]);
-      if (status === 0) throw Errors.roomNotFound(roomId);
-      if (status === -1) throw Errors.roomFull(roomId, Number(res[1]));
-      return res.slice(1).map(String);
+      return this.untilApplied(async () => {
+        const room = await this.readMembers(appId, roomId, unique);
+        if (room === null) throw Errors.roomNotFound(roomId);
+        const plan = planJoin({ id: roomId, maxusers: room.maxusers, memberCount: room.memberCount }, unique, room.isMember);
+        // The users' room index first: a stale entry there is harmless, a missing one would leak.
+        for (const u of plan.fresh) await this.r.sadd(this.userRoomsKey(appId, u), roomId);
+        const read = plan.read.flatMap(([u, member]) => [u, member ? '1' : '0']);
+        const res = await this.r.rkAddMembers(room.k.room, room.k.members, this.now(), plan.memberCount.max ?? '', ...read);
+        const status = Number(res[0]);
+        if (status === 0) throw Errors.roomNotFound(roomId);
+        return status === 2 ? plan.fresh : MOVED;
+      });
     });
   }
 
@@ -410,32 +448,40 @@ export class RedisStore implements Store {
     userDeleted: boolean,
     routing: EventRouting,
   ): Promise<RemoveResult[]> {
-    const k = this.roomKeys(appId, roomId);
-    const ts = this.now();
-    const reason = userDeleted ? 'user_deleted' : 'member_left';
-    const ev = this.eventBlock(appId, roomId, routing, reason, ts);
-    const perUser = usernames.flatMap((u) => [u, this.postOf(roomId, routing, reason, ts, u)]);
-    // A deleted user leaves even the rooms it owns; a removal by the admin route spares the owner.
-    const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, ...ev.args, userDeleted ? '1' : '0', ...perUser);
-    if (Number(res[0]) === 0) {
-      if (userDeleted) return [];
-      throw Errors.roomNotFound(roomId);
-    }
-    await this.indexOutbox(appId, roomId, ev.endpoints);
-    const freed = Number(res[1]);
-    if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
-    const results: RemoveResult[] = [];
-    for (let i = 2; i < res.length; i += 2) {
-      const user = String(res[i]);
-      const outcome = String(res[i + 1]);
-      if (outcome === 'ok') {
-        await this.r.srem(this.userRoomsKey(appId, user), roomId);
-        results.push({ user, result: true });
-      } else {
-        results.push({ user, result: false, reason: outcome === 'owner' ? 'the owner cannot be removed' : 'user is not in chatroom' });
+    return this.untilApplied(async () => {
+      const room = await this.readMembers(appId, roomId, usernames);
+      if (room === null) {
+        if (userDeleted) return [];
+        throw Errors.roomNotFound(roomId);
       }
-    }
-    return results;
+      // A deleted user leaves even the rooms it owns; a removal by the admin route spares the owner.
+      const plan = planLeave(room, usernames, room.isMember, userDeleted);
+      const ts = this.now();
+      const reason = userDeleted ? 'user_deleted' : 'member_left';
+      const ev = this.eventBlock(appId, roomId, routing, reason, ts);
+      const leaving = new Set(plan.leaving);
+      const perUser = plan.read.flatMap(([u, member]) => [
+        u,
+        member ? '1' : '0',
+        leaving.has(u) ? '1' : '0',
+        this.postOf(roomId, routing, reason, ts, u),
+      ]);
+      const k = room.k;
+      const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, ...ev.args, ...perUser);
+      const status = Number(res[0]);
+      if (status === 0) {
+        if (userDeleted) return [];
+        throw Errors.roomNotFound(roomId);
+      }
+      if (status !== 2) return MOVED;
+      if (plan.leaving.length > 0) {
+        await this.indexOutbox(appId, roomId, ev.endpoints);
+        const freed = Number(res[1]);
+        if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
+        for (const user of plan.leaving) await this.r.srem(this.userRoomsKey(appId, user), roomId);
+      }
+      return plan.outcomes;
+    });
   }
 
   async listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]> {
@@ -454,216 +500,21 @@ export class RedisStore implements Store {
 
   // ---- attributes
 
-  /**
-   * Reads the room's version, size and the named keys' owners, plans with domain/, and commits
-   * only if the version did not move meanwhile; otherwise plans again on fresh state.
-   */
-  private async readForWrite(appId: string, roomId: string, user: string, checkMember: boolean, keys: string[]) {
-    const k = this.roomKeys(appId, roomId);
-    const res = await this.r.rkReadForWrite(k.room, k.members, k.meta, user, checkMember ? '1' : '0', ...keys);
-    const status = Number(res[0]);
-    if (status === 0) throw Errors.roomNotFound(roomId);
-    if (status === 1) throw Errors.notInRoom();
-    const stored = new Map<string, StoredAttr>();
-    keys.forEach((key, i) => {
-      const meta = String(res[3 + i]);
-      if (meta !== '') {
-        const [owner = '', , bytes] = meta.split('|'); // split gives the first part always
-        stored.set(key, { owner, bytes: Number(bytes) });
-      }
-    });
-    return { k, ver: String(res[1]), count: Number(res[2]), stored };
-  }
-
-  /** Re-plans and retries a compare-and-set write until the room did not move in between. */
-  private async untilCommitted(attemptOnce: () => Promise<KeyOutcomes | null>): Promise<KeyOutcomes> {
-    return this.guard(async () => {
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const outcome = await attemptOnce();
-        if (outcome !== null) return outcome;
-        await backoff(attempt);
-      }
-      throw Errors.storeUnavailable('too many concurrent writes to this chatroom, try again');
-    });
-  }
-
-  /**
-   * Runs a room's write script and moves the app's byte usage by `bytesDelta` beside it, in the
-   * same round trip (the counter is in another slot, so not in the script). When the script did not
-   * apply (the room moved: the call is planned again) or failed, the usage is moved back. Then the
-   * room joins the outbox index of each endpoint its event was queued for. True when applied.
-   */
-  private async commit(
-    apply: Promise<number>,
-    appId: string,
-    roomId: string,
-    bytesDelta: number,
-    endpoints: readonly string[],
-  ): Promise<boolean> {
-    if (bytesDelta === 0) {
-      if ((await apply) !== 1) return false;
-    } else {
-      const usageKey = this.usageKey(appId);
-      const [applied, usage] = await Promise.allSettled([apply, this.r.incrby(usageKey, bytesDelta)]);
-      if (applied.status === 'rejected' || applied.value !== 1) {
-        if (usage.status === 'fulfilled') await this.r.incrby(usageKey, -bytesDelta);
-        if (applied.status === 'rejected') throw applied.reason;
-        return false;
-      }
-      if (usage.status === 'rejected') throw usage.reason;
-    }
-    await this.indexOutbox(appId, roomId, endpoints);
-    return true;
-  }
-
   async setAttributes(call: SetCall): Promise<KeyOutcomes> {
-    if (await this.plansInScript()) return this.setPlanned(call);
-    const keys = call.pairs.map(([key]) => key);
-    return this.untilCommitted(async () => {
-      const [snap, usage] = await Promise.all([
-        this.readForWrite(call.appId, call.roomId, call.user, true, keys),
-        this.r.get(this.usageKey(call.appId)),
-      ]);
-      const plan = planSet({
-        user: call.user,
-        forced: call.forced,
-        pairs: call.pairs,
-        limits: call.limits,
-        lookup: (key) => snap.stored.get(key),
-        roomCount: snap.count,
-        appBytes: Number(usage ?? 0),
-      });
-      if (plan.writes.length === 0) return plan.outcome;
-      const args = plan.writes.flatMap((w) => [w.key, w.value, w.bytes, w.previous?.owner ?? '']);
-      const ts = this.now();
-      const reason = call.forced ? 'forced_set' : 'set';
-      const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-      const attributes = Object.create(null) as Record<string, string>;
-      for (const w of plan.writes) attributes[w.key] = w.value;
-      const apply = this.r.rkApplySet(
-        snap.k.room,
-        snap.k.attrs,
-        snap.k.meta,
-        ...ev.args,
-        this.postOf(call.roomId, call.routing, reason, ts, call.user),
-        JSON.stringify(attributes),
-        snap.ver,
-        call.user,
-        call.autoDelete === 'DELETE' ? '1' : '0',
-        plan.writes.length,
-        ...args,
-      );
-      return (await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints)) ? plan.outcome : null;
-    });
+    return this.guard(() => this.writes.set(call));
   }
 
   async deleteAttributes(call: DeleteCall): Promise<KeyOutcomes> {
-    if (await this.plansInScript()) return this.deletePlanned(call);
-    return this.untilCommitted(async () => {
-      const snap = await this.readForWrite(call.appId, call.roomId, call.user, call.checkMembership, call.keys);
-      const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => snap.stored.get(key) });
-      if (plan.removals.length === 0) return plan.outcome;
-      const args = plan.removals.flatMap((r) => [r.key, snap.stored.get(r.key)!.owner]);
-      const ts = this.now();
-      const reason = call.forced ? 'forced_delete' : 'delete';
-      const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts);
-      const apply = this.r.rkApplyDelete(
-        snap.k.room,
-        snap.k.attrs,
-        snap.k.meta,
-        ...ev.args,
-        this.postOf(call.roomId, call.routing, reason, ts, call.user),
-        snap.ver,
-        plan.removals.length,
-        ...args,
-      );
-      return (await this.commit(apply, call.appId, call.roomId, plan.bytesDelta, ev.endpoints)) ? plan.outcome : null;
-    });
+    return this.guard(() => this.writes.delete(call));
   }
 
-  /** Whether writes are planned in the room's script: not where the server enforces slots. */
-  private async plansInScript(): Promise<boolean> {
-    if (this.planInScript === null) {
-      const info = await this.guard(() => this.r.info('cluster'));
-      this.planInScript = !/^cluster_enabled:1/m.test(info);
+  /** Whether the app's usage counter may share a script with a room: not where the server enforces slots. */
+  private async usageInScript(): Promise<boolean> {
+    if (this.usageBesideRoom === null) {
+      const info = await this.r.info('cluster');
+      this.usageBesideRoom = !/^cluster_enabled:1/m.test(info);
     }
-    return this.planInScript;
-  }
-
-  /** A set in one round trip (SET_PLANNED): the checks that need no stored state here, the rest in the script. */
-  private async setPlanned(call: SetCall): Promise<KeyOutcomes> {
-    const problems = call.pairs.map(([key, value]) => pairProblem(key, value, call.limits));
-    const args: Array<string | number> = [];
-    call.pairs.forEach(([key, value], i) => {
-      if (problems[i] !== null) return;
-      const text = value as string;
-      args.push(key, text, pairBytes(key, text), `${JSON.stringify(key)}:${JSON.stringify(text)}`);
-    });
-    const head = this.plannedHead(call, call.forced ? 'forced_set' : 'set');
-    return this.guard(async () => {
-      const res = await this.r.rkSetPlanned(
-        ...head.args,
-        call.user,
-        '1',
-        call.forced ? '1' : '0',
-        call.autoDelete === 'DELETE' ? '1' : '0',
-        call.limits.maxAttributesPerRoom,
-        call.limits.maxAppBytes,
-        args.length / 4,
-        ...args,
-      );
-      const codes = this.plannedCodes(res, call.roomId);
-      const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
-      let next = 0;
-      call.pairs.forEach(([key], i) => {
-        const problem = problems[i] ?? setRefusal(replyAt(codes, next++, 'SET_PLANNED'), key, call.limits.maxAttributesPerRoom);
-        if (problem === null) outcome.successKeys.push(key);
-        else outcome.errorKeys[key] = problem;
-      });
-      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, head.endpoints);
-      return outcome;
-    });
-  }
-
-  /** A delete in one round trip (DELETE_PLANNED). */
-  private async deletePlanned(call: DeleteCall): Promise<KeyOutcomes> {
-    const head = this.plannedHead(call, call.forced ? 'forced_delete' : 'delete');
-    return this.guard(async () => {
-      const res = await this.r.rkDeletePlanned(
-        ...head.args,
-        call.user,
-        call.checkMembership ? '1' : '0',
-        call.forced ? '1' : '0',
-        ...call.keys,
-      );
-      const codes = this.plannedCodes(res, call.roomId);
-      const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, string> };
-      call.keys.forEach((key, i) => {
-        if (codes[i] === 0) outcome.successKeys.push(key);
-        else outcome.errorKeys[key] = codes[i] === 1 ? reasons.missing(key) : reasons.notYours(key);
-      });
-      if (outcome.successKeys.length > 0) await this.indexOutbox(call.appId, call.roomId, head.endpoints);
-      return outcome;
-    });
-  }
-
-  /**
-   * What SET_PLANNED and DELETE_PLANNED start with: their five keys, the event block and the
-   * event's post (see scripts.ts); and the webhook endpoints the event is queued for.
-   */
-  private plannedHead(call: { appId: string; roomId: string; user: string; routing: EventRouting }, reason: EventReason) {
-    const k = this.roomKeys(call.appId, call.roomId);
-    const ts = this.now();
-    const ev = this.eventBlock(call.appId, call.roomId, call.routing, reason, ts, call.user);
-    return { args: [k.room, k.members, k.attrs, k.meta, this.usageKey(call.appId), ...ev.args, ev.post], endpoints: ev.endpoints };
-  }
-
-  /** The per-key codes of a planned write's reply, after its status (READ_FOR_WRITE's) and bytes delta. */
-  private plannedCodes(res: Array<string | number>, roomId: string): number[] {
-    const status = Number(res[0]);
-    if (status === 0) throw Errors.roomNotFound(roomId);
-    if (status === 1) throw Errors.notInRoom();
-    return res.slice(2).map(Number);
+    return this.usageBesideRoom;
   }
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
@@ -1008,11 +859,4 @@ export class RedisStore implements Store {
       ),
     );
   }
-}
-
-/** Spreads retries of racing writers so one of them commits each round. */
-function backoff(attempt: number): Promise<void> {
-  if (attempt < 2) return new Promise((resolve) => setImmediate(resolve));
-  const ms = Math.random() * Math.min(20, attempt);
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,6 +3,7 @@ import type { Database as Db } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pairBytes, planDelete, planSet, type KeyOutcomes, type StoredAttr } from '../../domain/attributes.js';
+import { newRoomMembers, planJoin, planLeave, requireUsers, type LeaveOutcome } from '../../domain/rooms.js';
 import { Errors } from '../../domain/errors.js';
 import { appUuid, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
 import { eventTemplate, membershipEnded, renderEvent, type EventFacts, type EventRouting, type StoredEvent } from '../../domain/events.js';
@@ -22,7 +23,6 @@ import type {
   MemberDump,
   NewRoom,
   NewUser,
-  RemoveResult,
   RoomDump,
   RoomRecord,
   SetCall,
@@ -279,10 +279,8 @@ export class SqliteStore implements Store {
 
   async createRoom(appId: string, room: NewRoom): Promise<RoomRecord> {
     return this.write(() => {
-      const missing = [room.owner, ...room.members].find((u) => !this.q.userByName.get(appId, u));
-      if (missing !== undefined) throw Errors.usernameDoesNotExist(missing);
-      const members = [...new Set([room.owner, ...room.members])];
-      if (members.length > room.maxusers) throw Errors.roomFull('new', room.maxusers);
+      requireUsers([room.owner, ...room.members], (u) => this.q.userByName.get(appId, u) !== undefined);
+      const members = newRoomMembers(room);
       const seq = this.q.bumpCounter.get('room') as { value: number };
       const id = roomIdFromSeq(seq.value);
       const now = this.now();
@@ -329,11 +327,12 @@ export class SqliteStore implements Store {
     return this.write(
       () => {
         const room = this.requireRoom(appId, roomId);
-        const missing = usernames.find((u) => !this.q.userByName.get(appId, u));
-        if (missing !== undefined) throw Errors.usernameDoesNotExist(missing);
-        const fresh = [...new Set(usernames)].filter((u) => !this.q.member.get(appId, roomId, u));
+        requireUsers(usernames, (u) => this.q.userByName.get(appId, u) !== undefined);
         const { n } = this.q.memberCount.get(appId, roomId) as { n: number };
-        if (n + fresh.length > room.maxusers) throw Errors.roomFull(roomId, room.maxusers);
+        // Planned inside the write transaction: its preconditions hold by construction.
+        const { fresh } = planJoin({ id: roomId, maxusers: room.maxusers, memberCount: n }, usernames, (u) =>
+          this.isMemberNow(appId, roomId, u),
+        );
         const now = this.now();
         for (const u of fresh) this.q.insertMember.run(appId, roomId, u, now);
         return fresh;
@@ -342,16 +341,13 @@ export class SqliteStore implements Store {
     );
   }
 
-  async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<RemoveResult[]> {
+  async removeMembers(appId: string, roomId: string, usernames: string[], routing: EventRouting): Promise<LeaveOutcome[]> {
     return this.write(
       () => {
         const room = this.requireRoom(appId, roomId);
-        return usernames.map((user): RemoveResult => {
-          if (user === room.owner) return { user, result: false, reason: 'the owner cannot be removed' };
-          if (!this.q.member.get(appId, roomId, user)) return { user, result: false, reason: 'user is not in chatroom' };
-          this.leave(appId, roomId, user, routing, 'member_left');
-          return { user, result: true };
-        });
+        const plan = planLeave(room, usernames, (u) => this.isMemberNow(appId, roomId, u), false);
+        for (const user of plan.leaving) this.leave(appId, roomId, user, routing, 'member_left');
+        return plan.outcomes;
       },
       RoomCache.key(appId, roomId),
     );
@@ -363,6 +359,10 @@ export class SqliteStore implements Store {
   }
 
   async isMember(appId: string, roomId: string, username: string): Promise<boolean> {
+    return this.isMemberNow(appId, roomId, username);
+  }
+
+  private isMemberNow(appId: string, roomId: string, username: string): boolean {
     return this.q.member.get(appId, roomId, username) !== undefined;
   }
 

@@ -1,15 +1,15 @@
--- KEYS room members; ARGV now user... -> {status, new...}; status 0 no room, -1 full (then
--- maxusers), 1 ok.
+-- A join planned in JS (domain/rooms.ts planJoin), applied only while what it read still holds: the
+-- membership of each named user, and a member count of at most countMax.
+-- KEYS room members; ARGV now countMax (user wasMember(0|1))* -> {0} no room, {2} applied, {3} the
+-- room moved (plan again).
 --! keys 2
-local maxusers = redis.call('HGET', KEYS[1], 'maxusers')
-if not maxusers then return {0} end
-local fresh = {}
-for i = 2, #ARGV do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then fresh[#fresh + 1] = ARGV[i] end
+if not redis.call('HGET', KEYS[1], 'owner') then return { 0 } end
+if redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[2]) then return { 3 } end
+for i = 3, #ARGV, 2 do
+  local member = redis.call('ZSCORE', KEYS[2], ARGV[i]) and '1' or '0'
+  if member ~= ARGV[i + 1] then return { 3 } end
 end
-if redis.call('ZCARD', KEYS[2]) + #fresh > tonumber(maxusers) then return {-1, maxusers} end
-for i = 1, #fresh do redis.call('ZADD', KEYS[2], ARGV[1], fresh[i]) end
-redis.call('HINCRBY', KEYS[1], 'ver', 1)
-local out = {1}
-for i = 1, #fresh do out[#out + 1] = fresh[i] end
-return out
+for i = 3, #ARGV, 2 do
+  if ARGV[i + 1] == '0' then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i]) end
+end
+return { 2 }

@@ -1,20 +1,32 @@
--- KEYS room attrs meta; ARGV event-block post attrs ver user auto n (key value bytes prevOwner)*
--- -> 1 applied, 0 version moved.
---! keys 3
+-- A set planned in JS (domain/attributes.ts planSet), applied only while the plan's preconditions
+-- hold (lib/plan-check.lua); no rule is decided here.
+-- KEYS room members attrs meta [usage]; ARGV event-block post plan-block auto bytesDelta n
+-- (key value bytes fragment prevOwner)*, where fragment is the pair as JSON ("key":"value") for
+-- the event and prevOwner the key's owner before ('' when new).
+-- -> {0} no room, {1} not a member, {2, seq (0: nothing written), key count}, or staleReply.
+--! keys *
 --! include room-base
 --! include emit
+--! include plan-check
 local ev, a = readEv(ARGV, 1)
-local post, attrs = ARGV[a], ARGV[a + 1]
-a = a + 2
-if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[a] then return 0 end
-local user, auto, n = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+local post, user = ARGV[a], ARGV[a + 1]
+local status, b = checkPlan(ARGV, a + 1)
+if status == 3 then return staleReply(ARGV, a + 1) end
+if status ~= 2 then return { status } end
+local auto, delta, n = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
+b = b + 3
+if n == 0 then return { 2, 0, redis.call('HLEN', KEYS[4]) } end
+local seq = nextSeq(base)
+local frags = {}
 for i = 0, n - 1 do
-  local k, v, bytes, prev = ARGV[a + 4 + i * 4], ARGV[a + 5 + i * 4], ARGV[a + 6 + i * 4], ARGV[a + 7 + i * 4]
-  redis.call('HSET', KEYS[2], k, v)
-  redis.call('HSET', KEYS[3], k, user .. '|' .. auto .. '|' .. bytes)
+  local j = b + i * 5
+  local k, size, prev = ARGV[j], ARGV[j + 2], ARGV[j + 4]
+  redis.call('HSET', KEYS[3], k, ARGV[j + 1])
+  redis.call('HSET', KEYS[4], k, user .. '|' .. auto .. '|' .. size .. '|' .. seq)
   if prev ~= '' then redis.call('SREM', base .. ':auto:' .. prev, k) end
   if auto == '1' then redis.call('SADD', base .. ':auto:' .. user, k) end
+  frags[#frags + 1] = ARGV[j + 3]
 end
-redis.call('HINCRBY', KEYS[1], 'ver', 1)
-emit(base, ev, post, attrs)
-return 1
+if #KEYS >= 5 and delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end
+emitAt(base, ev, seq, post, '{' .. table.concat(frags, ',') .. '}')
+return { 2, seq, redis.call('HLEN', KEYS[4]) }

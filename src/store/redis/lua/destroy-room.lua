@@ -3,6 +3,7 @@
 --! keys 4
 --! include room-base
 --! include emit
+--! include split-meta
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local ev, a = readEv(ARGV, 1)
 local freed = 0
@@ -10,7 +11,7 @@ local all = redis.call('HGETALL', KEYS[4])
 local owners = {}
 local keys = {}
 for i = 1, #all, 2 do
-  local owner, _, bytes = string.match(all[i + 1], '^(.*)|(.*)|(.*)$')
+  local owner, bytes = splitMeta(all[i + 1])
   freed = freed + tonumber(bytes)
   owners[owner] = true
   keys[#keys + 1] = all[i]

@@ -1,5 +1,5 @@
 -- KEYS room members attrs; ARGV member('' = no check) key... -> {status, attributes as one JSON
--- object}; status as READ_FOR_WRITE. One string instead of a reply element per key and value:
+-- object}; status 0 no room, 1 not a member, 2 ok. One string instead of a reply element per key and value:
 -- the client parses one string (JSON.parse) instead of a RESP element each, a third of a get-all's
 -- CPU in roomkv.
 --! keys 3

@@ -10,7 +10,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local seq = 0
 local newest = redis.call('XREVRANGE', base .. ':log', '+', '-', 'COUNT', 1)
 if #newest > 0 then seq = tonumber(string.sub(newest[1][1], 3)) end
-redis.call('HSET', KEYS[1], 'name', ARGV[1], 'description', ARGV[2], 'owner', ARGV[3], 'maxusers', ARGV[4], 'created', ARGV[5], 'ver', 1, 'seq', seq)
+redis.call('HSET', KEYS[1], 'name', ARGV[1], 'description', ARGV[2], 'owner', ARGV[3], 'maxusers', ARGV[4], 'created', ARGV[5], 'seq', seq)
 local a = 7
 for i = 1, tonumber(ARGV[6]) do
   redis.call('ZADD', KEYS[2], ARGV[a + 1], ARGV[a])

@@ -2,7 +2,9 @@
 --   ts pre mid channel minEvents minAgeMs nEndpoints endpoint...
 -- readEv(ARGV, 1) reads it and returns it and the index of the first ARGV after it.
 -- emit() draws the room's next seq and writes the body pre..seq..mid..seq..post..attrs..'}':
--- log entry, outbox entries and PUBLISH, in the script that made the change.
+-- log entry, outbox entries and PUBLISH, in the script that made the change. A script that needs
+-- the seq before it writes (a key's revision is its event's seq) draws it with nextSeq and emits
+-- with emitAt.
 local function readEv(argv, i)
   local ev = { ts = argv[i], pre = argv[i + 1], mid = argv[i + 2], channel = argv[i + 3],
     minEvents = tonumber(argv[i + 4]), minAge = tonumber(argv[i + 5]), endpoints = {} }
@@ -14,8 +16,10 @@ local function jsonKeys(keys)
   if #keys == 0 then return '[]' end
   return '["' .. table.concat(keys, '","') .. '"]'
 end
-local function emit(base, ev, post, attrs)
-  local seq = redis.call('HINCRBY', base .. ':room', 'seq', 1)
+local function nextSeq(base)
+  return redis.call('HINCRBY', base .. ':room', 'seq', 1)
+end
+local function emitAt(base, ev, seq, post, attrs)
   local body = ev.pre .. seq .. ev.mid .. seq .. post .. attrs .. '}'
   local logKey = base .. ':log'
   redis.call('XADD', logKey, '0-' .. seq, 't', ev.ts, 'b', body)
@@ -31,4 +35,7 @@ local function emit(base, ev, post, attrs)
     if upto then redis.call('XTRIM', logKey, 'MINID', '0-' .. (upto + 1)) end
   end
   return seq
+end
+local function emit(base, ev, post, attrs)
+  return emitAt(base, ev, nextSeq(base), post, attrs)
 end

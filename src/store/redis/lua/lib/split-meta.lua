@@ -1,5 +1,6 @@
--- A meta entry "owner|auto|bytes" as owner and bytes.
+-- A meta entry "owner|auto|bytes|revision" (entries written before revisions have three parts) as
+-- owner and bytes.
 local function splitMeta(meta)
-  local bar = string.find(meta, '|', 1, true)
-  return string.sub(meta, 1, bar - 1), tonumber(string.match(meta, '[^|]*$'))
+  local owner, bytes = string.match(meta, '^([^|]*)|[^|]*|([^|]*)')
+  return owner, tonumber(bytes)
 end

@@ -1,0 +1,34 @@
+-- The preconditions of a plan made in JS (domain/attributes.ts Preconditions), as a block of ARGV
+-- from index i: user checkMember(0|1) countMin countMax usageMin usageMax n (key meta)*n, where a
+-- bound '' is open and meta is the key's B:meta entry the plan was made from ('' = absent).
+-- KEYS[1] B:room, KEYS[2] B:members, KEYS[4] B:meta; KEYS[5] the app's usage counter when it is in
+-- the script's slot (a single Redis; on a cluster the usage bounds are not checked here).
+-- checkPlan -> status, index after the block: 0 no room, 1 not a member, 2 the plan holds, 3 it
+-- does not (then staleReply gives what to plan again from).
+local function outside(v, lo, hi)
+  return (lo ~= '' and v < tonumber(lo)) or (hi ~= '' and v > tonumber(hi))
+end
+local function checkPlan(argv, i)
+  local n = tonumber(argv[i + 6])
+  local after = i + 7 + 2 * n
+  if not redis.call('HGET', KEYS[1], 'owner') then return 0, after end
+  if argv[i + 1] == '1' and not redis.call('ZSCORE', KEYS[2], argv[i]) then return 1, after end
+  if (argv[i + 2] ~= '' or argv[i + 3] ~= '') and outside(redis.call('HLEN', KEYS[4]), argv[i + 2], argv[i + 3]) then
+    return 3, after
+  end
+  if #KEYS >= 5 and (argv[i + 4] ~= '' or argv[i + 5] ~= '') then
+    if outside(tonumber(redis.call('GET', KEYS[5]) or '0'), argv[i + 4], argv[i + 5]) then return 3, after end
+  end
+  for j = 0, n - 1 do
+    if (redis.call('HGET', KEYS[4], argv[i + 7 + 2 * j]) or '') ~= argv[i + 8 + 2 * j] then return 3, after end
+  end
+  return 2, after
+end
+-- {3, key count, usage ('' when not in this slot), the meta entry of each key of the block ('' absent)}
+local function staleReply(argv, i)
+  local n = tonumber(argv[i + 6])
+  local out = { 3, redis.call('HLEN', KEYS[4]), '' }
+  if #KEYS >= 5 then out[3] = redis.call('GET', KEYS[5]) or '0' end
+  for j = 0, n - 1 do out[#out + 1] = redis.call('HGET', KEYS[4], argv[i + 7 + 2 * j]) or '' end
+  return out
+end
