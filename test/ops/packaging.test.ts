@@ -163,7 +163,7 @@ describe('the npm package', { timeout: TIMEOUT_MS }, () => {
     // The Redis store's Lua scripts are read at start from beside the compiled registry: the
     // build copies them there (scripts/copy-lua.mjs), as tsc does not.
     const lua = luaFiles(fileURLToPath(LUA_DIR));
-    assert.ok(lua.includes('lib/emit.lua') && lua.includes('set-planned.lua'), `src/store/redis/lua/: ${lua}`);
+    assert.ok(lua.includes('lib/emit.lua') && lua.includes('apply-set.lua'), `src/store/redis/lua/: ${lua}`);
     assert.deepEqual(
       files.filter((f) => f.endsWith('.lua')).sort(),
       lua.map((f) => `package/dist/store/redis/lua/${f}`),
