@@ -71,7 +71,7 @@ async function runUntilExit(env: Record<string, string>): Promise<{ code: number
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ROOMKV_LOG_LEVEL: 'info', ROOMKV_APPS_FILE: '', ...SQLITE, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // A server that starts anyway is stopped here, and the assertions on the exit code fail.
-    timeout: 20_000,
+    timeout: 90_000,
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => {
