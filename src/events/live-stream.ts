@@ -23,6 +23,14 @@ interface OpenStream {
   resync(): void;
 }
 
+/** What a live stream reads: the room, and the subscriber it reads as. */
+export interface StreamPlace {
+  appId: string;
+  roomId: string;
+  /** The user of a user token; absent for app tokens (they make no one online). */
+  user?: string;
+}
+
 /**
  * The live streams of this instance: shutdown ends them with a reconnect hint, a feed that may
  * have dropped events (a Redis reconnect) makes each look at its room's log again, and no user or
@@ -32,6 +40,8 @@ interface OpenStream {
 export class OpenStreams {
   private readonly open = new Set<OpenStream>();
   private readonly perKey = new Map<string, number>();
+  /** `appId NUL roomId` -> user -> its live streams there (SSE and WebSocket alike): what presence reads. */
+  private readonly usersByRoom = new Map<string, Map<string, number>>();
 
   constructor(private readonly caps: StreamCaps = { maxPerUser: Infinity, maxPerApp: Infinity }) {}
 
@@ -56,9 +66,33 @@ export class OpenStreams {
     };
   }
 
-  add(stream: OpenStream): () => void {
+  /** Registers a live stream; `place` names the room and the user it reads as. Returns the removal. */
+  add(stream: OpenStream, place?: StreamPlace): () => void {
     this.open.add(stream);
-    return () => this.open.delete(stream);
+    const user = place?.user;
+    if (place === undefined || user === undefined) return () => this.open.delete(stream);
+    const room = `${place.appId}\u0000${place.roomId}`;
+    let users = this.usersByRoom.get(room);
+    if (users === undefined) this.usersByRoom.set(room, (users = new Map()));
+    users.set(user, (users.get(user) ?? 0) + 1);
+    let removed = false;
+    return () => {
+      this.open.delete(stream);
+      if (removed) return;
+      removed = true;
+      const n = (users.get(user) ?? 1) - 1;
+      if (n > 0) users.set(user, n);
+      else if (users.delete(user) && users.size === 0) this.usersByRoom.delete(room);
+    };
+  }
+
+  /**
+   * The users holding at least one live stream (an SSE stream or a WebSocket subscription) to a
+   * room on this instance with their own user token: who is online there, as far as this
+   * instance knows (spec section 9, presence).
+   */
+  usersIn(appId: string, roomId: string): string[] {
+    return [...(this.usersByRoom.get(`${appId}\u0000${roomId}`)?.keys() ?? [])];
   }
 
   get size(): number {
@@ -94,7 +128,8 @@ export function userRights(store: RightsSource, appId: string, roomId: string, u
 // setTimeout holds at most 2^31-1 ms (about 24.8 days); a longer wait is taken in steps.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function at(when: number, now: () => number, fn: () => void): { cancel(): void } {
+/** Runs `fn` once at the time `when` (ms since the epoch, read from `now`), however far away. */
+export function runAt(when: number, now: () => number, fn: () => void): { cancel(): void } {
   let timer: NodeJS.Timeout;
   const arm = () => {
     timer = setTimeout(() => (now() >= when ? fn() : arm()), Math.max(0, Math.min(when - now(), MAX_TIMER_MS)));
@@ -155,18 +190,29 @@ export class LiveStream {
     this.heartbeat = setInterval(() => {
       if (o.heartbeat()) this.room.resync();
     }, o.heartbeatMs);
-    this.expiry = at(sub.expiresAt, o.clock ?? Date.now, () => this.room.end('token_expired'));
-    this.forget = o.streams.add({
-      close: () => {
-        o.goodbye();
-        this.room.end();
+    this.expiry = runAt(sub.expiresAt, o.clock ?? Date.now, () => this.room.end('token_expired'));
+    this.forget = o.streams.add(
+      {
+        close: () => {
+          o.goodbye();
+          this.room.end();
+        },
+        resync: () => this.room.resync(),
       },
-      resync: () => this.room.resync(),
-    });
+      { appId: sub.appId, roomId: o.roomId, user: sub.user },
+    );
   }
 
   start(since: ResumePoint | undefined): Promise<void> {
     return this.room.start(since);
+  }
+
+  /**
+   * Ends the stream from the transport's side, telling the subscriber `reason` (a WebSocket whose
+   * token expires ends each subscription as `token_expired` before it closes).
+   */
+  end(reason?: EndReason): void {
+    this.room.end(reason);
   }
 
   /** Ends the stream without a word to the subscriber (its transport closed). */

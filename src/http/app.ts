@@ -27,6 +27,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { attributeRecordRoutes } from './routes/console-api.js';
 import { consoleRoutes } from './routes/console.js';
 import { makeServices } from '../service/index.js';
+import { webSocketLimits, webSocketRoutes } from './ws/routes.js';
 
 export interface AppDeps {
   config: Pick<
@@ -96,6 +97,13 @@ export function nestingExceeds(text: string, max: number): boolean {
   return false;
 }
 
+/** A JSON body or WebSocket message, refused (json_parse) when it nests deeper than MAX_JSON_DEPTH. */
+export function parseJsonText(text: string): unknown {
+  // JSON.parse of `[[[...` half a million levels deep costs ~40x a flat body of the same size.
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) throw Errors.jsonTooDeep(MAX_JSON_DEPTH);
+  return JSON.parse(text);
+}
+
 /** Agora's prefixes: `/{org}/{app}` and `/app-id/{appId}` name the same app (spec section 1). */
 const PREFIXES = ['/:org/:app', '/app-id/:appId'];
 
@@ -154,13 +162,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     firstRequestTimers.set(socket, timer);
     socket.once('close', () => clearTimeout(timer));
   });
-  f.server.on('request', (req: IncomingMessage) => {
-    const timer = firstRequestTimers.get(req.socket);
+  const firstRequestArrived = (socket: Socket) => {
+    const timer = firstRequestTimers.get(socket);
     if (timer !== undefined) {
       clearTimeout(timer);
-      firstRequestTimers.delete(req.socket);
+      firstRequestTimers.delete(socket);
     }
-  });
+  };
+  f.server.on('request', (req: IncomingMessage) => firstRequestArrived(req.socket));
   f.server.maxConnections = config.maxConnections;
   f.decorateRequest('rk', null);
   f.setErrorHandler(errorHandler(config.bodyLimit));
@@ -171,10 +180,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   f.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
     const s = text as string;
     if (s.length === 0) return done(null, undefined);
-    // JSON.parse of `[[[...` half a million levels deep costs ~40x a flat body of the same size.
-    if (nestingExceeds(s, MAX_JSON_DEPTH)) return done(Errors.jsonTooDeep(MAX_JSON_DEPTH), undefined);
     try {
-      done(null, JSON.parse(s));
+      done(null, parseJsonText(s));
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -236,5 +243,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       { prefix },
     );
   }
+  // A WebSocket upgrade is the socket's first and last request: it is kept from the first-request timer.
+  await f.register(
+    webSocketRoutes({
+      prefixes: PREFIXES,
+      tenantHook: hook,
+      attributes: services.attributes,
+      streams: services.streams,
+      store,
+      openStreams: streams,
+      auth,
+      limiter,
+      metrics,
+      parseJson: parseJsonText,
+      accepted: firstRequestArrived,
+      limits: webSocketLimits(config),
+    }),
+  );
   return f;
 }

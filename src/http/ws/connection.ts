@@ -1,0 +1,335 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Socket } from 'node:net';
+import { WebSocket, type RawData } from 'ws';
+import type { Authenticator } from '../../auth/authenticator.js';
+import type { AppRecord } from '../../config/apps.js';
+import { ApiError, Errors } from '../../domain/errors.js';
+import { runAt } from '../../events/live-stream.js';
+import { memberOf, openContext, type ServiceContext } from '../../service/context.js';
+import type { RoomStore } from '../../store/types.js';
+import type { OpConnection, WsOps } from './ops.js';
+import { CloseCode, messageId, replyOk, type AuthMessage, type MessageId } from './protocol.js';
+import type { LiveConnections, RegisteredConnection } from './registry.js';
+import { SerialQueue } from './serial-queue.js';
+import { Subscription, type OpenedStream, type SubscriptionDeps, type SubscriptionHost } from './subscription.js';
+
+/**
+ * What an unauthenticated socket may send before its `auth` message is through: an auth message
+ * is a token (at most 2048 characters, auth/token-bounds.ts) in a little JSON.
+ */
+const PENDING_MAX_BYTES = 16 * 1024;
+/** Messages waiting for the op before them: past this, the socket is not read until they are done. */
+const MAX_QUEUED = 64;
+/** A closed connection whose peer does not answer the close is dropped after this. */
+const CLOSE_GRACE_MS = 1000;
+/** A close frame's reason is at most 123 bytes (RFC 6455 section 5.5). */
+const MAX_REASON_BYTES = 123;
+
+export interface ConnectionLimits {
+  /** An unauthenticated socket must send its `auth` message within this (ms). */
+  authTimeoutMs: number;
+  /** A connection whose client has not taken this many bytes yet is cut off. */
+  maxBufferBytes: number;
+  /** The largest message (the REST body limit). */
+  maxMessageBytes: number;
+}
+
+export interface ConnectionDeps {
+  app: AppRecord;
+  auth: Authenticator;
+  store: Pick<RoomStore, 'getUser' | 'getUserByUuid'>;
+  registry: LiveConnections;
+  ops: WsOps;
+  subscriptions: SubscriptionDeps;
+  limits: ConnectionLimits;
+  log: FastifyBaseLogger;
+  /** Called once, when the socket has closed. */
+  onClose(): void;
+}
+
+function textOf(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function sizeOf(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data.byteLength;
+}
+
+function closeReason(text: string): string {
+  let r = text;
+  while (Buffer.byteLength(r) > MAX_REASON_BYTES) r = r.slice(0, -1);
+  return r;
+}
+
+function isAuthMessage(msg: unknown): msg is AuthMessage {
+  return msg !== null && typeof msg === 'object' && (msg as AuthMessage).op === 'auth' && typeof (msg as AuthMessage).token === 'string';
+}
+
+type State = 'pending' | 'open' | 'closing' | 'closed';
+
+/**
+ * One WebSocket: its authentication (the token of the upgrade request, or a first `auth`
+ * message within `authTimeoutMs`), its ops run one at a time in the order sent, its room
+ * subscriptions, its token's expiry (every subscription ends as `token_expired`, then the socket
+ * closes with 4401), and the bounds on what it may cost: unauthenticated input, output its client
+ * does not take (cut off), a peer that stops answering pings (cut off).
+ */
+export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection {
+  private state: State = 'pending';
+  /** `Bearer <token>`, as the REST calls' header: each op is authorised with it again. */
+  private header: string | undefined;
+  private authStarted = false;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly queue: SerialQueue;
+  private alive = true;
+  private authTimer: NodeJS.Timeout | null = null;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private expiry: { cancel(): void } | null = null;
+  private drain: Promise<void> | null = null;
+  /** Set when an op found the token refused: the socket closes after that op's reply. */
+  private refused: ApiError | null = null;
+  private readonly unregister: () => void;
+  private readonly readAtStart: number;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    private readonly d: ConnectionDeps,
+    /** The upgrade request's `Bearer <token>` (header or `?access_token=`), if it had one. */
+    header: string | undefined,
+  ) {
+    this.unregister = d.registry.add(this);
+    this.readAtStart = socket.bytesRead;
+    this.queue = new SerialQueue({ maxTasks: MAX_QUEUED, maxBytes: d.limits.maxMessageBytes }, ws, (err) => {
+      // Ops answer their own errors; anything else is a bug: log it and close, never leave the socket hanging.
+      this.d.log.error({ err }, 'websocket message handling failed');
+      this.close(CloseCode.internalError, 'internal server error');
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('close', () => this.cleanup());
+    if (header !== undefined) {
+      this.authStarted = true;
+      this.queue.push(() => this.authenticate(header, undefined), 0);
+    } else {
+      this.authTimer = setTimeout(() => this.close(CloseCode.unauthorized, 'no auth message in time'), d.limits.authTimeoutMs);
+      socket.on('data', this.countPending);
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open' && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  // ---- what ops ask
+
+  async caller(): Promise<ServiceContext> {
+    try {
+      if (this.header === undefined) throw Errors.tokenExpired();
+      return await openContext(this.d.store, this.d.app, this.d.auth.authenticate(this.header, this.d.app));
+    } catch (err) {
+      // The token no longer serves (its user was deleted, say): the op is refused as over REST, then the socket closes.
+      if (err instanceof ApiError && err.status === 401) this.refused = err;
+      throw err;
+    }
+  }
+
+  isSubscribed(roomId: string): boolean {
+    return this.subs.has(roomId);
+  }
+
+  subscribe(opening: OpenedStream): Subscription {
+    const sub = new Subscription(this, opening, this.d.app.appKey, this.d.subscriptions);
+    // Closed while the subscribe was under way: its place is given back at once.
+    if (this.state !== 'open') sub.stop();
+    else this.subs.set(opening.roomId, sub);
+    return sub;
+  }
+
+  unsubscribe(roomId: string): void {
+    this.subs.get(roomId)?.stop();
+    this.subs.delete(roomId);
+  }
+
+  // ---- what subscriptions ask
+
+  /** Sends one message, unless the client is too far behind: then it is cut off, as an SSE reader is. */
+  send(text: string): boolean {
+    if (!this.isOpen) return false;
+    const behind = this.ws.bufferedAmount;
+    if (behind > this.d.limits.maxBufferBytes) {
+      this.d.log.warn({ buffered: behind }, 'websocket client too slow, disconnected');
+      this.terminate();
+      return false;
+    }
+    this.ws.send(text);
+    return true;
+  }
+
+  drained(): Promise<void> | null {
+    const s = this.socket;
+    if (!this.isOpen || !s.writableNeedDrain) return null;
+    // One wait for every subscription catching up at once.
+    this.drain ??= new Promise<void>((resolve) => {
+      const done = () => {
+        s.off('drain', done);
+        s.off('close', done);
+        this.drain = null;
+        resolve();
+      };
+      s.on('drain', done);
+      s.on('close', done);
+    });
+    return this.drain;
+  }
+
+  goodbye(): void {
+    this.close(CloseCode.serviceRestart, 'server shutting down, reconnect');
+  }
+
+  ended(roomId: string, sub: Subscription): void {
+    if (this.subs.get(roomId) === sub) this.subs.delete(roomId);
+  }
+
+  // ---- what the registry asks
+
+  keepalive(): void {
+    if (!this.isOpen) return;
+    if (!this.alive) {
+      this.d.log.info('websocket peer did not answer a ping, disconnected');
+      this.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.stopSubscriptions();
+    this.ws.close(code, closeReason(reason));
+    this.graceTimer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    this.graceTimer.unref();
+  }
+
+  // ---- input
+
+  /** Unauthenticated input is bounded whatever its framing: counted on the TCP socket. */
+  private readonly countPending = () => {
+    if (this.socket.bytesRead - this.readAtStart > PENDING_MAX_BYTES) this.terminate();
+  };
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.alive = true;
+    if (isBinary) {
+      this.close(CloseCode.unsupportedData, 'JSON text frames only');
+      return;
+    }
+    const bytes = sizeOf(data);
+    if (!this.authStarted) {
+      this.authStarted = true;
+      if (bytes > PENDING_MAX_BYTES) {
+        this.close(CloseCode.unauthorized, 'expected {"op":"auth","token":"..."} first');
+        return;
+      }
+      const text = textOf(data);
+      this.queue.push(() => this.firstMessage(text), bytes);
+      return;
+    }
+    const text = textOf(data);
+    this.queue.push(() => this.handle(text), bytes);
+  }
+
+  private async firstMessage(text: string): Promise<void> {
+    if (this.state !== 'pending') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      msg = undefined; // not JSON: not an auth message either
+    }
+    if (!isAuthMessage(msg)) {
+      this.close(CloseCode.unauthorized, 'expected {"op":"auth","token":"..."} first');
+      return;
+    }
+    await this.authenticate(`Bearer ${msg.token}`, messageId((msg as { id?: unknown }).id) ?? null);
+  }
+
+  private async handle(text: string): Promise<void> {
+    // Closed meanwhile, or queued behind an auth that failed.
+    if (this.state !== 'open') return;
+    const { reply, after } = await this.d.ops.run(this, text);
+    if (this.send(reply)) after?.();
+    if (this.refused !== null) this.close(CloseCode.unauthorized, this.refused.description);
+  }
+
+  // ---- authentication and its end
+
+  /** Verifies the token as a REST call would; `replyTo` is the auth message's id (none for a token in the request). */
+  private async authenticate(header: string, replyTo: MessageId | undefined): Promise<void> {
+    if (this.state !== 'pending') return;
+    try {
+      const principal = this.d.auth.authenticate(header, this.d.app);
+      const ctx = await openContext(this.d.store, this.d.app, principal);
+      if (this.state !== 'pending') return;
+      this.d.registry.admit(this, { appId: this.d.app.appId, user: memberOf(ctx) });
+      this.header = header;
+      this.state = 'open';
+      this.stopPendingBounds();
+      this.expiry = runAt(principal.expiresAt, Date.now, () => this.expire());
+      if (replyTo !== undefined) this.send(replyOk(replyTo, JSON.stringify({ user: ctx.actor ?? null, expiresAt: principal.expiresAt })));
+    } catch (err) {
+      if (!(err instanceof ApiError)) this.d.log.error({ err }, 'websocket authentication failed');
+      const api = err instanceof ApiError ? err : null;
+      const status = api?.status ?? 500;
+      const code =
+        status === 401 || status === 403 ? CloseCode.unauthorized : status === 429 ? CloseCode.tooManyConnections : CloseCode.internalError;
+      this.close(code, api?.description ?? 'internal server error');
+    }
+  }
+
+  /** The token expired: every subscription ends as `token_expired`, as an SSE stream does, then the socket closes. */
+  private expire(): void {
+    for (const sub of [...this.subs.values()]) sub.end('token_expired');
+    this.close(CloseCode.unauthorized, Errors.tokenExpired().description);
+  }
+
+  // ---- the end
+
+  private terminate(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.stopSubscriptions();
+    this.ws.terminate();
+  }
+
+  private stopSubscriptions(): void {
+    for (const sub of this.subs.values()) sub.stop();
+    this.subs.clear();
+  }
+
+  private stopPendingBounds(): void {
+    if (this.authTimer !== null) clearTimeout(this.authTimer);
+    this.authTimer = null;
+    this.socket.off('data', this.countPending);
+  }
+
+  private cleanup(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.stopSubscriptions();
+    this.stopPendingBounds();
+    this.expiry?.cancel();
+    if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+    this.queue.clear();
+    this.unregister();
+    this.d.onClose();
+  }
+}
