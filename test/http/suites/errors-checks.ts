@@ -1,35 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { appToken, makeApp, userToken } from '../../support/apps.js';
+import { appToken, makeApp } from '../../support/apps.js';
 import { client, readReply, type Client, type Reply } from '../../support/client.js';
 import { startFixture, type Fixture } from '../../support/fixture.js';
-import { startTarget, type Target } from '../../support/server.js';
-
-const RATE_LIMITED = 'This request has reached api limit';
-const NO_TOKEN = 'Unable to authenticate due to expired access token';
-
-/** Every non-200 carries the full envelope of spec section 3, and every response an x-request-id. */
-function assertError(res: Reply, status: number, error: string, description: string | RegExp, what = ''): void {
-  const label = `${what} -> ${res.status} ${res.text.slice(0, 300)}`;
-  assert.equal(res.status, status, label);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/json/, label);
-  const b = res.body;
-  assert.equal(b.error, error, label);
-  if (typeof description === 'string') assert.equal(b.error_description, description, label);
-  else assert.match(b.error_description, description, label);
-  assert.equal(typeof b.exception, 'string', label);
-  assert.ok(b.exception.length > 0, label);
-  assert.equal(typeof b.timestamp, 'number', label);
-  assert.ok(Math.abs(b.timestamp - Date.now()) < 60_000, label);
-  assert.equal(typeof b.duration, 'number', label);
-  assert.ok(b.duration >= 0, label);
-  assertRequestId(res, label);
-}
-
-function assertRequestId(res: Reply, label = ''): void {
-  const id = res.headers.get('x-request-id');
-  assert.ok(id !== null && id.length > 0, `x-request-id missing ${label}`);
-}
+import type { Target } from '../../support/server.js';
+import { assertError, assertRequestId, NO_TOKEN, range } from './errors-support.js';
 
 /** fetch sets text/plain for a string body; bytes go out with no Content-Type at all. */
 async function rawCall(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Reply> {
@@ -42,11 +17,10 @@ async function readAll(c: Client, room: string): Promise<Record<string, string>>
   return res.body.data;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const pairs = (n: number, prefix = 'p') => Object.fromEntries(range(n).map((i) => [`${prefix}${i}`, 'v']));
 
 /** Spec section 3: the error rows, their envelope, and the order of checks. */
-export function errorsSuite(target: Target): void {
+export function errorsChecksSuite(target: Target): void {
   describe(`errors and order of checks [${target.name}]`, () => {
     let fx: Fixture;
     let room: string;
@@ -340,111 +314,6 @@ export function errorsSuite(target: Target): void {
         return r.headers.get('x-request-id');
       });
       assert.equal(new Set(ids).size, ids.length);
-    });
-  });
-
-  describe(`rate limit [${target.name}]`, () => {
-    // Each test starts its own server: a budget spent by one test would still be spent in the next.
-    const limited = async () => {
-      const fx = await startFixture(target, { rateLimitPerSecond: 5 });
-      await fx.createUsers('alice', 'bob');
-      return { fx, room: await fx.createRoom('alice', ['bob']) };
-    };
-
-    /** The five attribute calls, round-robin, `n` of them at once. */
-    const burst = (c: Client, roomId: string, n: number, user = 'alice') =>
-      Promise.all(
-        range(n).map((i) => {
-          const base = `/metadata/chatroom/${roomId}`;
-          switch (i % 5) {
-            case 0:
-              return c.call('POST', base, { body: { keys: ['a'] } });
-            case 1:
-              return c.call('PUT', `${base}/user/${user}`, { body: { metaData: { [`k${i}`]: 'v' } } });
-            case 2:
-              return c.call('PUT', `${base}/user/${user}/forced`, { body: { metaData: { [`k${i}`]: 'v' } } });
-            case 3:
-              return c.call('DELETE', `${base}/user/${user}`, { body: { keys: [`k${i}`] } });
-            default:
-              return c.call('DELETE', `${base}/user/admin/forced`, { body: { keys: [`k${i}`] } });
-          }
-        }),
-      );
-
-    const assertLimited = (replies: Reply[], limit: number) => {
-      const ok = replies.filter((r) => r.status === 200).length;
-      for (const r of replies) if (r.status !== 200) assertError(r, 429, 'reach_limit', RATE_LIMITED, 'over the limit');
-      assert.ok(ok >= limit && ok <= 2 * limit, `${ok} of ${replies.length} succeeded with a limit of ${limit}/s`);
-    };
-
-    it('lets through at least the limit and at most twice it of 20 concurrent calls; the rest are 429 reach_limit', async () => {
-      const { fx, room } = await limited();
-      try {
-        assertLimited(await burst(fx.admin, room, 20), 5);
-      } finally {
-        await fx.close();
-      }
-    });
-
-    it('chatroom and user calls are not limited once the budget is spent', async () => {
-      const { fx, room } = await limited();
-      try {
-        assertLimited(await burst(fx.admin, room, 20), 5);
-        const admin = await Promise.all(
-          range(20).map((i) => (i % 2 === 0 ? fx.admin.call('GET', `/chatrooms/${room}`) : fx.admin.call('GET', '/users/bob'))),
-        );
-        for (const r of admin) assert.equal(r.status, 200, r.text);
-      } finally {
-        await fx.close();
-      }
-    });
-
-    it('calls refused for their token, and admin calls, spend nothing of a fresh budget', async () => {
-      const { fx, room } = await limited();
-      try {
-        const oauth = 'Unable to authenticate (OAuth)';
-        const foreign = appToken(makeApp());
-        const forged = userToken({ ...fx.app, appCertificate: makeApp().appCertificate }, 'alice');
-        const get = (token: string | undefined) => fx.admin.as(token).call('POST', `/metadata/chatroom/${room}`, { body: {} });
-        const [foreignR, noneR, forgedR, adminR] = await Promise.all([
-          Promise.all(range(10).map(() => get(foreign))),
-          Promise.all(range(10).map(() => get(undefined))),
-          Promise.all(range(10).map(() => get(forged))),
-          Promise.all(range(10).map(() => fx.admin.call('GET', `/chatrooms/${room}`))),
-        ]);
-        for (const r of foreignR) assertError(r, 401, 'unauthorized', oauth, 'foreign app token');
-        for (const r of noneR) assertError(r, 401, 'unauthorized', NO_TOKEN, 'no token');
-        for (const r of forgedR) assertError(r, 401, 'unauthorized', oauth, 'forged user token');
-        for (const r of adminR) assert.equal(r.status, 200, r.text);
-        // 30 refused and 10 admin calls within the same second: the whole budget is still there
-        for (const r of await burst(fx.admin, room, 5)) assert.equal(r.status, 200, r.text);
-      } finally {
-        await fx.close();
-      }
-    });
-
-    it('another app, on the same server or another, keeps its own budget', async () => {
-      const a = makeApp({ limits: { rateLimitPerSecond: 5 } });
-      const b = makeApp({ limits: { rateLimitPerSecond: 5 } });
-      const server = await startTarget(target, [a, b]);
-      const { fx: other, room: roomO } = await limited();
-      try {
-        const setup = async (c: Client) => {
-          assert.equal((await c.call('POST', '/users', { body: { username: 'alice', password: 'pw-123456' } })).status, 200);
-          const r = await c.call('POST', '/chatrooms', { body: { name: 'r', description: 'd', owner: 'alice' } });
-          assert.equal(r.status, 200, r.text);
-          return r.body.data.id as string;
-        };
-        const ca = client(server.url, `/${a.org}/${a.app}`, appToken(a));
-        const cb = client(server.url, `/app-id/${b.appId}`, appToken(b));
-        const [roomA, roomB] = [await setup(ca), await setup(cb)];
-        const [ra, rb, ro] = await Promise.all([burst(ca, roomA, 20), burst(cb, roomB, 5), burst(other.admin, roomO, 5)]);
-        assertLimited(ra, 5);
-        for (const r of [...rb, ...ro]) assert.equal(r.status, 200, r.text);
-      } finally {
-        await other.close();
-        await server.close();
-      }
     });
   });
 }
