@@ -29,7 +29,7 @@ for i = a, #ARGV, 4 do
     redis.call('ZREM', KEYS[2], u)
     if #keys > 0 then emit(base, ev, post, jsonKeys(keys)) end
     -- seq 0: no event, the member's streams look at their rights (domain/events.ts membershipEnded)
-    redis.call('PUBLISH', ev.channel, '0|' .. u)
+    publishLive(ev, '0|' .. u)
   end
 end
 return { 2, freed }

@@ -16,6 +16,10 @@ local function jsonKeys(keys)
   if #keys == 0 then return '[]' end
   return '["' .. table.concat(keys, '","') .. '"]'
 end
+-- The live feed's message for a room: every publish of a script goes through here.
+local function publishLive(ev, message)
+  redis.call('PUBLISH', ev.channel, message)
+end
 local function nextSeq(base)
   return redis.call('HINCRBY', base .. ':room', 'seq', 1)
 end
@@ -24,7 +28,7 @@ local function emitAt(base, ev, seq, post, attrs)
   local logKey = base .. ':log'
   redis.call('XADD', logKey, '0-' .. seq, 't', ev.ts, 'b', body)
   for _, ep in ipairs(ev.endpoints) do redis.call('RPUSH', base .. ':ob:' .. ep, seq .. '|' .. body) end
-  redis.call('PUBLISH', ev.channel, seq .. '|' .. body)
+  publishLive(ev, seq .. '|' .. body)
   if seq % 64 == 0 and seq > ev.minEvents then
     -- drop what is both beyond the newest minEvents and older than minAge
     local entries = redis.call('XRANGE', logKey, '-', '0-' .. (seq - ev.minEvents), 'COUNT', 256)
