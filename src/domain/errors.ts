@@ -76,6 +76,31 @@ export const Errors = {
   unsupportedGrant: (grant: string) =>
     new ApiError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`, 'UnsupportedGrantTypeException'),
 
+  /** A plain GET of a WebSocket route. */
+  upgradeRequired: () =>
+    new ApiError(
+      426,
+      'upgrade_required',
+      'this route is a WebSocket: send Connection: Upgrade and Upgrade: websocket',
+      'UpgradeRequiredException',
+    ),
+  /** Too many sockets of this instance are still waiting for their `auth` message. */
+  tooManyPendingSockets: () =>
+    new ApiError(
+      503,
+      'service_unavailable',
+      'too many WebSocket connections waiting to authenticate; try again later',
+      'ServiceUnavailableException',
+    ),
+  tooManyConnections: (per: 'user' | 'app', limit: number) =>
+    new ApiError(429, 'reach_limit', `too many open WebSocket connections for this ${per} (limit ${limit})`, 'ReachLimitException'),
+  messageNotAnObject: () => new ApiError(400, 'illegal_argument', 'a message must be a JSON object', ILLEGAL),
+  alreadyAuthenticated: () => new ApiError(400, 'illegal_argument', 'this connection is already authenticated', ILLEGAL),
+  alreadySubscribed: (room: string) =>
+    new ApiError(400, 'illegal_argument', `chatroom ${room} is already subscribed on this connection`, ILLEGAL),
+  /** What an error roomkv does not know becomes (it is logged). */
+  internal: () => new ApiError(500, 'internal_server_error', 'internal server error', 'InternalServerError'),
+
   storeUnavailable: (cause: string) =>
     new ApiError(503, 'service_unavailable', `storage unavailable: ${cause}`, 'ServiceUnavailableException'),
 } as const;

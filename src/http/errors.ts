@@ -41,16 +41,7 @@ export function errorHandler(bodyLimit: number) {
     const api = toApiError(err, req.routeOptions?.bodyLimit ?? bodyLimit);
     if (api === null) {
       req.log.error({ err }, 'unhandled error');
-      return reply
-        .code(500)
-        .type('application/json')
-        .send({
-          error: 'internal_server_error',
-          exception: 'InternalServerError',
-          timestamp: Date.now(),
-          duration: Math.round(reply.elapsedTime),
-          error_description: 'internal server error',
-        });
+      return reply.code(500).type('application/json').send(errorBody(Errors.internal(), reply.elapsedTime));
     }
     if (api.status === 503) req.log.warn({ cause: api.description }, 'store unavailable');
     return reply.code(api.status).type('application/json').send(errorBody(api, reply.elapsedTime));

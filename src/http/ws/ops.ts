@@ -7,7 +7,6 @@ import { toApiError } from '../errors.js';
 import { keyOutcomesBody } from '../key-reasons.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { GetBody, KeysBody, SetBody } from '../schemas.js';
-import { WsErrors, INTERNAL_ERROR } from './errors.js';
 import {
   ActsAsFields,
   BAD_ID,
@@ -81,7 +80,7 @@ export class WsOps {
     } catch (err) {
       return { reply: replyError(null, this.apiError(err)) };
     }
-    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return { reply: replyError(null, WsErrors.notAnObject()) };
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return { reply: replyError(null, Errors.messageNotAnObject()) };
     const m = msg as Message;
     const id = messageId(m.id);
     if (id === undefined) return { reply: replyError(null, Errors.illegalArgument(BAD_ID)) };
@@ -94,7 +93,7 @@ export class WsOps {
 
   private async op(conn: OpConnection, id: MessageId, m: Message): Promise<OpOutcome> {
     const { op } = m;
-    if (op === 'auth') throw WsErrors.alreadyAuthenticated();
+    if (op === 'auth') throw Errors.alreadyAuthenticated();
     if (!isOp(op)) throw Errors.illegalArgument(BAD_OP);
     switch (op) {
       case 'ping':
@@ -132,7 +131,7 @@ export class WsOps {
   /** Opens the stream as GET .../events does (same checks, same caps, same budget); it starts after the reply. */
   private async subscribe(conn: OpConnection, id: MessageId, m: Message): Promise<OpOutcome> {
     const { room } = this.d.validator.check(RoomFields, m, 'message');
-    if (conn.isSubscribed(room)) throw WsErrors.alreadySubscribed(room);
+    if (conn.isSubscribed(room)) throw Errors.alreadySubscribed(room);
     const ctx = await this.admit(conn);
     const { since, epoch } = this.d.validator.check(ResumeFields, { since: m.since, epoch: m.epoch }, 'message');
     const opening = await this.d.streams.open(ctx, room, since === undefined ? undefined : String(since), epoch);
@@ -155,6 +154,6 @@ export class WsOps {
     const api = toApiError(err, this.d.bodyLimit);
     if (api !== null) return api;
     this.d.log.error({ err }, 'unhandled error in a websocket op');
-    return INTERNAL_ERROR;
+    return Errors.internal();
   }
 }

@@ -1,4 +1,4 @@
-import { WsErrors } from './errors.js';
+import { Errors } from '../../domain/errors.js';
 
 /** What the registry asks of a connection. */
 export interface RegisteredConnection {
@@ -62,9 +62,9 @@ export class LiveConnections {
   admit(conn: RegisteredConnection, owner: ConnectionOwner): void {
     const appKey = `a\u0000${owner.appId}`;
     const userKey = owner.user === undefined ? null : `u\u0000${owner.appId}\u0000${owner.user}`;
-    if ((this.perKey.get(appKey) ?? 0) >= this.limits.maxPerApp) throw WsErrors.tooManyConnections('app', this.limits.maxPerApp);
+    if ((this.perKey.get(appKey) ?? 0) >= this.limits.maxPerApp) throw Errors.tooManyConnections('app', this.limits.maxPerApp);
     if (userKey !== null && (this.perKey.get(userKey) ?? 0) >= this.limits.maxPerUser)
-      throw WsErrors.tooManyConnections('user', this.limits.maxPerUser);
+      throw Errors.tooManyConnections('user', this.limits.maxPerUser);
     const keys = userKey === null ? [appKey] : [appKey, userKey];
     for (const k of keys) this.perKey.set(k, (this.perKey.get(k) ?? 0) + 1);
     this.pending.delete(conn);

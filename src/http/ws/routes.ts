@@ -15,7 +15,6 @@ import type { Metrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { recordRequest } from '../request-log.js';
 import { WsConnection, type ConnectionLimits } from './connection.js';
-import { WsErrors } from './errors.js';
 import { WsOps } from './ops.js';
 import { CloseCode } from './protocol.js';
 import { LiveConnections, type ConnectionLimits as RegistryLimits } from './registry.js';
@@ -153,10 +152,10 @@ export function webSocketRoutes(d: WsDeps): FastifyPluginAsync {
         // Not in /openapi.json: OpenAPI cannot describe a WebSocket; the README does.
         schema: { hide: true, querystring: WsQuery },
         preHandler: async (req) => {
-          if (req.ws && tokenOf(req) === undefined && !registry.hasRoomForPending()) throw WsErrors.tooManyPending();
+          if (req.ws && tokenOf(req) === undefined && !registry.hasRoomForPending()) throw Errors.tooManyPendingSockets();
         },
         handler: async () => {
-          throw WsErrors.upgradeRequired();
+          throw Errors.upgradeRequired();
         },
         wsHandler: open,
       });
