@@ -2,7 +2,7 @@
 // `npm test` (and `npm run test:soak`): starts what the tests need that the machine does not already run (a 3-master Redis
 // Cluster on free local ports, and a Redis server when none answers on 6379), runs every
 // test/**/*.test.ts with Node's test runner (TypeScript through tsx), and tears it all down.
-// `--fast` (npm run test:fast) runs the tier that needs no Redis: domain, SQLite store, HTTP on SQLite, CLI.
+// `--fast` (npm run test:fast) runs the tier that needs no Redis: domain, SQLite store, HTTP and WebSocket on SQLite, the client.
 // Every run fails when it leaves something behind: a new /tmp/roomkv-* entry or a new key in the Redis on 6379.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -94,6 +94,10 @@ const FAST = [
   'test/service/',
   'test/store/sqlite.test.ts',
   'test/http/sqlite.test.ts',
+  'test/http/ws-sqlite.test.ts',
+  'test/client/replica.test.ts',
+  'test/client/connection.test.ts',
+  'test/client/package.test.ts',
   'test/http/deep-json.test.ts',
   'test/http/envelope-text.test.ts',
   'test/http/series-histogram.test.ts',

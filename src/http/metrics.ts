@@ -54,7 +54,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'roomkv_' });
     new Gauge({
       name: 'roomkv_event_streams_open',
-      help: 'open event streams (SSE)',
+      help: 'open event streams (SSE streams and WebSocket subscriptions)',
       registers: [this.registry],
       collect() {
         this.set(openStreams());
