@@ -93,6 +93,8 @@ const FAST = [
   'test/auth/',
   'test/service/',
   'test/store/sqlite.test.ts',
+  'test/store/sqlite-write-pages.test.ts',
+  'test/store/sqlite-read-cache.test.ts',
   'test/http/sqlite.test.ts',
   'test/http/ws-sqlite.test.ts',
   'test/client/replica.test.ts',
