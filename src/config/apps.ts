@@ -37,6 +37,14 @@ export const AppSchema = Type.Object(
                 { description: 'reasons or operations to send; all when absent' },
               ),
             ),
+            format: Type.Optional(
+              Type.Union([Type.Literal('roomkv'), Type.Literal('agora')], {
+                description: "roomkv: the event's JSON (the default); agora: Agora Chat's set_metadata / delete_metadata callback bodies",
+              }),
+            ),
+            agoraSecret: Type.Optional(
+              Type.String({ minLength: 1, description: "key of the agora format's `security` MD5; `secret` when absent" }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -74,6 +82,10 @@ export interface WebhookEndpoint {
   readonly url: string;
   readonly secret: string;
   readonly events: readonly string[] | null;
+  /** The bodies POSTed: roomkv's events, or Agora Chat's callbacks rendered from them (events/agora-callback.ts). */
+  readonly format: 'roomkv' | 'agora';
+  /** The key of the agora format's `security` field, when not `secret`. */
+  readonly agoraSecret: string | null;
 }
 
 export interface AppRecord {
@@ -123,6 +135,8 @@ function toRecord(d: AppDeclaration): AppRecord {
       url: w.url,
       secret: w.secret,
       events: w.events ? Object.freeze([...w.events]) : null,
+      format: w.format ?? 'roomkv',
+      agoraSecret: w.agoraSecret ?? null,
     }),
   );
   // Precomputed per reason: the store asks on every write.

@@ -1,8 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { AppRecord, WebhookEndpoint } from '../config/apps.js';
 import type { AttemptRecord, Delivery, Outbox } from '../store/types.js';
+import { renderAgoraCallback } from './agora-callback.js';
 import { signWebhook } from './signature.js';
 
 export interface WebhookOptions {
@@ -47,6 +49,8 @@ export class WebhookDispatcher {
   /** Kept-alive connections to the endpoints: a delivery costs no new connection (and TLS handshake). */
   private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly urls = new Map<string, URL>();
+  /** `host` of Agora-format bodies. */
+  private readonly host = hostname();
   private readonly pollMs: number;
   private readonly concurrency: number;
   onAttempt: ((endpoint: WebhookEndpoint, attempt: AttemptRecord) => void) | null = null;
@@ -159,6 +163,9 @@ export class WebhookDispatcher {
     let status: number | null = null;
     let error: string | null = null;
     try {
+      // The outbox keeps roomkv's event; an endpoint's format is rendered at each attempt, the same
+      // body every time, and roomkv's signature covers the body as sent.
+      const body = ep.format === 'agora' ? renderAgoraCallback(d.body, { secret: ep.agoraSecret ?? ep.secret, host: this.host }) : d.body;
       status = await this.post(
         ep.url,
         {
@@ -166,10 +173,10 @@ export class WebhookDispatcher {
           'user-agent': 'roomkv-webhook/1',
           'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
           'x-roomkv-timestamp': String(timestamp),
-          'x-roomkv-signature': signWebhook(ep.secret, timestamp, d.body),
+          'x-roomkv-signature': signWebhook(ep.secret, timestamp, body),
           'x-roomkv-attempt': String(attempt),
         },
-        d.body,
+        body,
       );
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (err) {
