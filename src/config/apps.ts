@@ -11,6 +11,8 @@ import { ConfigError } from './config.js';
 
 const Hex32 = Type.String({ pattern: '^[0-9a-fA-F]{32}$' });
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
+/** The longest presence grace an app may declare: a week. */
+const MAX_LEAVE_AFTER_OFFLINE_MS = 7 * 24 * 3600 * 1000;
 
 export const AppSchema = Type.Object(
   {
@@ -21,6 +23,18 @@ export const AppSchema = Type.Object(
     clientId: Type.String({ minLength: 1 }),
     clientSecret: Type.String({ minLength: 1 }),
     limits: Type.Optional(Type.Partial(LimitsSchema)),
+    presence: Type.Optional(
+      Type.Object(
+        {
+          leaveAfterOfflineMs: Type.Integer({
+            minimum: 0,
+            maximum: MAX_LEAVE_AFTER_OFFLINE_MS,
+            description: 'a member with no live connection to a room for this long leaves it; 0: presence off',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     webhooks: Type.Optional(
       Type.Array(
         Type.Object(
@@ -99,6 +113,8 @@ export interface AppRecord {
   readonly uuid: string;
   readonly limits: Readonly<Limits>;
   readonly webhooks: readonly WebhookEndpoint[];
+  /** Spec section 9: a member offline this long leaves its room; 0 = presence off (the default). */
+  readonly presence: Readonly<{ leaveAfterOfflineMs: number }>;
   /** Which webhook endpoints want an event, for the store's outbox. */
   readonly routing: EventRouting;
 }
@@ -160,6 +176,7 @@ function toRecord(d: AppDeclaration): AppRecord {
     uuid: appUuid(d.appId),
     limits: Object.freeze({ ...DEFAULT_LIMITS, ...(d.limits ?? {}) }),
     webhooks: Object.freeze(webhooks),
+    presence: Object.freeze({ leaveAfterOfflineMs: d.presence?.leaveAfterOfflineMs ?? 0 }),
     routing: Object.freeze({ appKey, endpointsFor: (reason: EventReason) => byReason.get(reason) ?? [] }),
   });
 }

@@ -12,7 +12,11 @@ export type Refusal =
   | { code: 'not_yours' }
   | { code: 'room_full'; max: number }
   | { code: 'app_quota' }
-  | { code: 'missing' };
+  | { code: 'missing' }
+  /** The call's `ifRevision` for the key did not hold (0: the key must not exist). */
+  | { code: 'revision_mismatch'; current: number; expected: number }
+  /** An `atomic` call in which another key failed. */
+  | { code: 'atomic_aborted' };
 
 export type RefusalCode = Refusal['code'];
 
@@ -28,6 +32,35 @@ export type AutoDelete = 'DELETE' | 'NO_DELETE';
 export interface StoredAttr {
   owner: string;
   bytes: number;
+  /** The seq of the event that last wrote the key; absent or 0 when written before revisions existed. */
+  revision?: number;
+}
+
+/** What a call may make its writes depend on (spec section 10). */
+export interface Conditions {
+  /** key -> the revision the key must have; 0: it must not exist. Keys are ones the call names. */
+  ifRevision?: Readonly<Record<string, number>>;
+  /** Write every key or none. */
+  atomic?: boolean;
+}
+
+/** Whether `stored` meets the call's condition on its key; the refusal when not. */
+function revisionProblem(key: string, stored: StoredAttr | null, conditions: Conditions): Refusal | null {
+  const wanted = conditions.ifRevision;
+  // Own keys only: a key named 'constructor' must not read the prototype's.
+  if (wanted === undefined || !Object.hasOwn(wanted, key)) return null;
+  const expected = wanted[key]!;
+  const current = stored?.revision ?? 0;
+  const holds = expected === 0 ? stored === null : stored !== null && current === expected;
+  return holds ? null : { code: 'revision_mismatch', current, expected };
+}
+
+/** An atomic call with any refusal writes nothing: each key it would have written is refused too. */
+function allOrNothing(outcome: KeyOutcomes, conditions: Conditions): boolean {
+  if (!conditions.atomic || outcome.successKeys.length === 0 || Object.keys(outcome.errorKeys).length === 0) return false;
+  for (const key of outcome.successKeys) outcome.errorKeys[key] = { code: 'atomic_aborted' };
+  outcome.successKeys = [];
+  return true;
 }
 
 export interface AttrWrite {
@@ -64,7 +97,7 @@ export interface SetPlan {
   preconditions: Preconditions;
 }
 
-export interface SetInput {
+export interface SetInput extends Conditions {
   user: string;
   forced: boolean;
   pairs: ReadonlyArray<readonly [string, unknown]>;
@@ -152,15 +185,22 @@ export function planSet(input: SetInput): SetPlan {
       }
       bytesRange = atMost(bytesRange, room);
     }
+    const condition = revisionProblem(key, previous, input);
+    if (condition !== null) {
+      outcome.errorKeys[key] = condition;
+      continue;
+    }
     if (previous === null) newKeys += 1;
     bytesDelta += delta;
     writes.push({ key, value: text, bytes: size, previous });
     outcome.successKeys.push(key);
   }
-  return { outcome, writes, newKeys, bytesDelta, preconditions: { keys: read, roomCount: countRange, appBytes: bytesRange } };
+  const preconditions = { keys: read, roomCount: countRange, appBytes: bytesRange };
+  if (allOrNothing(outcome, input)) return { outcome, writes: [], newKeys: 0, bytesDelta: 0, preconditions };
+  return { outcome, writes, newKeys, bytesDelta, preconditions };
 }
 
-export interface DeleteInput {
+export interface DeleteInput extends Conditions {
   user: string;
   forced: boolean;
   keys: readonly string[];
@@ -179,17 +219,22 @@ export function planDelete(input: DeleteInput): DeletePlan {
   const outcome: KeyOutcomes = { successKeys: [], errorKeys: Object.create(null) as Record<string, Refusal> };
   const removals: DeletePlan['removals'] = [];
   let bytesDelta = 0;
+  let condition: Refusal | null;
   for (const key of input.keys) {
     const stored = input.lookup(key);
     if (stored === undefined) {
       outcome.errorKeys[key] = { code: 'missing' };
     } else if (stored.owner !== input.user && !input.forced) {
       outcome.errorKeys[key] = { code: 'not_yours' };
+    } else if ((condition = revisionProblem(key, stored, input)) !== null) {
+      outcome.errorKeys[key] = condition;
     } else {
       removals.push({ key, bytes: stored.bytes, owner: stored.owner });
       bytesDelta -= stored.bytes;
       outcome.successKeys.push(key);
     }
   }
-  return { outcome, removals, bytesDelta, preconditions: { keys: [...input.keys], roomCount: null, appBytes: null } };
+  const preconditions = { keys: [...input.keys], roomCount: null, appBytes: null };
+  if (allOrNothing(outcome, input)) return { outcome, removals: [], bytesDelta: 0, preconditions };
+  return { outcome, removals, bytesDelta, preconditions };
 }

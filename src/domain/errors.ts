@@ -69,6 +69,9 @@ export const Errors = {
     new ApiError(400, 'forbidden_op', `users [${usernames.join(', ')}] are not members of this group!`, 'ForbiddenOpException'),
   roomFull: (roomId: string, maxusers: number) =>
     new ApiError(403, 'forbidden_op', `chatroom ${roomId} has reached its maxusers ${maxusers}`, 'ForbiddenOpException'),
+  /** The presence route of an app whose apps-file entry turns presence off (spec section 9). */
+  presenceOff: () =>
+    new ApiError(403, 'forbidden_op', 'presence is off for this app (apps file: presence.leaveAfterOfflineMs)', 'ForbiddenOpException'),
   ownerCannotLeave: (roomId: string) =>
     new ApiError(403, 'forbidden_op', `forbidden operation on chatroom ${roomId} owner!`, 'ForbiddenOpException'),
 

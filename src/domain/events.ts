@@ -3,7 +3,8 @@
  * room is destroyed). `operation`, `from` and `attributes` have the shape of the official SDK's
  * onChatroomEvent, so a client can pass them on unchanged.
  */
-export type EventReason = 'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'room_destroyed';
+export type EventReason =
+  'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'member_offline' | 'room_destroyed';
 export type EventOperation = 'updateChatRoomAttributes' | 'removeChatRoomAttributes';
 
 export const EVENT_REASONS: readonly EventReason[] = [
@@ -13,6 +14,7 @@ export const EVENT_REASONS: readonly EventReason[] = [
   'forced_delete',
   'member_left',
   'user_deleted',
+  'member_offline',
   'room_destroyed',
 ];
 
@@ -88,4 +90,38 @@ export function membershipEnded(username: string): StoredEvent {
 
 export function isMembershipChange(e: StoredEvent): boolean {
   return e.seq === 0;
+}
+
+/**
+ * Feed messages with seq -1 carry no event either: a member's online state in the room changed
+ * (spec section 9, presence); the body is the presence message's JSON. They are not logged, carry
+ * no seq and are never replayed: a stream passes them on as they come, apart from the events.
+ */
+export const PRESENCE_SEQ = -1;
+
+export type PresenceStatus = 'online' | 'offline';
+
+export function isPresenceMessage(e: StoredEvent): boolean {
+  return e.seq === PRESENCE_SEQ;
+}
+
+/**
+ * A room's presence message around the username, for `timestamp`:
+ *   body = head + user + (online | offline)
+ * A Redis script that finds who went offline (a dead instance's connections) splices the user in
+ * there. Usernames are `a-z 0-9 _ - .` (spec section 6): nothing in them needs escaping.
+ */
+export interface PresenceTemplate {
+  head: string;
+  online: string;
+  offline: string;
+}
+
+export function presenceTemplate(roomId: string, timestamp: number): PresenceTemplate {
+  const tail = (status: PresenceStatus) => `","status":"${status}","timestamp":${timestamp}}`;
+  return { head: `{"chatroomId":${JSON.stringify(roomId)},"user":"`, online: tail('online'), offline: tail('offline') };
+}
+
+export function presenceMessage(t: PresenceTemplate, user: string, status: PresenceStatus): StoredEvent {
+  return { seq: PRESENCE_SEQ, body: `${t.head}${user}${t[status]}` };
 }

@@ -1,5 +1,5 @@
 import { Errors } from './errors.js';
-import type { AutoDelete } from './attributes.js';
+import type { AutoDelete, Conditions } from './attributes.js';
 import type { Limits } from './limits.js';
 
 /**
@@ -47,4 +47,19 @@ export function checkUsername(raw: unknown, field = 'username'): string {
     throw Errors.illegalArgument(`${field} '${raw}' is not legal: 1 to 64 of a-z 0-9 _ - .`);
   }
   return name;
+}
+
+/** ifRevision and atomic as a call gives them: ifRevision may name only keys of the call (spec section 10). */
+export function callConditions(
+  input: { ifRevision?: Readonly<Record<string, number>>; atomic?: boolean },
+  callKeys: readonly string[],
+): Conditions | undefined {
+  const { ifRevision, atomic } = input;
+  if (ifRevision === undefined && atomic === undefined) return undefined;
+  if (ifRevision !== undefined) {
+    const named = new Set(callKeys);
+    const stray = Object.keys(ifRevision).find((k) => !named.has(k));
+    if (stray !== undefined) throw Errors.illegalArgument(`ifRevision names key '${stray}', which is not in this call`);
+  }
+  return { ...(ifRevision !== undefined ? { ifRevision } : {}), ...(atomic !== undefined ? { atomic } : {}) };
 }

@@ -18,8 +18,9 @@ export interface StreamCaps {
   maxPerApp: number;
 }
 
-interface OpenStream {
+export interface OpenStream {
   close(): void;
+  /** Looks at the room's log and at the subscriber's rights again. */
   resync(): void;
 }
 
@@ -29,6 +30,15 @@ export interface StreamPlace {
   roomId: string;
   /** The user of a user token; absent for app tokens (they make no one online). */
   user?: string;
+}
+
+/** A user-token stream's place: what presence counts. */
+export type UserPlace = Required<StreamPlace>;
+
+/** Told of every user-token stream as it opens and closes (the presence tracker). */
+export interface StreamObserver {
+  opened(place: UserPlace, stream: OpenStream): void;
+  closed(place: UserPlace, stream: OpenStream): void;
 }
 
 /**
@@ -42,6 +52,7 @@ export class OpenStreams {
   private readonly perKey = new Map<string, number>();
   /** `appId NUL roomId` -> user -> its live streams there (SSE and WebSocket alike): what presence reads. */
   private readonly usersByRoom = new Map<string, Map<string, number>>();
+  private observer: StreamObserver | null = null;
 
   constructor(private readonly caps: StreamCaps = { maxPerUser: Infinity, maxPerApp: Infinity }) {}
 
@@ -66,6 +77,11 @@ export class OpenStreams {
     };
   }
 
+  /** `observer` is told of each user-token stream registered from now on, and of its removal. */
+  observe(observer: StreamObserver): void {
+    this.observer = observer;
+  }
+
   /** Registers a live stream; `place` names the room and the user it reads as. Returns the removal. */
   add(stream: OpenStream, place?: StreamPlace): () => void {
     this.open.add(stream);
@@ -75,6 +91,9 @@ export class OpenStreams {
     let users = this.usersByRoom.get(room);
     if (users === undefined) this.usersByRoom.set(room, (users = new Map()));
     users.set(user, (users.get(user) ?? 0) + 1);
+    const userPlace: UserPlace = { appId: place.appId, roomId: place.roomId, user };
+    const observer = this.observer;
+    observer?.opened(userPlace, stream);
     let removed = false;
     return () => {
       this.open.delete(stream);
@@ -83,6 +102,7 @@ export class OpenStreams {
       const n = (users.get(user) ?? 1) - 1;
       if (n > 0) users.set(user, n);
       else if (users.delete(user) && users.size === 0) this.usersByRoom.delete(room);
+      observer?.closed(userPlace, stream);
     };
   }
 

@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../domain/events.js';
 import type { EventLog, LiveFeed, Snapshot } from '../store/types.js';
-import { isMembershipChange } from '../domain/events.js';
+import { isMembershipChange, isPresenceMessage } from '../domain/events.js';
 import { eventFields } from './event-fields.js';
 
 /** Why a stream ended on the server's side; sent to the subscriber as the stream's last word. */
@@ -10,6 +10,8 @@ export type EndReason = 'room_destroyed' | 'token_expired' | 'membership_ended' 
 export interface StreamSink {
   event(e: StoredEvent, epoch: string): boolean;
   snapshot(s: Snapshot, epoch: string): boolean;
+  /** A presence message (spec section 9): its JSON. No seq, not replayed: sent as it comes. */
+  presence(body: string): boolean;
   /** The stream is over: the room is gone, a right ended (`reason`), or the sink failed (none). */
   close(reason?: EndReason): void;
   /** A promise when the reader is behind: replay waits for it instead of piling up output. */
@@ -25,6 +27,8 @@ export interface RightsCheck {
 const PAGE = 500;
 /** Live events held while catching up; a reader this far behind reconnects and resumes instead. */
 const MAX_HELD = 10_000;
+/** Presence messages held until the stream has sent where it starts from, or while its rights are looked at. */
+const MAX_HELD_PRESENCE = 256;
 
 /** A room-destroyed event is the last of a room: its stream ends after it. */
 export function isFinal(e: StoredEvent): boolean {
@@ -56,6 +60,9 @@ export class RoomStream {
   private unsubscribe: (() => void) | null = null;
   private closed = false;
   private hold: Promise<void> | null = null;
+  /** Whether the subscriber has been told where the stream starts (its snapshot, or the resume point taken). */
+  private placed = false;
+  private heldPresence: string[] = [];
 
   constructor(
     private readonly store: EventLog & LiveFeed,
@@ -74,11 +81,17 @@ export class RoomStream {
     this.unsubscribe = await this.store.subscribe(this.appId, this.roomId, (e) => this.onLive(e));
     this.epoch = await this.store.logEpoch();
     if (this.closed) return;
+    // A rights check under way (a membership message, or presence found the user is no member):
+    // its answer comes before the room's state.
+    if (this.hold !== null) await this.hold;
+    if (this.closed) return;
     if (since === undefined || (since.epoch !== undefined && since.epoch !== this.epoch)) {
       if (!(await this.sendSnapshot())) return;
     } else {
       this.last = since.seq;
     }
+    this.placed = true;
+    this.flushPresence();
     await this.catchUp();
   }
 
@@ -105,10 +118,17 @@ export class RoomStream {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.buffered = [];
+    this.heldPresence = [];
   }
 
   private onLive(e: StoredEvent): void {
     if (this.closed) return;
+    if (isPresenceMessage(e)) {
+      this.heldPresence.push(e.body);
+      if (this.heldPresence.length > MAX_HELD_PRESENCE) this.heldPresence.shift();
+      this.flushPresence();
+      return;
+    }
     if (isMembershipChange(e)) {
       // The message names the user whose membership ended; other subscribers need not look.
       if (this.rights !== null && e.body === this.rights.user) this.recheck();
@@ -146,12 +166,24 @@ export class RoomStream {
       )
       .finally(() => {
         if (this.hold === hold) this.hold = null;
+        this.flushPresence();
         if (!this.closed && !this.catchingUp) {
           this.catchingUp = true;
           void this.catchUp();
         }
       });
     this.hold = hold;
+  }
+
+  /** Sends the presence messages held, once the stream is placed and no rights check is under way. */
+  private flushPresence(): void {
+    if (!this.placed || this.hold !== null) return;
+    while (!this.closed && this.heldPresence.length > 0) {
+      if (!this.sink.presence(this.heldPresence.shift()!)) {
+        this.end();
+        return;
+      }
+    }
   }
 
   private deliver(e: StoredEvent): void {

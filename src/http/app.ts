@@ -19,11 +19,14 @@ import { recordRequest } from './request-log.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { attributeRoutes } from './routes/attributes.js';
+import { historyRoutes } from './routes/history.js';
 import { chatroomRoutes } from './routes/chatrooms.js';
 import { tokenRoutes } from './routes/token.js';
 import { userRoutes } from './routes/users.js';
 import { eventRoutes, OpenStreams } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { presenceRoutes } from './routes/presence.js';
+import { PresenceTracker } from '../events/presence-tracker.js';
 import { attributeRecordRoutes } from './routes/console-api.js';
 import { consoleRoutes } from './routes/console.js';
 import { makeServices } from '../service/index.js';
@@ -223,6 +226,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const hook = tenantHook({ apps, auth, store, limiter });
   const guard = new LoginGuard(config, deps.loginCounters);
   store.onFeedGap(() => streams.resyncAll());
+  // Presence (spec section 9): the live streams of the apps with presence on are counted in the
+  // store. Stopped before the streams are ended below, so that the shutdown is recorded as one
+  // release of this instance, not as each stream going (PresenceStore.releasePresence).
+  const presence = new PresenceTracker(
+    store,
+    apps.apps.map((a) => ({ appId: a.appId, graceMs: a.presence.leaveAfterOfflineMs, routing: a.routing })),
+    f.log,
+  );
+  if (presence.enabled) {
+    streams.observe(presence);
+    f.addHook('onReady', () => presence.start());
+  }
+  f.addHook('preClose', () => presence.stop());
   // Event streams never end by themselves: end them first, so that close() can drain the rest.
   f.addHook('preClose', async () => streams.closeAll());
   const streamOptions = { heartbeatMs: config.sseHeartbeatMs, maxBufferBytes: config.sseMaxBufferBytes };
@@ -233,10 +249,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       async (scope) => {
         scope.addHook('onRequest', hook);
         await scope.register(attributeRoutes(services.attributes));
+        await scope.register(historyRoutes(services.history));
         await scope.register(userRoutes(services.users));
         await scope.register(chatroomRoutes(services.rooms));
         await scope.register(tokenRoutes(services.tokens));
         await scope.register(eventRoutes(services.streams, store, streamOptions, streams, metrics));
+        await scope.register(presenceRoutes(services.presence));
         await scope.register(webhookRoutes(services.webhooks));
         await scope.register(attributeRecordRoutes(services.attributes));
       },

@@ -27,6 +27,10 @@ export function refusalText(key: string, r: Refusal): string {
       return 'total size of chatroom metadata for this app exceeds the user defined limit';
     case 'missing':
       return `key '${key}' does not exist`;
+    case 'revision_mismatch':
+      return `key '${key}' revision is ${r.current}, not ${r.expected}`;
+    case 'atomic_aborted':
+      return `key '${key}' not written: the call is atomic and another key failed`;
   }
 }
 

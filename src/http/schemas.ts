@@ -6,14 +6,26 @@ import { MAX_GET_KEYS } from '../domain/limits.js';
  * and case-insensitive values (autoDelete) are checked in domain/requests.ts. Values of metaData
  * are `unknown` on purpose: a non-string value is a per-key error, not a 400.
  */
+/** Spec section 10: optional conditions on a set or delete (a client that sends none sees no change). */
+const Conditions = {
+  ifRevision: Type.Optional(
+    Type.Record(Type.String(), Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), {
+      description: 'roomkv: key -> the revision the key must have (0: it must not exist); keys of this call only',
+    }),
+  ),
+  atomic: Type.Optional(Type.Boolean({ description: 'roomkv: write every key or none' })),
+};
+
 export const SetBody = Type.Object({
   metaData: Type.Record(Type.String(), Type.Unknown(), { description: 'key -> value, at most maxBatchSize pairs' }),
   autoDelete: Type.Optional(Type.String({ description: 'DELETE (default) or NO_DELETE, case-insensitive' })),
+  ...Conditions,
 });
 export type SetBody = Static<typeof SetBody>;
 
 export const KeysBody = Type.Object({
   keys: Type.Array(Type.String(), { description: 'attribute keys, duplicates are dropped' }),
+  ...Conditions,
 });
 export type KeysBody = Static<typeof KeysBody>;
 
@@ -21,6 +33,7 @@ export const GetBody = Type.Union(
   [
     Type.Object({
       keys: Type.Optional(Type.Union([Type.Array(Type.String(), { maxItems: MAX_GET_KEYS }), Type.Null()])),
+      detail: Type.Optional(Type.Boolean({ description: 'roomkv: each key with owner, autoDelete, revision and expiresAt' })),
     }),
     Type.Null(),
     // The example /docs fills in: every attribute (a made-up key would read nothing).
@@ -124,6 +137,17 @@ export const KeyOutcomes = Type.Object({
   errorKeys: Type.Record(Type.String(), Type.String(), { description: 'key -> reason' }),
 });
 export const AttributeMap = Type.Record(Type.String(), Type.String());
+/** A get with `detail` (spec section 10). */
+export const AttributeDetails = Type.Record(
+  Type.String(),
+  Type.Object({
+    value: Type.String(),
+    owner: Type.String(),
+    autoDelete: Type.Union([Type.Literal('DELETE'), Type.Literal('NO_DELETE')]),
+    revision: Type.Integer(),
+    expiresAt: Type.Union([Type.Integer(), Type.Null()]),
+  }),
+);
 export const UserEntity = Type.Object({
   uuid: Type.String(),
   type: Type.Literal('user'),

@@ -1,5 +1,5 @@
 import type { KeyOutcomes } from '../domain/attributes.js';
-import { deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
+import { callConditions, deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
 import type { AttrRecord, AttributeStore } from '../store/types.js';
 import { memberOf, requireActsAs, requireAppToken, type ServiceContext } from './context.js';
 import { checkRoomId } from './room-id.js';
@@ -19,6 +19,10 @@ export interface SetInput {
   metaData: Record<string, unknown>;
   /** DELETE (default) or NO_DELETE, case-insensitive. */
   autoDelete?: string;
+  /** key -> the revision it must have, 0: must not exist (spec section 10). */
+  ifRevision?: Record<string, number>;
+  /** Write every key or none. */
+  atomic?: boolean;
 }
 
 export interface DeleteInput {
@@ -28,12 +32,16 @@ export interface DeleteInput {
   forced: boolean;
   /** Duplicates are dropped. */
   keys: readonly string[];
+  ifRevision?: Record<string, number>;
+  atomic?: boolean;
 }
 
 export interface GetInput {
   roomId: string;
   /** None, null or [] read every attribute. */
   keys?: readonly string[] | null;
+  /** Each key with its owner, autoDelete, revision and expiry (spec section 10). */
+  detail?: boolean;
 }
 
 /** The five attribute calls (spec section 5), and the operators' full records. */
@@ -44,7 +52,12 @@ export function attributeService(store: AttributeStore, counter: KeyCounter) {
       const { app } = ctx;
       const autoDelete = parseAutoDelete(input.autoDelete);
       const pairs = setPairs(input.metaData, app.limits);
+      const conditions = callConditions(
+        input,
+        pairs.map(([k]) => k),
+      );
       const outcome = await store.setAttributes({
+        ...(conditions ? { conditions } : {}),
         appId: app.appId,
         roomId: checkRoomId(input.roomId),
         user: input.username.toLowerCase(),
@@ -62,7 +75,9 @@ export function attributeService(store: AttributeStore, counter: KeyCounter) {
       requireActsAs(ctx, input.username);
       const { app } = ctx;
       const keys = deleteKeys(input.keys, app.limits);
+      const conditions = callConditions(input, keys);
       const outcome = await store.deleteAttributes({
+        ...(conditions ? { conditions } : {}),
         appId: app.appId,
         roomId: checkRoomId(input.roomId),
         user: input.username.toLowerCase(),
@@ -79,6 +94,9 @@ export function attributeService(store: AttributeStore, counter: KeyCounter) {
     /** The map as the store's JSON text (what a get answers with), read as a member for a user token. */
     async get(ctx: ServiceContext, input: GetInput): Promise<string> {
       const keys = getKeys(input.keys);
+      if (input.detail === true) {
+        return JSON.stringify(await store.getAttributeDetails(ctx.app.appId, checkRoomId(input.roomId), keys, memberOf(ctx)));
+      }
       return store.getAttributesJson(ctx.app.appId, checkRoomId(input.roomId), keys, memberOf(ctx));
     },
 

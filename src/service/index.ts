@@ -2,6 +2,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { OpenStreams } from '../events/live-stream.js';
 import type { Store } from '../store/types.js';
 import { attributeService, type KeyCounter } from './attributes.js';
+import { historyService } from './history.js';
+import { presenceService } from './presence.js';
 import { roomService } from './rooms.js';
 import { streamService } from './streams.js';
 import { tokenService, type TokenOptions } from './tokens.js';
@@ -31,6 +33,8 @@ export function makeServices({ store, counter, streams, auth, login }: ServiceDe
     rooms: roomService(store),
     users: userService(store),
     streams: streamService(store, streams),
+    history: historyService(store),
+    presence: presenceService(store),
     webhooks: webhookService(store),
     tokens: tokenService(store, auth, login),
   };

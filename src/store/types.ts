@@ -1,11 +1,11 @@
-import type { AutoDelete, KeyOutcomes } from '../domain/attributes.js';
+import type { AutoDelete, Conditions, KeyOutcomes } from '../domain/attributes.js';
 import type { LeaveOutcome } from '../domain/rooms.js';
 import type { EventRouting, StoredEvent } from '../domain/events.js';
 import type { Limits } from '../domain/limits.js';
 
 /*
  * What every store implements, split by concern: AttributeStore, RoomStore, EventLog, LiveFeed,
- * Outbox and DataTransfer, each with its atomicity promise; Store is all of them plus the
+ * PresenceStore, Outbox and DataTransfer, each with its atomicity promise; Store is all of them plus the
  * store's lifecycle. A store applies the rules of `domain/` and knows nothing of HTTP: it returns
  * domain results or throws the catalogue's ApiError.
  *
@@ -67,6 +67,19 @@ export interface SetCall {
   pairs: Array<[string, unknown]>;
   limits: Limits;
   routing: EventRouting;
+  /** ifRevision and atomic (spec section 10), checked by domain/ against the state the call is planned from. */
+  conditions?: Conditions;
+}
+
+/** One key as a get with `detail` answers it (spec section 10). */
+export interface AttrDetail {
+  value: string;
+  owner: string;
+  autoDelete: AutoDelete;
+  /** The seq of the event that last wrote the key; 0 when written before revisions existed. */
+  revision: number;
+  /** When the key expires, ms since the epoch; null when it does not. */
+  expiresAt: number | null;
 }
 
 export interface DeleteCall {
@@ -79,6 +92,7 @@ export interface DeleteCall {
   checkMembership: boolean;
   keys: string[];
   routing: EventRouting;
+  conditions?: Conditions;
 }
 
 /** What a room's event log holds after a point, for replay. */
@@ -158,6 +172,8 @@ export interface AttributeStore {
   getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>>;
   /** getAttributes as the JSON text of the map (what a get call answers with), after the same checks. */
   getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string>;
+  /** As getAttributes, each key with its owner, autoDelete, revision and expiry (spec section 10's detail). */
+  getAttributeDetails(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, AttrDetail>>;
   /** Full records, for operators and tests. */
   listAttributes(appId: string, roomId: string): Promise<AttrRecord[]>;
 }
@@ -226,7 +242,8 @@ export interface EventLog {
 }
 
 /**
- * Change events as they happen, and membership messages (seq 0: a member left or was removed).
+ * Change events as they happen, membership messages (seq 0: a member left or was removed) and
+ * presence messages (seq -1: a member came online or went offline; PresenceStore).
  *
  * Atomicity: an event is published only with its change: on SQLite after the batch holding it
  * has committed, in this process (one process holds the file), synchronously with the commit, so
@@ -240,6 +257,73 @@ export interface LiveFeed {
   subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void>;
   /** Called when the live feed may have missed events (a reconnect): listeners should catch up. */
   onFeedGap(listener: () => void): void;
+}
+
+/** An app with presence on, as a store needs it: its grace and where its events go. */
+export interface PresenceApp {
+  appId: string;
+  /** presence.leaveAfterOfflineMs: how long a member may stay offline before it leaves (> 0). */
+  graceMs: number;
+  routing: EventRouting;
+}
+
+/** What recording a user's connection count did to its online state in the room. */
+export type PresenceAnswer = 'online' | 'offline' | 'same' | 'not_member';
+
+/**
+ * Who is online in each room (spec section 9), and the offline leaves. The store counts, per room
+ * and user, the live connections each instance holds; a user is online while any instance holds
+ * one. An instance records its own counts (absolute, so a repeat is harmless).
+ *
+ * Atomicity: recording one room's counts is atomic within the room (SQLite: one savepoint; Redis:
+ * one script): each user's count, its online state, its offline-since (set when its last
+ * connection anywhere goes, cleared when one comes), and the presence message of a change on the
+ * room's live feed, together. A user who is not a member is never recorded online: a count that
+ * grows for a non-member is refused (`not_member`) and nothing is written; a removal (admin,
+ * deleted user, offline leave) clears the member's presence in its own savepoint or script, and a
+ * destroyed room's goes with it. An offline leave is a removal (reason `member_offline`), planned
+ * with domain/presence.ts and applied only while the member is still a member offline since the
+ * time the plan read, so a reconnect that is recorded first cancels it, and of two instances that
+ * apply the same leave at once exactly one removes the member (one event). SQLite (one process):
+ * the counts are this process's; a restart's recoverPresence makes every member recorded online
+ * offline as of that start. Redis: each instance's counts are kept alive by a lease the instance
+ * renews (7 s, renewed every 2 s); the counts of an instance whose lease lapsed are dropped by
+ * whichever instance sweeps first (its users left with none are offline from then), and the
+ * leaves due are found through an index in the app's slot, written before the room's script, so
+ * a process that dies between the two leaves an entry that the next instance looks at.
+ */
+export interface PresenceStore {
+  /**
+   * Records how many live connections to `roomId` this instance holds for each user named (the
+   * users whose count changed; 0 = none left here). `roomHeld`: whether this instance still holds
+   * any connection to the room. Answers per user, in order.
+   */
+  recordConnections(
+    app: PresenceApp,
+    roomId: string,
+    counts: ReadonlyArray<readonly [user: string, connections: number]>,
+    roomHeld: boolean,
+  ): Promise<PresenceAnswer[]>;
+  /** The users online in the room, sorted; checks the room exists and, when `member` is given, that it is a member. */
+  onlineMembers(appId: string, roomId: string, member?: string): Promise<string[]>;
+  /** Applies the app's offline leaves that are due now; returns how many members left. */
+  leaveOffline(app: PresenceApp): Promise<number>;
+  /** Marks offline what instances that died held in the app (Redis; nothing to do in one process). */
+  sweepPresence(app: PresenceApp): Promise<void>;
+  /**
+   * Keeps what this instance holds counted (Redis: renews its lease). True when the lease had
+   * lapsed: what it held was or will be swept, and every count must be recorded again.
+   */
+  renewPresence(): Promise<boolean>;
+  /** At start, before recording anything: counts an earlier run of this process left are gone (SQLite: offline as of now). */
+  recoverPresence(): Promise<void>;
+  /**
+   * This instance stops serving its live connections. Redis: what it holds goes offline now, so
+   * its members get the grace to reconnect to another instance. SQLite: the counts stay recorded,
+   * and the next start's recoverPresence makes them offline as of that start (a restart gives
+   * every member that was online the grace).
+   */
+  releasePresence(apps: readonly PresenceApp[]): Promise<void>;
 }
 
 /**
@@ -342,7 +426,7 @@ export interface DataTransfer {
 }
 
 /** Every concern of a store, and its lifecycle: what a server opens, serves from and closes. */
-export interface Store extends AttributeStore, RoomStore, EventLog, LiveFeed, Outbox, DataTransfer {
+export interface Store extends AttributeStore, RoomStore, EventLog, LiveFeed, PresenceStore, Outbox, DataTransfer {
   readonly kind: string;
   close(): Promise<void>;
   /** Answers when the store can serve calls (readiness). */

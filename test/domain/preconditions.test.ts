@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { planDelete, planSet, type Range, type StoredAttr } from '../../src/domain/attributes.js';
+import { planDelete, planSet, type Conditions, type Range, type StoredAttr } from '../../src/domain/attributes.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 
 /**
@@ -14,15 +14,29 @@ const inRange = (n: number, r: Range | null) => r === null || ((r.min === null |
 
 const stored = fc.dictionary(
   fc.constantFrom('a', 'b', 'c', 'd'),
-  fc.record({ owner: fc.constantFrom('alice', 'bob'), bytes: fc.integer({ min: 1, max: 6 }) }),
+  fc.record({ owner: fc.constantFrom('alice', 'bob'), bytes: fc.integer({ min: 1, max: 6 }), revision: fc.integer({ min: 1, max: 3 }) }),
 );
 const pairs = fc.uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'bad key'), fc.string({ maxLength: 5 })), {
   selector: ([k]) => k,
   maxLength: 6,
 });
 
-function plan(p: Array<[string, string]>, s: Record<string, StoredAttr>, count: number, bytes: number, limits: Limits, forced: boolean) {
+const conditions = fc.record({
+  ifRevision: fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), fc.integer({ min: 0, max: 3 })),
+  atomic: fc.boolean(),
+});
+
+function plan(
+  p: Array<[string, string]>,
+  s: Record<string, StoredAttr>,
+  count: number,
+  bytes: number,
+  limits: Limits,
+  forced: boolean,
+  cond: Conditions = {},
+) {
   return planSet({
+    ...cond,
     user: 'alice',
     forced,
     pairs: p,
@@ -42,11 +56,12 @@ describe('plan preconditions', () => {
         fc.integer({ min: 0, max: 8 }),
         fc.integer({ min: 1, max: 8 }),
         fc.boolean(),
-        (p, s, count, max, forced) => {
+        conditions,
+        (p, s, count, max, forced, cond) => {
           const limits = { ...DEFAULT_LIMITS, maxAttributesPerRoom: max };
-          const base = plan(p, s, count, 0, limits, forced);
+          const base = plan(p, s, count, 0, limits, forced, cond);
           for (let other = 0; other <= 12; other++) {
-            const same = JSON.stringify(plan(p, s, other, 0, limits, forced).outcome) === JSON.stringify(base.outcome);
+            const same = JSON.stringify(plan(p, s, other, 0, limits, forced, cond).outcome) === JSON.stringify(base.outcome);
             assert.equal(inRange(other, base.preconditions.roomCount), same, `count ${count} -> ${other}`);
           }
         },
@@ -62,11 +77,12 @@ describe('plan preconditions', () => {
         fc.integer({ min: 0, max: 40 }),
         fc.integer({ min: 0, max: 40 }),
         fc.boolean(),
-        (p, s, bytes, quota, forced) => {
+        conditions,
+        (p, s, bytes, quota, forced, cond) => {
           const limits = { ...DEFAULT_LIMITS, maxAppBytes: quota };
-          const base = plan(p, s, 0, bytes, limits, forced);
+          const base = plan(p, s, 0, bytes, limits, forced, cond);
           for (let other = 0; other <= 60; other++) {
-            const same = JSON.stringify(plan(p, s, 0, other, limits, forced).outcome) === JSON.stringify(base.outcome);
+            const same = JSON.stringify(plan(p, s, 0, other, limits, forced, cond).outcome) === JSON.stringify(base.outcome);
             assert.equal(inRange(other, base.preconditions.appBytes), same, `usage ${bytes} -> ${other}`);
           }
         },
@@ -81,7 +97,7 @@ describe('plan preconditions', () => {
         ['a', '1'],
         ['b', '2'],
       ],
-      { a: { owner: 'bob', bytes: 2 } },
+      { a: { owner: 'bob', bytes: 2, revision: 1 } },
       1,
       0,
       DEFAULT_LIMITS,
@@ -94,7 +110,7 @@ describe('plan preconditions', () => {
   });
 
   it('a plan that adds no key and grows nothing depends on neither count', () => {
-    const r = plan([['a', '1']], { a: { owner: 'alice', bytes: 2 } }, 100, 10 ** 12, DEFAULT_LIMITS, false);
+    const r = plan([['a', '1']], { a: { owner: 'alice', bytes: 2, revision: 1 } }, 100, 10 ** 12, DEFAULT_LIMITS, false);
     assert.deepEqual(r.outcome.successKeys, ['a']);
     assert.equal(r.preconditions.roomCount, null);
     assert.equal(r.preconditions.appBytes, null);

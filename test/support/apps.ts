@@ -16,6 +16,8 @@ export interface TestApp {
   clientId: string;
   clientSecret: string;
   limits?: Partial<Limits>;
+  /** Spec section 9: absent (or 0) is presence off. */
+  presence?: { leaveAfterOfflineMs: number };
 }
 
 export function makeApp(overrides: Partial<TestApp> = {}): TestApp {

@@ -18,9 +18,14 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-/** One app on a fresh real server of `target`, with helpers to set up users and rooms. */
-export async function startFixture(target: Target, limits?: Partial<Limits>, opts: StartOptions = {}): Promise<Fixture> {
-  const app = makeApp(limits ? { limits } : {});
+/** One app (with `overrides` to its declaration) on a fresh real server of `target`, with helpers to set up users and rooms. */
+export async function startFixture(
+  target: Target,
+  limits?: Partial<Limits>,
+  opts: StartOptions = {},
+  overrides: Partial<TestApp> = {},
+): Promise<Fixture> {
+  const app = makeApp({ ...(limits ? { limits } : {}), ...overrides });
   const server = await startTarget(target, [app], opts);
   const token = appToken(app);
   const admin = client(server.url, `/${app.org}/${app.app}`, token);

@@ -3,7 +3,8 @@ import type { AttributeService } from '../../service/attributes.js';
 import { tenant } from '../context.js';
 import { JsonText, sendOk } from '../envelope.js';
 import { keyOutcomesBody } from '../key-reasons.js';
-import { AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
+import { Type } from '@sinclair/typebox';
+import { AttributeDetails, AttributeMap, Envelope, GetBody, KeyOutcomes, KeysBody, SetBody } from '../schemas.js';
 import { defineRoute } from './define-route.js';
 
 /** The five attribute calls (spec section 5). */
@@ -16,12 +17,12 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
         schema: { body: GetBody },
         // No body at all arrives as undefined (the schema's null, {} and {"keys":null} read every attribute too).
         handler: async (req, reply) => {
-          const data = await attributes.get(tenant(req), { roomId: req.params.chatroomId, keys: req.body?.keys });
+          const data = await attributes.get(tenant(req), { roomId: req.params.chatroomId, keys: req.body?.keys, detail: req.body?.detail });
           return sendOk(req, reply, 'metadata/chatroom', new JsonText(data));
         },
         optionalBody: true,
         summary: 'get attributes (all when no keys are named)',
-        response: Envelope({ data: AttributeMap }),
+        response: Envelope({ data: Type.Union([AttributeMap, AttributeDetails]) }),
       },
     });
     for (const forced of [false, true]) {
@@ -30,8 +31,16 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
           schema: { body: SetBody },
           handler: async (req, reply) => {
             const { chatroomId, username } = req.params;
-            const { metaData, autoDelete } = req.body;
-            const outcome = await attributes.set(tenant(req), { roomId: chatroomId, username, forced, metaData, autoDelete });
+            const { metaData, autoDelete, ifRevision, atomic } = req.body;
+            const outcome = await attributes.set(tenant(req), {
+              roomId: chatroomId,
+              username,
+              forced,
+              metaData,
+              autoDelete,
+              ifRevision,
+              atomic,
+            });
             return sendOk(req, reply, 'metadata/chatroom', keyOutcomesBody(outcome));
           },
           summary: forced ? "set attributes, overwriting other members' keys" : 'set attributes as {username}',
@@ -41,7 +50,8 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
           schema: { body: KeysBody },
           handler: async (req, reply) => {
             const { chatroomId, username } = req.params;
-            const outcome = await attributes.delete(tenant(req), { roomId: chatroomId, username, forced, keys: req.body.keys });
+            const { keys, ifRevision, atomic } = req.body;
+            const outcome = await attributes.delete(tenant(req), { roomId: chatroomId, username, forced, keys, ifRevision, atomic });
             return sendOk(req, reply, 'metadata/chatroom', keyOutcomesBody(outcome));
           },
           summary: forced ? 'delete attributes whoever set them' : 'delete attributes {username} set',

@@ -26,7 +26,8 @@ type OpenedStream = Extract<StreamOpening, { status: 'open' }>;
  * GET .../metadata/chatroom/{id}/events: Server-Sent Events. A fresh subscriber gets a `snapshot`
  * event (the whole map, its seq and the log's epoch), then every change as an unnamed event whose
  * `id` is `{seq}-{epoch}`. `Last-Event-ID` or `?since=` resumes after that point. When the server
- * ends the stream (token expired, membership ended, room destroyed) an `end` event says why. The
+ * ends the stream (token expired, membership ended, room destroyed) an `end` event says why. With
+ * presence on, `presence` events (no id) tell when a member comes online or goes offline. The
  * token may come as `?access_token=`, since a browser's EventSource cannot send headers.
  */
 export function eventRoutes(
@@ -84,6 +85,8 @@ export function eventRoutes(
               attributes: s.attributes,
             })}\n\n`,
           ),
+        // Presence (spec section 9): a named event with no id, so a resume never asks for it again.
+        presence: (body) => write(`event: presence\ndata: ${body}\n\n`),
         close: end,
         drained: () =>
           open && raw.writableNeedDrain

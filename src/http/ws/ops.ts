@@ -109,20 +109,28 @@ export class WsOps {
         const { room } = this.d.validator.check(RoomFields, m, 'message');
         const ctx = await this.admit(conn);
         const body = this.d.validator.check(GetBody, bodyOf(m), 'body');
-        return { reply: replyOk(id, await this.d.attributes.get(ctx, { roomId: room, keys: body?.keys })) };
+        return { reply: replyOk(id, await this.d.attributes.get(ctx, { roomId: room, keys: body?.keys, detail: body?.detail })) };
       }
       case 'set': {
         const { room, user, forced = false } = this.d.validator.check(ActsAsFields, m, 'message');
         const ctx = await this.admit(conn, user);
-        const { metaData, autoDelete } = this.d.validator.check(SetBody, bodyOf(m), 'body');
-        const outcome = await this.d.attributes.set(ctx, { roomId: room, username: user, forced, metaData, autoDelete });
+        const { metaData, autoDelete, ifRevision, atomic } = this.d.validator.check(SetBody, bodyOf(m), 'body');
+        const outcome = await this.d.attributes.set(ctx, {
+          roomId: room,
+          username: user,
+          forced,
+          metaData,
+          autoDelete,
+          ifRevision,
+          atomic,
+        });
         return { reply: replyOk(id, JSON.stringify(keyOutcomesBody(outcome))) };
       }
       case 'delete': {
         const { room, user, forced = false } = this.d.validator.check(ActsAsFields, m, 'message');
         const ctx = await this.admit(conn, user);
-        const { keys } = this.d.validator.check(KeysBody, bodyOf(m), 'body');
-        const outcome = await this.d.attributes.delete(ctx, { roomId: room, username: user, forced, keys });
+        const { keys, ifRevision, atomic } = this.d.validator.check(KeysBody, bodyOf(m), 'body');
+        const outcome = await this.d.attributes.delete(ctx, { roomId: room, username: user, forced, keys, ifRevision, atomic });
         return { reply: replyOk(id, JSON.stringify(keyOutcomesBody(outcome))) };
       }
     }

@@ -99,6 +99,11 @@ export function eventMessage(e: StoredEvent, epoch: string): string {
   return `{"type":"event","epoch":${JSON.stringify(epoch)},${e.body.slice(1)}`;
 }
 
+/** A member's online state changed (spec section 9): the presence message's fields, with `type`. */
+export function presenceMessage(body: string): string {
+  return `{"type":"presence",${body.slice(1)}`;
+}
+
 /** A subscription's first word when it starts from a snapshot: the SSE snapshot's fields, with `type`. */
 export function snapshotMessage(chatroomId: string, app: string, s: Snapshot, epoch: string): string {
   return JSON.stringify({ type: 'snapshot', chatroomId, seq: s.seq, epoch, app, attributes: s.attributes });

@@ -3,7 +3,7 @@ import { LiveStream, type OpenStreams } from '../../events/live-stream.js';
 import type { EndReason, ResumePoint, StreamSink } from '../../events/room-stream.js';
 import type { StreamOpening } from '../../service/streams.js';
 import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
-import { endMessage, eventMessage, snapshotMessage } from './protocol.js';
+import { endMessage, eventMessage, presenceMessage, snapshotMessage } from './protocol.js';
 
 export type OpenedStream = Extract<StreamOpening, { status: 'open' }>;
 
@@ -45,6 +45,7 @@ export class Subscription {
     const sink: StreamSink = {
       event: (e, epoch) => host.send(eventMessage(e, epoch)),
       snapshot: (s, epoch) => host.send(snapshotMessage(roomId, appKey, s, epoch)),
+      presence: (body) => host.send(presenceMessage(body)),
       close: (reason) => {
         host.ended(roomId, this);
         // Gone or cut off: nothing reaches the client, which resumes from its last seq anyway.

@@ -38,8 +38,8 @@ interface RoomView {
 /** A B:meta entry "owner|auto|bytes|revision" as the domain's StoredAttr ('' = absent). */
 function storedOf(meta: string | undefined): StoredAttr | undefined {
   if (meta === undefined || meta === '') return undefined;
-  const [owner = '', , bytes] = meta.split('|'); // split gives the first part always
-  return { owner, bytes: Number(bytes) };
+  const [owner = '', , bytes, revision] = meta.split('|'); // split gives the first part always
+  return { owner, bytes: Number(bytes), revision: Number(revision ?? 0) };
 }
 
 const inRange = (n: number, r: Range) => (r.min === null || n >= r.min) && (r.max === null || n <= r.max);
@@ -73,6 +73,7 @@ export class AttributeWrites {
     const auto = call.autoDelete === 'DELETE' ? '1' : '0';
     return this.untilApplied(call, call.user, true, inScript, (view) => {
       const plan = planSet({
+        ...call.conditions,
         user: call.user,
         forced: call.forced,
         pairs: call.pairs,
@@ -99,7 +100,13 @@ export class AttributeWrites {
     const inScript = await this.d.usageInScript();
     const reason: EventReason = call.forced ? 'forced_delete' : 'delete';
     return this.untilApplied(call, call.user, call.checkMembership, inScript, (view) => {
-      const plan = planDelete({ user: call.user, forced: call.forced, keys: call.keys, lookup: (key) => storedOf(view.metas.get(key)) });
+      const plan = planDelete({
+        ...call.conditions,
+        user: call.user,
+        forced: call.forced,
+        keys: call.keys,
+        lookup: (key) => storedOf(view.metas.get(key)),
+      });
       const tail: Array<string | number> = [plan.bytesDelta, plan.removals.length];
       for (const r of plan.removals) tail.push(r.key, r.owner);
       return {

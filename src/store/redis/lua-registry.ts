@@ -23,6 +23,7 @@ const FILES = {
   APPLY_SET: 'apply-set.lua',
   APPLY_DELETE: 'apply-delete.lua',
   READ_ATTRS: 'read-attrs.lua',
+  READ_DETAIL: 'read-detail.lua',
   CREATE_ROOM: 'create-room.lua',
   ADD_MEMBERS: 'add-members.lua',
   READ_MEMBERS: 'read-members.lua',
@@ -39,6 +40,12 @@ const FILES = {
   RESTORE_USERS: 'restore-users.lua',
   RAISE_COUNTER: 'raise-counter.lua',
   RATE_LEASE: 'rate-lease.lua',
+  PRES_SET: 'pres-set.lua',
+  PRES_SWEEP: 'pres-sweep.lua',
+  PRES_READ: 'pres-read.lua',
+  PRES_ONLINE: 'pres-online.lua',
+  PRES_UNDUE: 'pres-undue.lua',
+  PRES_FORGET: 'pres-forget.lua',
 } as const;
 
 export type LuaName = keyof typeof FILES;

@@ -4,11 +4,12 @@ import { AttributeWrites, backoff } from './attribute-writes.js';
 import { newRoomMembers, planJoin, planLeave, requireUsers } from '../../domain/rooms.js';
 import { ApiError, Errors } from '../../domain/errors.js';
 import { appUuid, isRoomId, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
-import { eventTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
+import { eventTemplate, presenceTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
 import type { EventLogLimits } from '../event-log.js';
 import { parseAttributesJson } from '../attr-json.js';
 import type {
   AttemptRecord,
+  AttrDetail,
   AttrRecord,
   DeleteCall,
   Delivery,
@@ -17,6 +18,8 @@ import type {
   IntegrityScope,
   NewRoom,
   NewUser,
+  PresenceAnswer,
+  PresenceApp,
   RemoveResult,
   RoomDump,
   RoomRecord,
@@ -28,6 +31,7 @@ import type {
 } from '../types.js';
 import { compareRoomIds, RestoreConflict } from '../restore-conflict.js';
 import { RedisFeed } from './redis-feed.js';
+import { RedisPresence, roomPresenceKeys, type OfflineLeave } from './redis-presence.js';
 import { redisIntegrity } from './integrity.js';
 import { scriptRunner } from './script-command.js';
 import { LUA, type LuaName } from './lua-registry.js';
@@ -39,6 +43,7 @@ interface Scripts {
   rkApplySet(...args: Array<string | number>): Promise<Array<string | number>>;
   rkApplyDelete(...args: Array<string | number>): Promise<Array<string | number>>;
   rkReadAttrs(...args: Array<string | number>): Promise<Array<string | number>>;
+  rkReadDetail(...args: Array<string | number>): Promise<string[]>;
   rkCreateRoom(...args: Array<string | number>): Promise<number>;
   rkAddMembers(...args: Array<string | number>): Promise<Array<string | number>>;
   rkReadMembers(...args: Array<string | number>): Promise<Array<string | number>>;
@@ -93,6 +98,9 @@ function eachPair(flat: readonly string[], from: number, script: LuaName, each: 
   for (let i = from; i < flat.length; i += 2) each(flat[i]!, flat[i + 1]!);
 }
 
+/** For a script that publishes on a room's feed but writes no event: no endpoint wants one. */
+const NO_ENDPOINTS: EventRouting = { appKey: '', endpointsFor: () => [] };
+
 /** A room that moved between a membership plan's read and its script: the plan is made again. */
 const MOVED = Symbol('moved');
 /** How often a membership change plans again when the room keeps moving. */
@@ -107,6 +115,7 @@ const SCRIPT_DEFS: Array<[keyof Scripts, LuaName]> = [
   ['rkApplySet', 'APPLY_SET'],
   ['rkApplyDelete', 'APPLY_DELETE'],
   ['rkReadAttrs', 'READ_ATTRS'],
+  ['rkReadDetail', 'READ_DETAIL'],
   ['rkCreateRoom', 'CREATE_ROOM'],
   ['rkAddMembers', 'ADD_MEMBERS'],
   ['rkReadMembers', 'READ_MEMBERS'],
@@ -145,6 +154,8 @@ export class RedisStore implements Store {
   private usageBesideRoom: boolean | null;
   /** The one write path of attributes (attribute-writes.ts). */
   readonly writes: AttributeWrites;
+  /** Who is online where, the holder leases and the offline leaves (redis-presence.ts). */
+  private readonly presence: RedisPresence;
 
   constructor(options: RedisStoreOptions) {
     this.feed = new RedisFeed(options.client);
@@ -166,6 +177,14 @@ export class RedisStore implements Store {
       addUsage: (key, delta) => this.r.incrby(key, delta),
       indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
       usageInScript: () => this.usageInScript(),
+    });
+    this.presence = new RedisPresence({
+      client,
+      prefix: this.p,
+      roomKeys: (appId, roomId) => this.roomKeys(appId, roomId),
+      eventBlock: (appId, roomId, ts) => this.eventBlock(appId, roomId, NO_ENDPOINTS, 'member_offline', ts).args,
+      applyLeave: (appId, roomId, leave, app) => this.applyLeave(appId, roomId, leave, 'member_offline', app.routing),
+      now: () => this.now(),
     });
   }
 
@@ -450,38 +469,68 @@ export class RedisStore implements Store {
   ): Promise<RemoveResult[]> {
     return this.untilApplied(async () => {
       const room = await this.readMembers(appId, roomId, usernames);
-      if (room === null) {
-        if (userDeleted) return [];
-        throw Errors.roomNotFound(roomId);
-      }
       // A deleted user leaves even the rooms it owns; a removal by the admin route spares the owner.
-      const plan = planLeave(room, usernames, room.isMember, userDeleted);
-      const ts = this.now();
-      const reason = userDeleted ? 'user_deleted' : 'member_left';
-      const ev = this.eventBlock(appId, roomId, routing, reason, ts);
-      const leaving = new Set(plan.leaving);
-      const perUser = plan.read.flatMap(([u, member]) => [
-        u,
-        member ? '1' : '0',
-        leaving.has(u) ? '1' : '0',
-        this.postOf(roomId, routing, reason, ts, u),
-      ]);
-      const k = room.k;
-      const res = await this.r.rkRemoveMembers(k.room, k.members, k.attrs, k.meta, ...ev.args, ...perUser);
-      const status = Number(res[0]);
-      if (status === 0) {
+      const plan = room === null ? null : planLeave(room, usernames, room.isMember, userDeleted);
+      const applied =
+        plan === null ? 'gone' : await this.applyLeave(appId, roomId, plan, userDeleted ? 'user_deleted' : 'member_left', routing);
+      if (applied === 'gone' || plan === null) {
         if (userDeleted) return [];
         throw Errors.roomNotFound(roomId);
       }
-      if (status !== 2) return MOVED;
-      if (plan.leaving.length > 0) {
-        await this.indexOutbox(appId, roomId, ev.endpoints);
-        const freed = Number(res[1]);
-        if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
-        for (const user of plan.leaving) await this.r.srem(this.userRoomsKey(appId, user), roomId);
-      }
-      return plan.outcomes;
+      return applied === 'moved' ? MOVED : plan.outcomes;
     });
+  }
+
+  /**
+   * Applies a removal (REMOVE_MEMBERS) while what its plan read holds: each named user's membership
+   * and, for an offline leave (domain/presence.ts), each leaving user's offline-since. Then, beside
+   * the room's script: the outbox index, the app's usage and the leavers' room indexes.
+   */
+  private async applyLeave(
+    appId: string,
+    roomId: string,
+    plan: Pick<OfflineLeave, 'read' | 'leaving'> & Partial<Pick<OfflineLeave, 'offlineSince'>>,
+    reason: 'member_left' | 'user_deleted' | 'member_offline',
+    routing: EventRouting,
+  ): Promise<'applied' | 'gone' | 'moved'> {
+    const ts = this.now();
+    const ev = this.eventBlock(appId, roomId, routing, reason, ts);
+    const leaving = new Set(plan.leaving);
+    const since = new Map(plan.offlineSince ?? []);
+    const perUser = plan.read.flatMap(([u, member]) => [
+      u,
+      member ? '1' : '0',
+      leaving.has(u) ? '1' : '0',
+      this.postOf(roomId, routing, reason, ts, u),
+      since.get(u) ?? '',
+    ]);
+    const k = this.roomKeys(appId, roomId);
+    const pk = roomPresenceKeys(this.p, appId, roomId);
+    const t = presenceTemplate(roomId, ts);
+    const res = await this.r.rkRemoveMembers(
+      k.room,
+      k.members,
+      k.attrs,
+      k.meta,
+      pk.pres,
+      pk.on,
+      pk.off,
+      ...ev.args,
+      t.head,
+      t.online,
+      t.offline,
+      ...perUser,
+    );
+    const status = Number(res[0]);
+    if (status === 0) return 'gone';
+    if (status !== 2) return 'moved';
+    if (plan.leaving.length > 0) {
+      await this.indexOutbox(appId, roomId, ev.endpoints);
+      const freed = Number(res[1]);
+      if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
+      for (const user of plan.leaving) await this.r.srem(this.userRoomsKey(appId, user), roomId);
+    }
+    return 'applied';
   }
 
   async listMembers(appId: string, roomId: string, offset: number, limit: number): Promise<string[]> {
@@ -519,6 +568,34 @@ export class RedisStore implements Store {
 
   async getAttributes(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, string>> {
     return parseAttributesJson(await this.getAttributesJson(appId, roomId, keys, member));
+  }
+
+  async getAttributeDetails(
+    appId: string,
+    roomId: string,
+    keys: string[] | undefined,
+    member?: string,
+  ): Promise<Record<string, AttrDetail>> {
+    return this.guard(async () => {
+      const k = this.roomKeys(appId, roomId);
+      const res = await this.r.rkReadDetail(k.room, k.members, k.attrs, k.meta, member ?? '', ...(keys ?? []));
+      const status = Number(res[0]);
+      if (status === 0) throw Errors.roomNotFound(roomId);
+      if (status === 1) throw Errors.notInRoom();
+      const out = Object.create(null) as Record<string, AttrDetail>;
+      for (let i = 1; i + 2 < res.length; i += 3) {
+        const key = replyAt(res, i, 'READ_DETAIL');
+        const [owner = '', auto, , revision] = replyAt(res, i + 2, 'READ_DETAIL').split('|'); // split gives the first part always
+        out[key] = {
+          value: replyAt(res, i + 1, 'READ_DETAIL'),
+          owner,
+          autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE',
+          revision: Number(revision ?? 0),
+          expiresAt: null,
+        };
+      }
+      return out;
+    });
   }
 
   async getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
@@ -602,6 +679,41 @@ export class RedisStore implements Store {
 
   onFeedGap(listener: () => void): void {
     this.feed.onGap(listener);
+  }
+
+  // ---- presence (PresenceStore; redis-presence.ts)
+
+  async recordConnections(
+    app: PresenceApp,
+    roomId: string,
+    counts: ReadonlyArray<readonly [string, number]>,
+    roomHeld: boolean,
+  ): Promise<PresenceAnswer[]> {
+    return this.guard(() => this.presence.recordConnections(app, roomId, counts, roomHeld));
+  }
+
+  async onlineMembers(appId: string, roomId: string, member?: string): Promise<string[]> {
+    return this.guard(() => this.presence.onlineMembers(appId, roomId, member));
+  }
+
+  async leaveOffline(app: PresenceApp): Promise<number> {
+    return this.guard(() => this.presence.leaveOffline(app));
+  }
+
+  async sweepPresence(app: PresenceApp): Promise<void> {
+    return this.guard(() => this.presence.sweepPresence(app));
+  }
+
+  async renewPresence(): Promise<boolean> {
+    return this.guard(() => this.presence.renewPresence());
+  }
+
+  async recoverPresence(): Promise<void> {
+    // Each start is a new holder: what an earlier run held is swept once its lease lapses.
+  }
+
+  async releasePresence(apps: readonly PresenceApp[]): Promise<void> {
+    return this.guard(() => this.presence.releasePresence(apps));
   }
 
   async claimDeliveries(

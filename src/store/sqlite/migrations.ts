@@ -62,6 +62,18 @@ const MIGRATIONS: string[] = [
   // rooms.seq is no longer written (it stays as the floor of a file made before). A release that
   // still counts in rooms.seq would reuse seqs on this file: the version moves so that it refuses it.
   `SELECT 1`,
+  // 4: each key's revision, the seq of the event that last wrote it (0 for keys written before)
+  `ALTER TABLE attrs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;`,
+  // 5: presence (spec section 9): per room and user, the live connections this process holds, and
+  // since when the user has had none (the offline leave's clock; null while online or settled)
+  `
+  CREATE TABLE presence (
+    app TEXT NOT NULL, room TEXT NOT NULL, username TEXT NOT NULL,
+    connections INTEGER NOT NULL, offline_since INTEGER,
+    PRIMARY KEY (app, room, username)
+  ) WITHOUT ROWID;
+  CREATE INDEX presence_offline ON presence (app, offline_since) WHERE offline_since IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -6,13 +6,23 @@ import { pairBytes, planDelete, planSet, type KeyOutcomes, type StoredAttr } fro
 import { newRoomMembers, planJoin, planLeave, requireUsers, type LeaveOutcome } from '../../domain/rooms.js';
 import { Errors } from '../../domain/errors.js';
 import { appUuid, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
-import { eventTemplate, membershipEnded, renderEvent, type EventFacts, type EventRouting, type StoredEvent } from '../../domain/events.js';
+import {
+  eventTemplate,
+  membershipEnded,
+  presenceMessage,
+  presenceTemplate,
+  renderEvent,
+  type EventFacts,
+  type EventRouting,
+  type StoredEvent,
+} from '../../domain/events.js';
 import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
 import { RoomCache } from './room-cache.js';
 import type {
   AttemptRecord,
+  AttrDetail,
   AttrDump,
   AttrRecord,
   DeleteCall,
@@ -21,6 +31,8 @@ import type {
   EventLogRead,
   IntegrityScope,
   MemberDump,
+  PresenceAnswer,
+  PresenceApp,
   NewRoom,
   NewUser,
   RoomDump,
@@ -35,6 +47,7 @@ import type { EventLogLimits } from '../event-log.js';
 import { RestoreConflict } from '../restore-conflict.js';
 import { attributesJson, parseAttributesJson, pickedAttributesJson } from '../attr-json.js';
 import { sqliteIntegrity } from './integrity.js';
+import { SqlitePresence } from './sqlite-presence.js';
 
 export interface SqliteOptions {
   /** File path, or ':memory:'. */
@@ -113,6 +126,8 @@ export class SqliteStore implements Store {
   private readonly inSavepoint: (fn: () => unknown) => unknown;
   /** The log epoch: this file's history (see EventLog.logEpoch). */
   private epoch: string;
+  /** Who is online where, and the offline leaves (sqlite-presence.ts). */
+  private readonly presence: SqlitePresence;
 
   constructor(options: SqliteOptions) {
     if (!(options.eventLog.minEvents >= 1))
@@ -152,6 +167,14 @@ export class SqliteStore implements Store {
     this.epoch = readEpoch(this.db);
     const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
     this.cache = exclusive && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
+    this.presence = new SqlitePresence(this.db, {
+      write: (fn, room) => this.write(fn, room === undefined ? null : RoomCache.key(room.appId, room.roomId)),
+      publish: (appId, roomId, message) => this.pending.push([`${appId}:${roomId}`, message]),
+      owner: (appId, roomId) => (this.q.room.get(appId, roomId) as RoomRow | undefined)?.owner,
+      isMember: (appId, roomId, user) => this.isMemberNow(appId, roomId, user),
+      leave: (appId, roomId, user, routing, reason) => this.leave(appId, roomId, user, routing, reason),
+      now: () => this.now(),
+    });
   }
 
   async close(): Promise<void> {
@@ -317,6 +340,7 @@ export class SqliteStore implements Store {
         this.q.deleteRoomAttrs.run(appId, roomId);
         this.q.deleteRoomMembers.run(appId, roomId);
         this.q.deleteRoom.run(appId, roomId);
+        this.presence.forgetRoom(appId, roomId);
         return true;
       },
       RoomCache.key(appId, roomId),
@@ -374,6 +398,7 @@ export class SqliteStore implements Store {
         const { appId, roomId } = call;
         this.requireMember(appId, roomId, call.user);
         const plan = planSet({
+          ...call.conditions,
           user: call.user,
           forced: call.forced,
           pairs: call.pairs,
@@ -384,10 +409,12 @@ export class SqliteStore implements Store {
         });
         const now = this.now();
         const auto = call.autoDelete === 'DELETE' ? 1 : 0;
+        // The keys a call writes share its event's seq as their revision; the event is written below.
+        const revision = (this.q.roomSeq.get(appId, roomId, appId, roomId) as number) + 1;
         for (const w of plan.writes) {
           if (w.previous !== null && w.previous.owner === call.user)
-            this.q.updateAttrValue.run(w.value, auto, w.bytes, now, appId, roomId, w.key);
-          else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now);
+            this.q.updateAttrValue.run(w.value, auto, w.bytes, now, revision, appId, roomId, w.key);
+          else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now, revision);
         }
         if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
         if (plan.writes.length > 0) {
@@ -408,6 +435,7 @@ export class SqliteStore implements Store {
         if (call.checkMembership) this.requireMember(appId, roomId, call.user);
         else if (this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
         const plan = planDelete({
+          ...call.conditions,
           user: call.user,
           forced: call.forced,
           keys: call.keys,
@@ -441,6 +469,33 @@ export class SqliteStore implements Store {
     if (member !== undefined && isMember === 0) throw Errors.notInRoom();
     if (keys === undefined) return attributesJson(this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
     return pickedAttributesJson(keys, (key) => this.q.attrValueOnly.get(appId, roomId, key) as string | undefined);
+  }
+
+  async getAttributeDetails(
+    appId: string,
+    roomId: string,
+    keys: string[] | undefined,
+    member?: string,
+  ): Promise<Record<string, AttrDetail>> {
+    const isMember = this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined;
+    if (isMember === undefined) throw Errors.roomNotFound(roomId);
+    if (member !== undefined && isMember === 0) throw Errors.notInRoom();
+    type Row = { key: string; value: string; owner: string; auto_delete: number; revision: number };
+    const rows =
+      keys === undefined
+        ? (this.q.attrDetails.all(appId, roomId) as Row[])
+        : keys.flatMap((k) => (this.q.attrDetail.get(appId, roomId, k) as Row | undefined) ?? []);
+    const out = Object.create(null) as Record<string, AttrDetail>;
+    for (const r of rows) {
+      out[r.key] = {
+        value: r.value,
+        owner: r.owner,
+        autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE',
+        revision: r.revision,
+        expiresAt: null,
+      };
+    }
+    return out;
   }
 
   /** getAttributesJson through the cache: the same checks in the same order, the file read once per room. */
@@ -528,7 +583,7 @@ export class SqliteStore implements Store {
         for (const a of room.attributes) {
           const size = pairBytes(a.key, a.value);
           bytes += size;
-          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now);
+          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now, 0);
         }
         if (bytes) this.q.addUsage.run(appId, bytes);
         const seq = roomSeqOf(room.id);
@@ -558,14 +613,23 @@ export class SqliteStore implements Store {
     return row?.bytes ?? 0;
   }
 
-  /** A member leaves: its autoDelete keys go, then the membership. O(that member's keys). */
-  private leave(appId: string, roomId: string, username: string, routing: EventRouting, reason: 'member_left' | 'user_deleted'): void {
+  /** A member leaves: its autoDelete keys go, then the membership and its presence. O(that member's keys). */
+  private leave(
+    appId: string,
+    roomId: string,
+    username: string,
+    routing: EventRouting,
+    reason: 'member_left' | 'user_deleted' | 'member_offline',
+  ): void {
     const keys = this.q.deleteAutoAttrs.all(appId, roomId, username) as Array<{ key: string; bytes: number }>;
     const total = keys.reduce((sum, k) => sum + k.bytes, 0);
     if (total) this.q.addUsage.run(appId, -total);
     this.q.deleteMember.run(appId, roomId, username);
     if (keys.length > 0) this.emit(appId, roomId, routing, { reason, from: username, attributes: keys.map((k) => k.key) });
     this.pending.push([`${appId}:${roomId}`, membershipEnded(username)]);
+    // An online member removed is offline from now: its streams end with the membership message.
+    if (this.presence.forget(appId, roomId, username))
+      this.pending.push([`${appId}:${roomId}`, presenceMessage(presenceTemplate(roomId, this.now()), username, 'offline')]);
   }
 
   /**
@@ -630,6 +694,36 @@ export class SqliteStore implements Store {
 
   async subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void> {
     return this.feed.subscribe(`${appId}:${roomId}`, listener);
+  }
+
+  // ---- presence (PresenceStore; sqlite-presence.ts)
+
+  recordConnections(app: PresenceApp, roomId: string, counts: ReadonlyArray<readonly [string, number]>): Promise<PresenceAnswer[]> {
+    return this.presence.recordConnections(app, roomId, counts);
+  }
+
+  onlineMembers(appId: string, roomId: string, member?: string): Promise<string[]> {
+    return this.presence.onlineMembers(appId, roomId, member);
+  }
+
+  leaveOffline(app: PresenceApp): Promise<number> {
+    return this.presence.leaveOffline(app);
+  }
+
+  async sweepPresence(): Promise<void> {
+    // One process holds every connection: no other instance can die holding some.
+  }
+
+  async renewPresence(): Promise<boolean> {
+    return false;
+  }
+
+  recoverPresence(): Promise<void> {
+    return this.presence.recover();
+  }
+
+  async releasePresence(): Promise<void> {
+    // The counts stay: the next start's recoverPresence makes them offline as of that start.
   }
 
   onFeedGap(): void {

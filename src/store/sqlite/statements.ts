@@ -31,8 +31,10 @@ export function prepare(db: Db) {
       ORDER BY username = ? DESC, joined, username LIMIT ? OFFSET ?`),
 
     attrCount: s('SELECT count(*) AS n FROM attrs WHERE app = ? AND room = ?'),
-    attrMeta: s('SELECT owner, bytes FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    attrMeta: s('SELECT owner, bytes, revision FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     attrValue: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    attrDetails: s('SELECT key, value, owner, auto_delete, revision FROM attrs WHERE app = ? AND room = ?'),
+    attrDetail: s('SELECT key, value, owner, auto_delete, revision FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     allAttrs: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?'),
     allAttrsRaw: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?').raw(true),
     attrValueOnly: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?').pluck(true),
@@ -41,12 +43,14 @@ export function prepare(db: Db) {
       FROM rooms WHERE app = ? AND id = ?`).pluck(true),
     roomExists: s('SELECT 1 FROM rooms WHERE app = ? AND id = ?').pluck(true),
     attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
-    upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated, revision)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (app, room, key) DO UPDATE SET value = excluded.value, owner = excluded.owner,
-        auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated`),
+        auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated, revision = excluded.revision`),
     /** A value rewritten by the key's owner: the owner index is left alone (no page of it written). */
-    updateAttrValue: s('UPDATE attrs SET value = ?, auto_delete = ?, bytes = ?, updated = ? WHERE app = ? AND room = ? AND key = ?'),
+    updateAttrValue: s(
+      'UPDATE attrs SET value = ?, auto_delete = ?, bytes = ?, updated = ?, revision = ? WHERE app = ? AND room = ? AND key = ?',
+    ),
     deleteAttr: s('DELETE FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     roomBytes: s('SELECT sum(bytes) AS total FROM attrs WHERE app = ? AND room = ?'),
     deleteRoomAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ?'),

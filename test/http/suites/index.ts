@@ -1,5 +1,7 @@
 import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
+import { conditionsSuite } from './conditions.js';
+import { historySuite } from './history.js';
 import { authGrantsSuite } from './auth-grants.js';
 import { authHardeningSuite } from './auth-hardening.js';
 import { authTokenTableSuite } from './auth-token-table.js';
@@ -21,6 +23,8 @@ import { streamRightsSuite } from './stream-rights.js';
 /** Every HTTP suite, run by one test file per store. */
 export function allHttpSuites(target: Target): void {
   attributesSuite(target);
+  conditionsSuite(target);
+  historySuite(target);
   authTokenTableSuite(target);
   authUserTokensSuite(target);
   authGrantsSuite(target);

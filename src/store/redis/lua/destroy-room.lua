@@ -22,5 +22,7 @@ for owner, _ in pairs(owners) do redis.call('DEL', base .. ':auto:' .. owner) en
 local out = {1, freed}
 for _, u in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do out[#out + 1] = u end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+-- its presence (lib/presence.lua): the streams end with the final event, no one is online in it
+redis.call('DEL', base .. ':pres', base .. ':on', base .. ':off')
 redis.call('PEXPIRE', base .. ':log', math.max(ev.minAge, 1000))
 return out

@@ -1,0 +1,6 @@
+import { sqliteTarget } from '../support/server.js';
+import { presenceBasicsSuite } from './suites/presence-basics.js';
+import { presenceRacesSuite } from './suites/presence-races.js';
+
+presenceBasicsSuite(sqliteTarget);
+presenceRacesSuite(sqliteTarget);
