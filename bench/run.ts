@@ -10,6 +10,8 @@
  *   npm run bench -- --live               set with change events consumed: 1,000 event streams and a webhook
  *                                          endpoint on "-live" targets, beside the same targets without
  *                                          them; every acknowledged write's event counted; latest-live.md
+ *   npm run bench -- --fanout              one room, 1,000 and 10,000 subscribers (SSE, WebSocket), writes at 5 and 20/s,
+ *                                          one instance and two on Redis, then idle connections; fanout.md (bench/fanout.ts)
  *   npm run bench -- --compare=dist-before also runs the roomkv built in dist-before/ (another commit's
  *                                          `npm run build`, copied beside dist/) as sqlite-before and
  *                                          redis-before: before/after figures from the same run;
@@ -53,6 +55,12 @@ import { summarizeProfile } from './profile-summary.js';
 import { ratioText, rowVerdict } from './verdict.js';
 import type { SeedSpec } from './seed-store.js';
 import type { ListenerReport } from './listeners.js';
+
+// `--fanout` is a mode with options of its own (bench/fanout.ts): dispatched before this file's setup.
+if (process.argv.includes('--fanout')) {
+  const { fanoutMain } = await import('./fanout.js');
+  process.exit(await fanoutMain());
+}
 
 const { ChatTokenBuilder } = agoraToken;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

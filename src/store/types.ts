@@ -247,7 +247,7 @@ export interface EventLog {
  *
  * Atomicity: an event is published only with its change: on SQLite after the batch holding it
  * has committed, in this process (one process holds the file), synchronously with the commit, so
- * the feed never misses one; on Redis by PUBLISH inside the change's script, to the subscribers of
+ * the feed never misses one; on Redis by SPUBLISH (sharded pub/sub) inside the change's script, to the subscribers of
  * every instance, in seq order per room. Redis Pub/Sub delivers at most once: while a subscriber
  * connection reconnects events are lost, and onFeedGap says so; a listener then catches up from
  * the EventLog. A membership message is published in the removal's savepoint or script.

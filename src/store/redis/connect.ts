@@ -5,7 +5,12 @@ export interface RedisConnectOptions {
   url: string;
   clusterNodes?: string;
   commandTimeoutMs: number;
+  /** CLIENT SETNAME of every connection, the live feed's too (what CLIENT LIST shows). */
+  connectionName?: string;
 }
+
+/** The live feed is sharded pub/sub (SPUBLISH, SSUBSCRIBE), which came with Redis 7.0. */
+const MIN_REDIS_MAJOR = 7;
 
 /**
  * A client that fails fast instead of queueing: with Redis gone, a call answers 503 at once (no
@@ -20,6 +25,7 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
     commandTimeout: options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs),
     retryStrategy: (times) => Math.min(50 * times, 1000),
+    ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
   };
   let client: RedisClient;
   if (options.clusterNodes !== undefined) {
@@ -48,6 +54,14 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisC
   } catch (err) {
     client.disconnect();
     throw new Error(`cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err });
+  }
+  // A server that will not answer INFO (an ACL without it) is let through: its first write then fails, naming SPUBLISH.
+  const version = /redis_version:(\d+)\.(\S+)/.exec(await client.info('server').catch(() => ''));
+  if (version !== null && Number(version[1]) < MIN_REDIS_MAJOR) {
+    client.disconnect();
+    throw new Error(
+      `Redis at ${where} is version ${version[1]}.${version[2]}: roomkv needs Redis ${MIN_REDIS_MAJOR}.0 or newer (sharded pub/sub)`,
+    );
   }
   return client;
 }

@@ -222,8 +222,9 @@ export class RedisStore implements Store {
   private attemptsKey(appId: string) {
     return `${this.p}{${appId}}:wha`;
   }
+  /** The room's live-feed channel: in the room's slot (its hash tag), so its scripts may SPUBLISH to it. */
   private channel(appId: string, roomId: string) {
-    return `${this.p}ev:${appId}:${roomId}`;
+    return `${this.p}{${appId}:${roomId}}:ev`;
   }
   private outboxKeys(appId: string, roomId: string, endpoint: string): [list: string, state: string, lease: string] {
     const base = `${this.p}{${appId}:${roomId}}`;

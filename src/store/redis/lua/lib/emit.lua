@@ -2,7 +2,7 @@
 --   ts pre mid channel minEvents minAgeMs nEndpoints endpoint...
 -- readEv(ARGV, 1) reads it and returns it and the index of the first ARGV after it.
 -- emit() draws the room's next seq and writes the body pre..seq..mid..seq..post..attrs..'}':
--- log entry, outbox entries and PUBLISH, in the script that made the change. A script that needs
+-- log entry, outbox entries and SPUBLISH (publishLive), in the script that made the change. A script that needs
 -- the seq before it writes (a key's revision is its event's seq) draws it with nextSeq and emits
 -- with emitAt.
 local function readEv(argv, i)
@@ -18,7 +18,9 @@ local function jsonKeys(keys)
 end
 -- The live feed's message for a room: every publish of a script goes through here.
 local function publishLive(ev, message)
-  redis.call('PUBLISH', ev.channel, message)
+  -- Sharded pub/sub: the channel is in the room's slot, so on a cluster the message stays on the
+  -- room's shard instead of crossing the cluster bus to every node.
+  redis.call('SPUBLISH', ev.channel, message)
 end
 local function nextSeq(base)
   return redis.call('HINCRBY', base .. ':room', 'seq', 1)
