@@ -1,6 +1,8 @@
 // The live console (GET /console) end to end in headless Chromium: sign in with a 007 app token,
-// watch a room, and see changes made through the API appear with their owner, autoDelete flag and
-// event seq. Leaves a screenshot of the populated page in docs/console.png for the README.
+// pick a room from the app's list (GET .../chatrooms), watch it, and see changes made through the
+// API appear with their owner, autoDelete flag, revision and event seq; then set, increment and
+// delete keys from the page as the app. Leaves a screenshot of the populated page in
+// docs/console.png for the README.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -327,6 +329,93 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     for (const t of times) assert.match(t.shown, /^\d\d:\d\d:\d\d\.\d{3}$/);
   });
 
+  it("lists the app's chatrooms from GET .../chatrooms, and a click on one watches it", async () => {
+    const listed = await admin.call('GET', '/chatrooms?limit=100');
+    assert.equal(listed.status, 200, listed.text);
+    const shown = await page.$$eval('#rooms tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    assert.deepEqual(
+      shown,
+      listed.body.data.map((r: { id: string; name: string; owner: string; affiliations_count: number }) => [
+        r.id,
+        r.name,
+        r.owner,
+        String(r.affiliations_count),
+      ]),
+    );
+    assert.deepEqual(at(shown, 0), [room, 'stage', 'alice', '3']);
+    assert.equal(await page.getAttribute('#rooms tr.current', 'data-room'), room);
+
+    const made = await admin.call('POST', '/chatrooms', { body: { name: 'backstage', description: 'second', owner: 'bob' } });
+    assert.equal(made.status, 200, made.text);
+    const second = made.body.data.id as string;
+    const p = await openConsole();
+    await signIn(p, appToken(app));
+    await p.click(`#rooms tr[data-room="${second}"]`);
+    await p.waitForSelector('#status.live', { timeout: WAIT_MS });
+    assert.equal(await p.textContent('#status'), `live: ${app.org}#${app.app} / ${second}`);
+    assert.equal(await p.inputValue('#room'), second);
+    assert.equal(await p.inputValue('#w-as'), 'bob', 'writes act as the room owner unless told otherwise');
+    assert.equal(await p.getAttribute('#rooms tr.current', 'data-room'), second);
+    await p.close();
+  });
+
+  it('pages the room list: 100 rooms, then More for the rest', async () => {
+    const them = client(server.url, `/${other.org}/${other.app}`, appToken(other));
+    const u = await them.call('POST', '/users', { body: { username: 'olga', password: 'pw-123456' } });
+    assert.equal(u.status, 200, u.text);
+    for (let i = 0; i < 103; i++) {
+      const r = await them.call('POST', '/chatrooms', { body: { name: `r${i}`, description: '', owner: 'olga' } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const p = await openConsole();
+    await signIn(p, appToken(other));
+    await p.waitForFunction(() => document.querySelectorAll('#rooms tr').length === 100, undefined, { timeout: WAIT_MS });
+    assert.equal(await p.textContent('#room-count'), '(100+)');
+    await p.click('#rooms-more');
+    await p.waitForFunction(() => document.querySelectorAll('#rooms tr').length === 103, undefined, { timeout: WAIT_MS });
+    assert.equal(await p.isVisible('#rooms-more'), false);
+    assert.equal(await p.textContent('#room-count'), '(103)');
+    const names = await p.$$eval('#rooms tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    assert.deepEqual(
+      names,
+      Array.from({ length: 103 }, (_, i) => `r${i}`),
+    );
+    await p.close();
+  });
+
+  it("shows each key's revision (the seq of the event that last wrote it), owner and expiry", async () => {
+    const res = await admin.call('POST', `/metadata/chatroom/${room}`, { body: { detail: true } });
+    assert.equal(res.status, 200, res.text);
+    const detail = res.body.data as Record<
+      string,
+      { value: string; owner: string; autoDelete: string; revision: number; expiresAt: number | null }
+    >;
+    const shown = await page.$$eval('#attrs tr', (trs) =>
+      trs.map((tr) => {
+        const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
+        return { key: tr.getAttribute('data-key'), owner: cells[2], autoDelete: cells[3], revision: cells[4], expires: cells[5] };
+      }),
+    );
+    assert.deepEqual(
+      shown,
+      Object.keys(detail)
+        .sort()
+        .map((k) => ({
+          key: k,
+          owner: detail[k]!.owner,
+          autoDelete: detail[k]!.autoDelete,
+          revision: String(detail[k]!.revision),
+          expires: detail[k]!.expiresAt === null ? '—' : shown.find((r) => r.key === k)!.expires,
+        })),
+    );
+    // The revisions are the seqs of the events that wrote the keys (the stream's, read above).
+    const title = shown.find((r) => r.key === 'title')!;
+    const mic = shown.find((r) => r.key === 'mic')!;
+    assert.ok(Number(title.revision) > 0);
+    assert.ok(Number(mic.revision) > Number(title.revision), 'mic was written after title');
+    assert.deepEqual([title.owner, mic.owner], ['alice', 'carol']);
+  });
+
   it('saves a screenshot of the populated console to docs/console.png (1280x720)', async () => {
     assert.deepEqual(await put('bob', { 'seat.2': 'dana', theme: 'dark' }, 'NO_DELETE'), {
       successKeys: ['seat.2', 'theme'],
@@ -348,6 +437,115 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     assert.equal(png.readUInt32BE(16), 1280);
     assert.equal(png.readUInt32BE(20), 720);
     assert.deepEqual(pageErrors, []);
+  });
+
+  /** The next change event the API streams for `reason` (the screenshot's set is skipped over). */
+  const nextChange = async (reason: string) => json(await stream.next((m) => m.event === undefined && json(m).reason === reason));
+
+  it('sets a key as the app: a forced set as the member named, shown with its owner, flag and revision', async () => {
+    await page.fill('#w-key', 'topic');
+    await page.fill('#w-value', 'blues');
+    await page.selectOption('#w-auto', 'NO_DELETE');
+    assert.equal(await page.inputValue('#w-as'), 'alice', 'the room owner by default');
+    await page.click('#w-set');
+    await page.waitForSelector('#w-result.ok', { timeout: WAIT_MS });
+    assert.equal(await page.textContent('#w-result'), 'set topic');
+    const ev = await nextChange('forced_set');
+    assert.deepEqual([ev.reason, ev.from, ev.attributes], ['forced_set', 'alice', { topic: 'blues' }]);
+    await page.waitForSelector(`#attrs tr[data-key="topic"][data-revision="${ev.seq}"]`, { timeout: WAIT_MS });
+    const row = (await rows(page)).find((r) => r.key === 'topic');
+    assert.deepEqual(row, { key: 'topic', value: 'blues', owner: 'alice', autoDelete: 'NO_DELETE', tag: 'tag NO_DELETE' });
+
+    // A click on a row fills the form with the key, its value, owner and flag; a forced set as
+    // another member takes the key over.
+    await page.click('#attrs tr[data-key="seat.2"] td.key');
+    assert.deepEqual(
+      [
+        await page.inputValue('#w-key'),
+        await page.inputValue('#w-value'),
+        await page.inputValue('#w-as'),
+        await page.inputValue('#w-auto'),
+      ],
+      ['seat.2', 'dana', 'bob', 'NO_DELETE'],
+    );
+    await page.fill('#w-value', 'erin');
+    await page.fill('#w-as', 'carol');
+    await page.click('#w-set');
+    const taken = await nextChange('forced_set');
+    assert.deepEqual([taken.reason, taken.from, taken.attributes], ['forced_set', 'carol', { 'seat.2': 'erin' }]);
+    await page.waitForSelector(`#attrs tr[data-key="seat.2"][data-revision="${taken.seq}"]`, { timeout: WAIT_MS });
+    assert.deepEqual(
+      (await rows(page)).find((r) => r.key === 'seat.2'),
+      { key: 'seat.2', value: 'erin', owner: 'carol', autoDelete: 'NO_DELETE', tag: 'tag NO_DELETE' },
+    );
+    assert.deepEqual(
+      await rows(page).then((r) => r.map(({ tag: _t, ...rest }) => rest).sort((a, b) => a.key.localeCompare(b.key))),
+      await stored(),
+    );
+  });
+
+  it('says why a write was refused (a member who is not in the room), and writes nothing', async () => {
+    await page.fill('#w-key', 'topic');
+    await page.fill('#w-value', 'rock');
+    await page.fill('#w-as', 'mallory');
+    await page.click('#w-set');
+    await page.waitForSelector('#w-result.error', { timeout: WAIT_MS });
+    assert.match((await page.textContent('#w-result')) ?? '', /user is not in chatroom|not exist/);
+    assert.equal((await stored()).find((r) => r.key === 'topic')?.value, 'blues');
+    await page.fill('#w-as', 'alice');
+  });
+
+  it('deletes a key as the app (forced, as admin) from its row, whoever owns it', async () => {
+    await page.click('#attrs tr[data-key="seat.1"] button.del');
+    const ev = await nextChange('forced_delete');
+    assert.deepEqual([ev.reason, ev.from, ev.attributes], ['forced_delete', 'admin', ['seat.1']]);
+    await page.waitForSelector('#attrs tr[data-key="seat.1"]', { state: 'detached', timeout: WAIT_MS });
+    assert.equal(await page.textContent('#w-result'), 'deleted seat.1');
+    assert.equal(
+      (await stored()).find((r) => r.key === 'seat.1'),
+      undefined,
+    );
+  });
+
+  it('increments a counter as the app: {"increment": {key: delta}} on the forced set route', async () => {
+    const sent: Array<{ method: string; path: string; body: unknown }> = [];
+    const watch = (r: { method(): string; url(): string; postData(): string | null }) => {
+      if (new URL(r.url()).pathname.endsWith('/forced'))
+        sent.push({ method: r.method(), path: new URL(r.url()).pathname, body: JSON.parse(r.postData() ?? 'null') });
+    };
+    page.on('request', watch);
+    try {
+      await page.fill('#w-key', 'gifts');
+      await page.fill('#w-as', 'alice');
+      await page.fill('#w-delta', '5');
+      await page.click('#w-incr');
+      await page.waitForSelector('#w-result.ok, #w-result.error', { timeout: WAIT_MS });
+      assert.deepEqual(sent, [
+        {
+          method: 'PUT',
+          path: `/${app.org}/${app.app}/metadata/chatroom/${room}/user/alice/forced`,
+          body: { increment: { gifts: 5 } },
+        },
+      ]);
+      assert.equal(await page.textContent('#w-result'), 'incremented gifts = 5');
+      await page.waitForSelector('#attrs tr[data-key="gifts"]', { timeout: WAIT_MS });
+      await page.fill('#w-delta', '-2');
+      await page.click('#w-incr');
+      await page.waitForFunction(() => document.getElementById('w-result').textContent === 'incremented gifts = 3', undefined, {
+        timeout: WAIT_MS,
+      });
+      const row = (await rows(page)).find((r) => r.key === 'gifts');
+      assert.deepEqual(row, { key: 'gifts', value: '3', owner: 'alice', autoDelete: 'DELETE', tag: 'tag DELETE' });
+      const first = await nextChange('increment');
+      const second = await nextChange('increment');
+      assert.deepEqual(
+        [first.reason, first.attributes, second.reason, second.attributes],
+        ['increment', { gifts: '5' }, 'increment', { gifts: '3' }],
+      );
+      await page.waitForSelector(`#attrs tr[data-key="gifts"][data-revision="${second.seq}"]`, { timeout: WAIT_MS });
+    } finally {
+      page.off('request', watch);
+    }
   });
 
   it('at 420 px wide, stacks the panels: a long value wraps in a few lines, nothing overflows sideways', async () => {
