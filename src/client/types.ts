@@ -19,7 +19,7 @@ export interface Attribute {
   revision?: number;
   /** Spec section 10 (detail): not sent by servers yet. */
   autoDelete?: 'DELETE' | 'NO_DELETE';
-  /** Spec section 10 (expiry): ms since the epoch, or null for no expiry; not sent by servers yet. */
+  /** Spec section 10 (expiry): ms since the epoch, or null for no expiry. */
   expiresAt?: number | null;
 }
 

@@ -4,7 +4,7 @@
  * onChatroomEvent, so a client can pass them on unchanged.
  */
 export type EventReason =
-  'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'member_offline' | 'room_destroyed';
+  'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'member_offline' | 'expired' | 'room_destroyed';
 export type EventOperation = 'updateChatRoomAttributes' | 'removeChatRoomAttributes';
 
 export const EVENT_REASONS: readonly EventReason[] = [
@@ -15,6 +15,7 @@ export const EVENT_REASONS: readonly EventReason[] = [
   'member_left',
   'user_deleted',
   'member_offline',
+  'expired',
   'room_destroyed',
 ];
 
@@ -26,18 +27,25 @@ export interface EventFacts {
   from: string;
   /** A map for updates, a key list for removals. */
   attributes: Record<string, string> | string[];
+  /** Each key the event touched as it was before: its value and owner, null when it did not exist (spec section 10). */
+  previous: Previous;
 }
+
+/** What a key was before an event touched it: null when it did not exist. */
+export type PreviousValue = { value: string; owner: string } | null;
+export type Previous = Record<string, PreviousValue>;
 
 export function operationOf(reason: EventReason): EventOperation {
   return reason === 'set' || reason === 'forced_set' ? 'updateChatRoomAttributes' : 'removeChatRoomAttributes';
 }
 
 /**
- * The event's JSON around its seq and its attributes:
- *   body = pre + seq + mid + seq + post + attributesJson + '}'
+ * The event's JSON around its seq, its attributes and what they were before:
+ *   body = pre + seq + mid + seq + post + attributesJson + ',"previous":' + previousJson + '}'
  * A store that draws the seq inside its own transaction or script (SQLite, a Redis Lua script)
  * splices it in there, so the event is written atomically with the change it describes; a Redis
- * script that removes a leaving member's keys also fills in the attributes it found.
+ * script fills in the previous values it found (and, removing a leaving member's keys, the
+ * attributes too).
  */
 export interface EventTemplate {
   pre: string;
@@ -45,24 +53,21 @@ export interface EventTemplate {
   post: string;
 }
 
-export function eventTemplate(f: Omit<EventFacts, 'attributes'>): EventTemplate {
-  const rest = JSON.stringify({
-    chatroomId: f.roomId,
-    app: f.appKey,
-    timestamp: f.timestamp,
-    operation: operationOf(f.reason),
-    from: f.from,
-    reason: f.reason,
-  });
+export function eventTemplate(f: Omit<EventFacts, 'attributes' | 'previous'>): EventTemplate {
+  // Written out rather than JSON.stringify of an object: this runs on every write, and only the
+  // room id, the app key and the user can hold anything to escape.
+  const room = JSON.stringify(f.roomId);
   return {
-    pre: `{"id":${JSON.stringify(`${f.roomId}:`).slice(0, -1)}`,
+    pre: `{"id":${room.slice(0, -1)}:`,
     mid: '","seq":',
-    post: `,${rest.slice(1, -1)},"attributes":`,
+    post:
+      `,"chatroomId":${room},"app":${JSON.stringify(f.appKey)},"timestamp":${f.timestamp},` +
+      `"operation":"${operationOf(f.reason)}","from":${JSON.stringify(f.from)},"reason":"${f.reason}","attributes":`,
   };
 }
 
-export function renderEvent(t: EventTemplate, seq: number, attributes: EventFacts['attributes']): string {
-  return `${t.pre}${seq}${t.mid}${seq}${t.post}${JSON.stringify(attributes)}}`;
+export function renderEvent(t: EventTemplate, seq: number, attributes: EventFacts['attributes'], previous: Previous): string {
+  return `${t.pre}${seq}${t.mid}${seq}${t.post}${JSON.stringify(attributes)},"previous":${JSON.stringify(previous)}}`;
 }
 
 /** What every store keeps per room: the event bodies in seq order. */

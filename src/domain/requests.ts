@@ -63,3 +63,31 @@ export function callConditions(
   }
   return { ...(ifRevision !== undefined ? { ifRevision } : {}), ...(atomic !== undefined ? { atomic } : {}) };
 }
+
+/** The longest `ttl` a key may be given: 30 days, in seconds (spec section 10). */
+export const MAX_TTL_S = 2_592_000;
+
+/**
+ * A set call's `ttl` (key -> seconds) as the store takes it: each a whole number of seconds from 1 to
+ * MAX_TTL_S, naming only keys of the call (spec section 10); undefined when the call gives none.
+ */
+export function callTtl(
+  ttl: Readonly<Record<string, unknown>> | undefined,
+  callKeys: readonly string[],
+): Record<string, number> | undefined {
+  if (ttl === undefined) return undefined;
+  const named = new Set(callKeys);
+  const out = Object.create(null) as Record<string, number>;
+  for (const [key, seconds] of Object.entries(ttl)) {
+    if (!named.has(key)) throw Errors.illegalArgument(`ttl names key '${key}', which is not in this call`);
+    if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TTL_S)
+      throw Errors.illegalArgument(`ttl of '${key}' must be a whole number of seconds from 1 to ${MAX_TTL_S}`);
+    out[key] = seconds;
+  }
+  return out;
+}
+
+/** When a key written at `now` with the call's `ttl` expires (ms since the epoch); null: it does not. */
+export function expiresAtOf(ttl: Readonly<Record<string, number>> | undefined, key: string, now: number): number | null {
+  return ttl !== undefined && Object.hasOwn(ttl, key) ? now + ttl[key]! * 1000 : null;
+}

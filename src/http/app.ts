@@ -27,6 +27,7 @@ import { eventRoutes, OpenStreams } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { presenceRoutes } from './routes/presence.js';
 import { PresenceTracker } from '../events/presence-tracker.js';
+import { ExpirySweeper } from '../events/expiry-sweeper.js';
 import { attributeRecordRoutes } from './routes/console-api.js';
 import { consoleRoutes } from './routes/console.js';
 import { makeServices } from '../service/index.js';
@@ -239,6 +240,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     f.addHook('onReady', () => presence.start());
   }
   f.addHook('preClose', () => presence.stop());
+  // Keys with a ttl (spec section 10): their sweep runs on every instance, the store removes each once.
+  const expiry = new ExpirySweeper(
+    store,
+    apps.apps.map((a) => ({ appId: a.appId, routing: a.routing })),
+    f.log,
+  );
+  f.addHook('onReady', async () => expiry.start());
+  f.addHook('preClose', () => expiry.stop());
   // Event streams never end by themselves: end them first, so that close() can drain the rest.
   f.addHook('preClose', async () => streams.closeAll());
   const streamOptions = { heartbeatMs: config.sseHeartbeatMs, maxBufferBytes: config.sseMaxBufferBytes };

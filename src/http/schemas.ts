@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { MAX_GET_KEYS } from '../domain/limits.js';
+import { MAX_TTL_S } from '../domain/requests.js';
 
 /**
  * Request bodies as the routes validate them. Shapes only: limits that vary per app (batch size)
@@ -20,6 +21,12 @@ export const SetBody = Type.Object({
   metaData: Type.Record(Type.String(), Type.Unknown(), { description: 'key -> value, at most maxBatchSize pairs' }),
   autoDelete: Type.Optional(Type.String({ description: 'DELETE (default) or NO_DELETE, case-insensitive' })),
   ...Conditions,
+  ttl: Type.Optional(
+    Type.Record(Type.String(), Type.Integer({ minimum: 1, maximum: MAX_TTL_S }), {
+      description:
+        'roomkv: key -> seconds until the key expires (1 to 2592000); keys of this call only. A key written without one keeps no expiry',
+    }),
+  ),
 });
 export type SetBody = Static<typeof SetBody>;
 

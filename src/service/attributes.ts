@@ -1,5 +1,5 @@
 import type { KeyOutcomes } from '../domain/attributes.js';
-import { callConditions, deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
+import { callConditions, callTtl, deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
 import type { AttrRecord, AttributeStore } from '../store/types.js';
 import { memberOf, requireActsAs, requireAppToken, type ServiceContext } from './context.js';
 import { checkRoomId } from './room-id.js';
@@ -23,6 +23,8 @@ export interface SetInput {
   ifRevision?: Record<string, number>;
   /** Write every key or none. */
   atomic?: boolean;
+  /** key -> seconds until it expires, 1 to 2,592,000 (spec section 10). */
+  ttl?: Record<string, number>;
 }
 
 export interface DeleteInput {
@@ -52,12 +54,12 @@ export function attributeService(store: AttributeStore, counter: KeyCounter) {
       const { app } = ctx;
       const autoDelete = parseAutoDelete(input.autoDelete);
       const pairs = setPairs(input.metaData, app.limits);
-      const conditions = callConditions(
-        input,
-        pairs.map(([k]) => k),
-      );
+      const callKeys = pairs.map(([k]) => k);
+      const conditions = callConditions(input, callKeys);
+      const ttl = callTtl(input.ttl, callKeys);
       const outcome = await store.setAttributes({
         ...(conditions ? { conditions } : {}),
+        ...(ttl ? { ttl } : {}),
         appId: app.appId,
         roomId: checkRoomId(input.roomId),
         user: input.username.toLowerCase(),

@@ -69,6 +69,11 @@ export interface SetCall {
   routing: EventRouting;
   /** ifRevision and atomic (spec section 10), checked by domain/ against the state the call is planned from. */
   conditions?: Conditions;
+  /**
+   * key -> seconds until the key expires (spec section 10; keys of this call, validated by
+   * domain/requests.ts callTtl). A key written without one keeps no expiry.
+   */
+  ttl?: Readonly<Record<string, number>>;
 }
 
 /** One key as a get with `detail` answers it (spec section 10). */
@@ -416,7 +421,11 @@ export interface RoomDump {
 export interface DataTransfer {
   /** Users whose username sorts after `after` ('' = from the start), by username, at most `limit`. */
   listUsers(appId: string, after: string, limit: number): Promise<UserDump[]>;
-  /** Rooms whose id comes after `after` ('' = from the start), in numeric id order, at most `limit`. */
+  /**
+   * Rooms whose id comes after `after` ('' = from the start), in numeric id order, at most `limit`.
+   * A page costs its own length wherever it starts (an index of the app's rooms on every store),
+   * as the room list route serves it to clients.
+   */
   listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]>;
   /** One room whole, members by join time, attributes by key; null when it does not exist. */
   dumpRoom(appId: string, roomId: string): Promise<RoomDump | null>;
@@ -425,8 +434,27 @@ export interface DataTransfer {
   restoreRoom(appId: string, room: RoomDump): Promise<void>;
 }
 
+/**
+ * Keys with a `ttl` (spec section 10): no read returns one after its time, and a sweep removes it.
+ *
+ * Atomicity: the keys of a room that are due go in one savepoint or one script, with one `expired`
+ * event per owner (`from` the owner), their bytes freed, as a delete would; a room whose keys are
+ * due is swept before any set or delete of it is planned, so a write never sees an expired key (it
+ * is absent: another member may take it, and the room's count and the app's bytes no longer hold
+ * it). Every read leaves out a key whose time has come even before it is swept. SQLite: due keys
+ * are found through an index of the file, so a restart loses none. Redis: an index in the app's
+ * slot (a sorted set, one entry per write with a ttl, written before the room's script) says which
+ * rooms to look at; the room's script removes only what its own records say is due, so of several
+ * instances sweeping at once one removes each key, with its event. A clock is the instance's: on
+ * Redis, instances whose clocks differ expire keys as early as the fastest clock says.
+ */
+export interface ExpiryStore {
+  /** Removes the app's keys that are due now, room by room; returns how many keys were removed. */
+  expireDue(appId: string, routing: EventRouting): Promise<number>;
+}
+
 /** Every concern of a store, and its lifecycle: what a server opens, serves from and closes. */
-export interface Store extends AttributeStore, RoomStore, EventLog, LiveFeed, PresenceStore, Outbox, DataTransfer {
+export interface Store extends AttributeStore, RoomStore, EventLog, LiveFeed, PresenceStore, Outbox, DataTransfer, ExpiryStore {
   readonly kind: string;
   close(): Promise<void>;
   /** Answers when the store can serve calls (readiness). */

@@ -58,11 +58,36 @@ forEachStore(({ serve, receiverUp }) => {
           from: 'alice',
           reason: 'set',
           attributes: { seat: 'a1', mic: 'on', title: 't', topic: 'x' },
+          previous: { seat: null, mic: null, title: null, topic: null },
         },
-        { operation: 'updateChatRoomAttributes', from: 'bob', reason: 'forced_set', attributes: { seat: 'b1' } },
-        { operation: 'removeChatRoomAttributes', from: 'alice', reason: 'delete', attributes: ['mic'] },
-        { operation: 'removeChatRoomAttributes', from: 'bob', reason: 'member_left', attributes: ['seat'] },
-        { operation: 'removeChatRoomAttributes', from: 'admin', reason: 'room_destroyed', attributes: ['title', 'topic'] },
+        {
+          operation: 'updateChatRoomAttributes',
+          from: 'bob',
+          reason: 'forced_set',
+          attributes: { seat: 'b1' },
+          previous: { seat: { value: 'a1', owner: 'alice' } },
+        },
+        {
+          operation: 'removeChatRoomAttributes',
+          from: 'alice',
+          reason: 'delete',
+          attributes: ['mic'],
+          previous: { mic: { value: 'on', owner: 'alice' } },
+        },
+        {
+          operation: 'removeChatRoomAttributes',
+          from: 'bob',
+          reason: 'member_left',
+          attributes: ['seat'],
+          previous: { seat: { value: 'b1', owner: 'bob' } },
+        },
+        {
+          operation: 'removeChatRoomAttributes',
+          from: 'admin',
+          reason: 'room_destroyed',
+          attributes: ['title', 'topic'],
+          previous: { title: { value: 't', owner: 'alice' }, topic: { value: 'x', owner: 'alice' } },
+        },
       ];
       const check = (path: string, seqs: number[]) => {
         const got = receiver.received(path);

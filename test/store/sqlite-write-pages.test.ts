@@ -134,7 +134,8 @@ describe('sqlite pages a write changes', () => {
     old.prepare('DELETE FROM events WHERE app = ? AND room = ?').run(app, room);
     old.prepare('UPDATE rooms SET seq = 500 WHERE app = ? AND id = ?').run(app, room);
     // What the steps after schema 2 added, taken out again: this file is as that release left it.
-    old.exec('ALTER TABLE attrs DROP COLUMN revision; DROP TABLE IF EXISTS presence;');
+    old.exec('ALTER TABLE attrs DROP COLUMN revision; DROP TABLE IF EXISTS presence; DROP INDEX IF EXISTS rooms_in_id_order;');
+    old.exec('DROP INDEX attrs_expiry; ALTER TABLE attrs DROP COLUMN expires_at;');
     old.pragma('user_version = 2');
     old.close();
     store = new SqliteStore({ path, synchronous: 'FULL', eventLog: tight, clock });

@@ -31,7 +31,7 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
           schema: { body: SetBody },
           handler: async (req, reply) => {
             const { chatroomId, username } = req.params;
-            const { metaData, autoDelete, ifRevision, atomic } = req.body;
+            const { metaData, autoDelete, ifRevision, atomic, ttl } = req.body;
             const outcome = await attributes.set(tenant(req), {
               roomId: chatroomId,
               username,
@@ -40,6 +40,7 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
               autoDelete,
               ifRevision,
               atomic,
+              ttl,
             });
             return sendOk(req, reply, 'metadata/chatroom', keyOutcomesBody(outcome));
           },

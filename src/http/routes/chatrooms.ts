@@ -33,7 +33,8 @@ export function chatroomRoutes(rooms: RoomService): FastifyPluginAsync {
             params: { limit: [String(page.limit)], ...(cursor ? { cursor: [cursor] } : {}) },
           });
         },
-        summary: 'list every chatroom of the app, by id, a page at a time (limit 1 to 1000, default 10)',
+        summary:
+          "Agora's get all chatrooms: the app's chatrooms by id, a page at a time (limit 1 to 1000, default 10; more is served as 1000)",
         response: Envelope({
           data: Type.Array(
             Type.Object({ id: Type.String(), name: Type.String(), owner: Type.String(), affiliations_count: Type.Integer() }),

@@ -114,7 +114,7 @@ export class WsOps {
       case 'set': {
         const { room, user, forced = false } = this.d.validator.check(ActsAsFields, m, 'message');
         const ctx = await this.admit(conn, user);
-        const { metaData, autoDelete, ifRevision, atomic } = this.d.validator.check(SetBody, bodyOf(m), 'body');
+        const { metaData, autoDelete, ifRevision, atomic, ttl } = this.d.validator.check(SetBody, bodyOf(m), 'body');
         const outcome = await this.d.attributes.set(ctx, {
           roomId: room,
           username: user,
@@ -123,6 +123,7 @@ export class WsOps {
           autoDelete,
           ifRevision,
           atomic,
+          ttl,
         });
         return { reply: replyOk(id, JSON.stringify(keyOutcomesBody(outcome))) };
       }

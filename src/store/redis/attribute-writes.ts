@@ -1,6 +1,7 @@
 import { planDelete, planSet, type KeyOutcomes, type Preconditions, type Range, type StoredAttr } from '../../domain/attributes.js';
 import { Errors } from '../../domain/errors.js';
 import type { EventReason, EventRouting } from '../../domain/events.js';
+import { expiresAtOf } from '../../domain/requests.js';
 import type { DeleteCall, SetCall } from '../types.js';
 
 /** What the writer needs of the store: its keys, its event blocks and its script runners. */
@@ -22,6 +23,10 @@ export interface WriterDeps {
   indexOutbox(appId: string, roomId: string, endpoints: readonly string[]): Promise<void>;
   /** Whether the app's usage counter can sit beside the room in one script (a single Redis). */
   usageInScript(): Promise<boolean>;
+  /** Writes the app's expiry index entries of keys a set is about to give an expiry (redis-expiry.ts). */
+  indexExpiry(appId: string, roomId: string, expiries: ReadonlyArray<readonly [key: string, expiresAt: number]>): Promise<void>;
+  /** Removes the room's due keys with their events (EXPIRE_ROOM); null when the room is gone. */
+  sweepRoom(appId: string, roomId: string, routing: EventRouting): Promise<{ removed: string[]; count: number } | null>;
 }
 
 /** How often a write plans again when another call changed what its plan was made from. */
@@ -35,7 +40,11 @@ interface RoomView {
   metas: Map<string, string>;
 }
 
-/** A B:meta entry "owner|auto|bytes|revision" as the domain's StoredAttr ('' = absent). */
+/**
+ * A B:meta entry "owner|auto|bytes|revision|expiresAt" as the domain's StoredAttr ('' = absent;
+ * expiresAt '' for none; entries written before have three or four parts). A key past its time
+ * is never planned on: the script sends the call to sweep its room first (status 4).
+ */
 function storedOf(meta: string | undefined): StoredAttr | undefined {
   if (meta === undefined || meta === '') return undefined;
   const [owner = '', , bytes, revision] = meta.split('|'); // split gives the first part always
@@ -64,14 +73,26 @@ export class AttributeWrites {
   private readonly usage = new Map<string, number>();
   /** Calls applied, and the plans made again because the room had moved (bench/hot-key.ts reads these). */
   readonly stats = { calls: 0, replans: 0 };
+  /** Whether the usage counter is in the room's script (asked of the store once). */
+  private inScript: boolean | null = null;
 
   constructor(private readonly d: WriterDeps) {}
 
   async set(call: SetCall): Promise<KeyOutcomes> {
-    const inScript = await this.d.usageInScript();
+    const inScript = this.inScript ?? (this.inScript = await this.d.usageInScript());
     const reason: EventReason = call.forced ? 'forced_set' : 'set';
     const auto = call.autoDelete === 'DELETE' ? '1' : '0';
-    return this.untilApplied(call, call.user, true, inScript, (view) => {
+    // Each key's expiry is fixed when the call comes, whatever its tries; indexed before the first.
+    const expiryOf = new Map<string, number>();
+    if (call.ttl !== undefined) {
+      const now = this.d.now();
+      for (const [key] of call.pairs) {
+        const at = expiresAtOf(call.ttl, key, now);
+        if (at !== null) expiryOf.set(key, at);
+      }
+      await this.d.indexExpiry(call.appId, call.roomId, [...expiryOf]);
+    }
+    const outcome = await this.untilApplied(call, call.user, true, inScript, (view) => {
       const plan = planSet({
         ...call.conditions,
         user: call.user,
@@ -84,20 +105,31 @@ export class AttributeWrites {
         appBytes: () => this.usage.get(call.appId) ?? 0,
       });
       const tail: Array<string | number> = [auto, plan.bytesDelta, plan.writes.length];
-      for (const w of plan.writes)
-        tail.push(w.key, w.value, w.bytes, `${JSON.stringify(w.key)}:${JSON.stringify(w.value)}`, w.previous?.owner ?? '');
+      for (const w of plan.writes) {
+        const json = `${JSON.stringify(w.key)}:${JSON.stringify(w.value)}`;
+        tail.push(w.key, w.value, w.bytes, json, w.previous?.owner ?? '', expiryOf.get(w.key) ?? '');
+      }
       return {
         plan,
         reason,
         tail,
         run: (args) => this.d.applySet(...args),
-        written: (seq) => plan.writes.map((w) => [w.key, `${call.user}|${auto}|${w.bytes}|${seq}`] as const),
+        written: (seq) => plan.writes.map((w) => [w.key, `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`] as const),
       };
     });
+    if (expiryOf.size > 0) {
+      // Applied after its time (a slow call): a sweep may have dropped the entry before the key was there.
+      const late = outcome.successKeys.flatMap((key) => {
+        const at = expiryOf.get(key);
+        return at !== undefined && at <= this.d.now() ? [[key, at] as const] : [];
+      });
+      await this.d.indexExpiry(call.appId, call.roomId, late);
+    }
+    return outcome;
   }
 
   async delete(call: DeleteCall): Promise<KeyOutcomes> {
-    const inScript = await this.d.usageInScript();
+    const inScript = this.inScript ?? (this.inScript = await this.d.usageInScript());
     const reason: EventReason = call.forced ? 'forced_delete' : 'delete';
     return this.untilApplied(call, call.user, call.checkMembership, inScript, (view) => {
       const plan = planDelete({
@@ -139,22 +171,17 @@ export class AttributeWrites {
   ): Promise<KeyOutcomes> {
     const { appId, roomId } = call;
     const k = this.d.roomKeys(appId, roomId);
-    const keys = inScript ? [5, k.room, k.members, k.attrs, k.meta, this.d.usageKey(appId)] : [4, k.room, k.members, k.attrs, k.meta];
+    const keys: Array<string | number> = inScript
+      ? [5, k.room, k.members, k.attrs, k.meta, this.d.usageKey(appId)]
+      : [4, k.room, k.members, k.attrs, k.meta];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const view = this.view(appId, roomId);
       const step = planFrom(view);
       const { plan } = step;
       const pre = plan.preconditions;
-      const block: Array<string | number> = [
-        user,
-        checkMember ? '1' : '0',
-        bound(pre.roomCount?.min),
-        bound(pre.roomCount?.max),
-        bound(pre.appBytes?.min),
-        bound(pre.appBytes?.max),
-        pre.keys.length,
-      ];
-      for (const key of pre.keys) block.push(key, view.metas.get(key) ?? '');
+      // The metas the plan was made from, read now: another call may note its write in the view
+      // while this one awaits its reservation below.
+      const metas = pre.keys.map((key) => view.metas.get(key) ?? '');
       const usageKey = this.d.usageKey(appId);
       let reserved = false;
       if (!inScript && pre.appBytes !== null) {
@@ -171,10 +198,28 @@ export class AttributeWrites {
         reserved = true;
       }
       const ev = this.d.eventBlock(appId, roomId, call.routing, step.reason, this.d.now(), user);
-      const apply = step.run([...keys, ...ev.args, ev.post, ...block, ...step.tail]);
+      // The script's arguments in one array (this runs on every write): keys, event block, the
+      // plan's preconditions (plan-check.lua), then the plan itself.
+      const args = keys.slice();
+      for (const a of ev.args) args.push(a);
+      args.push(
+        ev.post,
+        user,
+        checkMember ? '1' : '0',
+        bound(pre.roomCount?.min),
+        bound(pre.roomCount?.max),
+        bound(pre.appBytes?.min),
+        bound(pre.appBytes?.max),
+        pre.keys.length,
+      );
+      pre.keys.forEach((key, i) => args.push(key, metas[i]!));
+      for (const a of step.tail) args.push(a);
+      const apply = step.run(args);
       // A plan that does not depend on the usage moves it beside the script, in the same round trip.
       const beside = !inScript && !reserved && plan.writes.length > 0 && plan.bytesDelta !== 0;
-      const [res, usage] = await Promise.allSettled([apply, beside ? this.d.addUsage(usageKey, plan.bytesDelta) : null]);
+      const [res, usage] = beside
+        ? await Promise.allSettled([apply, this.d.addUsage(usageKey, plan.bytesDelta)])
+        : [await settle(apply), NOT_MOVED];
       const status = res.status === 'fulfilled' ? Number(res.value[0]) : -1;
       if (status !== 2 && plan.bytesDelta !== 0 && (reserved || (beside && usage.status === 'fulfilled'))) {
         // Moved for a script that did not apply: moved back.
@@ -189,6 +234,14 @@ export class AttributeWrites {
         throw Errors.roomNotFound(roomId);
       }
       if (status === 1) throw Errors.notInRoom();
+      if (status === 4) {
+        // The room holds a key past its time: swept first (with its events), then planned again.
+        const swept = await this.d.sweepRoom(appId, roomId, call.routing);
+        if (swept === null) continue;
+        for (const key of swept.removed) this.note(view, key, '');
+        view.count = swept.count;
+        continue;
+      }
       if (status === 2) {
         this.stats.calls += 1;
         const seq = Number(reply[1]);
@@ -196,7 +249,7 @@ export class AttributeWrites {
         if (seq !== 0) {
           for (const [key, meta] of step.written(seq)) this.note(view, key, meta);
           if (inScript && plan.bytesDelta !== 0) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
-          await this.d.indexOutbox(appId, roomId, ev.endpoints);
+          if (ev.endpoints.length > 0) await this.d.indexOutbox(appId, roomId, ev.endpoints);
         }
         return plan.outcome;
       }
@@ -232,6 +285,17 @@ export class AttributeWrites {
     view.metas.set(key, meta);
   }
 }
+
+/** The outcome of a promise as Promise.allSettled gives it, without the array around it. */
+function settle<T>(p: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return p.then(
+    (value) => ({ status: 'fulfilled', value }),
+    (reason: unknown) => ({ status: 'rejected', reason }),
+  );
+}
+
+/** The usage's outcome when it was not moved beside the script. */
+const NOT_MOVED: PromiseSettledResult<null> = { status: 'fulfilled', value: null };
 
 /** Spreads the calls that keep meeting each other on a hot room, so that one of them applies each round. */
 export function backoff(attempt: number): Promise<void> {

@@ -7,6 +7,8 @@ export interface IntegrityKeys {
   room(appId: string, roomId: string): { room: string; members: string; attrs: string; meta: string };
   auto(appId: string, roomId: string, owner: string): string;
   log(appId: string, roomId: string): string;
+  /** The room's expiry index (B:exp): key -> expiresAt. */
+  expiry(appId: string, roomId: string): string;
   user(appId: string, username: string): string;
   userRooms(appId: string, username: string): string;
   usage(appId: string): string;
@@ -111,6 +113,16 @@ async function roomProblems(r: RedisClient, keys: IntegrityKeys, app: string, ro
     if (!isUser) problems.push(`${where}: member ${u} is not a user`);
     else if (!indexed) problems.push(`${where}: the room index of member ${u} does not name the room`);
   }
+  // The expiry index lists exactly the keys whose owner record has an expiry, at that time.
+  const expiry = new Map<string, string>();
+  const flat = await r.zrange(keys.expiry(app, room), 0, -1, 'WITHSCORES');
+  for (let i = 0; i + 1 < flat.length; i += 2) expiry.set(flat[i]!, flat[i + 1]!);
+  for (const [key, meta] of Object.entries(metas)) {
+    const at = meta.split('|')[4] ?? '';
+    if ((expiry.get(key) ?? '') !== at)
+      problems.push(`${where}: ${key} expires at '${at}', its expiry index says '${expiry.get(key) ?? ''}'`);
+  }
+  for (const key of expiry.keys()) if (!(key in metas)) problems.push(`${where}: the expiry index lists ${key}, which is not stored`);
   const [latest] = newest;
   const logged = latest !== undefined ? Number(latest[0].slice(2)) : 0;
   if (Number(seq ?? 0) < logged) problems.push(`${where}: seq ${seq ?? 0} is behind its newest logged event ${logged}`);

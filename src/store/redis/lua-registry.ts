@@ -39,6 +39,7 @@ const FILES = {
   RESTORE_ROOM: 'restore-room.lua',
   RESTORE_USERS: 'restore-users.lua',
   RAISE_COUNTER: 'raise-counter.lua',
+  EXPIRE_ROOM: 'expire-room.lua',
   RATE_LEASE: 'rate-lease.lua',
   PRES_SET: 'pres-set.lua',
   PRES_SWEEP: 'pres-sweep.lua',

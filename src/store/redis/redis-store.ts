@@ -3,7 +3,7 @@ import { pairBytes, type KeyOutcomes } from '../../domain/attributes.js';
 import { AttributeWrites, backoff } from './attribute-writes.js';
 import { newRoomMembers, planJoin, planLeave, requireUsers } from '../../domain/rooms.js';
 import { ApiError, Errors } from '../../domain/errors.js';
-import { appUuid, isRoomId, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
+import { appUuid, newEpochValue, newUserUuid, roomIdFromSeq, roomSeqOf } from '../../domain/ids.js';
 import { eventTemplate, presenceTemplate, type EventReason, type EventRouting, type StoredEvent } from '../../domain/events.js';
 import type { EventLogLimits } from '../event-log.js';
 import { parseAttributesJson } from '../attr-json.js';
@@ -29,12 +29,14 @@ import type {
   UserDump,
   UserRecord,
 } from '../types.js';
-import { compareRoomIds, RestoreConflict } from '../restore-conflict.js';
+import { RestoreConflict } from '../restore-conflict.js';
 import { RedisFeed } from './redis-feed.js';
 import { RedisPresence, roomPresenceKeys, type OfflineLeave } from './redis-presence.js';
 import { redisIntegrity } from './integrity.js';
+import { RedisExpiry } from './redis-expiry.js';
 import { scriptRunner } from './script-command.js';
 import { LUA, type LuaName } from './lua-registry.js';
+import { RedisRoomIndex } from './room-list.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -154,8 +156,12 @@ export class RedisStore implements Store {
   private usageBesideRoom: boolean | null;
   /** The one write path of attributes (attribute-writes.ts). */
   readonly writes: AttributeWrites;
+  /** Each app's rooms in id order, for the room list and export (room-list.ts). */
+  private readonly roomIndex: RedisRoomIndex;
   /** Who is online where, the holder leases and the offline leaves (redis-presence.ts). */
   private readonly presence: RedisPresence;
+  /** Keys with a ttl: the app's index and the room sweeps (redis-expiry.ts). */
+  private readonly expiry: RedisExpiry;
 
   constructor(options: RedisStoreOptions) {
     this.feed = new RedisFeed(options.client);
@@ -177,7 +183,20 @@ export class RedisStore implements Store {
       addUsage: (key, delta) => this.r.incrby(key, delta),
       indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
       usageInScript: () => this.usageInScript(),
+      indexExpiry: (appId, roomId, expiries) => this.expiry.index(appId, roomId, expiries),
+      sweepRoom: (appId, roomId, routing) => this.expiry.sweepRoom(appId, roomId, routing),
     });
+    this.expiry = new RedisExpiry({
+      client,
+      prefix: this.p,
+      roomKeys: (appId, roomId) => this.roomKeys(appId, roomId),
+      usageKey: (appId) => this.usageKey(appId),
+      usageInScript: () => this.usageInScript(),
+      eventBlock: (appId, roomId, routing, reason, ts, from) => this.eventBlock(appId, roomId, routing, reason, ts, from),
+      indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
+      now: () => this.now(),
+    });
+    this.roomIndex = new RedisRoomIndex({ client, prefix: this.p, getRoom: (appId, roomId) => this.getRoom(appId, roomId) });
     this.presence = new RedisPresence({
       client,
       prefix: this.p,
@@ -348,6 +367,7 @@ export class RedisStore implements Store {
       // The users' room index first: a stale entry there is harmless, a missing one would leak.
       for (const u of members) await this.r.sadd(this.userRoomsKey(appId, u), id);
       const k = this.roomKeys(appId, id);
+      await this.roomIndex.add(appId, id);
       await this.r.rkCreateRoom(k.room, k.members, room.name, room.description, room.owner, room.maxusers, now, ...members);
       return {
         id,
@@ -396,6 +416,7 @@ export class RedisStore implements Store {
         this.postOf(roomId, routing, 'room_destroyed', ts, 'admin'),
       );
       if (Number(res[0]) === 0) return false;
+      await this.roomIndex.remove(appId, roomId);
       await this.indexOutbox(appId, roomId, ev.endpoints);
       const freed = Number(res[1]);
       if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
@@ -579,20 +600,20 @@ export class RedisStore implements Store {
   ): Promise<Record<string, AttrDetail>> {
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
-      const res = await this.r.rkReadDetail(k.room, k.members, k.attrs, k.meta, member ?? '', ...(keys ?? []));
+      const res = await this.r.rkReadDetail(k.room, k.members, k.attrs, k.meta, member ?? '', this.now(), ...(keys ?? []));
       const status = Number(res[0]);
       if (status === 0) throw Errors.roomNotFound(roomId);
       if (status === 1) throw Errors.notInRoom();
       const out = Object.create(null) as Record<string, AttrDetail>;
       for (let i = 1; i + 2 < res.length; i += 3) {
         const key = replyAt(res, i, 'READ_DETAIL');
-        const [owner = '', auto, , revision] = replyAt(res, i + 2, 'READ_DETAIL').split('|'); // split gives the first part always
+        const [owner = '', auto, , revision, expiresAt] = replyAt(res, i + 2, 'READ_DETAIL').split('|'); // split gives the first part always
         out[key] = {
           value: replyAt(res, i + 1, 'READ_DETAIL'),
           owner,
           autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE',
           revision: Number(revision ?? 0),
-          expiresAt: null,
+          expiresAt: expiresAt === undefined || expiresAt === '' ? null : Number(expiresAt),
         };
       }
       return out;
@@ -602,7 +623,7 @@ export class RedisStore implements Store {
   async getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
-      const res = await this.r.rkReadAttrs(k.room, k.members, k.attrs, member ?? '', ...(keys ?? []));
+      const res = await this.r.rkReadAttrs(k.room, k.members, k.attrs, member ?? '', this.now(), ...(keys ?? []));
       const status = Number(res[0]);
       if (status === 0) throw Errors.roomNotFound(roomId);
       if (status === 1) throw Errors.notInRoom();
@@ -616,7 +637,14 @@ export class RedisStore implements Store {
       const k = this.roomKeys(appId, roomId);
       const [exists, attrs, metas] = await Promise.all([this.r.exists(k.room), this.r.hgetall(k.attrs), this.r.hgetall(k.meta)]);
       if (!exists) throw Errors.roomNotFound(roomId);
+      const now = this.now();
+      // A key past its time is left out (its meta's fifth part), swept or not.
+      const live = (key: string) => {
+        const at = (metas[key] ?? '').split('|')[4];
+        return at === undefined || at === '' || Number(at) > now;
+      };
       return Object.keys(attrs)
+        .filter(live)
         .sort()
         .map((key) => {
           const [owner = '', auto] = (metas[key] ?? '||').split('|'); // split gives the first part always
@@ -664,7 +692,7 @@ export class RedisStore implements Store {
   async snapshot(appId: string, roomId: string): Promise<Snapshot | null> {
     return this.guard(async () => {
       const k = this.roomKeys(appId, roomId);
-      const res = await this.r.rkSnapshot(k.room, k.attrs);
+      const res = await this.r.rkSnapshot(k.room, k.attrs, this.now());
       if (res.length === 0) return null;
       const attributes = Object.create(null) as Record<string, string>;
       eachPair(res, 1, 'SNAPSHOT', (key, value) => {
@@ -672,6 +700,12 @@ export class RedisStore implements Store {
       });
       return { seq: Number(res[0]), attributes };
     });
+  }
+
+  // ---- expiry (ExpiryStore; redis-expiry.ts)
+
+  async expireDue(appId: string, routing: EventRouting): Promise<number> {
+    return this.guard(() => this.expiry.sweep(appId, routing));
   }
 
   async subscribe(appId: string, roomId: string, listener: EventListener): Promise<() => void> {
@@ -827,8 +861,8 @@ export class RedisStore implements Store {
 
   /**
    * The keys matching `pattern` (after the prefix) on every master. The store keeps no index of an
-   * app's users or rooms, so the list routes and export scan: O(keys of the deployment) per page,
-   * for operations and moving data, not for a hot path.
+   * app's users (rooms have one: room-list.ts), so the user list and export scan: O(keys of the
+   * deployment) per page, for operations and moving data, not for a hot path.
    */
   private async scanKeys(pattern: string): Promise<string[]> {
     const nodes = this.r instanceof Cluster ? this.r.nodes('master') : [this.r as Redis];
@@ -861,17 +895,7 @@ export class RedisStore implements Store {
   }
 
   async listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]> {
-    return this.guard(async () => {
-      const head = `${this.p}{${appId}:`;
-      // Ids read from keys, not from a caller: a key of another shape under the prefix names no room.
-      const ids = (await this.scanKeys(`{${appId}:*}:room`))
-        .map((k) => k.slice(head.length, -'}:room'.length))
-        .filter((id) => isRoomId(id) && compareRoomIds(id, after) > 0)
-        .sort(compareRoomIds)
-        .slice(0, limit);
-      const rooms = await Promise.all(ids.map((id) => this.getRoom(appId, id)));
-      return rooms.filter((r) => r !== null);
-    });
+    return this.guard(() => this.roomIndex.list(appId, after, limit));
   }
 
   async dumpRoom(appId: string, roomId: string): Promise<RoomDump | null> {
@@ -928,6 +952,7 @@ export class RedisStore implements Store {
     const bytes = room.attributes.reduce((sum, a) => sum + pairBytes(a.key, a.value), 0);
     const restored = await this.guard(async () => {
       if (await this.r.exists(k.room)) return false;
+      await this.roomIndex.add(appId, room.id);
       const seq = roomSeqOf(room.id);
       if (seq > 0) await this.r.rkRaiseCounter(this.counterKey(), seq);
       await Promise.all(room.members.map((m) => this.r.sadd(this.userRoomsKey(appId, m.username), room.id)));
@@ -963,6 +988,7 @@ export class RedisStore implements Store {
           room: (appId, roomId) => this.roomKeys(appId, roomId),
           auto: (appId, roomId, owner) => `${this.p}{${appId}:${roomId}}:auto:${owner}`,
           log: (appId, roomId) => `${this.p}{${appId}:${roomId}}:log`,
+          expiry: (appId, roomId) => `${this.p}{${appId}:${roomId}}:exp`,
           user: (appId, username) => this.userKey(appId, username),
           userRooms: (appId, username) => this.userRoomsKey(appId, username),
           usage: (appId) => this.usageKey(appId),

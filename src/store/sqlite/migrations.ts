@@ -74,6 +74,14 @@ const MIGRATIONS: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX presence_offline ON presence (app, offline_since) WHERE offline_since IS NOT NULL;
   `,
+  // 6: the room list walks an app's rooms in id order (by length, then digits) from any id (room-list.ts)
+  `CREATE INDEX rooms_in_id_order ON rooms (app, length(id), id);`,
+  // 7: each key's expiry (spec section 10's ttl), ms since the epoch, null for none; the sweep finds
+  // what is due through the index, so a restart loses none
+  `
+  ALTER TABLE attrs ADD COLUMN expires_at INTEGER;
+  CREATE INDEX attrs_expiry ON attrs (expires_at) WHERE expires_at IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

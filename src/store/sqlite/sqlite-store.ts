@@ -14,11 +14,14 @@ import {
   renderEvent,
   type EventFacts,
   type EventRouting,
+  type Previous,
   type StoredEvent,
 } from '../../domain/events.js';
+import { expiresAtOf } from '../../domain/requests.js';
 import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
+import { listRoomsAfter } from './room-list.js';
 import { RoomCache } from './room-cache.js';
 import type {
   AttemptRecord,
@@ -128,6 +131,12 @@ export class SqliteStore implements Store {
   private epoch: string;
   /** Who is online where, and the offline leaves (sqlite-presence.ts). */
   private readonly presence: SqlitePresence;
+  /**
+   * No key of the file expires before this (ms; Infinity: none has a ttl). Lowered by every write
+   * of a ttl, read again from the file after a sweep: while the clock is before it, reads and
+   * writes need not look for due keys.
+   */
+  private nextDue = Infinity;
 
   constructor(options: SqliteOptions) {
     if (!(options.eventLog.minEvents >= 1))
@@ -165,6 +174,7 @@ export class SqliteStore implements Store {
     this.inSavepoint = this.db.transaction((fn: () => unknown) => fn());
     this.now = options.clock ?? Date.now;
     this.epoch = readEpoch(this.db);
+    this.nextDue = (this.q.nextDue.get() as number | null) ?? Infinity;
     const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
     this.cache = exclusive && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
     this.presence = new SqlitePresence(this.db, {
@@ -333,9 +343,11 @@ export class SqliteStore implements Store {
       () => {
         if (!this.q.room.get(appId, roomId)) return false;
         const { total } = this.q.roomBytes.get(appId, roomId) as { total: number | null };
-        const keys = (this.q.allAttrs.all(appId, roomId) as Array<{ key: string }>).map((r) => r.key);
+        const rows = this.q.attrsWithOwner.all(appId, roomId) as Array<{ key: string; value: string; owner: string }>;
+        const previous = Object.create(null) as Previous;
+        for (const r of rows) previous[r.key] = { value: r.value, owner: r.owner };
         // The final event is written before the room goes: it ends the room's streams.
-        this.emit(appId, roomId, routing, { reason: 'room_destroyed', from: 'admin', attributes: keys }, true);
+        this.emit(appId, roomId, routing, { reason: 'room_destroyed', from: 'admin', attributes: Object.keys(previous), previous }, true);
         this.q.addUsage.run(appId, -(total ?? 0));
         this.q.deleteRoomAttrs.run(appId, roomId);
         this.q.deleteRoomMembers.run(appId, roomId);
@@ -397,6 +409,9 @@ export class SqliteStore implements Store {
       () => {
         const { appId, roomId } = call;
         this.requireMember(appId, roomId, call.user);
+        const now = this.now();
+        // Due keys go first, with their events: the plan sees them absent (ExpiryStore).
+        if (now >= this.nextDue) this.expireRoom(appId, roomId, call.routing, now);
         const plan = planSet({
           ...call.conditions,
           user: call.user,
@@ -407,20 +422,25 @@ export class SqliteStore implements Store {
           appBytes: () => this.appBytes(appId),
           limits: call.limits,
         });
-        const now = this.now();
         const auto = call.autoDelete === 'DELETE' ? 1 : 0;
         // The keys a call writes share its event's seq as their revision; the event is written below.
         const revision = (this.q.roomSeq.get(appId, roomId, appId, roomId) as number) + 1;
+        const previous = Object.create(null) as Previous;
         for (const w of plan.writes) {
+          previous[w.key] =
+            w.previous === null ? null : { value: this.q.attrValueOnly.get(appId, roomId, w.key) as string, owner: w.previous.owner };
+          // Written without a ttl, a key keeps no expiry.
+          const expiresAt = expiresAtOf(call.ttl, w.key, now);
+          if (expiresAt !== null && expiresAt < this.nextDue) this.nextDue = expiresAt;
           if (w.previous !== null && w.previous.owner === call.user)
-            this.q.updateAttrValue.run(w.value, auto, w.bytes, now, revision, appId, roomId, w.key);
-          else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now, revision);
+            this.q.updateAttrValue.run(w.value, auto, w.bytes, now, revision, expiresAt, appId, roomId, w.key);
+          else this.q.upsertAttr.run(appId, roomId, w.key, w.value, call.user, auto, w.bytes, now, revision, expiresAt);
         }
         if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
         if (plan.writes.length > 0) {
           const attributes = Object.create(null) as Record<string, string>;
           for (const w of plan.writes) attributes[w.key] = w.value;
-          this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes });
+          this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes, previous });
         }
         return plan.outcome;
       },
@@ -434,6 +454,8 @@ export class SqliteStore implements Store {
         const { appId, roomId } = call;
         if (call.checkMembership) this.requireMember(appId, roomId, call.user);
         else if (this.q.roomExists.get(appId, roomId) === undefined) throw Errors.roomNotFound(roomId);
+        const now = this.now();
+        if (now >= this.nextDue) this.expireRoom(appId, roomId, call.routing, now);
         const plan = planDelete({
           ...call.conditions,
           user: call.user,
@@ -441,13 +463,18 @@ export class SqliteStore implements Store {
           keys: call.keys,
           lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
         });
-        for (const r of plan.removals) this.q.deleteAttr.run(appId, roomId, r.key);
+        const previous = Object.create(null) as Previous;
+        for (const r of plan.removals) {
+          previous[r.key] = { value: this.q.attrValueOnly.get(appId, roomId, r.key) as string, owner: r.owner };
+          this.q.deleteAttr.run(appId, roomId, r.key);
+        }
         if (plan.bytesDelta !== 0) this.q.addUsage.run(appId, plan.bytesDelta);
         if (plan.removals.length > 0) {
           this.emit(appId, roomId, call.routing, {
             reason: call.forced ? 'forced_delete' : 'delete',
             from: call.user,
             attributes: plan.removals.map((r) => r.key),
+            previous,
           });
         }
         return plan.outcome;
@@ -461,14 +488,29 @@ export class SqliteStore implements Store {
   }
 
   async getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
-    if (this.cache) return this.cachedAttributesJson(this.cache, appId, roomId, keys, member);
+    // Keys due but not yet swept are left out; the cache holds none of that (rare) moment.
+    const due = this.dueKeys(appId, roomId);
+    if (this.cache && due === null) return this.cachedAttributesJson(this.cache, appId, roomId, keys, member);
     // No transaction needed: one connection runs this synchronously, and writes only ever land
     // between whole calls (at a group commit), so the checks and the rows see one state.
     const isMember = this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined;
     if (isMember === undefined) throw Errors.roomNotFound(roomId);
     if (member !== undefined && isMember === 0) throw Errors.notInRoom();
-    if (keys === undefined) return attributesJson(this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>);
-    return pickedAttributesJson(keys, (key) => this.q.attrValueOnly.get(appId, roomId, key) as string | undefined);
+    if (keys === undefined) {
+      const rows = this.q.allAttrsRaw.all(appId, roomId) as Array<[string, string]>;
+      return attributesJson(due === null ? rows : rows.filter(([key]) => !due.has(key)));
+    }
+    return pickedAttributesJson(keys, (key) =>
+      due?.has(key) ? undefined : (this.q.attrValueOnly.get(appId, roomId, key) as string | undefined),
+    );
+  }
+
+  /** The room's keys whose time has come but that are not swept yet; null (the usual case) when none. */
+  private dueKeys(appId: string, roomId: string): Set<string> | null {
+    const now = this.now();
+    if (now < this.nextDue) return null;
+    const keys = this.q.roomDueKeys.all(appId, roomId, now) as string[];
+    return keys.length === 0 ? null : new Set(keys);
   }
 
   async getAttributeDetails(
@@ -480,19 +522,21 @@ export class SqliteStore implements Store {
     const isMember = this.q.roomAndMember.get(appId, roomId, member ?? '', appId, roomId) as number | undefined;
     if (isMember === undefined) throw Errors.roomNotFound(roomId);
     if (member !== undefined && isMember === 0) throw Errors.notInRoom();
-    type Row = { key: string; value: string; owner: string; auto_delete: number; revision: number };
+    type Row = { key: string; value: string; owner: string; auto_delete: number; revision: number; expires_at: number | null };
     const rows =
       keys === undefined
         ? (this.q.attrDetails.all(appId, roomId) as Row[])
         : keys.flatMap((k) => (this.q.attrDetail.get(appId, roomId, k) as Row | undefined) ?? []);
     const out = Object.create(null) as Record<string, AttrDetail>;
+    const now = this.now();
     for (const r of rows) {
+      if (r.expires_at !== null && r.expires_at <= now) continue;
       out[r.key] = {
         value: r.value,
         owner: r.owner,
         autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE',
         revision: r.revision,
-        expiresAt: null,
+        expiresAt: r.expires_at,
       };
     }
     return out;
@@ -528,9 +572,11 @@ export class SqliteStore implements Store {
 
   async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
     this.requireRoom(appId, roomId);
-    return (this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>).map(
-      (r) => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE' }),
-    );
+    const now = this.now();
+    type Row = { key: string; value: string; owner: string; auto_delete: number; expires_at: number | null };
+    return (this.q.attrRecords.all(appId, roomId) as Row[])
+      .filter((r) => r.expires_at === null || r.expires_at > now)
+      .map((r) => ({ key: r.key, value: r.value, owner: r.owner, autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE' }));
   }
 
   // ---- export and import (DataTransfer)
@@ -540,7 +586,7 @@ export class SqliteStore implements Store {
   }
 
   async listRooms(appId: string, after: string, limit: number): Promise<RoomRecord[]> {
-    return this.q.roomsAfter.all({ app: appId, after, limit }) as RoomRecord[];
+    return listRoomsAfter(this.db, appId, after, limit);
   }
 
   async dumpRoom(appId: string, roomId: string): Promise<RoomDump | null> {
@@ -583,7 +629,7 @@ export class SqliteStore implements Store {
         for (const a of room.attributes) {
           const size = pairBytes(a.key, a.value);
           bytes += size;
-          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now, 0);
+          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now, 0, null);
         }
         if (bytes) this.q.addUsage.run(appId, bytes);
         const seq = roomSeqOf(room.id);
@@ -621,11 +667,15 @@ export class SqliteStore implements Store {
     routing: EventRouting,
     reason: 'member_left' | 'user_deleted' | 'member_offline',
   ): void {
-    const keys = this.q.deleteAutoAttrs.all(appId, roomId, username) as Array<{ key: string; bytes: number }>;
+    const keys = this.q.deleteAutoAttrs.all(appId, roomId, username) as Array<{ key: string; value: string; bytes: number }>;
     const total = keys.reduce((sum, k) => sum + k.bytes, 0);
     if (total) this.q.addUsage.run(appId, -total);
     this.q.deleteMember.run(appId, roomId, username);
-    if (keys.length > 0) this.emit(appId, roomId, routing, { reason, from: username, attributes: keys.map((k) => k.key) });
+    if (keys.length > 0) {
+      const previous = Object.create(null) as Previous;
+      for (const k of keys) previous[k.key] = { value: k.value, owner: username };
+      this.emit(appId, roomId, routing, { reason, from: username, attributes: keys.map((k) => k.key), previous });
+    }
     this.pending.push([`${appId}:${roomId}`, membershipEnded(username)]);
     // An online member removed is offline from now: its streams end with the membership message.
     if (this.presence.forget(appId, roomId, username))
@@ -640,7 +690,7 @@ export class SqliteStore implements Store {
     appId: string,
     roomId: string,
     routing: EventRouting,
-    facts: Pick<EventFacts, 'reason' | 'from' | 'attributes'>,
+    facts: Pick<EventFacts, 'reason' | 'from' | 'attributes' | 'previous'>,
     final = false,
   ): void {
     const seq = (this.q.roomSeq.get(appId, roomId, appId, roomId) as number) + 1;
@@ -649,6 +699,7 @@ export class SqliteStore implements Store {
       eventTemplate({ reason: facts.reason, from: facts.from, roomId, appKey: routing.appKey, timestamp: ts }),
       seq,
       facts.attributes,
+      facts.previous,
     );
     this.q.insertEvent.run(appId, roomId, seq, ts, body);
     for (const endpoint of routing.endpointsFor(facts.reason)) this.q.insertOutbox.run(appId, endpoint, roomId, seq, body);
@@ -656,6 +707,48 @@ export class SqliteStore implements Store {
       this.q.pruneEvents.run(appId, roomId, seq - this.logLimits.minEvents, ts - this.logLimits.minAgeMs);
     }
     this.pending.push([`${appId}:${roomId}`, { seq, body }]);
+  }
+
+  // ---- expiry (ExpiryStore)
+
+  /**
+   * Removes the app's due keys, a room per savepoint (each room's keys in one, one event per
+   * owner), at most 100 rooms a pass; then reads from the file when the next key is due.
+   */
+  async expireDue(appId: string, routing: EventRouting): Promise<number> {
+    if (this.now() < this.nextDue) return 0;
+    const rooms = this.q.dueRooms.all(this.now(), appId, 100) as string[];
+    let removed = 0;
+    for (const roomId of rooms) {
+      removed += await this.write(() => this.expireRoom(appId, roomId, routing, this.now()), RoomCache.key(appId, roomId));
+    }
+    if (rooms.length < 100) {
+      await this.write(() => {
+        this.nextDue = (this.q.nextDue.get() as number | null) ?? Infinity;
+      });
+    }
+    return removed;
+  }
+
+  /** In the running transaction: the room's keys due at `now` go, their bytes freed, one `expired` event per owner. */
+  private expireRoom(appId: string, roomId: string, routing: EventRouting, now: number): number {
+    const rows = this.q.roomDue.all(appId, roomId, now) as Array<{ key: string; value: string; owner: string; bytes: number }>;
+    if (rows.length === 0) return 0;
+    const byOwner = new Map<string, Previous>();
+    let freed = 0;
+    for (const r of rows) {
+      this.q.deleteAttr.run(appId, roomId, r.key);
+      freed += r.bytes;
+      let previous = byOwner.get(r.owner);
+      if (previous === undefined) byOwner.set(r.owner, (previous = Object.create(null) as Previous));
+      previous[r.key] = { value: r.value, owner: r.owner };
+    }
+    if (freed !== 0) this.q.addUsage.run(appId, -freed);
+    for (const owner of [...byOwner.keys()].sort()) {
+      const previous = byOwner.get(owner)!;
+      this.emit(appId, roomId, routing, { reason: 'expired', from: owner, attributes: Object.keys(previous), previous });
+    }
+    return rows.length;
   }
 
   // ---- events
@@ -675,7 +768,9 @@ export class SqliteStore implements Store {
       if (this.q.roomExists.get(appId, roomId) === undefined) return null;
       const seq = this.q.roomSeq.get(appId, roomId, appId, roomId) as number;
       const attributes = Object.create(null) as Record<string, string>;
-      for (const r of this.q.allAttrs.all(appId, roomId) as Array<{ key: string; value: string }>) attributes[r.key] = r.value;
+      const now = this.now();
+      for (const r of this.q.allAttrsExpiring.all(appId, roomId) as Array<{ key: string; value: string; expires_at: number | null }>)
+        if (r.expires_at === null || r.expires_at > now) attributes[r.key] = r.value;
       return { seq, attributes };
     })();
   }

@@ -33,8 +33,8 @@ export function prepare(db: Db) {
     attrCount: s('SELECT count(*) AS n FROM attrs WHERE app = ? AND room = ?'),
     attrMeta: s('SELECT owner, bytes, revision FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     attrValue: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
-    attrDetails: s('SELECT key, value, owner, auto_delete, revision FROM attrs WHERE app = ? AND room = ?'),
-    attrDetail: s('SELECT key, value, owner, auto_delete, revision FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    attrDetails: s('SELECT key, value, owner, auto_delete, revision, expires_at FROM attrs WHERE app = ? AND room = ?'),
+    attrDetail: s('SELECT key, value, owner, auto_delete, revision, expires_at FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     allAttrs: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?'),
     allAttrsRaw: s('SELECT key, value FROM attrs WHERE app = ? AND room = ?').raw(true),
     attrValueOnly: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?').pluck(true),
@@ -42,19 +42,32 @@ export function prepare(db: Db) {
     roomAndMember: s(`SELECT EXISTS (SELECT 1 FROM members WHERE app = ? AND room = ? AND username = ?)
       FROM rooms WHERE app = ? AND id = ?`).pluck(true),
     roomExists: s('SELECT 1 FROM rooms WHERE app = ? AND id = ?').pluck(true),
-    attrRecords: s('SELECT key, value, owner, auto_delete FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
-    upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated, revision)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    attrRecords: s('SELECT key, value, owner, auto_delete, revision, expires_at FROM attrs WHERE app = ? AND room = ? ORDER BY key'),
+    upsertAttr: s(`INSERT INTO attrs (app, room, key, value, owner, auto_delete, bytes, updated, revision, expires_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (app, room, key) DO UPDATE SET value = excluded.value, owner = excluded.owner,
-        auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated, revision = excluded.revision`),
+        auto_delete = excluded.auto_delete, bytes = excluded.bytes, updated = excluded.updated, revision = excluded.revision,
+        expires_at = excluded.expires_at`),
     /** A value rewritten by the key's owner: the owner index is left alone (no page of it written). */
     updateAttrValue: s(
-      'UPDATE attrs SET value = ?, auto_delete = ?, bytes = ?, updated = ?, revision = ? WHERE app = ? AND room = ? AND key = ?',
+      'UPDATE attrs SET value = ?, auto_delete = ?, bytes = ?, updated = ?, revision = ?, expires_at = ? WHERE app = ? AND room = ? AND key = ?',
     ),
     deleteAttr: s('DELETE FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     roomBytes: s('SELECT sum(bytes) AS total FROM attrs WHERE app = ? AND room = ?'),
     deleteRoomAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ?'),
-    deleteAutoAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ? AND owner = ? AND auto_delete = 1 RETURNING key, bytes'),
+    deleteAutoAttrs: s('DELETE FROM attrs WHERE app = ? AND room = ? AND owner = ? AND auto_delete = 1 RETURNING key, value, bytes'),
+    /** Every key with what an event says of it before it goes (a destroyed room). */
+    attrsWithOwner: s('SELECT key, value, owner FROM attrs WHERE app = ? AND room = ?'),
+
+    // expiry (spec section 10's ttl)
+    /** The earliest expiry of any key in the file; null when none has one. */
+    nextDue: s('SELECT min(expires_at) FROM attrs WHERE expires_at IS NOT NULL').pluck(true),
+    /** Rooms of an app holding a key due at a time; through attrs_expiry, which holds only keys with a ttl. */
+    dueRooms: s('SELECT DISTINCT room FROM attrs WHERE expires_at <= ? AND app = ? LIMIT ?').pluck(true),
+    /** A room's keys due at a time, by key: one room's keys at most (the primary key's prefix). */
+    roomDue: s('SELECT key, value, owner, bytes FROM attrs WHERE app = ? AND room = ? AND expires_at <= ? ORDER BY key'),
+    roomDueKeys: s('SELECT key FROM attrs WHERE app = ? AND room = ? AND expires_at <= ?').pluck(true),
+    allAttrsExpiring: s('SELECT key, value, expires_at FROM attrs WHERE app = ? AND room = ?'),
 
     /**
      * A room's seq: its newest event's. The log always keeps the newest event (ROOMKV_EVENT_LOG_SIZE
@@ -83,11 +96,6 @@ export function prepare(db: Db) {
     // export and import (DataTransfer)
     usersAfter: s(`SELECT username, uuid, password_hash AS passwordHash, created, modified FROM users
       WHERE app = ? AND username > ? ORDER BY username LIMIT ?`),
-    /** Numeric id order without a number type: shorter ids first, then by text (no leading zeros). */
-    roomsAfter: s(`SELECT id, name, description, owner, maxusers, created,
-        (SELECT count(*) FROM members m WHERE m.app = r.app AND m.room = r.id) AS memberCount
-      FROM rooms r WHERE app = @app AND (length(id) > length(@after) OR (length(id) = length(@after) AND id > @after))
-      ORDER BY length(id), id LIMIT @limit`),
     membersJoined: s('SELECT username, joined FROM members WHERE app = ? AND room = ? ORDER BY joined, username'),
     raiseCounter: s(`INSERT INTO counters (name, value) VALUES (?, ?)
       ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`),

@@ -13,7 +13,10 @@ import { json, openStream, type OpenStreamOptions, type SseMessage, type SseStre
  * refusal, rooms seeded for a test, streams closed after the suite, and a subscriber that stalls.
  */
 
-type Reason = 'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'room_destroyed';
+type Reason = 'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'expired' | 'room_destroyed';
+
+/** What a key was before an event (spec section 10's previous): null when it did not exist. */
+export type PreviousValue = { value: string; owner: string } | null;
 
 interface Expected {
   seq: number;
@@ -24,6 +27,8 @@ interface Expected {
   attributes: Record<string, string> | string[];
   /** Date.now() before and after the call that caused it. */
   window?: [number, number];
+  /** Each touched key as it was; when not given, only checked to name exactly the keys touched. */
+  previous?: Record<string, PreviousValue>;
 }
 
 export const NO_LIMIT = { rateLimitPerSecond: 100_000 };
@@ -53,8 +58,10 @@ export function assertEvent(fx: Fixture, m: SseMessage, want: Expected): void {
   }
   const attributes = Array.isArray(b.attributes) ? [...b.attributes].sort() : b.attributes;
   const update = want.reason === 'set' || want.reason === 'forced_set';
+  const touched = Array.isArray(b.attributes) ? b.attributes : Object.keys(b.attributes);
+  assert.deepEqual(Object.keys(b.previous ?? {}).sort(), [...touched].sort(), `previous names the keys touched: ${label}`);
   assert.deepEqual(
-    { ...b, attributes },
+    { ...b, attributes, previous: want.previous ?? b.previous },
     {
       id: `${want.room}:${want.seq}`,
       seq: want.seq,
@@ -65,6 +72,7 @@ export function assertEvent(fx: Fixture, m: SseMessage, want: Expected): void {
       from: want.from,
       reason: want.reason,
       attributes: Array.isArray(want.attributes) ? [...want.attributes].sort() : want.attributes,
+      previous: want.previous ?? b.previous,
     },
     label,
   );

@@ -2,6 +2,8 @@ import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
 import { conditionsSuite } from './conditions.js';
 import { historySuite } from './history.js';
+import { expirySuite } from './expiry.js';
+import { previousValuesSuite } from './previous-values.js';
 import { authGrantsSuite } from './auth-grants.js';
 import { authHardeningSuite } from './auth-hardening.js';
 import { authTokenTableSuite } from './auth-token-table.js';
@@ -17,6 +19,7 @@ import { tokenAttacksSuite } from './token-attacks.js';
 import { racesSuite } from './races.js';
 import { roomsUsersAutoDeleteSuite } from './rooms-users-auto-delete.js';
 import { roomsUsersChatroomsSuite } from './rooms-users-chatrooms.js';
+import { roomListSuite } from './room-list.js';
 import { roomsUsersRegisterSuite } from './rooms-users-register.js';
 import { streamRightsSuite } from './stream-rights.js';
 
@@ -25,6 +28,8 @@ export function allHttpSuites(target: Target): void {
   attributesSuite(target);
   conditionsSuite(target);
   historySuite(target);
+  expirySuite(target);
+  previousValuesSuite(target);
   authTokenTableSuite(target);
   authUserTokensSuite(target);
   authGrantsSuite(target);
@@ -40,6 +45,7 @@ export function allHttpSuites(target: Target): void {
   racesSuite(target);
   roomsUsersRegisterSuite(target);
   roomsUsersChatroomsSuite(target);
+  roomListSuite(target);
   roomsUsersAutoDeleteSuite(target);
   streamRightsSuite(target);
 }

@@ -122,6 +122,8 @@ export function presenceBasicsSuite(target: Target): void {
       const event = await offlineLeave(observer, 'bob');
       assert.equal(event.operation, 'removeChatRoomAttributes');
       assert.deepEqual([...event.attributes].sort(), ['mic', 'seat']);
+      // spec section 10: what each key was
+      assert.deepEqual(event.previous, { mic: { value: 'on', owner: 'bob' }, seat: { value: 'bob', owner: 'bob' } });
       assert.ok(event.timestamp >= wentOff.timestamp + GRACE_MS, `left ${event.timestamp - wentOff.timestamp} ms after going offline`);
       assert.deepEqual(await members(fx, room), ['alice']);
       const got = await fx.admin.call('POST', `/metadata/chatroom/${room}`, {});

@@ -1,4 +1,5 @@
 import type { Target } from '../../support/server.js';
+import { wsExpirySuite } from './ws-expiry.js';
 import { wsLimitsSuite } from './ws-limits.js';
 import { wsOpsSuite } from './ws-ops.js';
 import { wsSubscriptionsSuite } from './ws-subscriptions.js';
@@ -8,4 +9,5 @@ export function allWsSuites(target: Target): void {
   wsOpsSuite(target);
   wsSubscriptionsSuite(target);
   wsLimitsSuite(target);
+  wsExpirySuite(target);
 }

@@ -27,15 +27,18 @@ for i = b, #ARGV, 5 do
     local autoKey = base .. ':auto:' .. u
     local keys = redis.call('SMEMBERS', autoKey)
     table.sort(keys)
+    local prevs = {}
     for _, k in ipairs(keys) do
       local meta = redis.call('HGET', KEYS[4], k)
       if meta then freed = freed + select(2, splitMeta(meta)) end
+      prevs[#prevs + 1] = prevEntry(k, redis.call('HGET', KEYS[3], k), u)
       redis.call('HDEL', KEYS[3], k)
       redis.call('HDEL', KEYS[4], k)
+      redis.call('ZREM', base .. ':exp', k)
     end
     redis.call('DEL', autoKey)
     redis.call('ZREM', KEYS[2], u)
-    if #keys > 0 then emit(base, ev, post, jsonKeys(keys)) end
+    if #keys > 0 then emit(base, ev, post, jsonKeys(keys), jsonObject(prevs)) end
     -- seq 0: no event, the member's streams look at their rights (domain/events.ts membershipEnded)
     publishLive(ev, '0|' .. u)
     forgetPresence(ev, p, pk, u)

@@ -2,17 +2,20 @@
 -- from index i: user checkMember(0|1) countMin countMax usageMin usageMax n (key meta)*n, where a
 -- bound '' is open and meta is the key's B:meta entry the plan was made from ('' = absent).
 -- KEYS[1] B:room, KEYS[2] B:members, KEYS[4] B:meta; KEYS[5] the app's usage counter when it is in
--- the script's slot (a single Redis; on a cluster the usage bounds are not checked here).
+-- the script's slot (a single Redis; on a cluster the usage bounds are not checked here). `now`
+-- (ms, the caller's clock) is when the plan was made: a room holding a key due by then is swept
+-- first (EXPIRE_ROOM, with its events), so that no plan is applied over an expired key.
 -- checkPlan -> status, index after the block: 0 no room, 1 not a member, 2 the plan holds, 3 it
--- does not (then staleReply gives what to plan again from).
+-- does not (then staleReply gives what to plan again from), 4 the room holds a due key.
 local function outside(v, lo, hi)
   return (lo ~= '' and v < tonumber(lo)) or (hi ~= '' and v > tonumber(hi))
 end
-local function checkPlan(argv, i)
+local function checkPlan(argv, i, now)
   local n = tonumber(argv[i + 6])
   local after = i + 7 + 2 * n
   if not redis.call('HGET', KEYS[1], 'owner') then return 0, after end
   if argv[i + 1] == '1' and not redis.call('ZSCORE', KEYS[2], argv[i]) then return 1, after end
+  if redis.call('ZRANGEBYSCORE', base .. ':exp', '-inf', now, 'LIMIT', 0, 1)[1] then return 4, after end
   if (argv[i + 2] ~= '' or argv[i + 3] ~= '') and outside(redis.call('HLEN', KEYS[4]), argv[i + 2], argv[i + 3]) then
     return 3, after
   end
