@@ -16,7 +16,11 @@ export type Refusal =
   /** The call's `ifRevision` for the key did not hold (0: the key must not exist). */
   | { code: 'revision_mismatch'; current: number; expected: number }
   /** An `atomic` call in which another key failed. */
-  | { code: 'atomic_aborted' };
+  | { code: 'atomic_aborted' }
+  /** An increment of a key whose stored value is not a decimal integer. */
+  | { code: 'not_integer' }
+  /** An increment whose result would leave the call's bounds (null: open). */
+  | { code: 'out_of_bounds'; min: number | null; max: number | null };
 
 export type RefusalCode = Refusal['code'];
 
@@ -24,6 +28,8 @@ export type RefusalCode = Refusal['code'];
 export interface KeyOutcomes {
   successKeys: string[];
   errorKeys: Record<string, Refusal>;
+  /** An increment's new value of each key written (spec section 10, counters). */
+  values?: Record<string, string>;
 }
 
 export type AutoDelete = 'DELETE' | 'NO_DELETE';
@@ -34,7 +40,21 @@ export interface StoredAttr {
   bytes: number;
   /** The seq of the event that last wrote the key; absent or 0 when written before revisions existed. */
   revision?: number;
+  /** The stored value: given by a store's lookup when the call is an increment. */
+  value?: string;
 }
+
+/** An increment call (spec section 10): the pairs' values are deltas (safe integers), bounds inclusive. */
+export interface Increment {
+  min?: number;
+  max?: number;
+}
+
+/** A stored value an increment can add to. */
+const DECIMAL = /^-?(0|[1-9][0-9]*)$/;
+
+/** What a lookup must give for `planSet` of this call: the value too when it increments. */
+export const needsValues = (input: { increment?: Increment }): boolean => input.increment !== undefined;
 
 /** What a call may make its writes depend on (spec section 10). */
 export interface Conditions {
@@ -108,6 +128,8 @@ export interface SetInput extends Conditions {
   /** Bytes the app stores, or a function that reads it; called at most once, and only if a pair grows. */
   appBytes: number | (() => number);
   limits: Limits;
+  /** Present: the pairs' values are deltas to add to the stored values (a missing key is "0"). */
+  increment?: Increment;
 }
 
 const KEY_CHARS = /^[A-Za-z0-9_.-]+$/;
@@ -151,18 +173,32 @@ export function planSet(input: SetInput): SetPlan {
   let bytesRange: Range | null = null;
   let newKeys = 0;
   let bytesDelta = 0;
+  const inc = input.increment;
   for (const [key, value] of input.pairs) {
-    const problem = pairProblem(key, value, limits);
+    // An increment's delta was checked with the call's shape; its key is checked here like a set's.
+    const problem = pairProblem(key, inc === undefined ? value : '', limits);
     if (problem !== null) {
       outcome.errorKeys[key] = problem;
       continue;
     }
-    const text = value as string;
     read.push(key);
     const previous = input.lookup(key) ?? null;
     if (previous !== null && previous.owner !== user && !forced) {
       outcome.errorKeys[key] = { code: 'not_yours' };
       continue;
+    }
+    let text = value as string;
+    if (inc !== undefined) {
+      const sum = added(previous, value as number, inc);
+      if (typeof sum !== 'string') {
+        outcome.errorKeys[key] = sum;
+        continue;
+      }
+      if (sum.length > limits.maxValueLength) {
+        outcome.errorKeys[key] = { code: 'value_too_long', max: limits.maxValueLength };
+        continue;
+      }
+      text = sum;
     }
     if (previous === null) {
       // Room for one more key while the stored count plus this call's new keys is under the limit.
@@ -197,7 +233,22 @@ export function planSet(input: SetInput): SetPlan {
   }
   const preconditions = { keys: read, roomCount: countRange, appBytes: bytesRange };
   if (allOrNothing(outcome, input)) return { outcome, writes: [], newKeys: 0, bytesDelta: 0, preconditions };
+  if (inc !== undefined) {
+    outcome.values = Object.create(null) as Record<string, string>;
+    for (const w of writes) outcome.values[w.key] = w.value;
+  }
   return { outcome, writes, newKeys, bytesDelta, preconditions };
+}
+
+/** The stored value plus `delta` as a decimal string, or why not (exact: BigInt, whatever the stored size). */
+function added(stored: StoredAttr | null, delta: number, inc: Increment): string | Refusal {
+  const current = stored === null ? '0' : stored.value;
+  if (current === undefined) throw new Error('planSet: an increment needs the stored values (needsValues)');
+  if (!DECIMAL.test(current)) return { code: 'not_integer' };
+  const sum = BigInt(current) + BigInt(delta);
+  if ((inc.min !== undefined && sum < BigInt(inc.min)) || (inc.max !== undefined && sum > BigInt(inc.max)))
+    return { code: 'out_of_bounds', min: inc.min ?? null, max: inc.max ?? null };
+  return sum.toString();
 }
 
 export interface DeleteInput extends Conditions {

@@ -4,7 +4,16 @@
  * onChatroomEvent, so a client can pass them on unchanged.
  */
 export type EventReason =
-  'set' | 'forced_set' | 'delete' | 'forced_delete' | 'member_left' | 'user_deleted' | 'member_offline' | 'expired' | 'room_destroyed';
+  | 'set'
+  | 'forced_set'
+  | 'delete'
+  | 'forced_delete'
+  | 'member_left'
+  | 'user_deleted'
+  | 'member_offline'
+  | 'expired'
+  | 'increment'
+  | 'room_destroyed';
 export type EventOperation = 'updateChatRoomAttributes' | 'removeChatRoomAttributes';
 
 export const EVENT_REASONS: readonly EventReason[] = [
@@ -16,6 +25,7 @@ export const EVENT_REASONS: readonly EventReason[] = [
   'user_deleted',
   'member_offline',
   'expired',
+  'increment',
   'room_destroyed',
 ];
 
@@ -36,7 +46,7 @@ export type PreviousValue = { value: string; owner: string } | null;
 export type Previous = Record<string, PreviousValue>;
 
 export function operationOf(reason: EventReason): EventOperation {
-  return reason === 'set' || reason === 'forced_set' ? 'updateChatRoomAttributes' : 'removeChatRoomAttributes';
+  return reason === 'set' || reason === 'forced_set' || reason === 'increment' ? 'updateChatRoomAttributes' : 'removeChatRoomAttributes';
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Errors } from './errors.js';
-import type { AutoDelete, Conditions } from './attributes.js';
+import type { AutoDelete, Conditions, Increment } from './attributes.js';
 import type { Limits } from './limits.js';
 
 /**
@@ -13,9 +13,9 @@ export function parseAutoDelete(raw: string | undefined): AutoDelete {
   throw Errors.illegalArgument(`autoDelete must be DELETE or NO_DELETE, got '${raw}'`);
 }
 
-export function setPairs(metaData: Record<string, unknown>, limits: Limits): Array<[string, unknown]> {
+export function setPairs(metaData: Record<string, unknown>, limits: Limits, field = 'metaData'): Array<[string, unknown]> {
   const pairs = Object.entries(metaData);
-  if (pairs.length === 0) throw Errors.illegalArgument('metaData must be a non-empty object');
+  if (pairs.length === 0) throw Errors.illegalArgument(`${field} must be a non-empty object`);
   if (pairs.length > limits.maxBatchSize) throw Errors.batchTooLarge(limits.maxBatchSize);
   return pairs;
 }
@@ -62,6 +62,33 @@ export function callConditions(
     if (stray !== undefined) throw Errors.illegalArgument(`ifRevision names key '${stray}', which is not in this call`);
   }
   return { ...(ifRevision !== undefined ? { ifRevision } : {}), ...(atomic !== undefined ? { atomic } : {}) };
+}
+
+/**
+ * What a set call writes: `metaData` (key -> value) or, for a counter, `increment` (key -> delta,
+ * safe integers by the schema) with optional bounds `min` / `max` (spec section 10). One or the
+ * other; bounds only with increment, and min not above max.
+ */
+export function callWrites(input: { metaData?: Record<string, unknown>; increment?: Record<string, number>; min?: number; max?: number }): {
+  values: Record<string, unknown>;
+  increment?: Increment;
+} {
+  const { metaData, increment, min, max } = input;
+  if (increment === undefined) {
+    if (metaData === undefined) throw Errors.illegalArgument('body.metaData is required');
+    if (min !== undefined || max !== undefined) throw Errors.illegalArgument('min and max go with increment');
+    return { values: metaData };
+  }
+  if (metaData !== undefined) throw Errors.illegalArgument('increment and metaData: one or the other, not both');
+  for (const [key, delta] of Object.entries(increment))
+    if (!Number.isSafeInteger(delta)) throw Errors.illegalArgument(`increment of '${key}' must be a safe integer`);
+  for (const [name, bound] of [
+    ['min', min],
+    ['max', max],
+  ] as const)
+    if (bound !== undefined && !Number.isSafeInteger(bound)) throw Errors.illegalArgument(`${name} must be a safe integer`);
+  if (min !== undefined && max !== undefined && min > max) throw Errors.illegalArgument(`min ${min} is above max ${max}`);
+  return { values: increment, increment: { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) } };
 }
 
 /** The longest `ttl` a key may be given: 30 days, in seconds (spec section 10). */

@@ -6,6 +6,8 @@ import type { LeaveRefusal } from '../domain/rooms.js';
 export interface KeyOutcomesBody {
   successKeys: string[];
   errorKeys: Record<string, string>;
+  /** An increment's new values (spec section 10). */
+  values?: Record<string, string>;
 }
 
 /** Agora's text for each refusal (spec section 5's reason table): the one place these texts are written. */
@@ -31,6 +33,11 @@ export function refusalText(key: string, r: Refusal): string {
       return `key '${key}' revision is ${r.current}, not ${r.expected}`;
     case 'atomic_aborted':
       return `key '${key}' not written: the call is atomic and another key failed`;
+    case 'not_integer':
+      return `properties value of '${key}' is not an integer`;
+    case 'out_of_bounds':
+      // An open bound (the call gave no min or no max) reads -inf / inf.
+      return `properties value of '${key}' would leave [${r.min ?? '-inf'}, ${r.max ?? 'inf'}]`;
   }
 }
 
@@ -38,7 +45,9 @@ export function refusalText(key: string, r: Refusal): string {
 export function keyOutcomesBody(outcome: KeyOutcomes): KeyOutcomesBody {
   const errorKeys = Object.create(null) as Record<string, string>;
   for (const [key, r] of Object.entries(outcome.errorKeys)) errorKeys[key] = refusalText(key, r);
-  return { successKeys: outcome.successKeys, errorKeys };
+  return outcome.values === undefined
+    ? { successKeys: outcome.successKeys, errorKeys }
+    : { successKeys: outcome.successKeys, errorKeys, values: outcome.values };
 }
 
 /** The `reason` of a user a batch removal did not remove (spec section 6). */

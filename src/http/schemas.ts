@@ -17,8 +17,23 @@ const Conditions = {
   atomic: Type.Optional(Type.Boolean({ description: 'roomkv: write every key or none' })),
 };
 
+const SafeInteger = (description: string) =>
+  Type.Integer({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, description });
+
 export const SetBody = Type.Object({
-  metaData: Type.Record(Type.String(), Type.Unknown(), { description: 'key -> value, at most maxBatchSize pairs' }),
+  metaData: Type.Optional(
+    Type.Record(Type.String(), Type.Unknown(), {
+      description: 'key -> value, at most maxBatchSize pairs; required unless increment is given',
+    }),
+  ),
+  increment: Type.Optional(
+    Type.Record(Type.String(), SafeInteger('a safe integer to add'), {
+      description:
+        'roomkv: key -> delta, in place of metaData; a missing key starts at "0", the stored value becomes the decimal sum (a counter)',
+    }),
+  ),
+  min: Type.Optional(SafeInteger('roomkv, with increment: a key whose result would be below this is not written')),
+  max: Type.Optional(SafeInteger('roomkv, with increment: a key whose result would be above this is not written')),
   autoDelete: Type.Optional(Type.String({ description: 'DELETE (default) or NO_DELETE, case-insensitive' })),
   ...Conditions,
   ttl: Type.Optional(
@@ -142,6 +157,9 @@ export function Envelope(fields: Record<string, TSchema>) {
 export const KeyOutcomes = Type.Object({
   successKeys: Type.Array(Type.String()),
   errorKeys: Type.Record(Type.String(), Type.String(), { description: 'key -> reason' }),
+  values: Type.Optional(
+    Type.Record(Type.String(), Type.String(), { description: 'roomkv, an increment: the new value of each key written' }),
+  ),
 });
 export const AttributeMap = Type.Record(Type.String(), Type.String());
 /** A get with `detail` (spec section 10). */

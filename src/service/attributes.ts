@@ -1,5 +1,5 @@
 import type { KeyOutcomes } from '../domain/attributes.js';
-import { callConditions, callTtl, deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
+import { callConditions, callTtl, callWrites, deleteKeys, getKeys, parseAutoDelete, setPairs } from '../domain/requests.js';
 import type { AttrRecord, AttributeStore } from '../store/types.js';
 import { memberOf, requireActsAs, requireAppToken, type ServiceContext } from './context.js';
 import { checkRoomId } from './room-id.js';
@@ -15,8 +15,13 @@ export interface SetInput {
   username: string;
   /** Overwrite keys other members set. */
   forced: boolean;
-  /** key -> value; a value that is not a string is a per-key error, not a refused call. */
-  metaData: Record<string, unknown>;
+  /** key -> value; a value that is not a string is a per-key error, not a refused call. One of metaData and increment. */
+  metaData?: Record<string, unknown>;
+  /** key -> a safe integer to add to the stored decimal value (a counter; spec section 10). */
+  increment?: Record<string, number>;
+  /** With increment: inclusive bounds of the result. */
+  min?: number;
+  max?: number;
   /** DELETE (default) or NO_DELETE, case-insensitive. */
   autoDelete?: string;
   /** key -> the revision it must have, 0: must not exist (spec section 10). */
@@ -53,13 +58,15 @@ export function attributeService(store: AttributeStore, counter: KeyCounter) {
       requireActsAs(ctx, input.username);
       const { app } = ctx;
       const autoDelete = parseAutoDelete(input.autoDelete);
-      const pairs = setPairs(input.metaData, app.limits);
+      const writes = callWrites(input);
+      const pairs = setPairs(writes.values, app.limits, writes.increment ? 'increment' : 'metaData');
       const callKeys = pairs.map(([k]) => k);
       const conditions = callConditions(input, callKeys);
       const ttl = callTtl(input.ttl, callKeys);
       const outcome = await store.setAttributes({
         ...(conditions ? { conditions } : {}),
         ...(ttl ? { ttl } : {}),
+        ...(writes.increment ? { increment: writes.increment } : {}),
         appId: app.appId,
         roomId: checkRoomId(input.roomId),
         user: input.username.toLowerCase(),

@@ -1,4 +1,4 @@
-import type { AutoDelete, Conditions, KeyOutcomes } from '../domain/attributes.js';
+import type { AutoDelete, Conditions, Increment, KeyOutcomes } from '../domain/attributes.js';
 import type { LeaveOutcome } from '../domain/rooms.js';
 import type { EventRouting, StoredEvent } from '../domain/events.js';
 import type { Limits } from '../domain/limits.js';
@@ -74,6 +74,8 @@ export interface SetCall {
    * domain/requests.ts callTtl). A key written without one keeps no expiry.
    */
   ttl?: Readonly<Record<string, number>>;
+  /** Present: the pairs' values are deltas (numbers) added to the stored values (spec section 10, counters). */
+  increment?: Increment;
 }
 
 /** One key as a get with `detail` answers it (spec section 10). */

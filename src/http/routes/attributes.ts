@@ -31,12 +31,15 @@ export function attributeRoutes(attributes: AttributeService): FastifyPluginAsyn
           schema: { body: SetBody },
           handler: async (req, reply) => {
             const { chatroomId, username } = req.params;
-            const { metaData, autoDelete, ifRevision, atomic, ttl } = req.body;
+            const { metaData, increment, min, max, autoDelete, ifRevision, atomic, ttl } = req.body;
             const outcome = await attributes.set(tenant(req), {
               roomId: chatroomId,
               username,
               forced,
               metaData,
+              increment,
+              min,
+              max,
               autoDelete,
               ifRevision,
               atomic,

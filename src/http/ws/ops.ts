@@ -114,12 +114,15 @@ export class WsOps {
       case 'set': {
         const { room, user, forced = false } = this.d.validator.check(ActsAsFields, m, 'message');
         const ctx = await this.admit(conn, user);
-        const { metaData, autoDelete, ifRevision, atomic, ttl } = this.d.validator.check(SetBody, bodyOf(m), 'body');
+        const { metaData, increment, min, max, autoDelete, ifRevision, atomic, ttl } = this.d.validator.check(SetBody, bodyOf(m), 'body');
         const outcome = await this.d.attributes.set(ctx, {
           roomId: room,
           username: user,
           forced,
           metaData,
+          increment,
+          min,
+          max,
           autoDelete,
           ifRevision,
           atomic,

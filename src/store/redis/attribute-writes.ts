@@ -1,4 +1,12 @@
-import { planDelete, planSet, type KeyOutcomes, type Preconditions, type Range, type StoredAttr } from '../../domain/attributes.js';
+import {
+  needsValues,
+  planDelete,
+  planSet,
+  type KeyOutcomes,
+  type Preconditions,
+  type Range,
+  type StoredAttr,
+} from '../../domain/attributes.js';
 import { Errors } from '../../domain/errors.js';
 import type { EventReason, EventRouting } from '../../domain/events.js';
 import { expiresAtOf } from '../../domain/requests.js';
@@ -25,6 +33,8 @@ export interface WriterDeps {
   usageInScript(): Promise<boolean>;
   /** Writes the app's expiry index entries of keys a set is about to give an expiry (redis-expiry.ts). */
   indexExpiry(appId: string, roomId: string, expiries: ReadonlyArray<readonly [key: string, expiresAt: number]>): Promise<void>;
+  /** The stored meta and value of each key ('' = absent), read together (what an increment plans from). */
+  readValues(appId: string, roomId: string, keys: readonly string[]): Promise<Array<readonly [meta: string, value: string]>>;
   /** Removes the room's due keys with their events (EXPIRE_ROOM); null when the room is gone. */
   sweepRoom(appId: string, roomId: string, routing: EventRouting): Promise<{ removed: string[]; count: number } | null>;
 }
@@ -33,11 +43,19 @@ export interface WriterDeps {
 const MAX_ATTEMPTS = 200;
 const MAX_ROOMS = 10_000;
 const MAX_KEYS_PER_ROOM = 512;
+/** Entries in all views together (about 150 bytes each): past it the least recently used rooms go. */
+const MAX_ENTRIES = 100_000;
+/** An increment's stored value longer than this is kept in a view as 'x' (not an integer either). */
+const MAX_VALUE_KEPT = 40;
 
-/** What this instance last saw of a room: the key count and B:meta entries ('' = absent). */
+/**
+ * What this instance last saw of a room: the key count, B:meta entries ('' = absent), and the
+ * values of keys an increment read or wrote (only while their meta is the one they came with).
+ */
 interface RoomView {
   count: number | null;
   metas: Map<string, string>;
+  values: Map<string, string>;
 }
 
 /**
@@ -45,10 +63,12 @@ interface RoomView {
  * expiresAt '' for none; entries written before have three or four parts). A key past its time
  * is never planned on: the script sends the call to sweep its room first (status 4).
  */
-function storedOf(meta: string | undefined): StoredAttr | undefined {
+function storedOf(meta: string | undefined, value?: string): StoredAttr | undefined {
   if (meta === undefined || meta === '') return undefined;
   const [owner = '', , bytes, revision] = meta.split('|'); // split gives the first part always
-  return { owner, bytes: Number(bytes), revision: Number(revision ?? 0) };
+  const stored: StoredAttr = { owner, bytes: Number(bytes), revision: Number(revision ?? 0) };
+  if (value !== undefined) stored.value = value;
+  return stored;
 }
 
 const inRange = (n: number, r: Range) => (r.min === null || n >= r.min) && (r.max === null || n <= r.max);
@@ -70,6 +90,10 @@ const bound = (n: number | null | undefined): string | number => (n === null || 
  */
 export class AttributeWrites {
   private readonly views = new Map<string, RoomView>();
+  /** Entries in all views (metas and values), bounded by MAX_ENTRIES. */
+  private entries = 0;
+  /** Each room's increments on this instance, one after another: a hot counter never meets itself here. */
+  private readonly counters = new Map<string, Promise<unknown>>();
   private readonly usage = new Map<string, number>();
   /** Calls applied, and the plans made again because the room had moved (bench/hot-key.ts reads these). */
   readonly stats = { calls: 0, replans: 0 };
@@ -79,9 +103,26 @@ export class AttributeWrites {
   constructor(private readonly d: WriterDeps) {}
 
   async set(call: SetCall): Promise<KeyOutcomes> {
+    if (!needsValues(call)) return this.setFrom(call);
+    // Increments of a room go one at a time on this instance; only other instances' writes make one plan again.
+    const id = `${call.appId}\u0000${call.roomId}`;
+    const run = (this.counters.get(id) ?? Promise.resolve()).then(
+      () => this.setFrom(call),
+      () => this.setFrom(call),
+    );
+    const tail = run.catch(() => undefined);
+    this.counters.set(id, tail);
+    void tail.then(() => {
+      if (this.counters.get(id) === tail) this.counters.delete(id);
+    });
+    return run;
+  }
+
+  private async setFrom(call: SetCall): Promise<KeyOutcomes> {
     const inScript = this.inScript ?? (this.inScript = await this.d.usageInScript());
-    const reason: EventReason = call.forced ? 'forced_set' : 'set';
+    const reason: EventReason = call.increment ? 'increment' : call.forced ? 'forced_set' : 'set';
     const auto = call.autoDelete === 'DELETE' ? '1' : '0';
+    const counting = needsValues(call);
     // Each key's expiry is fixed when the call comes, whatever its tries; indexed before the first.
     const expiryOf = new Map<string, number>();
     if (call.ttl !== undefined) {
@@ -92,14 +133,15 @@ export class AttributeWrites {
       }
       await this.d.indexExpiry(call.appId, call.roomId, [...expiryOf]);
     }
-    const outcome = await this.untilApplied(call, call.user, true, inScript, (view) => {
+    const planFrom = (view: RoomView): Step => {
       const plan = planSet({
         ...call.conditions,
+        ...(call.increment ? { increment: call.increment } : {}),
         user: call.user,
         forced: call.forced,
         pairs: call.pairs,
         limits: call.limits,
-        lookup: (key) => storedOf(view.metas.get(key)),
+        lookup: counting ? (key) => storedOf(view.metas.get(key), view.values.get(key)) : (key) => storedOf(view.metas.get(key)),
         // Unknown to this instance: planned as empty, and the script's check says if it was not.
         roomCount: view.count ?? 0,
         appBytes: () => this.usage.get(call.appId) ?? 0,
@@ -114,9 +156,24 @@ export class AttributeWrites {
         reason,
         tail,
         run: (args) => this.d.applySet(...args),
-        written: (seq) => plan.writes.map((w) => [w.key, `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`] as const),
+        written: (seq) =>
+          plan.writes.map(
+            (w) => [w.key, `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`, counting ? w.value : undefined] as const,
+          ),
       };
-    });
+    };
+    const outcome = await this.untilApplied(
+      call,
+      call.user,
+      true,
+      inScript,
+      counting
+        ? async (view) => {
+            await this.readValues(call.appId, call.roomId, view, call.pairs);
+            return planFrom(view);
+          }
+        : planFrom,
+    );
     if (expiryOf.size > 0) {
       // Applied after its time (a slow call): a sweep may have dropped the entry before the key was there.
       const late = outcome.successKeys.flatMap((key) => {
@@ -153,7 +210,22 @@ export class AttributeWrites {
 
   /** Forgets what this instance saw of a room (it was destroyed or restored). */
   forget(appId: string, roomId: string): void {
-    this.views.delete(`${appId}\u0000${roomId}`);
+    const id = `${appId}\u0000${roomId}`;
+    const view = this.views.get(id);
+    if (view === undefined) return;
+    this.entries -= view.metas.size + view.values.size;
+    this.views.delete(id);
+  }
+
+  /** Fills the view with the stored meta and value of each key of an increment whose value it lacks. */
+  private async readValues(appId: string, roomId: string, view: RoomView, pairs: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
+    const missing = pairs.map(([key]) => key).filter((key) => !view.values.has(key) && view.metas.get(key) !== '');
+    if (missing.length === 0) return;
+    const read = await this.d.readValues(appId, roomId, missing);
+    missing.forEach((key, i) => {
+      const [meta, value] = read[i]!;
+      this.note(view, key, meta, meta === '' ? undefined : value.length <= MAX_VALUE_KEPT ? value : 'x');
+    });
   }
 
   private async untilApplied(
@@ -161,13 +233,7 @@ export class AttributeWrites {
     user: string,
     checkMember: boolean,
     inScript: boolean,
-    planFrom: (view: RoomView) => {
-      plan: { outcome: KeyOutcomes; writes: readonly unknown[]; bytesDelta: number; preconditions: Preconditions };
-      reason: EventReason;
-      tail: Array<string | number>;
-      run: (args: Array<string | number>) => Promise<Array<string | number>>;
-      written: (seq: number) => ReadonlyArray<readonly [string, string]>;
-    },
+    planFrom: (view: RoomView) => Step | Promise<Step>,
   ): Promise<KeyOutcomes> {
     const { appId, roomId } = call;
     const k = this.d.roomKeys(appId, roomId);
@@ -176,7 +242,8 @@ export class AttributeWrites {
       : [4, k.room, k.members, k.attrs, k.meta];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const view = this.view(appId, roomId);
-      const step = planFrom(view);
+      const made = planFrom(view);
+      const step = made instanceof Promise ? await made : made;
       const { plan } = step;
       const pre = plan.preconditions;
       // The metas the plan was made from, read now: another call may note its write in the view
@@ -247,7 +314,7 @@ export class AttributeWrites {
         const seq = Number(reply[1]);
         view.count = Number(reply[2]);
         if (seq !== 0) {
-          for (const [key, meta] of step.written(seq)) this.note(view, key, meta);
+          for (const [key, meta, value] of step.written(seq)) this.note(view, key, meta, value);
           if (inScript && plan.bytesDelta !== 0) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
           if (ev.endpoints.length > 0) await this.d.indexOutbox(appId, roomId, ev.endpoints);
         }
@@ -273,17 +340,44 @@ export class AttributeWrites {
     const id = `${appId}\u0000${roomId}`;
     let view = this.views.get(id);
     if (view !== undefined) this.views.delete(id);
-    else view = { count: null, metas: new Map() };
+    else view = { count: null, metas: new Map(), values: new Map() };
     this.views.set(id, view);
-    if (this.views.size > MAX_ROOMS) this.views.delete(this.views.keys().next().value as string);
+    if (this.views.size > MAX_ROOMS) {
+      const [oldApp = '', oldRoom = ''] = (this.views.keys().next().value as string).split('\u0000');
+      this.forget(oldApp, oldRoom);
+    }
     return view;
   }
 
-  private note(view: RoomView, key: string, meta: string): void {
+  /** Notes a key's meta; its value too when given, else the view no longer holds one (it went with the old meta). */
+  private note(view: RoomView, key: string, meta: string, value?: string): void {
     // Past the bound the view starts again: a view is only a guess, and a wrong guess costs a replan.
-    if (!view.metas.has(key) && view.metas.size >= MAX_KEYS_PER_ROOM) view.metas.clear();
+    if (!view.metas.has(key)) {
+      if (view.metas.size >= MAX_KEYS_PER_ROOM) {
+        this.entries -= view.metas.size + view.values.size;
+        view.metas.clear();
+        view.values.clear();
+      }
+      this.entries += 1;
+    }
     view.metas.set(key, meta);
+    if (value !== undefined) {
+      if (!view.values.has(key)) this.entries += 1;
+      view.values.set(key, value);
+    } else if (view.values.delete(key)) this.entries -= 1;
+    // Past the bound on all views, the least recently used rooms go (this one is the most recent).
+    while (this.entries > MAX_ENTRIES && this.views.size > 1)
+      this.forget(...((this.views.keys().next().value as string).split('\u0000') as [string, string]));
   }
+}
+
+/** One try of a call: its plan, the script's tail arguments, and what it writes into the view once applied. */
+interface Step {
+  plan: { outcome: KeyOutcomes; writes: readonly unknown[]; bytesDelta: number; preconditions: Preconditions };
+  reason: EventReason;
+  tail: Array<string | number>;
+  run: (args: Array<string | number>) => Promise<Array<string | number>>;
+  written: (seq: number) => ReadonlyArray<readonly [key: string, meta: string, value?: string]>;
 }
 
 /** The outcome of a promise as Promise.allSettled gives it, without the array around it. */

@@ -185,6 +185,20 @@ export class RedisStore implements Store {
       usageInScript: () => this.usageInScript(),
       indexExpiry: (appId, roomId, expiries) => this.expiry.index(appId, roomId, expiries),
       sweepRoom: (appId, roomId, routing) => this.expiry.sweepRoom(appId, roomId, routing),
+      readValues: async (appId, roomId, keys) => {
+        // One MULTI in the room's slot: each meta with the value it came with.
+        const k = this.roomKeys(appId, roomId);
+        const res = await this.r
+          .multi()
+          .hmget(k.meta, ...keys)
+          .hmget(k.attrs, ...keys)
+          .exec();
+        const [metas, values] = (res ?? []).map(([err, v]) => {
+          if (err) throw err;
+          return v as Array<string | null>;
+        });
+        return keys.map((_, i) => [metas?.[i] ?? '', values?.[i] ?? ''] as const);
+      },
     });
     this.expiry = new RedisExpiry({
       client,

@@ -412,12 +412,14 @@ export class SqliteStore implements Store {
         const now = this.now();
         // Due keys go first, with their events: the plan sees them absent (ExpiryStore).
         if (now >= this.nextDue) this.expireRoom(appId, roomId, call.routing, now);
+        const byKey = call.increment === undefined ? this.q.attrMeta : this.q.attrMetaValue;
         const plan = planSet({
           ...call.conditions,
+          ...(call.increment ? { increment: call.increment } : {}),
           user: call.user,
           forced: call.forced,
           pairs: call.pairs,
-          lookup: (key) => this.q.attrMeta.get(appId, roomId, key) as StoredAttr | undefined,
+          lookup: (key) => byKey.get(appId, roomId, key) as StoredAttr | undefined,
           roomCount: () => (this.q.attrCount.get(appId, roomId) as { n: number }).n,
           appBytes: () => this.appBytes(appId),
           limits: call.limits,
@@ -440,7 +442,8 @@ export class SqliteStore implements Store {
         if (plan.writes.length > 0) {
           const attributes = Object.create(null) as Record<string, string>;
           for (const w of plan.writes) attributes[w.key] = w.value;
-          this.emit(appId, roomId, call.routing, { reason: call.forced ? 'forced_set' : 'set', from: call.user, attributes, previous });
+          const reason = call.increment ? 'increment' : call.forced ? 'forced_set' : 'set';
+          this.emit(appId, roomId, call.routing, { reason, from: call.user, attributes, previous });
         }
         return plan.outcome;
       },

@@ -32,6 +32,8 @@ export function prepare(db: Db) {
 
     attrCount: s('SELECT count(*) AS n FROM attrs WHERE app = ? AND room = ?'),
     attrMeta: s('SELECT owner, bytes, revision FROM attrs WHERE app = ? AND room = ? AND key = ?'),
+    /** What an increment plans from: the stored value too. */
+    attrMetaValue: s('SELECT owner, bytes, revision, value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     attrValue: s('SELECT value FROM attrs WHERE app = ? AND room = ? AND key = ?'),
     attrDetails: s('SELECT key, value, owner, auto_delete, revision, expires_at FROM attrs WHERE app = ? AND room = ?'),
     attrDetail: s('SELECT key, value, owner, auto_delete, revision, expires_at FROM attrs WHERE app = ? AND room = ? AND key = ?'),

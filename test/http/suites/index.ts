@@ -1,6 +1,7 @@
 import type { Target } from '../../support/server.js';
 import { attributesSuite } from './attributes.js';
 import { conditionsSuite } from './conditions.js';
+import { countersSuite } from './counters.js';
 import { historySuite } from './history.js';
 import { expirySuite } from './expiry.js';
 import { previousValuesSuite } from './previous-values.js';
@@ -27,6 +28,7 @@ import { streamRightsSuite } from './stream-rights.js';
 export function allHttpSuites(target: Target): void {
   attributesSuite(target);
   conditionsSuite(target);
+  countersSuite(target);
   historySuite(target);
   expirySuite(target);
   previousValuesSuite(target);

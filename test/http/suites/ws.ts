@@ -1,4 +1,5 @@
 import type { Target } from '../../support/server.js';
+import { wsCountersSuite } from './ws-counters.js';
 import { wsExpirySuite } from './ws-expiry.js';
 import { wsLimitsSuite } from './ws-limits.js';
 import { wsOpsSuite } from './ws-ops.js';
@@ -10,4 +11,5 @@ export function allWsSuites(target: Target): void {
   wsSubscriptionsSuite(target);
   wsLimitsSuite(target);
   wsExpirySuite(target);
+  wsCountersSuite(target);
 }
