@@ -7,7 +7,7 @@ import type { AutoDelete } from '../../src/domain/attributes.js';
 import { appToken, makeApp, tempDir, userToken, writeAppsFile, type TestApp } from '../support/apps.js';
 import { call } from '../support/client.js';
 import { redisEnv, spawnServer, startTarget, type ChildServer } from '../support/server.js';
-import type { Attr, AttrRequest, ObservedCall } from './model.js';
+import type { Attr, AttrRequest, Held, ObservedCall, RoomState } from './model.js';
 
 export const STORES = ['sqlite', 'redis', 'redis-cluster'] as const;
 export type StoreKind = (typeof STORES)[number];
@@ -150,8 +150,42 @@ export async function readRecords(url: string, app: TestApp, room: string): Prom
 
 export function requestPath(room: string, req: AttrRequest): { method: string; path: string; body: unknown } {
   const path = `/metadata/chatroom/${room}/user/${req.user}${req.forced ? '/forced' : ''}`;
-  if (req.op === 'set') return { method: 'PUT', path, body: { metaData: Object.fromEntries(req.pairs), autoDelete: req.autoDelete } };
-  return { method: 'DELETE', path, body: { keys: req.keys } };
+  const conditions = {
+    ...(req.ifRevision !== undefined ? { ifRevision: req.ifRevision } : {}),
+    ...(req.atomic !== undefined ? { atomic: req.atomic } : {}),
+  };
+  if (req.op === 'set')
+    return { method: 'PUT', path, body: { metaData: Object.fromEntries(req.pairs), autoDelete: req.autoDelete, ...conditions } };
+  if (req.op === 'increment') {
+    const bounds = { ...(req.min !== undefined ? { min: req.min } : {}), ...(req.max !== undefined ? { max: req.max } : {}) };
+    return {
+      method: 'PUT',
+      path,
+      body: { increment: Object.fromEntries(req.deltas), ...bounds, autoDelete: req.autoDelete, ...conditions },
+    };
+  }
+  return { method: 'DELETE', path, body: { keys: req.keys, ...conditions } };
+}
+
+/**
+ * A room as the model sees it: every attribute with its revision (get with `detail`, app token) and
+ * the seq of its latest event (the history route). Read while no call is in flight.
+ */
+export async function readRoom(url: string, app: TestApp, room: string): Promise<RoomState> {
+  const detail = (await adminOk(url, app, 'POST', `/metadata/chatroom/${room}`, { detail: true })) as Record<string, Held>;
+  const attrs = new Map(
+    Object.entries(detail).map(([k, d]) => [k, { value: d.value, owner: d.owner, autoDelete: d.autoDelete, revision: d.revision }]),
+  );
+  let seq = 0;
+  for (;;) {
+    const page = (await adminOk(url, app, 'GET', `/metadata/chatroom/${room}/history?since=${seq}&limit=1000`)) as {
+      events: Array<{ seq: number }>;
+      next: number | null;
+    };
+    for (const e of page.events) seq = Math.max(seq, e.seq);
+    if (page.next === null || page.events.length === 0) return { attrs, seq };
+    seq = page.next;
+  }
 }
 
 /** The token a call is made with: the member's own 007 user token, or the app token. */
@@ -168,5 +202,8 @@ export async function observe(url: string, app: TestApp, room: string, req: Attr
   assert.equal(res.status, 200, `${method} ${path} ${JSON.stringify(body)}: ${res.text}`);
   const data = res.body?.data;
   assert.ok(Array.isArray(data?.successKeys) && typeof data?.errorKeys === 'object', `${method} ${path}: ${res.text}`);
-  return { request: req, startedAt, endedAt, outcome: { successKeys: data.successKeys, errorKeys: data.errorKeys } };
+  // values: an increment's new values (spec section 10); no other call answers them.
+  if (req.op !== 'increment') assert.equal(data.values, undefined, `${method} ${path}: values in ${res.text}`);
+  const values = data.values === undefined ? {} : { values: data.values as Record<string, string> };
+  return { request: req, startedAt, endedAt, outcome: { successKeys: data.successKeys, errorKeys: data.errorKeys, ...values } };
 }

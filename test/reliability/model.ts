@@ -2,7 +2,7 @@
 // looks for a serial order of observed concurrent calls explaining both their answers and the final
 // state (linearizability of one room, checked by a small memoized backtracking search).
 import { isDeepStrictEqual } from 'node:util';
-import { pairBytes, planDelete, planSet, type AutoDelete } from '../../src/domain/attributes.js';
+import { pairBytes, planDelete, planSet, type AutoDelete, type Conditions } from '../../src/domain/attributes.js';
 import { keyOutcomesBody, type KeyOutcomesBody as KeyOutcomes } from '../../src/http/key-reasons.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 
@@ -12,12 +12,23 @@ export interface Attr {
   autoDelete: AutoDelete;
 }
 
-/** key -> attribute; what GET .../chatrooms/{id}/attributes reports. */
-export type RoomState = ReadonlyMap<string, Attr>;
+/** A stored attribute as get with `detail` reports it: its revision is the seq of the event that last wrote it. */
+export interface Held extends Attr {
+  revision: number;
+}
 
+/** A room as the model sees it: its attributes and the seq of its latest event (one per call that wrote a key). */
+export interface RoomState {
+  attrs: ReadonlyMap<string, Held>;
+  seq: number;
+}
+
+type Common = { forced: boolean; user: string } & Conditions;
 export type AttrRequest =
-  | { op: 'set'; forced: boolean; user: string; autoDelete: AutoDelete; pairs: Array<[string, string]> }
-  | { op: 'delete'; forced: boolean; user: string; keys: string[] };
+  | (Common & { op: 'set'; autoDelete: AutoDelete; pairs: Array<[string, string]> })
+  /** A counter call: set with `increment` (spec section 10), `min` / `max` optional bounds. */
+  | (Common & { op: 'increment'; autoDelete: AutoDelete; deltas: Array<[string, number]>; min?: number; max?: number })
+  | (Common & { op: 'delete'; keys: string[] });
 
 /** One call as a client saw it: its request, its real-time interval and the answer it got. */
 export interface ObservedCall {
@@ -30,46 +41,76 @@ export interface ObservedCall {
   outcome: KeyOutcomes | null;
 }
 
-/** Applies one call to a room state with the domain's rules; the state given is not changed. */
-export function applyCall(
-  state: RoomState,
-  req: AttrRequest,
-  limits: Limits = DEFAULT_LIMITS,
-): { state: Map<string, Attr>; outcome: KeyOutcomes } {
-  const next = new Map(state);
-  const lookup = (key: string) => {
-    const a = state.get(key);
-    return a === undefined ? undefined : { owner: a.owner, bytes: pairBytes(key, a.value) };
+function conditionsOf(req: AttrRequest): Conditions {
+  return {
+    ...(req.ifRevision !== undefined ? { ifRevision: req.ifRevision } : {}),
+    ...(req.atomic !== undefined ? { atomic: req.atomic } : {}),
   };
-  if (req.op === 'set') {
-    let appBytes = 0;
-    for (const [k, a] of state) appBytes += pairBytes(k, a.value);
-    const plan = planSet({ user: req.user, forced: req.forced, pairs: req.pairs, lookup, roomCount: state.size, appBytes, limits });
-    for (const w of plan.writes) next.set(w.key, { value: w.value, owner: req.user, autoDelete: req.autoDelete });
-    return { state: next, outcome: keyOutcomesBody(plan.outcome) };
-  }
-  const plan = planDelete({ user: req.user, forced: req.forced, keys: req.keys, lookup });
-  for (const r of plan.removals) next.delete(r.key);
-  return { state: next, outcome: keyOutcomesBody(plan.outcome) };
 }
 
-/** successKeys in request order, as the API answers them; errorKeys as a map. */
+/** Applies one call to a room state with the domain's rules; the state given is not changed. */
+export function applyCall(state: RoomState, req: AttrRequest, limits: Limits = DEFAULT_LIMITS): { state: RoomState; outcome: KeyOutcomes } {
+  const next = new Map(state.attrs);
+  const lookup = (key: string) => {
+    const a = state.attrs.get(key);
+    return a === undefined ? undefined : { owner: a.owner, bytes: pairBytes(key, a.value), revision: a.revision, value: a.value };
+  };
+  // Every call that writes at least one key is one event, and its seq is the revision of what it wrote.
+  const seq = state.seq + 1;
+  if (req.op === 'set' || req.op === 'increment') {
+    let appBytes = 0;
+    for (const [k, a] of state.attrs) appBytes += pairBytes(k, a.value);
+    const plan = planSet({
+      user: req.user,
+      forced: req.forced,
+      pairs: req.op === 'set' ? req.pairs : req.deltas,
+      lookup,
+      roomCount: state.attrs.size,
+      appBytes,
+      limits,
+      ...conditionsOf(req),
+      ...(req.op === 'increment'
+        ? { increment: { ...(req.min !== undefined ? { min: req.min } : {}), ...(req.max !== undefined ? { max: req.max } : {}) } }
+        : {}),
+    });
+    for (const w of plan.writes) next.set(w.key, { value: w.value, owner: req.user, autoDelete: req.autoDelete, revision: seq });
+    return { state: { attrs: next, seq: plan.writes.length > 0 ? seq : state.seq }, outcome: keyOutcomesBody(plan.outcome) };
+  }
+  const plan = planDelete({ user: req.user, forced: req.forced, keys: req.keys, lookup, ...conditionsOf(req) });
+  for (const r of plan.removals) next.delete(r.key);
+  return { state: { attrs: next, seq: plan.removals.length > 0 ? seq : state.seq }, outcome: keyOutcomesBody(plan.outcome) };
+}
+
+/**
+ * successKeys in request order, as the API answers them; errorKeys as a map; an increment's values
+ * as a map (an increment that wrote nothing may answer `{}` or leave them out).
+ */
 export function sameOutcome(a: KeyOutcomes, b: KeyOutcomes): boolean {
-  return isDeepStrictEqual(a.successKeys, b.successKeys) && isDeepStrictEqual({ ...a.errorKeys }, { ...b.errorKeys });
+  return (
+    isDeepStrictEqual(a.successKeys, b.successKeys) &&
+    isDeepStrictEqual({ ...a.errorKeys }, { ...b.errorKeys }) &&
+    isDeepStrictEqual({ ...a.values }, { ...b.values })
+  );
 }
 
 function stateKey(state: RoomState): string {
-  return [...state.keys()]
+  const attrs = [...state.attrs.keys()]
     .sort()
     .map((k) => {
-      const a = state.get(k)!;
-      return `${k}\u0000${a.value}\u0000${a.owner}\u0000${a.autoDelete}`;
+      const a = state.attrs.get(k)!;
+      return `${k}\u0000${a.value}\u0000${a.owner}\u0000${a.autoDelete}\u0000${a.revision}`;
     })
     .join('\u0001');
+  return `${state.seq}\u0002${attrs}`;
 }
 
 export function sameState(a: RoomState, b: RoomState): boolean {
   return stateKey(a) === stateKey(b);
+}
+
+/** The attributes without their revisions, as GET .../chatrooms/{id}/attributes reports them. */
+export function plainAttrs(state: RoomState): Map<string, Attr> {
+  return new Map([...state.attrs].map(([k, a]) => [k, { value: a.value, owner: a.owner, autoDelete: a.autoDelete }]));
 }
 
 export type Explanation =
@@ -79,8 +120,9 @@ const MAX_CALLS = 30;
 
 /**
  * Searches a serial order of `calls`, starting from `initial`, in which every answered call gets
- * exactly the outcome it answered and the room ends as `final`. A call that finished before another
- * started comes first. Calls that got no answer may be applied at any point or not at all.
+ * exactly the outcome it answered and the room ends as `final` (values, owners, flags, revisions and
+ * its seq). A call that finished before another started comes first. Calls that got no answer may be
+ * applied at any point or not at all.
  */
 export function explain(
   initial: RoomState,
@@ -129,18 +171,22 @@ export function explain(
   return { ok: false, reason: `no serial order of the ${n} calls explains their answers and the final state`, visited };
 }
 
+function describeRequest(r: AttrRequest): string {
+  const cond = `${r.ifRevision !== undefined ? ` ifRevision ${JSON.stringify(r.ifRevision)}` : ''}${r.atomic ? ' atomic' : ''}`;
+  const forced = r.forced ? 'forced ' : '';
+  if (r.op === 'set') return `${forced}set by ${r.user} (${r.autoDelete}) ${JSON.stringify(Object.fromEntries(r.pairs))}${cond}`;
+  if (r.op === 'delete') return `${forced}delete by ${r.user} ${JSON.stringify(r.keys)}${cond}`;
+  const bounds = r.min !== undefined || r.max !== undefined ? ` in [${r.min ?? '-inf'}, ${r.max ?? 'inf'}]` : '';
+  return `${forced}increment by ${r.user} (${r.autoDelete}) ${JSON.stringify(Object.fromEntries(r.deltas))}${bounds}${cond}`;
+}
+
 /** A readable account of a round, for assertion messages. */
 export function describeRound(initial: RoomState, calls: readonly ObservedCall[], final: RoomState): string {
-  const show = (s: RoomState) => JSON.stringify(Object.fromEntries([...s].sort(([a], [b]) => (a < b ? -1 : 1))));
+  const show = (s: RoomState) => `seq ${s.seq} ${JSON.stringify(Object.fromEntries([...s.attrs].sort(([a], [b]) => (a < b ? -1 : 1))))}`;
   const t0 = Math.min(...calls.map((c) => c.startedAt));
   const lines = calls.map((c, i) => {
-    const r = c.request;
-    const what =
-      r.op === 'set'
-        ? `${r.forced ? 'forced set' : 'set'} by ${r.user} (${r.autoDelete}) ${JSON.stringify(Object.fromEntries(r.pairs))}`
-        : `${r.forced ? 'forced delete' : 'delete'} by ${r.user} ${JSON.stringify(r.keys)}`;
     const when = `[${(c.startedAt - t0).toFixed(1)}, ${Number.isFinite(c.endedAt) ? (c.endedAt - t0).toFixed(1) : 'no answer'}] ms`;
-    return `  #${i} ${when} ${what} -> ${c.outcome === null ? 'no answer' : JSON.stringify(c.outcome)}`;
+    return `  #${i} ${when} ${describeRequest(c.request)} -> ${c.outcome === null ? 'no answer' : JSON.stringify(c.outcome)}`;
   });
   return [`initial: ${show(initial)}`, ...lines, `final:   ${show(final)}`].join('\n');
 }

@@ -1,19 +1,18 @@
 // Concurrent calls on one room, through one instance (SQLite) or two roomkv processes on one Redis
 // or Redis Cluster, each call through a random instance. Every round is checked with the serial
 // model: some order of the calls, respecting their real-time order, must explain every answer and
-// the final state (values, owners and autoDelete flags).
+// the final state (values, owners, autoDelete flags, revisions and the room's seq). The counter and
+// condition rounds are in races-counters.ts and races-conditions.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { userToken, type TestApp } from '../support/apps.js';
+import { userToken } from '../support/apps.js';
 import { at } from '../support/at.js';
 import {
-  adminOk,
   createRoom,
   createUsers,
   Dice,
-  observe,
   raceApp,
-  readRecords,
+  readRoom,
   startInstances,
   STORES,
   storeEnv,
@@ -21,58 +20,13 @@ import {
   type Instances,
   type StoreKind,
 } from './harness.js';
-import { describeRound, explain, type Attr, type AttrRequest, type ObservedCall } from './model.js';
+import { mixedCall, seedAttrs } from './race-calls.js';
+import { assertExplained, assertPrefilled, fire, notYours, POOL, prefill, type RaceContext, type Tally } from './race-support.js';
+import { conditionRaces } from './races-conditions.js';
+import { counterRaces } from './races-counters.js';
+import { plainAttrs, type Attr, type AttrRequest } from './model.js';
 
-const POOL = Array.from({ length: 12 }, (_, i) => `u${String(i).padStart(2, '0')}`);
 const ROOM_LIMIT = 100;
-const notYours = (k: string) => `key '${k}' is not part of you`;
-
-interface Tally {
-  rounds: number;
-  calls: number;
-}
-
-/** Writes `entries` serially through the app token (each key new, so plain sets); the room's starting state. */
-async function prefill(url: string, app: TestApp, room: string, entries: Array<[string, Attr]>): Promise<void> {
-  const groups = new Map<string, Array<[string, string]>>();
-  for (const [key, a] of entries) {
-    const g = `${a.owner}|${a.autoDelete}`;
-    if (!groups.has(g)) groups.set(g, []);
-    groups.get(g)!.push([key, a.value]);
-  }
-  for (const [g, pairs] of groups) {
-    const [owner, autoDelete] = g.split('|');
-    for (let i = 0; i < pairs.length; i += 10) {
-      const batch = pairs.slice(i, i + 10);
-      const data = await adminOk(url, app, 'PUT', `/metadata/chatroom/${room}/user/${owner}`, {
-        metaData: Object.fromEntries(batch),
-        autoDelete,
-      });
-      assert.deepEqual(
-        data.successKeys,
-        batch.map(([k]) => k),
-        `prefill: ${JSON.stringify(data)}`,
-      );
-    }
-  }
-}
-
-/** Fires every call at once, each through a random instance; returns what each answered. */
-function fire(
-  inst: Instances,
-  app: TestApp,
-  room: string,
-  dice: Dice,
-  calls: Array<{ req: AttrRequest; token: string }>,
-): Promise<ObservedCall[]> {
-  const routes = calls.map(() => dice.pick(inst.urls));
-  return Promise.all(calls.map((c, i) => observe(routes[i]!, app, room, c.req, c.token)));
-}
-
-function assertExplained(initial: Map<string, Attr>, observed: ObservedCall[], final: Map<string, Attr>, what: string): void {
-  const result = explain(initial, observed, final);
-  assert.ok(result.ok, `${what}: ${result.ok ? '' : result.reason}\n${describeRound(initial, observed, final)}`);
-}
 
 export function raceSuite(rounds: number, seed: number): void {
   for (const kind of STORES) storeRaces(kind, rounds, seed);
@@ -99,40 +53,24 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
       console.log(`reliability: ${kind} race rounds=${tally.rounds} calls=${tally.calls}`);
     });
     const anyUrl = () => dice.pick(inst.urls);
+    const ctx: RaceContext = { app, dice, seed, rounds, tally, inst: () => inst, anyUrl };
 
-    it(`mixed set, forced set, delete and forced delete: ${rounds} rounds, each explained by a serial order`, async () => {
+    it(`mixed set, increment, delete (forced or not, some conditional or atomic): ${rounds} rounds, each explained by a serial order`, async () => {
       for (let round = 0; round < rounds; round++) {
         const members = dice.shuffle(POOL).slice(0, dice.int(3, 4));
         const room = await createRoom(anyUrl(), app, at(members, 0), members.slice(1));
         const keys = ['k0', 'k1', 'k2'].slice(0, dice.int(2, 3));
-        const seeded: Array<[string, Attr]> = keys
-          .filter(() => dice.chance(0.6))
-          .map((k) => [k, { value: `init.${k}`, owner: dice.pick(members), autoDelete: dice.autoDelete() }]);
+        const seeded = seedAttrs(dice, { members, keys });
         await prefill(anyUrl(), app, room, seeded);
-        const initial = await readRecords(anyUrl(), app, room);
-        assert.deepEqual(initial, new Map(seeded));
+        const initial = await readRoom(anyUrl(), app, room);
+        assertPrefilled(initial, seeded);
 
         const calls = Array.from({ length: dice.int(8, 12) }, (_, i) => {
-          const roll = dice.float();
-          const subset = dice.shuffle(keys).slice(0, dice.int(1, keys.length));
-          let user = dice.pick(members);
-          let asApp = dice.chance(0.2);
-          let req: AttrRequest;
-          if (roll < 0.55) {
-            req = { op: 'set', forced: roll >= 0.3, user, autoDelete: dice.autoDelete(), pairs: subset.map((k) => [k, `r${round}.c${i}`]) };
-          } else {
-            const forced = roll >= 0.8;
-            // The official server SDK force-deletes as the pseudo-user `admin`, with an app token.
-            if (forced && dice.chance(0.35)) {
-              user = 'admin';
-              asApp = true;
-            }
-            req = { op: 'delete', forced, user, keys: subset };
-          }
-          return { req, token: tokenFor(app, user, asApp) };
+          const { req, asApp } = mixedCall(dice, { round, members, keys, initial }, i);
+          return { req, token: tokenFor(app, req.user, asApp) };
         });
         const observed = await fire(inst, app, room, dice, calls);
-        const final = await readRecords(anyUrl(), app, room);
+        const final = await readRoom(anyUrl(), app, room);
         assertExplained(initial, observed, final, `round ${round} (seed ${seed})`);
         tally.rounds += 1;
         tally.calls += observed.length;
@@ -142,6 +80,7 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
     it(`12 members setting the same new key at once: exactly one owner, ${rounds} rounds`, async () => {
       for (let round = 0; round < rounds; round++) {
         const room = await createRoom(anyUrl(), app, at(POOL, 0), POOL.slice(1));
+        const initial = await readRoom(anyUrl(), app, room);
         const calls = POOL.map((user) => ({
           req: { op: 'set', forced: false, user, autoDelete: dice.autoDelete(), pairs: [['seat', `r${round}.${user}`]] } as AttrRequest,
           token: userToken(app, user),
@@ -153,9 +92,9 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
           if (c !== winners[0]) assert.deepEqual(c.outcome, { successKeys: [], errorKeys: { seat: notYours('seat') } });
         }
         const w = at(winners, 0).request as Extract<AttrRequest, { op: 'set' }>;
-        const final = await readRecords(anyUrl(), app, room);
-        assert.deepEqual(final, new Map([['seat', { value: `r${round}.${w.user}`, owner: w.user, autoDelete: w.autoDelete }]]));
-        assertExplained(new Map(), observed, final, `round ${round} (seed ${seed})`);
+        const final = await readRoom(anyUrl(), app, room);
+        assert.deepEqual(plainAttrs(final), new Map([['seat', { value: `r${round}.${w.user}`, owner: w.user, autoDelete: w.autoDelete }]]));
+        assertExplained(initial, observed, final, `round ${round} (seed ${seed})`);
         tally.rounds += 1;
         tally.calls += observed.length;
       }
@@ -171,8 +110,8 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
           { value: `init.${j}`, owner: at(POOL, 0), autoDelete: 'NO_DELETE' },
         ]);
         await prefill(anyUrl(), app, room, seeded);
-        const initial = await readRecords(anyUrl(), app, room);
-        assert.equal(initial.size, held);
+        const initial = await readRoom(anyUrl(), app, room);
+        assert.equal(initial.attrs.size, held);
         let fresh = 0;
         const calls = POOL.map((user, i) => {
           const pairs: Array<[string, string]> = Array.from({ length: dice.int(1, 4) }, (_, j) => [`n${i}_${j}`, `r${round}.${user}.${j}`]);
@@ -186,8 +125,8 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
           };
         });
         const observed = await fire(inst, app, room, dice, calls);
-        const final = await readRecords(anyUrl(), app, room);
-        assert.equal(final.size, Math.min(ROOM_LIMIT, held + fresh), `round ${round} (seed ${seed}): ${held} held + ${fresh} new`);
+        const final = await readRoom(anyUrl(), app, room);
+        assert.equal(final.attrs.size, Math.min(ROOM_LIMIT, held + fresh), `round ${round} (seed ${seed}): ${held} held + ${fresh} new`);
         for (const c of observed) {
           for (const [k, reason] of Object.entries(c.outcome!.errorKeys)) {
             assert.equal(reason, k.startsWith('f') ? notYours(k) : ROOM_FULL);
@@ -198,77 +137,8 @@ function storeRaces(kind: StoreKind, rounds: number, seed: number): void {
         tally.calls += observed.length;
       }
     });
-  });
-}
 
-/** The checker itself must be able to say no. */
-export function modelSelfTest(): void {
-  describe('the serial model rejects what no serial order explains', () => {
-    const set = (user: string, value: string, forced = false): AttrRequest => ({
-      op: 'set',
-      forced,
-      user,
-      autoDelete: 'DELETE',
-      pairs: [['k', value]],
-    });
-    const at = (
-      req: AttrRequest,
-      startedAt: number,
-      endedAt: number,
-      successKeys: string[],
-      errorKeys: Record<string, string> = {},
-    ): ObservedCall => ({ request: req, startedAt, endedAt, outcome: { successKeys, errorKeys } });
-    const owned = (value: string, owner: string): Map<string, Attr> => new Map([['k', { value, owner, autoDelete: 'DELETE' }]]);
-
-    it('two users both told they won the same new key', () => {
-      const calls = [at(set('a', '1'), 0, 10, ['k']), at(set('b', '2'), 0, 10, ['k'])];
-      assert.equal(explain(new Map(), calls, owned('2', 'b')).ok, false);
-    });
-
-    it('an acknowledged write missing from the final state', () => {
-      assert.equal(explain(new Map(), [at(set('a', '1'), 0, 10, ['k'])], new Map()).ok, false);
-    });
-
-    it('an order that contradicts real time: a call that ended first cannot be applied last', () => {
-      const calls = [at(set('a', '1', true), 0, 5, ['k']), at(set('b', '2', true), 6, 10, ['k'])];
-      assert.equal(explain(new Map(), calls, owned('1', 'a')).ok, false);
-      assert.equal(explain(new Map(), calls, owned('2', 'b')).ok, true);
-      // overlapping in time, either order is fine
-      const overlapping = [at(set('a', '1', true), 0, 8, ['k']), at(set('b', '2', true), 6, 10, ['k'])];
-      assert.equal(explain(new Map(), overlapping, owned('1', 'a')).ok, true);
-    });
-
-    it('a call with no answer may or may not be applied, but not half', () => {
-      const lost: ObservedCall = {
-        request: {
-          op: 'set',
-          forced: false,
-          user: 'a',
-          autoDelete: 'NO_DELETE',
-          pairs: [
-            ['x', '1'],
-            ['y', '1'],
-          ],
-        },
-        startedAt: 0,
-        endedAt: Infinity,
-        outcome: null,
-      };
-      const both = new Map<string, Attr>([
-        ['x', { value: '1', owner: 'a', autoDelete: 'NO_DELETE' }],
-        ['y', { value: '1', owner: 'a', autoDelete: 'NO_DELETE' }],
-      ]);
-      assert.equal(explain(new Map(), [lost], new Map()).ok, true);
-      assert.equal(explain(new Map(), [lost], both).ok, true);
-      assert.equal(explain(new Map(), [lost], new Map([['x', both.get('x')!]])).ok, false);
-    });
-
-    it('a forced delete by admin followed by a set explains an empty room only if the set was refused', () => {
-      const del: AttrRequest = { op: 'delete', forced: true, user: 'admin', keys: ['k'] };
-      const initial = owned('0', 'a');
-      const calls = [at(del, 0, 10, ['k']), at(set('b', '1'), 0, 10, [], { k: notYours('k') })];
-      assert.equal(explain(initial, calls, new Map()).ok, true);
-      assert.equal(explain(initial, [at(del, 0, 10, ['k']), at(set('b', '1'), 0, 10, ['k'])], new Map()).ok, false);
-    });
+    counterRaces(ctx);
+    conditionRaces(ctx);
   });
 }

@@ -56,6 +56,8 @@ interface RoomView {
   count: number | null;
   metas: Map<string, string>;
   values: Map<string, string>;
+  /** Dropped from the views (a call that still holds it may note into it, uncounted). */
+  gone?: boolean;
 }
 
 /**
@@ -214,15 +216,21 @@ export class AttributeWrites {
     const view = this.views.get(id);
     if (view === undefined) return;
     this.entries -= view.metas.size + view.values.size;
+    view.gone = true;
     this.views.delete(id);
   }
 
-  /** Fills the view with the stored meta and value of each key of an increment whose value it lacks. */
+  /**
+   * Fills the view with the stored meta and value of every key of an increment when it lacks the
+   * value of any. All of them, not only the missing: another call on this instance may note a key
+   * (and drop its value) while the read is out, and the plan is made right after it, from values
+   * that all came with their metas (an older one than another call noted costs a replan, no more).
+   */
   private async readValues(appId: string, roomId: string, view: RoomView, pairs: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
-    const missing = pairs.map(([key]) => key).filter((key) => !view.values.has(key) && view.metas.get(key) !== '');
-    if (missing.length === 0) return;
-    const read = await this.d.readValues(appId, roomId, missing);
-    missing.forEach((key, i) => {
+    const keys = pairs.map(([key]) => key);
+    if (keys.every((key) => view.values.has(key) || view.metas.get(key) === '')) return;
+    const read = await this.d.readValues(appId, roomId, keys);
+    keys.forEach((key, i) => {
       const [meta, value] = read[i]!;
       this.note(view, key, meta, meta === '' ? undefined : value.length <= MAX_VALUE_KEPT ? value : 'x');
     });
@@ -351,22 +359,19 @@ export class AttributeWrites {
 
   /** Notes a key's meta; its value too when given, else the view no longer holds one (it went with the old meta). */
   private note(view: RoomView, key: string, meta: string, value?: string): void {
+    const before = view.metas.size + view.values.size;
     // Past the bound the view starts again: a view is only a guess, and a wrong guess costs a replan.
-    if (!view.metas.has(key)) {
-      if (view.metas.size >= MAX_KEYS_PER_ROOM) {
-        this.entries -= view.metas.size + view.values.size;
-        view.metas.clear();
-        view.values.clear();
-      }
-      this.entries += 1;
+    if (!view.metas.has(key) && view.metas.size >= MAX_KEYS_PER_ROOM) {
+      view.metas.clear();
+      view.values.clear();
     }
     view.metas.set(key, meta);
-    if (value !== undefined) {
-      if (!view.values.has(key)) this.entries += 1;
-      view.values.set(key, value);
-    } else if (view.values.delete(key)) this.entries -= 1;
-    // Past the bound on all views, the least recently used rooms go (this one is the most recent).
-    while (this.entries > MAX_ENTRIES && this.views.size > 1)
+    if (value !== undefined) view.values.set(key, value);
+    else view.values.delete(key);
+    if (view.gone === true) return;
+    this.entries += view.metas.size + view.values.size - before;
+    // Past the bound on all views, the least recently used rooms go.
+    while (this.entries > MAX_ENTRIES && this.views.size > 0)
       this.forget(...((this.views.keys().next().value as string).split('\u0000') as [string, string]));
   }
 }
