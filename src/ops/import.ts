@@ -12,9 +12,10 @@ const USER_BATCH = 200;
 const LOOKUPS = 32;
 
 export interface ImportSummary {
+  /** What was written: the file's counts less the expired attributes. */
   counts: Counts;
-  /** Attributes that carried a revision or an expiry, which this roomkv does not keep yet. */
-  extras: number;
+  /** Attributes whose time had come before the import: not restored. */
+  expired: number;
   epoch: string;
 }
 
@@ -50,6 +51,21 @@ async function conflicts(store: ImportTarget, plans: AppPlan[]): Promise<string[
 }
 
 /**
+ * Leaves out the attributes whose time has come (expiresAt at or before `now`): a restore is not a
+ * change, so a key that would be swept at once, with an `expired` event, is not written at all.
+ * Returns how many were left out.
+ */
+function dropExpired(plans: AppPlan[], now: number): number {
+  let dropped = 0;
+  for (const room of plans.flatMap((p) => p.rooms)) {
+    const live = room.attributes.filter((a) => a.expiresAt === null || a.expiresAt > now);
+    dropped += room.attributes.length - live.length;
+    room.attributes = live;
+  }
+  return dropped;
+}
+
+/**
  * Imports an export (or what --from-agora made) into the store: the whole file is read and
  * checked first, and checked against the store (refused when the store holds any of its users or
  * rooms); then users go in batches and rooms one at a time, each atomically. No change event and
@@ -59,9 +75,11 @@ async function conflicts(store: ImportTarget, plans: AppPlan[]): Promise<string[
 export async function importTransfer(
   store: ImportTarget,
   lines: AsyncIterable<string>,
-  options: ReadOptions & { log: (text: string) => void },
+  options: ReadOptions & { log: (text: string) => void; now?: () => number },
 ): Promise<ImportSummary> {
-  const { plans, counts, extras } = await readTransfer(lines, options);
+  const { plans, counts: read } = await readTransfer(lines, options);
+  const expired = dropExpired(plans, options.now?.() ?? Date.now());
+  const counts: Counts = { ...read, attributes: read.attributes - expired };
   const found = await conflicts(store, plans);
   if (found.length > 0) {
     const shown = found.slice(0, 20);
@@ -94,5 +112,5 @@ export async function importTransfer(
       'the store now holds part of the file: empty it (a new data dir, or a new ROOMKV_REDIS_PREFIX) and import again',
     ]);
   }
-  return { counts, extras, epoch: await store.renewLogEpoch() };
+  return { counts, expired, epoch: await store.renewLogEpoch() };
 }

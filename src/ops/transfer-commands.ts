@@ -84,8 +84,8 @@ export async function runImport(cmd: ImportCommand): Promise<string[]> {
     const into = cmd.into?.appKey ?? [...new Set(cmd.apps.map((a) => a.appKey))].join(', ');
     return [
       `imported ${describe(summary.counts)} from ${from} into ${cmd.into ? into : 'the apps of the file'} (store ${cmd.config.store})`,
-      ...(summary.extras > 0
-        ? [`${summary.extras} attributes carried a revision or an expiry, which this roomkv does not keep yet: dropped`]
+      ...(summary.expired > 0
+        ? [`${summary.expired} ${summary.expired === 1 ? 'attribute' : 'attributes'} had expired before the import: not restored`]
         : []),
       ...(cmd.agora !== undefined ? AGORA_CHOICES : []),
       `new log epoch ${summary.epoch}: event stream resumes from before the import get a snapshot; no change events or webhooks were sent`,

@@ -6,7 +6,7 @@ import type { AttrDump, MemberDump, RoomDump, UserDump } from '../store/types.js
  * id, each followed by its members by join time and its attributes by key), so two exports of the
  * same data are the same bytes, whichever store they came from.
  *
- *   header     {"type":"header","format":"roomkv-export","version":1,"roomkv":"0.1.0"}
+ *   header     {"type":"header","format":"roomkv-export","version":2,"roomkv":"0.1.0"}
  *   app        {"type":"app","app":"org#app","appId":"<32 hex>"}            starts an app's records
  *   user       {"type":"user","username","uuid","passwordHash","created","modified"}
  *   room       {"type":"room","id","name","description","owner","maxusers","created"}
@@ -14,11 +14,17 @@ import type { AttrDump, MemberDump, RoomDump, UserDump } from '../store/types.js
  *   attribute  {"type":"attribute","room","key","value","owner","autoDelete","revision","expiresAt"}
  *   end        {"type":"end","users","rooms","members","attributes"}         last line: a cut file is refused
  *
- * `revision` and `expiresAt` are kept for per-key revisions and expiry: null today.
+ * An attribute's `revision` is the seq of the event that last wrote it (0: before revisions), and
+ * `expiresAt` when it expires (ms since the epoch; null: never).
+ *
+ * Versions: 1 wrote null in `revision` and `expiresAt` (the stores kept neither yet); 2 fills them
+ * in. The records have the same fields, so a version 1 file imports as it always did (no expiry,
+ * revision 0); the version moved so that a roomkv that reads only version 1, and would drop the
+ * expiry, refuses a version 2 file instead of making its expiring keys permanent.
  */
 export const FORMAT = 'roomkv-export';
-/** Raised when a record changes shape; an import refuses a file of a newer version. */
-export const FORMAT_VERSION = 1;
+/** Raised when a record changes meaning; an import refuses a file of a newer version. */
+export const FORMAT_VERSION = 2;
 
 export interface Counts {
   users: number;

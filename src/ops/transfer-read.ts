@@ -36,17 +36,13 @@ export interface ReadOptions {
  * record's shape, each username, room id, key and value by the target app's rules, duplicates,
  * members that are no user, and the end record's counts (a cut file is refused).
  */
-export async function readTransfer(
-  lines: AsyncIterable<string>,
-  options: ReadOptions,
-): Promise<{ plans: AppPlan[]; counts: Counts; extras: number }> {
+export async function readTransfer(lines: AsyncIterable<string>, options: ReadOptions): Promise<{ plans: AppPlan[]; counts: Counts }> {
   const problems: string[] = [];
   const plans: AppPlan[] = [];
   const counts: Counts = { users: 0, rooms: 0, members: 0, attributes: 0 };
   let n = 0;
   let header = false;
   let ended = false;
-  let extras = 0;
   let plan: AppPlan | undefined;
   let room: RoomDump | undefined;
   let names = new Set<string>();
@@ -209,14 +205,13 @@ export async function readTransfer(
           fail(`room ${room.id}: more than ${limits.maxAttributesPerRoom} attributes, the app's maxAttributesPerRoom`);
         else if (owner !== null) {
           keys.add(rec.key);
-          if (rec.revision !== null || rec.expiresAt !== null) extras++;
           room.attributes.push({
             key: rec.key,
             value: rec.value as string,
             owner,
             autoDelete: rec.autoDelete,
-            revision: null,
-            expiresAt: null,
+            revision: rec.revision,
+            expiresAt: rec.expiresAt,
           });
           counts.attributes++;
         }
@@ -234,5 +229,5 @@ export async function readTransfer(
   if (!header) problems.push('the file is empty: not a roomkv export');
   else if (!ended) problems.push(`line ${n}: the file ends without its end record: it was cut short (an export that did not finish?)`);
   if (problems.length > 0) throw new TransferError(problems);
-  return { plans, counts, extras };
+  return { plans, counts };
 }

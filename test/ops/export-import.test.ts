@@ -60,6 +60,8 @@ interface Seen {
   rooms: string[];
   maps: Record<string, Record<string, string>>;
   records: Record<string, unknown>;
+  /** Get with detail: each key's revision and expiresAt. */
+  details: Record<string, Record<string, { revision: number; expiresAt: number | null }>>;
   members: Record<string, unknown>;
   /** A password-grant token issued before the export. */
   aliceToken: string;
@@ -86,6 +88,7 @@ async function populate(admin: Client): Promise<Seen> {
   });
   await ok(admin, 'PUT', `/metadata/chatroom/${r1}/user/carol/forced`, { metaData: { topic: 'jazz' }, autoDelete: 'NO_DELETE' });
   await ok(admin, 'PUT', `/metadata/chatroom/${r2}/user/dave`, { metaData: { empty: '' } });
+  await ok(admin, 'PUT', `/metadata/chatroom/${r2}/user/bob`, { metaData: { timer: 'on' }, ttl: { timer: 3600 }, autoDelete: 'NO_DELETE' });
   await ok(admin, 'DELETE', `/metadata/chatroom/${r2}/user/dave`, { keys: ['missing'] });
   const login = await admin
     .as(undefined)
@@ -95,10 +98,11 @@ async function populate(admin: Client): Promise<Seen> {
 }
 
 async function look(admin: Client, rooms: string[]): Promise<Omit<Seen, 'aliceToken'>> {
-  const seen: Omit<Seen, 'aliceToken'> = { rooms, maps: {}, records: {}, members: {} };
+  const seen: Omit<Seen, 'aliceToken'> = { rooms, maps: {}, records: {}, details: {}, members: {} };
   for (const r of rooms) {
     seen.maps[r] = (await ok(admin, 'POST', `/metadata/chatroom/${r}`)).data;
     seen.records[r] = (await ok(admin, 'GET', `/chatrooms/${r}/attributes`)).data;
+    seen.details[r] = (await ok(admin, 'POST', `/metadata/chatroom/${r}`, { detail: true })).data;
     seen.members[r] = (await ok(admin, 'GET', `/chatrooms/${r}/users`)).data;
   }
   return seen;
@@ -109,6 +113,8 @@ async function checkMoved(admin: Client, seen: Seen): Promise<void> {
   const now = await look(admin, seen.rooms);
   assert.deepEqual(now.maps, seen.maps);
   assert.deepEqual(now.records, seen.records);
+  assert.deepEqual(now.details, seen.details, 'each key keeps its revision and expiresAt');
+  assert.equal(typeof seen.details[at(seen.rooms, 1)]?.timer?.expiresAt, 'number');
   assert.deepEqual(now.members, seen.members);
   const r1 = at(seen.rooms, 0);
   const login = await admin
@@ -145,9 +151,9 @@ async function roundTrip(from: Target, to: Target): Promise<{ first: string; to:
   const first = join(dir(), 'first.jsonl');
   const second = join(dir(), 'second.jsonl');
   const exported = await cli(source, 'export', '--out', first);
-  assert.match(exported.stderr, /exported 4 users, 2 chatrooms, 6 members, 6 attributes/);
+  assert.match(exported.stderr, /exported 4 users, 2 chatrooms, 6 members, 7 attributes/);
   const imported = await cli(dest, 'import', '--in', first);
-  assert.match(imported.stdout, /imported 4 users, 2 chatrooms, 6 members, 6 attributes/);
+  assert.match(imported.stdout, /imported 4 users, 2 chatrooms, 6 members, 7 attributes/);
   assert.match(imported.stdout, /new log epoch [0-9a-z]+/);
   await cli(dest, 'export', '--out', second);
   assert.equal(readFileSync(second, 'utf8'), readFileSync(first, 'utf8'));
@@ -168,13 +174,18 @@ describe('export and import [sqlite -> sqlite]', () => {
     assert.deepEqual(JSON.parse(at(lines, 0)), {
       type: 'header',
       format: 'roomkv-export',
-      version: 1,
+      version: 2,
       roomkv: JSON.parse(readFileSync('package.json', 'utf8')).version,
     });
     assert.deepEqual(JSON.parse(at(lines, 1)), { type: 'app', app: `${app.org}#${app.app}`, appId: app.appId });
-    const attr = lines.map((l) => JSON.parse(l)).find((r) => r.type === 'attribute');
+    const records = lines.map((l) => JSON.parse(l));
+    const attr = records.find((r) => r.type === 'attribute');
     assert.deepEqual(Object.keys(attr), ['type', 'room', 'key', 'value', 'owner', 'autoDelete', 'revision', 'expiresAt']);
-    assert.deepEqual([attr.revision, attr.expiresAt], [null, null]);
+    assert.ok(Number.isSafeInteger(attr.revision) && attr.revision > 0, `revision ${attr.revision}`);
+    assert.equal(attr.expiresAt, null);
+    const timer = records.find((r) => r.type === 'attribute' && r.key === 'timer');
+    assert.ok(timer.expiresAt > Date.now() + 3_000_000, `timer expiresAt ${timer.expiresAt}`);
+    const room2 = timer.room as string;
 
     const file = join(dir(), 'again.jsonl');
     writeFileSync(file, first);
@@ -193,6 +204,53 @@ describe('export and import [sqlite -> sqlite]', () => {
     const after = join(dir(), 'after.jsonl');
     await cli(to, 'export', '--out', after);
     assert.equal(readFileSync(after, 'utf8'), readFileSync(before, 'utf8'));
+
+    /** The export with each record changed by `edit`, as a file. */
+    const edited = (edit: (r: Record<string, unknown>) => void): string => {
+      const f = join(dir(), 'edited.jsonl');
+      writeFileSync(
+        f,
+        records
+          .map((r) => {
+            const c = { ...r };
+            edit(c);
+            return `${JSON.stringify(c)}\n`;
+          })
+          .join(''),
+      );
+      return f;
+    };
+    // A file of format version 1 (revision and expiresAt null) still imports: no expiry, revision 0.
+    const v1 = place(sqliteTarget);
+    const fromV1 = await cli(
+      v1,
+      'import',
+      '--in',
+      edited((r) => {
+        if (r.type === 'header') r.version = 1;
+        if (r.type === 'attribute') Object.assign(r, { revision: null, expiresAt: null });
+      }),
+    );
+    assert.match(fromV1.stdout, /imported 4 users, 2 chatrooms, 6 members, 7 attributes/);
+    await withServer(v1, async (admin) => {
+      const d = (await ok(admin, 'POST', `/metadata/chatroom/${room2}`, { detail: true, keys: ['timer'] })).data;
+      assert.deepEqual([d.timer.revision, d.timer.expiresAt], [0, null]);
+    });
+    // A key whose time passed before the import is not restored, and the command says so.
+    const late = place(sqliteTarget);
+    const fromLate = await cli(
+      late,
+      'import',
+      '--in',
+      edited((r) => {
+        if (r.type === 'attribute' && r.key === 'timer') r.expiresAt = Date.now() - 1000;
+      }),
+    );
+    assert.match(fromLate.stdout, /imported 4 users, 2 chatrooms, 6 members, 6 attributes/);
+    assert.match(fromLate.stdout, /1 attribute had expired before the import: not restored/);
+    await withServer(late, async (admin) => {
+      assert.deepEqual((await ok(admin, 'POST', `/metadata/chatroom/${room2}`)).data, { empty: '' });
+    });
   });
 });
 

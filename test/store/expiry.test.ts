@@ -162,6 +162,64 @@ function runExpirySuite(name: string, shared: boolean, make: (clock: () => numbe
       if (m.indexSize) assert.equal(await m.indexSize(w.appId), 0, 'the sweep dropped the entries of keys no longer due');
     });
 
+    it("a dump carries each key's expiry and revision; a restore keeps them, and the sweep finds the restored keys", async () => {
+      const w = await world();
+      await w.set('alice', { seat: 'alice', keep: 'k' }, { seat: 5 });
+      await w.set('bob', { b: 'bob' }, { b: 10 });
+      const details = await m.store.getAttributeDetails(w.appId, w.room, undefined);
+      const dump = await m.store.dumpRoom(w.appId, w.room);
+      assert.ok(dump);
+      assert.deepEqual(
+        dump.attributes.map((a) => [a.key, a.revision, a.expiresAt]),
+        ['b', 'keep', 'seat'].map((k) => [k, details[k]?.revision, details[k]?.expiresAt]),
+      );
+      assert.equal(details.seat?.expiresAt, now + 5000);
+
+      const appId = randomBytes(16).toString('hex');
+      const users = ['alice', 'bob'].map((username) => ({
+        username,
+        uuid: randomBytes(8).toString('hex'),
+        passwordHash: 'h',
+        created: now,
+        modified: now,
+      }));
+      await m.store.restoreUsers(appId, users);
+      await m.store.restoreRoom(appId, dump);
+      assert.deepEqual(await m.store.getAttributeDetails(appId, w.room, undefined), details);
+      assert.deepEqual(await m.store.dumpRoom(appId, w.room), dump);
+      assert.deepEqual(await m.store.integrityCheck({ appId }), []);
+      // A write after the restore gets a revision above every restored one (a held ifRevision never matches again).
+      const top = Math.max(...Object.values(details).map((d) => d.revision));
+      await m.store.setAttributes({
+        appId,
+        roomId: w.room,
+        user: 'alice',
+        forced: false,
+        autoDelete: 'DELETE',
+        pairs: [['keep', 'k2']],
+        limits: DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
+      });
+      assert.ok((await m.store.getAttributeDetails(appId, w.room, ['keep'])).keep!.revision > top);
+
+      now += 5000;
+      const due = await m.store.dumpRoom(w.appId, w.room);
+      assert.deepEqual(
+        due?.attributes.map((a) => a.key),
+        ['b', 'keep'],
+        'a dump leaves out a key whose time has come, as every read does',
+      );
+      const seq = (await m.store.readEvents(appId, w.room, 0, 1)).lastSeq;
+      assert.equal(await m.store.expireDue(appId, NO_WEBHOOKS), 1, 'the sweep finds the restored key');
+      const evs = (await m.store.readEvents(appId, w.room, seq, 10)).events.map((e) => JSON.parse(e.body) as Ev);
+      assert.deepEqual(
+        evs.map((e) => [e.reason, e.from, e.attributes]),
+        [['expired', 'alice', ['seat']]],
+      );
+      assert.deepEqual({ ...(await m.store.getAttributes(appId, w.room, undefined)) }, { keep: 'k2', b: 'bob' });
+      assert.deepEqual(await m.store.integrityCheck({ appId }), []);
+    });
+
     it('two instances sweeping at once remove each key once, with one event', { skip: !shared }, async () => {
       const w = await world();
       await w.set('alice', { a: '1' }, { a: 1 });

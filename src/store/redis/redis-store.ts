@@ -930,15 +930,20 @@ export class RedisStore implements Store {
       attributes: [],
     };
     eachPair(members, 0, 'DUMP_ROOM', (username, joined) => dump.members.push({ username, joined: Number(joined) }));
+    const now = this.now();
     eachPair(attrs, 0, 'DUMP_ROOM', (key, value) => {
-      const [by = '', auto] = (meta.get(key) ?? '||').split('|'); // split gives the first part always
+      // "owner|auto|bytes|revision|expiresAt"; entries written before revisions or expiry are shorter.
+      const [by = '', auto, , revision, at] = (meta.get(key) ?? '||').split('|'); // split gives the first part always
+      const expiresAt = at === undefined || at === '' ? null : Number(at);
+      // A key whose time has come is left out, as every read leaves it out before its sweep.
+      if (expiresAt !== null && expiresAt <= now) return;
       dump.attributes.push({
         key,
         value,
         owner: by,
         autoDelete: auto === '1' ? 'DELETE' : 'NO_DELETE',
-        revision: null,
-        expiresAt: null,
+        revision: Number(revision ?? 0),
+        expiresAt,
       });
     });
     dump.members.sort((a, b) => a.joined - b.joined || (a.username < b.username ? -1 : 1));
@@ -956,9 +961,10 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The room's keys in one script (all or nothing). Beside it, in other slots: the id counter and
-   * the members' room indexes first, and the app's usage raised before and moved back if the
-   * script did not restore: a death in between leaves them too far or too high, never short.
+   * The room's keys in one script (all or nothing), each with its revision and expiry. Beside it,
+   * in other slots: the id counter, the members' room indexes and the app's expiry index entries
+   * first, and the app's usage raised before and moved back if the script did not restore: a death
+   * in between leaves them too far or too high, never short.
    */
   async restoreRoom(appId: string, room: RoomDump): Promise<void> {
     const k = this.roomKeys(appId, room.id);
@@ -971,6 +977,9 @@ export class RedisStore implements Store {
       if (seq > 0) await this.r.rkRaiseCounter(this.counterKey(), seq);
       await Promise.all(room.members.map((m) => this.r.sadd(this.userRoomsKey(appId, m.username), room.id)));
       if (bytes) await this.r.incrby(usageKey, bytes);
+      // The app's expiry index first (redis-expiry.ts): an entry for a room not restored points at nothing due.
+      const expiries = room.attributes.flatMap((a) => (a.expiresAt === null ? [] : [[a.key, a.expiresAt] as const]));
+      await this.expiry.index(appId, room.id, expiries);
       const args = [
         room.name,
         room.description,
@@ -979,7 +988,15 @@ export class RedisStore implements Store {
         room.created,
         room.members.length,
         ...room.members.flatMap((m) => [m.username, m.joined]),
-        ...room.attributes.flatMap((a) => [a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? '1' : '0', pairBytes(a.key, a.value)]),
+        ...room.attributes.flatMap((a) => [
+          a.key,
+          a.value,
+          a.owner,
+          a.autoDelete === 'DELETE' ? '1' : '0',
+          pairBytes(a.key, a.value),
+          a.revision ?? 0,
+          a.expiresAt ?? '',
+        ]),
       ];
       let applied = 0;
       try {

@@ -597,16 +597,19 @@ export class SqliteStore implements Store {
       const room = this.q.room.get(appId, roomId) as RoomRow | undefined;
       if (!room) return null;
       const members = this.q.membersJoined.all(appId, roomId) as MemberDump[];
-      const attributes = (
-        this.q.attrRecords.all(appId, roomId) as Array<{ key: string; value: string; owner: string; auto_delete: number }>
-      ).map((r): AttrDump => ({
-        key: r.key,
-        value: r.value,
-        owner: r.owner,
-        autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE',
-        revision: null,
-        expiresAt: null,
-      }));
+      type Row = { key: string; value: string; owner: string; auto_delete: number; revision: number; expires_at: number | null };
+      const now = this.now();
+      // A key whose time has come is left out, as every read leaves it out before its sweep.
+      const attributes = (this.q.attrRecords.all(appId, roomId) as Row[])
+        .filter((r) => r.expires_at === null || r.expires_at > now)
+        .map((r): AttrDump => ({
+          key: r.key,
+          value: r.value,
+          owner: r.owner,
+          autoDelete: r.auto_delete ? 'DELETE' : 'NO_DELETE',
+          revision: r.revision,
+          expiresAt: r.expires_at,
+        }));
       return { ...room, members, attributes };
     })();
   }
@@ -629,11 +632,17 @@ export class SqliteStore implements Store {
         for (const m of room.members) this.q.insertMember.run(appId, room.id, m.username, m.joined);
         const now = this.now();
         let bytes = 0;
+        let top = 0;
+        // Each key keeps its revision and expiry (a due one is swept, with its event, as any other).
         for (const a of room.attributes) {
           const size = pairBytes(a.key, a.value);
           bytes += size;
-          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, a.autoDelete === 'DELETE' ? 1 : 0, size, now, 0, null);
+          top = Math.max(top, a.revision ?? 0);
+          const auto = a.autoDelete === 'DELETE' ? 1 : 0;
+          this.q.upsertAttr.run(appId, room.id, a.key, a.value, a.owner, auto, size, now, a.revision ?? 0, a.expiresAt);
+          if (a.expiresAt !== null && a.expiresAt < this.nextDue) this.nextDue = a.expiresAt;
         }
+        if (top > 0) this.q.raiseRoomSeq.run(top, appId, room.id);
         if (bytes) this.q.addUsage.run(appId, bytes);
         const seq = roomSeqOf(room.id);
         if (seq > 0) this.q.raiseCounter.run('room', seq);

@@ -21,6 +21,8 @@ export function prepare(db: Db) {
       ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`),
     room: s('SELECT id, name, description, owner, maxusers, created FROM rooms WHERE app = ? AND id = ?'),
     insertRoom: s('INSERT INTO rooms (app, id, name, description, owner, maxusers, created) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    /** A restored room's seq floor (see roomSeq): its keys' revisions, so its next event numbers past them. */
+    raiseRoomSeq: s('UPDATE rooms SET seq = max(seq, ?) WHERE app = ? AND id = ?'),
     deleteRoom: s('DELETE FROM rooms WHERE app = ? AND id = ?'),
     memberCount: s('SELECT count(*) AS n FROM members WHERE app = ? AND room = ?'),
     member: s('SELECT 1 FROM members WHERE app = ? AND room = ? AND username = ?'),
