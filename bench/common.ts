@@ -23,7 +23,7 @@ export const GET_KEYS = ['k00', 'k07', 'k13'];
 export const ORG = 'bench';
 export const APP = 'live';
 
-export const WORKLOADS = ['set', 'get-all', 'get-keys', 'delete', 'forced-set', 'mixed'] as const;
+export const WORKLOADS = ['set', 'get-all', 'get-keys', 'delete', 'forced-set', 'mixed', 'increment', 'conditional-set'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 export function userName(room: number, member: number): string {

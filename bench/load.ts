@@ -95,6 +95,18 @@ function build(workload: Workload, i: number): Built {
         body: JSON.stringify({ metaData: { [k1]: `forced-${i}`, [k2]: `forced-${i}` }, autoDelete: 'NO_DELETE' }),
       };
     }
+    case 'increment':
+      // A member adds one to its own counter (spec section 10): a read of the stored value, a write.
+      return { method: 'PUT', path: `${prefix}/${roomId}/user/${user}`, token, body: JSON.stringify({ increment: { [`${user}.c`]: 1 } }) };
+    case 'conditional-set':
+      // set's two keys, all or nothing (spec section 10, atomic). A steady stream cannot carry
+      // ifRevision that holds: an answer does not say the new revision, so it would need a read a call.
+      return {
+        method: 'PUT',
+        path: `${prefix}/${roomId}/user/${user}`,
+        token,
+        body: JSON.stringify({ metaData: { [`${user}.a`]: `seat-${i}`, [`${user}.b`]: `mood-${i}` }, autoDelete: 'DELETE', atomic: true }),
+      };
     case 'mixed':
       // 20% set, 40% get-all, 40% get-keys.
       if (i % 5 === 0) return build('set', i);

@@ -19,7 +19,7 @@ import { at } from '../support/at.js';
 import { redisEnv } from '../support/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const WORKLOADS = ['set', 'get-all', 'get-keys', 'delete', 'forced-set', 'mixed'];
+const WORKLOADS = ['set', 'get-all', 'get-keys', 'delete', 'forced-set', 'mixed', 'increment', 'conditional-set'];
 const TIMEOUT_MS = 420_000;
 
 /** The committed results' modification times, to see that a trial run left them alone. */
