@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
-import { connectRedis } from '../../src/store/redis/connect.js';
-import { RedisStore } from '../../src/store/redis/redis-store.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { PresenceApp, Store } from '../../src/store/types.js';
-import { removeTempDir, tempDir } from '../support/apps.js';
+import { clockedRedisPair, clockedSqlite } from './clocked-stores.js';
 import { redisEnv } from '../support/server.js';
-import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
+import { NO_WEBHOOKS } from '../support/routing.js';
 
 /**
  * The PresenceStore contract (store/types.ts) on every store, driven directly with a clock the test
@@ -191,17 +187,7 @@ function runPresenceSuite(name: string, shared: boolean, make: (clock: () => num
   });
 }
 
-runPresenceSuite('sqlite', false, async (clock) => {
-  const dir = tempDir();
-  const store = new SqliteStore({ path: join(dir, 'p.sqlite'), synchronous: 'NORMAL', eventLog: LOG_LIMITS, clock });
-  return {
-    store,
-    close: async () => {
-      await store.close();
-      removeTempDir(dir);
-    },
-  };
-});
+runPresenceSuite('sqlite', false, async (clock) => clockedSqlite(clock, 'p.sqlite'));
 
 for (const kind of ['redis', 'redis-cluster'] as const) {
   const found = redisEnv(kind);
@@ -210,19 +196,7 @@ for (const kind of ['redis', 'redis-cluster'] as const) {
     continue;
   }
   runPresenceSuite(kind, true, async (clock) => {
-    const open = async () =>
-      new RedisStore({
-        client: await connectRedis({
-          url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379',
-          clusterNodes: found.env.ROOMKV_REDIS_CLUSTER_NODES,
-          commandTimeoutMs: 2000,
-        }),
-        prefix: found.env.ROOMKV_REDIS_PREFIX,
-        eventLog: LOG_LIMITS,
-        clock,
-      });
-    const store = await open();
-    const twin = await open();
+    const { store, twin } = await clockedRedisPair(found.env, clock);
     return {
       store,
       twin,

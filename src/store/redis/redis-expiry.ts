@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { EventReason, EventRouting } from '../../domain/events.js';
+import type { EventRouting } from '../../domain/events.js';
+import type { WriterDeps } from './attribute-writes.js';
 import { LUA } from './lua-registry.js';
 import type { RedisClient } from './redis-store.js';
 import { scriptRunner } from './script-command.js';
@@ -9,23 +10,13 @@ const DUE_BATCH = 200;
 /** Stands for the owner in an expired event's post, which EXPIRE_ROOM fills in per owner. */
 const OWNER_MARK = '\u0000';
 
-export interface RedisExpiryDeps {
+/** What the sweeps need of the store: the write path's own keys, event blocks and clock. */
+export interface RedisExpiryDeps extends Pick<
+  WriterDeps,
+  'roomKeys' | 'usageKey' | 'usageInScript' | 'eventBlock' | 'indexOutbox' | 'now'
+> {
   client: RedisClient;
   prefix: string;
-  roomKeys(appId: string, roomId: string): { room: string; attrs: string; meta: string };
-  usageKey(appId: string): string;
-  /** Whether the app's usage counter can sit beside the room in one script (a single Redis). */
-  usageInScript(): Promise<boolean>;
-  eventBlock(
-    appId: string,
-    roomId: string,
-    routing: EventRouting,
-    reason: EventReason,
-    ts: number,
-    from: string,
-  ): { args: Array<string | number>; endpoints: readonly string[]; post: string };
-  indexOutbox(appId: string, roomId: string, endpoints: readonly string[]): Promise<void>;
-  now(): number;
 }
 
 /** What sweeping one room did: the keys removed and the room's key count after; null when the room is gone. */
