@@ -2,6 +2,7 @@
 // section 10 says: counters from "0", bounds and their texts, revisions and atomic calls.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
 import { applyCall, explain, type AttrRequest, type Held, type ObservedCall, type RoomState } from './model.js';
 import { counterChainProblems } from './races-counters.js';
 import { notYours } from './race-support.js';
@@ -119,6 +120,151 @@ export function modelSelfTest(): void {
       assert.deepEqual(counterChainProblems(0n, [ack(2, 2, 0, 10), ack(3, 5, 0, 10)]), []);
       assert.equal(counterChainProblems(0n, [ack(2, 2, 0, 10), ack(3, 3, 0, 10)]).length, 1, 'a lost increment');
       assert.equal(counterChainProblems(0n, [ack(2, 2, 6, 10), ack(3, 5, 0, 5)]).length, 1, 'against real time');
+    });
+  });
+
+  describe('the serial model searches few states', () => {
+    // A round of the nearly-full-room race from a CI run (room limit 100, 90 keys held): the search
+    // runs on the test's event loop, and this one took 42,478 states and 4 s there, long enough for
+    // the servers to close the test's idle keep-alive connections under it ("other side closed").
+    const FULL = 'size of metadata for this single chatroom exceeds the user defined limit 100';
+    const initial = room(
+      9,
+      Array.from({ length: 90 }, (_, j) => [
+        `f${j}`,
+        { value: `init.${j}`, owner: 'u00', autoDelete: 'NO_DELETE', revision: Math.floor(j / 10) + 1 },
+      ]),
+    );
+    type Call = [
+      user: string,
+      autoDelete: 'DELETE' | 'NO_DELETE',
+      pairs: Array<[string, string]>,
+      won: string[],
+      refused: Record<string, string>,
+    ];
+    const round: Call[] = [
+      [
+        'u00',
+        'NO_DELETE',
+        [
+          ['f3', 'old'],
+          ['n0_0', 'v'],
+        ],
+        ['f3', 'n0_0'],
+        {},
+      ],
+      [
+        'u01',
+        'DELETE',
+        [
+          ['n1_0', 'v'],
+          ['n1_1', 'v'],
+        ],
+        ['n1_0', 'n1_1'],
+        {},
+      ],
+      ['u02', 'DELETE', [['n2_0', 'v']], ['n2_0'], {}],
+      [
+        'u03',
+        'DELETE',
+        [
+          ['n3_0', 'v'],
+          ['f81', 'old'],
+        ],
+        ['n3_0'],
+        { f81: notYours('f81') },
+      ],
+      [
+        'u04',
+        'NO_DELETE',
+        [
+          ['n4_0', 'v'],
+          ['n4_1', 'v'],
+          ['n4_2', 'v'],
+        ],
+        ['n4_0', 'n4_1', 'n4_2'],
+        {},
+      ],
+      ['u05', 'DELETE', [['n5_0', 'v']], ['n5_0'], {}],
+      [
+        'u06',
+        'DELETE',
+        [
+          ['n6_0', 'v'],
+          ['n6_1', 'v'],
+          ['f26', 'old'],
+          ['n6_2', 'v'],
+          ['n6_3', 'v'],
+        ],
+        [],
+        { n6_0: FULL, n6_1: FULL, f26: notYours('f26'), n6_2: FULL, n6_3: FULL },
+      ],
+      ['u07', 'DELETE', [['n7_0', 'v']], ['n7_0'], {}],
+      ['u08', 'NO_DELETE', [['n8_0', 'v']], [], { n8_0: FULL }],
+      [
+        'u09',
+        'DELETE',
+        [
+          ['f15', 'old'],
+          ['n9_0', 'v'],
+        ],
+        [],
+        { f15: notYours('f15'), n9_0: FULL },
+      ],
+      [
+        'u10',
+        'NO_DELETE',
+        [
+          ['n10_0', 'v'],
+          ['n10_1', 'v'],
+          ['n10_2', 'v'],
+          ['f80', 'old'],
+        ],
+        [],
+        { n10_0: FULL, n10_1: FULL, n10_2: FULL, f80: notYours('f80') },
+      ],
+      [
+        'u11',
+        'NO_DELETE',
+        [
+          ['n11_0', 'v'],
+          ['n11_1', 'v'],
+        ],
+        [],
+        { n11_0: FULL, n11_1: FULL },
+      ],
+    ];
+    // The order the store applied them in (their revisions in the final state): u01 u05 u07 u00 u03 u02 u04.
+    const appliedAt: Record<string, number> = { u01: 10, u05: 11, u07: 12, u00: 13, u03: 14, u02: 15, u04: 16 };
+    const final = (): Map<string, Held> => {
+      const attrs = new Map(initial.attrs);
+      for (const [user, autoDelete, pairs, won] of round)
+        for (const [k, value] of pairs) if (won.includes(k)) attrs.set(k, { value, owner: user, autoDelete, revision: appliedAt[user]! });
+      return attrs;
+    };
+    // Answers as they came (the order applied), in reverse, or all at once: the search must not depend on it.
+    const observe = (endedAt: (i: number) => number): ObservedCall[] =>
+      round.map(([user, autoDelete, pairs, won, refused], i) =>
+        at({ op: 'set', forced: false, user, autoDelete, pairs }, 0, endedAt(i), won, refused),
+      );
+    const orders: Record<string, (i: number) => number> = {
+      'in the order applied': (i) => 10 + (appliedAt[`u${String(i).padStart(2, '0')}`] ?? 20),
+      'in reverse': (i) => 40 - (appliedAt[`u${String(i).padStart(2, '0')}`] ?? 20),
+      'all at once': () => 10,
+    };
+
+    for (const [how, endedAt] of Object.entries(orders)) {
+      it(`explains a round of 12 calls on a nearly full room, answers ${how}, within 100 states`, () => {
+        const result = explain(initial, observe(endedAt), { seq: 16, attrs: final() }, DEFAULT_LIMITS, 100);
+        assert.equal(result.ok, true);
+      });
+    }
+
+    it('and still says no to that round with one refused key stored', () => {
+      const attrs = final();
+      attrs.set('n8_0', { value: 'v', owner: 'u08', autoDelete: 'NO_DELETE', revision: 16 });
+      const result = explain(initial, observe(orders['all at once']!), { seq: 16, attrs }, DEFAULT_LIMITS, 5_000);
+      assert.equal(result.ok, false);
     });
   });
 

@@ -123,6 +123,12 @@ const MAX_CALLS = 30;
  * exactly the outcome it answered and the room ends as `final` (values, owners, flags, revisions and
  * its seq). A call that finished before another started comes first. Calls that got no answer may be
  * applied at any point or not at all.
+ *
+ * The search stays small on rounds of a dozen calls (it runs on the test's event loop, so a slow
+ * one would stall the test's own connections): it tries calls in the order their answers came, which
+ * is close to the order applied; it drops an order as soon as the room's seq passes a key's final
+ * revision while the key does not hold its final state (no later call can write it at that revision);
+ * and it remembers dead ends by the keys the calls name only (no call changes any other key).
  */
 export function explain(
   initial: RoomState,
@@ -136,18 +142,43 @@ export function explain(
   const full = n === 0 ? 0 : 2 ** n - 1;
   // before[i]: the calls that must already be placed when i is (they ended before i started).
   const before = calls.map((c) => calls.reduce((mask, d, j) => (d.endedAt < c.startedAt ? mask | (1 << j) : mask), 0));
+  const tryOrder = calls
+    .map((_, i) => i)
+    .sort((a, b) => calls[a]!.endedAt - calls[b]!.endedAt || calls[a]!.startedAt - calls[b]!.startedAt);
+  const named = [...new Set(calls.flatMap((c) => keysOf(c.request)))].sort();
   const finalKey = stateKey(final);
   const dead = new Set<string>();
   const order: number[] = [];
   const skipped: number[] = [];
   let visited = 0;
 
+  // A key in the final state was last written at seq `revision`: once the room's seq reaches it,
+  // the key must hold its final state already (a later write would carry a later revision).
+  const couldEndAsFinal = (state: RoomState): boolean => {
+    if (state.seq > final.seq) return false;
+    for (const k of named) {
+      const want = final.attrs.get(k);
+      if (want === undefined || want.revision > state.seq) continue;
+      const got = state.attrs.get(k);
+      if (got === undefined || !sameHeld(got, want)) return false;
+    }
+    return true;
+  };
+  const namedKey = (state: RoomState): string =>
+    `${state.seq}\u0002${named
+      .map((k) => {
+        const a = state.attrs.get(k);
+        return a === undefined ? '' : `${a.value}\u0000${a.owner}\u0000${a.autoDelete}\u0000${a.revision}`;
+      })
+      .join('\u0001')}`;
+
   const search = (placed: number, state: RoomState): boolean => {
     if (placed === full) return stateKey(state) === finalKey;
-    const memo = `${placed}|${stateKey(state)}`;
+    if (!couldEndAsFinal(state)) return false;
+    const memo = `${placed}|${namedKey(state)}`;
     if (dead.has(memo)) return false;
     if (++visited > maxVisits) throw new Error(`serial-order search gave up after ${maxVisits} states`);
-    for (let i = 0; i < n; i++) {
+    for (const i of tryOrder) {
       const bit = 1 << i;
       if ((placed & bit) !== 0 || (before[i]! & placed) !== before[i]) continue;
       const { state: next, outcome } = applyCall(state, calls[i]!.request, limits);
@@ -169,6 +200,16 @@ export function explain(
 
   if (search(0, initial)) return { ok: true, order: [...order], skipped: [...skipped], visited };
   return { ok: false, reason: `no serial order of the ${n} calls explains their answers and the final state`, visited };
+}
+
+function keysOf(req: AttrRequest): string[] {
+  if (req.op === 'set') return req.pairs.map(([k]) => k);
+  if (req.op === 'increment') return req.deltas.map(([k]) => k);
+  return req.keys;
+}
+
+function sameHeld(a: Held, b: Held): boolean {
+  return a.value === b.value && a.owner === b.owner && a.autoDelete === b.autoDelete && a.revision === b.revision;
 }
 
 function describeRequest(r: AttrRequest): string {
