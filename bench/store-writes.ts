@@ -12,6 +12,8 @@
  * the rounds. It tells whether a write-path change costs CPU where the HTTP benchmark's noise on a
  * 2-core machine cannot. Results: bench/results/store-writes.md.
  *
+ * STORE_WRITES_PROFILE=<file> with `--child` writes a CPU profile of the measured calls.
+ *
  * Options: --build=dist (or another build's folder) --compare=dist-before --rounds=3 --calls=20000 --workloads=set,forced-set,delete
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -36,6 +38,8 @@ interface RunResult {
   calls: number;
   callsPerSec: number;
   cpuUsPerCall: number;
+  /** The part of it spent in the kernel (the socket writes and reads). */
+  sysUsPerCall: number;
   redisUsPerCall: number;
 }
 
@@ -138,17 +142,22 @@ async function child(build: string, workload: Workload, calls: number, url: stri
   await runCalls(Math.min(2000, Math.floor(calls / 5))); // warm-up: JIT, script cache, the instance's views
   const measured = calls;
   const r0 = await redisCpu();
+  // STORE_WRITES_PROFILE=<file>: a CPU profile of the measured calls only (not the setup), for a
+  // profile of the write path without the rooms' preparation in it.
+  const profiler = process.env.STORE_WRITES_PROFILE ? await startProfile() : null;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await runCalls(measured);
   const wall = performance.now() - t0;
   const c = process.cpuUsage(c0);
+  if (profiler) writeFileSync(process.env.STORE_WRITES_PROFILE!, JSON.stringify(await profiler()));
   const r1 = await redisCpu();
   const out: RunResult = {
     replans: (store as { writes?: { stats: { replans: number } } }).writes?.stats.replans ?? null,
     calls: measured,
     callsPerSec: (measured / wall) * 1000,
     cpuUsPerCall: (c.user + c.system) / measured,
+    sysUsPerCall: c.system / measured,
     redisUsPerCall: (r1 - r0) / measured,
   };
   // Remove this child's keys (the prefix is its own).
@@ -160,6 +169,21 @@ async function child(build: string, workload: Workload, calls: number, url: stri
   } while (cursor !== '0');
   await store.close();
   process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+/** Starts the V8 profiler of this process; the function given back stops it and returns the profile. */
+async function startProfile(): Promise<() => Promise<object>> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    return profile;
+  };
 }
 
 // ---- the driver
