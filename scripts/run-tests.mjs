@@ -95,6 +95,7 @@ const FAST = [
   'test/store/sqlite.test.ts',
   'test/store/sqlite-write-pages.test.ts',
   'test/store/sqlite-read-cache.test.ts',
+  'test/store/redis-write-views.test.ts',
   'test/http/sqlite.test.ts',
   'test/http/ws-sqlite.test.ts',
   'test/client/replica.test.ts',

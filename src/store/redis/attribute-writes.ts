@@ -43,34 +43,52 @@ export interface WriterDeps {
 const MAX_ATTEMPTS = 200;
 const MAX_ROOMS = 10_000;
 const MAX_KEYS_PER_ROOM = 512;
-/** Entries in all views together (about 150 bytes each): past it the least recently used rooms go. */
+/** Entries in all views together (about 200 bytes each): past it the least recently used rooms go. */
 const MAX_ENTRIES = 100_000;
 /** An increment's stored value longer than this is kept in a view as 'x' (not an integer either). */
 const MAX_VALUE_KEPT = 40;
 
+/** A key's B:meta entry as last seen ('' = absent) and the same parsed (undefined = absent). */
+interface Seen {
+  meta: string;
+  stored: StoredAttr | undefined;
+}
+
 /**
- * What this instance last saw of a room: the key count, B:meta entries ('' = absent), and the
- * values of keys an increment read or wrote (only while their meta is the one they came with).
+ * What this instance last saw of a room: the key count, B:meta entries, and the values of keys an
+ * increment read or wrote (only while their meta is the one they came with). Its script keys are
+ * made once. `used` is the clock bit of the views' eviction (set on each use, cleared as the clock
+ * passes): a view in use is kept without moving it on every call.
  */
 interface RoomView {
+  id: string;
   count: number | null;
-  metas: Map<string, string>;
+  metas: Map<string, Seen>;
   values: Map<string, string>;
+  keys: Array<string | number> | null;
+  used: boolean;
   /** Dropped from the views (a call that still holds it may note into it, uncounted). */
   gone?: boolean;
 }
+
+const ABSENT: Seen = { meta: '', stored: undefined };
 
 /**
  * A B:meta entry "owner|auto|bytes|revision|expiresAt" as the domain's StoredAttr ('' = absent;
  * expiresAt '' for none; entries written before have three or four parts). A key past its time
  * is never planned on: the script sends the call to sweep its room first (status 4).
  */
-function storedOf(meta: string | undefined, value?: string): StoredAttr | undefined {
-  if (meta === undefined || meta === '') return undefined;
+function storedOf(meta: string): StoredAttr | undefined {
+  if (meta === '') return undefined;
   const [owner = '', , bytes, revision] = meta.split('|'); // split gives the first part always
-  const stored: StoredAttr = { owner, bytes: Number(bytes), revision: Number(revision ?? 0) };
-  if (value !== undefined) stored.value = value;
-  return stored;
+  return { owner, bytes: Number(bytes), revision: Number(revision ?? 0) };
+}
+
+/** A key as an increment plans on it: what was seen, with its stored value when the view holds it. */
+function withValue(view: RoomView, key: string): StoredAttr | undefined {
+  const stored = view.metas.get(key)?.stored;
+  const value = view.values.get(key);
+  return stored === undefined || value === undefined ? stored : { ...stored, value };
 }
 
 const inRange = (n: number, r: Range) => (r.min === null || n >= r.min) && (r.max === null || n <= r.max);
@@ -102,7 +120,22 @@ export class AttributeWrites {
   /** Whether the usage counter is in the room's script (asked of the store once). */
   private inScript: boolean | null = null;
 
-  constructor(private readonly d: WriterDeps) {}
+  private readonly maxRooms: number;
+  private readonly maxEntries: number;
+
+  /** `bounds` lowers the views' bounds (tests); by default MAX_ROOMS rooms and MAX_ENTRIES entries. */
+  constructor(
+    private readonly d: WriterDeps,
+    bounds: { maxRooms?: number; maxEntries?: number } = {},
+  ) {
+    this.maxRooms = bounds.maxRooms ?? MAX_ROOMS;
+    this.maxEntries = bounds.maxEntries ?? MAX_ENTRIES;
+  }
+
+  /** How much the views hold: rooms, and key entries in all of them. */
+  sizes(): { rooms: number; entries: number } {
+    return { rooms: this.views.size, entries: this.entries };
+  }
 
   async set(call: SetCall): Promise<KeyOutcomes> {
     if (!needsValues(call)) return this.setFrom(call);
@@ -143,7 +176,7 @@ export class AttributeWrites {
         forced: call.forced,
         pairs: call.pairs,
         limits: call.limits,
-        lookup: counting ? (key) => storedOf(view.metas.get(key), view.values.get(key)) : (key) => storedOf(view.metas.get(key)),
+        lookup: counting ? (key) => withValue(view, key) : (key) => view.metas.get(key)?.stored,
         // Unknown to this instance: planned as empty, and the script's check says if it was not.
         roomCount: view.count ?? 0,
         appBytes: () => this.usage.get(call.appId) ?? 0,
@@ -159,9 +192,11 @@ export class AttributeWrites {
         tail,
         run: (args) => this.d.applySet(...args),
         written: (seq) =>
-          plan.writes.map(
-            (w) => [w.key, `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`, counting ? w.value : undefined] as const,
-          ),
+          plan.writes.map((w) => {
+            const meta = `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`;
+            const stored: StoredAttr = { owner: call.user, bytes: w.bytes, revision: seq };
+            return [w.key, { meta, stored }, counting ? w.value : undefined] as const;
+          }),
       };
     };
     const outcome = await this.untilApplied(
@@ -196,7 +231,7 @@ export class AttributeWrites {
         user: call.user,
         forced: call.forced,
         keys: call.keys,
-        lookup: (key) => storedOf(view.metas.get(key)),
+        lookup: (key) => view.metas.get(key)?.stored,
       });
       const tail: Array<string | number> = [plan.bytesDelta, plan.removals.length];
       for (const r of plan.removals) tail.push(r.key, r.owner);
@@ -205,19 +240,21 @@ export class AttributeWrites {
         reason,
         tail,
         run: (args) => this.d.applyDelete(...args),
-        written: () => plan.removals.map((r) => [r.key, ''] as const),
+        written: () => plan.removals.map((r) => [r.key, ABSENT] as const),
       };
     });
   }
 
   /** Forgets what this instance saw of a room (it was destroyed or restored). */
   forget(appId: string, roomId: string): void {
-    const id = `${appId}\u0000${roomId}`;
-    const view = this.views.get(id);
-    if (view === undefined) return;
+    const view = this.views.get(`${appId}\u0000${roomId}`);
+    if (view !== undefined) this.drop(view);
+  }
+
+  private drop(view: RoomView): void {
     this.entries -= view.metas.size + view.values.size;
     view.gone = true;
-    this.views.delete(id);
+    this.views.delete(view.id);
   }
 
   /**
@@ -228,7 +265,7 @@ export class AttributeWrites {
    */
   private async readValues(appId: string, roomId: string, view: RoomView, pairs: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
     const keys = pairs.map(([key]) => key);
-    if (keys.every((key) => view.values.has(key) || view.metas.get(key) === '')) return;
+    if (keys.every((key) => view.values.has(key) || view.metas.get(key)?.meta === '')) return;
     const read = await this.d.readValues(appId, roomId, keys);
     keys.forEach((key, i) => {
       const [meta, value] = read[i]!;
@@ -244,20 +281,17 @@ export class AttributeWrites {
     planFrom: (view: RoomView) => Step | Promise<Step>,
   ): Promise<KeyOutcomes> {
     const { appId, roomId } = call;
-    const k = this.d.roomKeys(appId, roomId);
-    const keys: Array<string | number> = inScript
-      ? [5, k.room, k.members, k.attrs, k.meta, this.d.usageKey(appId)]
-      : [4, k.room, k.members, k.attrs, k.meta];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const view = this.view(appId, roomId);
+      const keys = view.keys ?? (view.keys = this.scriptKeys(appId, roomId, inScript));
       const made = planFrom(view);
       const step = made instanceof Promise ? await made : made;
       const { plan } = step;
       const pre = plan.preconditions;
       // The metas the plan was made from, read now: another call may note its write in the view
       // while this one awaits its reservation below.
-      const metas = pre.keys.map((key) => view.metas.get(key) ?? '');
-      const usageKey = this.d.usageKey(appId);
+      const metas = pre.keys.map((key) => view.metas.get(key)?.meta ?? '');
+      const usageKey = inScript ? '' : this.d.usageKey(appId);
       let reserved = false;
       if (!inScript && pre.appBytes !== null) {
         // The plan depends on the app's usage, in another slot: its bytes are reserved first, and
@@ -292,18 +326,25 @@ export class AttributeWrites {
       const apply = step.run(args);
       // A plan that does not depend on the usage moves it beside the script, in the same round trip.
       const beside = !inScript && !reserved && plan.writes.length > 0 && plan.bytesDelta !== 0;
-      const [res, usage] = beside
-        ? await Promise.allSettled([apply, this.d.addUsage(usageKey, plan.bytesDelta)])
-        : [await settle(apply), NOT_MOVED];
-      const status = res.status === 'fulfilled' ? Number(res.value[0]) : -1;
-      if (status !== 2 && plan.bytesDelta !== 0 && (reserved || (beside && usage.status === 'fulfilled'))) {
-        // Moved for a script that did not apply: moved back.
-        await this.d.addUsage(usageKey, -plan.bytesDelta);
-      } else if (status === 2 && beside && usage.status === 'fulfilled') this.noteUsage(appId, usage.value as number);
-      else if (status === 2 && reserved) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
-      if (res.status === 'rejected') throw res.reason;
-      if (usage.status === 'rejected') throw usage.reason;
-      const reply = res.value;
+      let reply: Array<string | number>;
+      if (!beside && !reserved) {
+        // The common case (and every call on a single Redis): nothing to move back whatever the answer.
+        reply = await apply;
+      } else {
+        const [res, usage] = beside
+          ? await Promise.allSettled([apply, this.d.addUsage(usageKey, plan.bytesDelta)])
+          : [await settle(apply), NOT_MOVED];
+        const applied = res.status === 'fulfilled' && Number(res.value[0]) === 2;
+        if (!applied && plan.bytesDelta !== 0 && (reserved || (beside && usage.status === 'fulfilled'))) {
+          // Moved for a script that did not apply: moved back.
+          await this.d.addUsage(usageKey, -plan.bytesDelta);
+        } else if (applied && beside && usage.status === 'fulfilled') this.noteUsage(appId, usage.value as number);
+        else if (applied && reserved) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
+        if (res.status === 'rejected') throw res.reason;
+        if (usage.status === 'rejected') throw usage.reason;
+        reply = res.value;
+      }
+      const status = Number(reply[0]);
       if (status === 0) {
         this.forget(appId, roomId);
         throw Errors.roomNotFound(roomId);
@@ -313,7 +354,7 @@ export class AttributeWrites {
         // The room holds a key past its time: swept first (with its events), then planned again.
         const swept = await this.d.sweepRoom(appId, roomId, call.routing);
         if (swept === null) continue;
-        for (const key of swept.removed) this.note(view, key, '');
+        for (const key of swept.removed) this.note(view, key, ABSENT);
         view.count = swept.count;
         continue;
       }
@@ -322,7 +363,7 @@ export class AttributeWrites {
         const seq = Number(reply[1]);
         view.count = Number(reply[2]);
         if (seq !== 0) {
-          for (const [key, meta, value] of step.written(seq)) this.note(view, key, meta, value);
+          for (const [key, seen, value] of step.written(seq)) this.note(view, key, seen, value);
           if (inScript && plan.bytesDelta !== 0) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
           if (ev.endpoints.length > 0) await this.d.indexOutbox(appId, roomId, ev.endpoints);
         }
@@ -340,39 +381,63 @@ export class AttributeWrites {
 
   private noteUsage(appId: string, bytes: number): void {
     this.usage.set(appId, bytes);
-    if (this.usage.size > MAX_ROOMS) this.usage.delete(this.usage.keys().next().value as string);
+    if (this.usage.size > this.maxRooms) this.usage.delete(this.usage.keys().next().value as string);
   }
 
-  /** The room's view, most recently used last; the least recently used is dropped past MAX_ROOMS. */
+  /** The KEYS of the room's write scripts, with their count first. */
+  private scriptKeys(appId: string, roomId: string, inScript: boolean): Array<string | number> {
+    const k = this.d.roomKeys(appId, roomId);
+    return inScript ? [5, k.room, k.members, k.attrs, k.meta, this.d.usageKey(appId)] : [4, k.room, k.members, k.attrs, k.meta];
+  }
+
+  /** The room's view; past MAX_ROOMS the clock drops one that was not used since it last passed. */
   private view(appId: string, roomId: string): RoomView {
     const id = `${appId}\u0000${roomId}`;
     let view = this.views.get(id);
-    if (view !== undefined) this.views.delete(id);
-    else view = { count: null, metas: new Map(), values: new Map() };
-    this.views.set(id, view);
-    if (this.views.size > MAX_ROOMS) {
-      const [oldApp = '', oldRoom = ''] = (this.views.keys().next().value as string).split('\u0000');
-      this.forget(oldApp, oldRoom);
+    if (view !== undefined) {
+      view.used = true;
+      return view;
     }
+    view = { id, count: null, metas: new Map(), values: new Map(), keys: null, used: false };
+    this.views.set(id, view);
+    if (this.views.size > this.maxRooms) this.evictOne();
     return view;
   }
 
-  /** Notes a key's meta; its value too when given, else the view no longer holds one (it went with the old meta). */
-  private note(view: RoomView, key: string, meta: string, value?: string): void {
+  /**
+   * Drops the oldest view not used since the clock last passed it; a used one loses its bit and
+   * goes to the back (second chance). Every view is passed at most twice, so one is always dropped.
+   */
+  private evictOne(): void {
+    for (const view of this.views.values()) {
+      if (!view.used) {
+        this.drop(view);
+        return;
+      }
+      view.used = false;
+      this.views.delete(view.id);
+      this.views.set(view.id, view);
+    }
+  }
+
+  /**
+   * Notes a key's meta (a string from Redis, or one this instance wrote, parsed already); its value
+   * too when given, else the view no longer holds one (it went with the old meta).
+   */
+  private note(view: RoomView, key: string, meta: string | Seen, value?: string): void {
     const before = view.metas.size + view.values.size;
     // Past the bound the view starts again: a view is only a guess, and a wrong guess costs a replan.
     if (!view.metas.has(key) && view.metas.size >= MAX_KEYS_PER_ROOM) {
       view.metas.clear();
       view.values.clear();
     }
-    view.metas.set(key, meta);
+    view.metas.set(key, typeof meta === 'string' ? (meta === '' ? ABSENT : { meta, stored: storedOf(meta) }) : meta);
     if (value !== undefined) view.values.set(key, value);
     else view.values.delete(key);
     if (view.gone === true) return;
     this.entries += view.metas.size + view.values.size - before;
-    // Past the bound on all views, the least recently used rooms go.
-    while (this.entries > MAX_ENTRIES && this.views.size > 0)
-      this.forget(...((this.views.keys().next().value as string).split('\u0000') as [string, string]));
+    // Past the bound on all views, rooms go as the clock passes them.
+    while (this.entries > this.maxEntries && this.views.size > 0) this.evictOne();
   }
 }
 
@@ -382,7 +447,7 @@ interface Step {
   reason: EventReason;
   tail: Array<string | number>;
   run: (args: Array<string | number>) => Promise<Array<string | number>>;
-  written: (seq: number) => ReadonlyArray<readonly [key: string, meta: string, value?: string]>;
+  written: (seq: number) => ReadonlyArray<readonly [key: string, seen: Seen, value?: string]>;
 }
 
 /** The outcome of a promise as Promise.allSettled gives it, without the array around it. */
