@@ -1,6 +1,8 @@
 import { Errors } from '../domain/errors.js';
-import type { EventLog, LiveFeed, RoomStore } from '../store/types.js';
+import type { StoredEvent } from '../domain/events.js';
+import type { EventLog, LiveFeed, RoomStore, Snapshot } from '../store/types.js';
 import { RoomStream, type EndReason, type ResumePoint, type RightsCheck, type StreamSink } from './room-stream.js';
+import { Deadlines, HeartbeatWheel, type Beating, type Deadline, type Expiring } from './stream-timers.js';
 
 /** Who holds a live stream: the app, and for a user token the user it acts as. */
 export interface Subscriber {
@@ -19,7 +21,8 @@ export interface StreamCaps {
 }
 
 export interface OpenStream {
-  close(): void;
+  /** Shutdown: says goodbye with a reconnect hint, then ends. */
+  shutdown(): void;
   /** Looks at the room's log and at the subscriber's rights again. */
   resync(): void;
 }
@@ -48,13 +51,22 @@ export interface StreamObserver {
  * take from everyone).
  */
 export class OpenStreams {
-  private readonly open = new Set<OpenStream>();
+  /** Each live stream, with the observer told of it when it opened (user-token streams; else null). */
+  private readonly open = new Map<OpenStream, StreamObserver | null>();
   private readonly perKey = new Map<string, number>();
   /** `appId NUL roomId` -> user -> its live streams there (SSE and WebSocket alike): what presence reads. */
   private readonly usersByRoom = new Map<string, Map<string, number>>();
   private observer: StreamObserver | null = null;
+  private readonly wheels = new Map<number, HeartbeatWheel>();
+  /** The token expiries of the live streams (and of the WebSocket connections that hold them). */
+  readonly expiries: Deadlines;
 
-  constructor(private readonly caps: StreamCaps = { maxPerUser: Infinity, maxPerApp: Infinity }) {}
+  constructor(
+    private readonly caps: StreamCaps = { maxPerUser: Infinity, maxPerApp: Infinity },
+    clock: () => number = Date.now,
+  ) {
+    this.expiries = new Deadlines(clock);
+  }
 
   /** Takes a place for `sub`'s stream, or throws 429 when its user or app is at its cap; returns the release. */
   admit(sub: Subscriber): () => void {
@@ -82,28 +94,42 @@ export class OpenStreams {
     this.observer = observer;
   }
 
-  /** Registers a live stream; `place` names the room and the user it reads as. Returns the removal. */
-  add(stream: OpenStream, place?: StreamPlace): () => void {
-    this.open.add(stream);
+  /** The heartbeat every stream of this period shares (one timer for all of them). */
+  heartbeats(periodMs: number): HeartbeatWheel {
+    let wheel = this.wheels.get(periodMs);
+    if (wheel === undefined) this.wheels.set(periodMs, (wheel = new HeartbeatWheel(periodMs)));
+    return wheel;
+  }
+
+  /** Registers a live stream; `place` names the room and the user it reads as. `remove` undoes it, with the same place. */
+  add(stream: OpenStream, place?: StreamPlace): void {
     const user = place?.user;
-    if (place === undefined || user === undefined) return () => this.open.delete(stream);
+    if (place === undefined || user === undefined) {
+      this.open.set(stream, null);
+      return;
+    }
     const room = `${place.appId}\u0000${place.roomId}`;
     let users = this.usersByRoom.get(room);
     if (users === undefined) this.usersByRoom.set(room, (users = new Map()));
     users.set(user, (users.get(user) ?? 0) + 1);
-    const userPlace: UserPlace = { appId: place.appId, roomId: place.roomId, user };
     const observer = this.observer;
-    observer?.opened(userPlace, stream);
-    let removed = false;
-    return () => {
-      this.open.delete(stream);
-      if (removed) return;
-      removed = true;
+    this.open.set(stream, observer);
+    observer?.opened({ appId: place.appId, roomId: place.roomId, user }, stream);
+  }
+
+  remove(stream: OpenStream, place?: StreamPlace): void {
+    const observer = this.open.get(stream);
+    if (!this.open.delete(stream)) return;
+    const user = place?.user;
+    if (place === undefined || user === undefined) return;
+    const room = `${place.appId}\u0000${place.roomId}`;
+    const users = this.usersByRoom.get(room);
+    if (users !== undefined) {
       const n = (users.get(user) ?? 1) - 1;
       if (n > 0) users.set(user, n);
       else if (users.delete(user) && users.size === 0) this.usersByRoom.delete(room);
-      observer?.closed(userPlace, stream);
-    };
+    }
+    observer?.closed({ appId: place.appId, roomId: place.roomId, user }, stream);
   }
 
   /**
@@ -120,11 +146,11 @@ export class OpenStreams {
   }
 
   closeAll(): void {
-    for (const s of [...this.open]) s.close();
+    for (const s of [...this.open.keys()]) s.shutdown();
   }
 
   resyncAll(): void {
-    for (const s of [...this.open]) s.resync();
+    for (const s of [...this.open.keys()]) s.resync();
   }
 }
 
@@ -145,18 +171,12 @@ export function userRights(store: RightsSource, appId: string, roomId: string, u
   };
 }
 
-// setTimeout holds at most 2^31-1 ms (about 24.8 days); a longer wait is taken in steps.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Runs `fn` once at the time `when` (ms since the epoch, read from `now`), however far away. */
-export function runAt(when: number, now: () => number, fn: () => void): { cancel(): void } {
-  let timer: NodeJS.Timeout;
-  const arm = () => {
-    timer = setTimeout(() => (now() >= when ? fn() : arm()), Math.max(0, Math.min(when - now(), MAX_TIMER_MS)));
-    timer.unref();
-  };
-  arm();
-  return { cancel: () => clearTimeout(timer) };
+/** What a transport writes a live stream to: RoomStream's sink, and its heartbeat and goodbye. */
+export interface LiveSink extends StreamSink {
+  /** Sent every heartbeat; false when the transport is gone or overflowing. */
+  heartbeat(): boolean;
+  /** Shutdown: say goodbye with a reconnect hint. The stream ends after it. */
+  goodbye(): void;
 }
 
 export interface LiveStreamOptions {
@@ -164,13 +184,8 @@ export interface LiveStreamOptions {
   streams: OpenStreams;
   roomId: string;
   subscriber: Subscriber;
-  sink: StreamSink;
+  sink: LiveSink;
   heartbeatMs: number;
-  /** Sent every heartbeat; false when the transport is gone or overflowing. */
-  heartbeat(): boolean;
-  /** Shutdown: say goodbye with a reconnect hint. The stream ends after it. */
-  goodbye(): void;
-  clock?: () => number;
 }
 
 /**
@@ -178,49 +193,35 @@ export interface LiveStreamOptions {
  * RoomStream; the subscriber's rights checked when its membership may have changed and at every
  * heartbeat, the stream ended when its token expires; registered with the instance's open streams.
  * The caller admitted it first (OpenStreams.admit) and passes the release, which `stop` calls.
+ *
+ * It is RoomStream's sink (passing what it writes on to the transport's), and its heartbeat and
+ * expiry are entries in the open streams' shared timers: an idle stream holds no timer and no
+ * closure of its own but the feed's listener.
  */
-export class LiveStream {
+export class LiveStream implements OpenStream, StreamSink, Beating, Expiring {
   private readonly room: RoomStream;
-  private readonly heartbeat: NodeJS.Timeout;
-  private readonly expiry: { cancel(): void };
-  private readonly forget: () => void;
+  private readonly sink: LiveSink;
+  private readonly streams: OpenStreams;
+  private readonly place: StreamPlace;
+  private readonly wheel: HeartbeatWheel;
+  private readonly slot: number;
+  private readonly expiry: Deadline;
   private stopped = false;
 
   constructor(
-    private readonly o: LiveStreamOptions,
+    o: LiveStreamOptions,
     private readonly release: () => void,
   ) {
     const { subscriber: sub } = o;
+    this.sink = o.sink;
+    this.streams = o.streams;
     const rights = sub.user === undefined ? null : userRights(o.store, sub.appId, o.roomId, sub.user, sub.uuid);
-    this.room = new RoomStream(
-      o.store,
-      sub.appId,
-      o.roomId,
-      {
-        ...o.sink,
-        close: (reason) => {
-          this.stop();
-          o.sink.close(reason);
-        },
-      },
-      rights,
-    );
-    // Each heartbeat also looks at the room's log (an event the live feed lost without a trace
-    // reaches the stream by the next one) and at the subscriber's rights.
-    this.heartbeat = setInterval(() => {
-      if (o.heartbeat()) this.room.resync();
-    }, o.heartbeatMs);
-    this.expiry = runAt(sub.expiresAt, o.clock ?? Date.now, () => this.room.end('token_expired'));
-    this.forget = o.streams.add(
-      {
-        close: () => {
-          o.goodbye();
-          this.room.end();
-        },
-        resync: () => this.room.resync(),
-      },
-      { appId: sub.appId, roomId: o.roomId, user: sub.user },
-    );
+    this.room = new RoomStream(o.store, sub.appId, o.roomId, this, rights);
+    this.place = { appId: sub.appId, roomId: o.roomId, user: sub.user };
+    this.wheel = o.streams.heartbeats(o.heartbeatMs);
+    this.slot = this.wheel.add(this);
+    this.expiry = o.streams.expiries.at(sub.expiresAt, this);
+    o.streams.add(this, this.place);
   }
 
   start(since: ResumePoint | undefined): Promise<void> {
@@ -239,10 +240,55 @@ export class LiveStream {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.heartbeat);
-    this.expiry.cancel();
-    this.forget();
+    this.wheel.remove(this, this.slot);
+    this.streams.expiries.cancel(this.expiry);
+    this.streams.remove(this, this.place);
     this.release();
     this.room.stop();
+  }
+
+  // ---- the shared timers
+
+  /** Each heartbeat also looks at the room's log (an event the live feed lost without a trace reaches the stream by the next one) and at the subscriber's rights. */
+  beat(): void {
+    if (this.sink.heartbeat()) this.room.resync();
+  }
+
+  expire(): void {
+    this.room.end('token_expired');
+  }
+
+  // ---- OpenStream: what the instance asks of every stream
+
+  shutdown(): void {
+    this.sink.goodbye();
+    this.room.end();
+  }
+
+  resync(): void {
+    this.room.resync();
+  }
+
+  // ---- StreamSink: what RoomStream writes, passed on to the transport
+
+  event(e: StoredEvent, epoch: string): boolean {
+    return this.sink.event(e, epoch);
+  }
+
+  snapshot(s: Snapshot, epoch: string): boolean {
+    return this.sink.snapshot(s, epoch);
+  }
+
+  presence(body: string): boolean {
+    return this.sink.presence(body);
+  }
+
+  close(reason?: EndReason): void {
+    this.stop();
+    this.sink.close(reason);
+  }
+
+  drained(): Promise<void> | null {
+    return this.sink.drained();
   }
 }

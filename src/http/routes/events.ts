@@ -1,8 +1,14 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { AppRecord } from '../../config/apps.js';
-import type { EndReason, StreamSink } from '../../events/room-stream.js';
-import { LiveStream, OpenStreams } from '../../events/live-stream.js';
-import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
+import type { StoredEvent } from '../../domain/events.js';
+import { EncodedOnce } from '../../events/encoded-once.js';
+import { writeInTick } from '../../events/tick-writes.js';
+import type { EndReason } from '../../events/room-stream.js';
+import { LiveStream, OpenStreams, type LiveSink } from '../../events/live-stream.js';
+import type { EventLog, LiveFeed, RoomStore, Snapshot } from '../../store/types.js';
 import type { StreamOpening, StreamService } from '../../service/streams.js';
 import { tenant } from '../context.js';
 import { EventsQuery } from '../schemas.js';
@@ -22,6 +28,125 @@ const RECONNECT_MS = 1000;
 
 type OpenedStream = Extract<StreamOpening, { status: 'open' }>;
 
+/** An HTTP/1.1 chunk (its size in hex, CRLF, the bytes, CRLF) of `text`. */
+function chunk(text: string): Buffer {
+  return Buffer.from(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+}
+
+/** A change event's chunk, made once for every stream of its room. */
+const EVENT_CHUNKS = new EncodedOnce((e, epoch) => chunk(eventText(e, epoch)));
+const HEARTBEAT = ': heartbeat\n\n';
+const HEARTBEAT_CHUNK = chunk(HEARTBEAT);
+
+function eventText(e: StoredEvent, epoch: string): string {
+  return `id: ${e.seq}-${epoch}\ndata: ${e.body}\n\n`;
+}
+
+/**
+ * One event stream's output. Once its head is out, a stream on a chunked HTTP/1.1 response (every
+ * GET from a client of this century) writes its chunks to the socket itself: a change event is one
+ * buffer, made once for the whole room (EVENT_CHUNKS), written with the rest of the tick's
+ * (writeInTick), where the response's own write would make a string per subscriber and send the
+ * chunk's size, data and end as three pieces. Ending goes through the response (its last chunk), so the connection
+ * stays usable after. Anything else (HTTP/1.0, a HEAD, a request pipelined behind another whose
+ * response still holds the socket) is written through the response, as text.
+ */
+class SseStream implements LiveSink {
+  live: LiveStream | null = null;
+  private open = true;
+  private readonly raw: ServerResponse;
+  /** The socket this stream writes its chunks to; null: it writes through the response. */
+  private readonly socket: Socket | null;
+
+  constructor(
+    private readonly req: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly appKey: string,
+    private readonly chatroomId: string,
+    private readonly maxBufferBytes: number,
+    private readonly metrics: Metrics,
+  ) {
+    this.raw = reply.raw;
+    const direct = req.raw.method === 'GET' && this.raw.chunkedEncoding && this.raw.socket !== null;
+    this.socket = direct ? this.raw.socket : null;
+    this.raw.on('close', () => this.close());
+  }
+
+  event(e: StoredEvent, epoch: string): boolean {
+    return this.socket === null ? this.writeText(eventText(e, epoch)) : this.writeBytes(EVENT_CHUNKS.get(e, epoch));
+  }
+
+  snapshot(s: Snapshot, epoch: string): boolean {
+    const body = JSON.stringify({ seq: s.seq, epoch, chatroomId: this.chatroomId, app: this.appKey, attributes: s.attributes });
+    return this.send(`id: ${s.seq}-${epoch}\nevent: snapshot\ndata: ${body}\n\n`);
+  }
+
+  /** Presence (spec section 9): a named event with no id, so a resume never asks for it again. */
+  presence(body: string): boolean {
+    return this.send(`event: presence\ndata: ${body}\n\n`);
+  }
+
+  heartbeat(): boolean {
+    return this.socket === null ? this.writeText(HEARTBEAT) : this.writeBytes(HEARTBEAT_CHUNK);
+  }
+
+  goodbye(): void {
+    this.send(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`);
+  }
+
+  close(reason?: EndReason): void {
+    if (!this.open) return;
+    if (reason !== undefined) this.send(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
+    this.open = false;
+    this.live?.stop();
+    this.raw.end();
+    recordRequest(this.metrics, this.req, 200, this.reply.elapsedTime);
+  }
+
+  drained(): Promise<void> | null {
+    const out: Writable = this.socket ?? this.raw;
+    if (!this.open || !out.writableNeedDrain) return null;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        out.off('drain', done);
+        this.raw.off('close', done);
+        resolve();
+      };
+      out.on('drain', done);
+      this.raw.on('close', done);
+    });
+  }
+
+  private send(text: string): boolean {
+    return this.socket === null ? this.writeText(text) : this.writeBytes(chunk(text));
+  }
+
+  /**
+   * A slow reader must not hold the writers or grow memory: once what it has not taken yet passes
+   * the bound, drop it; it resumes from its last id.
+   */
+  private keepsUp(): boolean {
+    if (!this.open) return false;
+    const buffered = (this.socket ?? this.raw).writableLength;
+    if (buffered <= this.maxBufferBytes) return true;
+    this.req.log.warn({ buffered }, 'event stream subscriber too slow, disconnected');
+    this.raw.destroy();
+    return false;
+  }
+
+  private writeBytes(bytes: Buffer): boolean {
+    if (!this.keepsUp()) return false;
+    writeInTick(this.socket!, bytes);
+    return true;
+  }
+
+  private writeText(text: string): boolean {
+    if (!this.keepsUp()) return false;
+    this.raw.write(text);
+    return true;
+  }
+}
+
 /**
  * GET .../metadata/chatroom/{id}/events: Server-Sent Events. A fresh subscriber gets a `snapshot`
  * event (the whole map, its seq and the log's epoch), then every change as an unnamed event whose
@@ -40,7 +165,6 @@ export function eventRoutes(
   return async (f) => {
     /** Sends the opened stream: the reply is hijacked and written as text/event-stream until it ends. */
     const serve = async (req: FastifyRequest, reply: FastifyReply, app: AppRecord, opening: OpenedStream) => {
-      const { roomId: chatroomId, since, subscriber, release } = opening;
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -52,76 +176,19 @@ export function eventRoutes(
         'x-request-id': req.id,
       });
       raw.write(`retry: ${RECONNECT_MS}\n\n`);
-      let open = true;
-      const write = (chunk: string): boolean => {
-        if (!open) return false;
-        // A slow reader must not hold the writers or grow memory: once what it has not taken yet
-        // passes the bound, drop it; it resumes from its last id.
-        if (raw.writableLength > options.maxBufferBytes) {
-          req.log.warn({ buffered: raw.writableLength }, 'event stream subscriber too slow, disconnected');
-          raw.destroy();
-          return false;
-        }
-        raw.write(chunk);
-        return true;
-      };
-      const end = (reason?: EndReason) => {
-        if (!open) return;
-        if (reason !== undefined) write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
-        open = false;
-        live.stop();
-        raw.end();
-        recordRequest(metrics, req, 200, reply.elapsedTime);
-      };
-      const sink: StreamSink = {
-        event: (e, epoch) => write(`id: ${e.seq}-${epoch}\ndata: ${e.body}\n\n`),
-        snapshot: (s, epoch) =>
-          write(
-            `id: ${s.seq}-${epoch}\nevent: snapshot\ndata: ${JSON.stringify({
-              seq: s.seq,
-              epoch,
-              chatroomId,
-              app: app.appKey,
-              attributes: s.attributes,
-            })}\n\n`,
-          ),
-        // Presence (spec section 9): a named event with no id, so a resume never asks for it again.
-        presence: (body) => write(`event: presence\ndata: ${body}\n\n`),
-        close: end,
-        drained: () =>
-          open && raw.writableNeedDrain
-            ? new Promise<void>((resolve) => {
-                const done = () => {
-                  raw.off('drain', done);
-                  raw.off('close', done);
-                  resolve();
-                };
-                raw.on('drain', done);
-                raw.on('close', done);
-              })
-            : null,
-      };
+      const sse = new SseStream(req, reply, app.appKey, opening.roomId, options.maxBufferBytes, metrics);
       const live = new LiveStream(
-        {
-          store,
-          streams,
-          roomId: chatroomId,
-          subscriber,
-          sink,
-          heartbeatMs: options.heartbeatMs,
-          heartbeat: () => write(': heartbeat\n\n'),
-          goodbye: () => write(`retry: ${RECONNECT_MS}\n: server shutting down, reconnect\n\n`),
-        },
-        release,
+        { store, streams, roomId: opening.roomId, subscriber: opening.subscriber, sink: sse, heartbeatMs: options.heartbeatMs },
+        opening.release,
       );
-      raw.on('close', () => end());
+      sse.live = live;
       try {
-        await live.start(since);
+        await live.start(opening.since);
       } catch (err) {
         // The headers are out: end the stream rather than leave it open and silent. The client
         // reconnects (after `retry`) and starts again from its last id.
         req.log.warn({ err }, 'event stream could not start; ended');
-        end();
+        sse.close();
       }
     };
 

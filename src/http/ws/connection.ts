@@ -4,7 +4,8 @@ import { WebSocket, type RawData } from 'ws';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { AppRecord } from '../../config/apps.js';
 import { ApiError, Errors } from '../../domain/errors.js';
-import { runAt } from '../../events/live-stream.js';
+import type { Deadline, Expiring } from '../../events/stream-timers.js';
+import { writeInTick } from '../../events/tick-writes.js';
 import { memberOf, openContext, type ServiceContext } from '../../service/context.js';
 import type { RoomStore } from '../../store/types.js';
 import type { OpConnection, WsOps } from './ops.js';
@@ -77,7 +78,7 @@ type State = 'pending' | 'open' | 'closing' | 'closed';
  * closes with 4401), and the bounds on what it may cost: unauthenticated input, output its client
  * does not take (cut off), a peer that stops answering pings (cut off).
  */
-export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection {
+export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection, Expiring {
   private state: State = 'pending';
   /** `Bearer <token>`, as the REST calls' header: each op is authorised with it again. */
   private header: string | undefined;
@@ -87,7 +88,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   private alive = true;
   private authTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
-  private expiry: { cancel(): void } | null = null;
+  private expiry: Deadline | null = null;
   private drain: Promise<void> | null = null;
   /** Set when an op found the token refused: the socket closes after that op's reply. */
   private refused: ApiError | null = null;
@@ -160,15 +161,32 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
 
   /** Sends one message, unless the client is too far behind: then it is cut off, as an SSE reader is. */
   send(text: string): boolean {
-    if (!this.isOpen) return false;
-    const behind = this.ws.bufferedAmount;
-    if (behind > this.d.limits.maxBufferBytes) {
-      this.d.log.warn({ buffered: behind }, 'websocket client too slow, disconnected');
-      this.terminate();
-      return false;
-    }
+    if (!this.keepsUp()) return false;
     this.ws.send(text);
     return true;
+  }
+
+  /**
+   * Sends a frame made once for many connections (textFrame()), written to the socket as it is
+   * with the rest of the tick's (writeInTick): no framing per connection. Safe beside ws's own
+   * sends because ws queues nothing here: it queues only while it compresses (perMessageDeflate is
+   * off, routes.ts) or reads a Blob (none is sent), and writes every other frame to the socket at
+   * once, so the order holds.
+   */
+  sendFrame(frame: Buffer): boolean {
+    if (!this.keepsUp()) return false;
+    writeInTick(this.socket, frame);
+    return true;
+  }
+
+  /** Whether the connection is open and its client not too far behind; one that is gets cut off. */
+  private keepsUp(): boolean {
+    if (!this.isOpen) return false;
+    const behind = this.ws.bufferedAmount;
+    if (behind <= this.d.limits.maxBufferBytes) return true;
+    this.d.log.warn({ buffered: behind }, 'websocket client too slow, disconnected');
+    this.terminate();
+    return false;
   }
 
   drained(): Promise<void> | null {
@@ -283,7 +301,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
       this.header = header;
       this.state = 'open';
       this.stopPendingBounds();
-      this.expiry = runAt(principal.expiresAt, Date.now, () => this.expire());
+      this.expiry = this.d.subscriptions.streams.expiries.at(principal.expiresAt, this);
       if (replyTo !== undefined) this.send(replyOk(replyTo, JSON.stringify({ user: ctx.actor ?? null, expiresAt: principal.expiresAt })));
     } catch (err) {
       if (!(err instanceof ApiError)) this.d.log.error({ err }, 'websocket authentication failed');
@@ -296,7 +314,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   }
 
   /** The token expired: every subscription ends as `token_expired`, as an SSE stream does, then the socket closes. */
-  private expire(): void {
+  expire(): void {
     for (const sub of [...this.subs.values()]) sub.end('token_expired');
     this.close(CloseCode.unauthorized, Errors.tokenExpired().description);
   }
@@ -326,7 +344,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
     this.state = 'closed';
     this.stopSubscriptions();
     this.stopPendingBounds();
-    this.expiry?.cancel();
+    if (this.expiry !== null) this.d.subscriptions.streams.expiries.cancel(this.expiry);
     if (this.graceTimer !== null) clearTimeout(this.graceTimer);
     this.queue.clear();
     this.unregister();

@@ -120,3 +120,24 @@ export type WsEndReason = EndReason | 'interrupted';
 export function endMessage(chatroomId: string, reason: WsEndReason): string {
   return JSON.stringify({ type: 'end', chatroomId, reason });
 }
+
+/**
+ * A server's text frame of `text` (RFC 6455 section 5.2: FIN, opcode 1, unmasked, the length in 7,
+ * 16 or 64 bits), as ws would send it: one buffer, made once and written to many sockets as it is.
+ */
+export function textFrame(text: string): Buffer {
+  const n = Buffer.byteLength(text);
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  frame.write(text, head);
+  return frame;
+}

@@ -1,6 +1,7 @@
 import websocket from '@fastify/websocket';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Authenticator } from '../../auth/authenticator.js';
@@ -10,7 +11,7 @@ import type { OpenStreams } from '../../events/live-stream.js';
 import type { AttributeService } from '../../service/attributes.js';
 import type { StreamService } from '../../service/streams.js';
 import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
-import { appOf, type RouteConfig } from '../context.js';
+import { appOf, ctx, type RouteConfig } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { recordRequest } from '../request-log.js';
@@ -75,6 +76,36 @@ const WsQuery = Type.Object({
   access_token: Type.Optional(Type.String({ description: 'the token; or send {"op":"auth","token":"..."} first' })),
 });
 
+/** ws has already sent the close frame the error calls for (1009, 1007, ...): the peer gets a moment to close. */
+function protocolError(err: Error, ws: WebSocket, log: FastifyBaseLogger): void {
+  log.info({ err }, 'websocket protocol error, closed');
+  setTimeout(() => ws.terminate(), PROTOCOL_ERROR_GRACE_MS).unref();
+}
+
+/**
+ * What recordRequest reads of the upgrade request (its route, method, URL, app and logger), kept
+ * for the connection's last log line in place of the request itself.
+ */
+function requestRecord(req: FastifyRequest): FastifyRequest {
+  const record = { routeOptions: { url: req.routeOptions.url }, method: req.method, url: req.url, log: req.log, rk: ctx(req) };
+  // recordRequest takes a FastifyRequest; these are the fields it reads.
+  return record as unknown as FastifyRequest;
+}
+
+/**
+ * An open WebSocket holds nothing of its upgrade request. @fastify/websocket leaves the response
+ * it made for the upgrade on the TCP socket (ServerResponse, and through its listeners Fastify's
+ * Reply and Request, the IncomingMessage and its headers) and an 'error' listener on the
+ * WebSocket that holds the Request and Reply: about 5 KB a connection for as long as it is open.
+ * The response lets go of the socket (it was never sent: the handshake answered), and the
+ * 'error' listener is replaced by one that does the same (protocolError) with the logger alone.
+ */
+function letGoOfRequest(ws: WebSocket, req: FastifyRequest, res: ServerResponse | undefined, log: FastifyBaseLogger): void {
+  if (res !== undefined && res.socket === req.raw.socket) res.detachSocket(req.raw.socket);
+  ws.removeAllListeners('error');
+  ws.on('error', (err) => protocolError(err, ws, log));
+}
+
 /** The upgrade request's token, as `Bearer <token>`: the Authorization header, else `?access_token=`. */
 function tokenOf(req: FastifyRequest): string | undefined {
   if (req.headers.authorization !== undefined) return req.headers.authorization;
@@ -100,12 +131,10 @@ export function webSocketRoutes(d: WsDeps): FastifyPluginAsync {
         registry.closeAll(CloseCode.serviceRestart, 'server shutting down, reconnect');
         done();
       },
-      errorHandler: (err, socket, req) => {
-        // ws has already sent the close frame the error calls for (1009, 1007, ...).
-        req.log.info({ err }, 'websocket protocol error, closed');
-        setTimeout(() => socket.terminate(), PROTOCOL_ERROR_GRACE_MS).unref();
-      },
+      errorHandler: (err, socket, req) => protocolError(err, socket, req.log),
     });
+    /** The response @fastify/websocket made for each upgrade request, until the connection lets go of it. */
+    const upgrades = new WeakMap<IncomingMessage, ServerResponse>();
     unfilter = upgradeOnlyWebSockets(f.server);
     // The GET route's querystring schema has Fastify set up this scope's validator compiler: ops are checked with it.
     const validator = new MessageValidator(() => f.validatorCompiler, d.limits.maxMessageBytes);
@@ -123,21 +152,26 @@ export function webSocketRoutes(d: WsDeps): FastifyPluginAsync {
       const socket = req.raw.socket;
       d.accepted(socket);
       const started = performance.now();
+      const log = req.log;
+      const record = requestRecord(req);
+      const app = appOf(req);
+      const header = tokenOf(req);
+      letGoOfRequest(ws, req, upgrades.get(req.raw), log);
       new WsConnection(
         ws,
         socket,
         {
-          app: appOf(req),
+          app,
           auth: d.auth,
           store: d.store,
           registry,
           ops,
-          subscriptions: { store: d.store, streams: d.openStreams, heartbeatMs: d.limits.heartbeatMs, log: req.log },
+          subscriptions: { store: d.store, streams: d.openStreams, heartbeatMs: d.limits.heartbeatMs, log },
           limits: d.limits,
-          log: req.log,
-          onClose: () => recordRequest(d.metrics, req, 101, performance.now() - started),
+          log,
+          onClose: () => recordRequest(d.metrics, record, 101, performance.now() - started),
         },
-        tokenOf(req),
+        header,
       );
     };
 
@@ -151,8 +185,10 @@ export function webSocketRoutes(d: WsDeps): FastifyPluginAsync {
         config,
         // Not in /openapi.json: OpenAPI cannot describe a WebSocket; the README does.
         schema: { hide: true, querystring: WsQuery },
-        preHandler: async (req) => {
-          if (req.ws && tokenOf(req) === undefined && !registry.hasRoomForPending()) throw Errors.tooManyPendingSockets();
+        preHandler: async (req, reply) => {
+          if (!req.ws) return;
+          if (tokenOf(req) === undefined && !registry.hasRoomForPending()) throw Errors.tooManyPendingSockets();
+          upgrades.set(req.raw, reply.raw);
         },
         handler: async () => {
           throw Errors.upgradeRequired();
