@@ -176,13 +176,17 @@ function openSse(spec: ConnectSpec, address: string, ready: (seq: number) => voi
     for (;;) {
       const end = text.indexOf('\n\n', pos);
       if (end < 0) return pos;
-      // A block: `id: {seq}-{epoch}` and `data:` (a change event), with `event: snapshot` or
-      // `event: end` when it is one of those; comments and `retry:` have no id.
+      // A block: `id: {seq}-{epoch}` and `data:` (a change event), with `event: snapshot` on the
+      // line after the id when it is one; blocks with no id: comments, `retry:`, `event: end` and
+      // `event: presence`. Each search stops within the block or just past it (no search for an
+      // `event:` line that a change event does not have): a read of many events costs in
+      // proportion to its length, not to its length squared.
       const id = text.indexOf('id: ', pos);
-      const kind = text.indexOf('event: ', pos);
-      const named = kind >= 0 && kind < end;
+      const hasId = id >= 0 && id < end;
+      const kind = hasId ? text.indexOf('\n', id) + 1 : text.indexOf('event: ', pos);
+      const named = hasId ? text.startsWith('event: ', kind) : kind >= 0 && kind < end;
       if (named && text.startsWith('event: end', kind)) sub.ended = true;
-      else if (id >= 0 && id < end) {
+      else if (hasId) {
         if (!named) onEvent(sub, intAt(text, id + 4), text, id);
         else if (text.startsWith('event: snapshot', kind)) {
           sub.last = sub.base = intAt(text, id + 4);

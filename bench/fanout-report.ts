@@ -8,7 +8,14 @@ import { cpus, totalmem } from 'node:os';
 /** one: one instance on SQLite; two: two instances on one Redis, the subscribers split between them. */
 export type Setup = 'one' | 'two';
 
+/** The build a figure is of: dist/ (`this`), or the one named by --compare (`before`). */
+export interface Build {
+  label: 'this' | 'before';
+  dist: string;
+}
+
 export interface RunResult {
+  build: Build['label'];
   setup: Setup;
   transport: 'sse' | 'ws';
   subscribers: number;
@@ -39,6 +46,7 @@ export interface RunResult {
 }
 
 export interface IdleResult {
+  build: Build['label'];
   transport: 'sse' | 'ws';
   wanted: number;
   connected: number;
@@ -50,6 +58,7 @@ export interface IdleResult {
 }
 
 export interface ProfileResult {
+  setup: Setup;
   transport: 'sse' | 'ws';
   subscribers: number;
   rate: number;
@@ -103,7 +112,7 @@ function method(input: ReportInput): string[] {
       'and the writes alternating between them. The stream caps (`ROOMKV_MAX_STREAMS_PER_APP`, `..._PER_USER`) and ' +
       "`ROOMKV_MAX_CONNECTIONS` are raised past what the run opens; the app's rate limit is lifted (opening a stream spends a call).",
     "- subscribers: one room, each subscriber an app token's event stream (SSE) or a WebSocket with one subscription, both read from " +
-      'raw sockets (the WebSocket framing parsed by the load itself), in load processes of their own (bench/fanout-load.ts, up to 10,000 connections each), on the same ' +
+      'raw sockets (the WebSocket framing parsed by the load itself), in load processes of their own (bench/fanout-load.ts, up to 5,000 connections each), on the same ' +
       'machine, each connection from its own source address and port (127.0.0.x). Every subscriber first gets its snapshot.',
     "- writes: the room's owner sets one key at a steady rate (an open loop: a write is sent when due, whatever the answers), its value the " +
       "time it was sent. A delivery's delay is its arrival in the load process minus that time (same clock). Each connection checks the " +
@@ -117,10 +126,12 @@ function method(input: ReportInput): string[] {
   ];
 }
 
+const isThis = (r: { build: Build['label'] }) => r.build === 'this';
+
 function targets(input: ReportInput): string[] {
   const lines = ['| target | measured | verdict |', '|---|---|---|'];
   for (const t of ['sse', 'ws'] as const) {
-    const r = input.runs.find((x) => x.setup === 'one' && x.transport === t && x.subscribers === 10_000 && x.rate === 20);
+    const r = input.runs.find((x) => isThis(x) && x.setup === 'one' && x.transport === t && x.subscribers === 10_000 && x.rate === 20);
     if (!r) continue;
     const ok = exact(r) && r.p99 < input.p99TargetMs;
     lines.push(
@@ -128,7 +139,7 @@ function targets(input: ReportInput): string[] {
         `${f0(lost(r))} lost, ${r.duplicates} doubled, ${r.gaps} out of order; p99 ${f1(r.p99)} ms (p50 ${f1(r.p50)}, max ${f0(r.max)}) | ${ok ? 'met' : '**missed**'} |`,
     );
   }
-  for (const i of input.idle) {
+  for (const i of input.idle.filter(isThis)) {
     const kb = idleKb(i);
     const all = i.connected >= IDLE_TARGET_CONNECTIONS;
     lines.push(
@@ -137,7 +148,7 @@ function targets(input: ReportInput): string[] {
         `${kb < IDLE_TARGET_KB ? (all ? 'met' : 'met per connection; **50,000 not reached on this machine**') : '**missed**'} |`,
     );
   }
-  const cpu = input.runs.filter((r) => r.subscribers === 10_000 && r.rate === 20);
+  const cpu = input.runs.filter((r) => isThis(r) && r.subscribers === 10_000 && r.rate === 20);
   if (cpu.length > 0)
     lines.push(
       `| server CPU per delivery, reported and compared with Centrifugo | ${cpu.map((r) => `${setupName(r.setup)} ${r.transport.toUpperCase()} ${f2(cpuUs(r))} µs`).join('; ')} (10,000 subscribers, 20 writes/s); Centrifugo below | reported |`,
@@ -145,16 +156,18 @@ function targets(input: ReportInput): string[] {
   return lines;
 }
 
+const compared = (input: ReportInput) => input.runs.some((r) => !isThis(r)) || input.idle.some((i) => !isThis(i));
+
 function runTable(input: ReportInput): string[] {
   const lines = [
-    "| setup | transport | subscribers | writes/s | writes acknowledged | deliveries expected | delivered | lost | doubled | out of order | delay p50 / p99 / max ms | deliveries/s | server CPU µs / delivery | server busy | Redis CPU µs / delivery | load processes' CPU | verdict |",
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|',
+    "| build | setup | transport | subscribers | writes/s | writes acknowledged | deliveries expected | delivered | lost | doubled | out of order | delay p50 / p99 / max ms | deliveries/s | server CPU µs / delivery | server busy | Redis CPU µs / delivery | load processes' CPU | verdict |",
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of input.runs) {
     const target = r.subscribers === 10_000 && r.rate === 20 && r.setup === 'one';
     const ok = exact(r) && (!target || r.p99 < input.p99TargetMs);
     lines.push(
-      `| ${setupName(r.setup)} | ${r.transport.toUpperCase()} | ${f0(r.subscribers)} | ${r.rate} | ${f0(r.acknowledged)} of ${f0(r.writes)} | ${f0(r.expected)} | ${f0(r.delivered)} | ` +
+      `| ${r.build} | ${setupName(r.setup)} | ${r.transport.toUpperCase()} | ${f0(r.subscribers)} | ${r.rate} | ${f0(r.acknowledged)} of ${f0(r.writes)} | ${f0(r.expected)} | ${f0(r.delivered)} | ` +
         `${f0(lost(r))} | ${r.duplicates} | ${r.gaps} | ${f1(r.p50)} / ${f1(r.p99)} / ${f0(r.max)} | ${f0(r.deliveriesPerS)} | ${f2(cpuUs(r))} | ` +
         `${f0((100 * r.serverCpuMs) / r.windowMs)}% | ${r.setup === 'two' ? f2((r.redisCpuMs * 1000) / r.delivered) : ''} | ${f0((100 * r.loadCpuMs) / r.windowMs)}% | ` +
         `${ok ? 'ok' : exact(r) ? '**p99 above target**' : '**EVENTS MISSING OR EXTRA**'} |`,
@@ -168,19 +181,46 @@ function runTable(input: ReportInput): string[] {
 function idleTable(input: ReportInput): string[] {
   if (input.idle.length === 0) return [];
   return [
-    '| transport | asked | connected | measured | RSS before / after MB | RSS per connection KB | heap per connection KB | target | verdict |',
-    '|---|---:|---:|---:|---|---:|---:|---|---|',
+    '| build | transport | asked | connected | measured | RSS before / after MB | RSS per connection KB | heap per connection KB | target | verdict |',
+    '|---|---|---:|---:|---:|---|---:|---:|---|---|',
     ...input.idle.map(
       (i) =>
-        `| ${i.transport.toUpperCase()} | ${f0(i.wanted)} | ${f0(i.connected)} | ${f0(i.measured)} | ${f0(i.before.rssKb / 1024)} / ${f0(i.after.rssKb / 1024)} | ` +
+        `| ${i.build} | ${i.transport.toUpperCase()} | ${f0(i.wanted)} | ${f0(i.connected)} | ${f0(i.measured)} | ${f0(i.before.rssKb / 1024)} / ${f0(i.after.rssKb / 1024)} | ` +
         `${f1(idleKb(i))} | ${f1((i.after.heap - i.before.heap) / i.measured / 1000)} | < ${IDLE_TARGET_KB} KB | ${idleKb(i) < IDLE_TARGET_KB ? 'ok' : '**above target**'} |`,
     ),
   ];
 }
 
+/** Each run of this build beside the same run of the build compared with. */
+function beforeAfter(input: ReportInput): string[] {
+  const lines = [
+    '| setup | transport | subscribers | writes/s | delay p99 ms, before → this | delay p50 ms, before → this | server CPU µs / delivery, before → this | deliveries/s, before → this | all delivered (before / this) |',
+    '|---|---|---:|---:|---|---|---|---|---|',
+  ];
+  for (const r of input.runs.filter(isThis)) {
+    const b = input.runs.find(
+      (x) => !isThis(x) && x.setup === r.setup && x.transport === r.transport && x.subscribers === r.subscribers && x.rate === r.rate,
+    );
+    if (!b) continue;
+    lines.push(
+      `| ${setupName(r.setup)} | ${r.transport.toUpperCase()} | ${f0(r.subscribers)} | ${r.rate} | ${f1(b.p99)} → **${f1(r.p99)}** | ${f1(b.p50)} → ${f1(r.p50)} | ` +
+        `${f2(cpuUs(b))} → **${f2(cpuUs(r))}** | ${f0(b.deliveriesPerS)} → ${f0(r.deliveriesPerS)} | ${exact(b) ? 'yes' : 'NO'} / ${exact(r) ? 'yes' : 'NO'} |`,
+    );
+  }
+  for (const i of input.idle.filter(isThis)) {
+    const b = input.idle.find((x) => !isThis(x) && x.transport === i.transport);
+    if (b)
+      lines.push(
+        '',
+        `Idle ${i.transport.toUpperCase()}: ${f1(idleKb(b))} → **${f1(idleKb(i))}** KB RSS per connection (${f0(i.measured)} measured).`,
+      );
+  }
+  return lines;
+}
+
 /** Centrifugo's published figures (centrifugal.dev blog, "Million connections with Centrifugo", 2020-02-10). */
 function centrifugo(input: ReportInput): string[] {
-  const best = input.runs.filter((r) => r.subscribers === 10_000 && r.rate === 20).map(cpuUs);
+  const best = input.runs.filter((r) => isThis(r) && r.subscribers === 10_000 && r.rate === 20).map(cpuUs);
   return [
     'Centrifugo\'s published figures ("Million connections with Centrifugo", centrifugal.dev blog, 2020-02-10; ' +
       'https://centrifugal.dev/blog/2020/02/10/million-connections-with-centrifugo): 20 server pods (Centrifuge library, Protobuf protocol) ' +
@@ -209,6 +249,15 @@ export function renderReport(input: ReportInput): string[] {
     '',
     ...targets(input),
   ];
+  if (compared(input))
+    lines.push(
+      '',
+      '## Before / after',
+      '',
+      '"before" is the build named by `--compare`, each of its runs made right after the same run of this one.',
+      '',
+      ...beforeAfter(input),
+    );
   lines.push('', '## Runs', '', ...runTable(input));
   if (input.idle.length > 0) lines.push('', '## Idle connections', '', ...idleTable(input));
   lines.push(
@@ -224,9 +273,9 @@ export function renderReport(input: ReportInput): string[] {
   for (const p of input.profiles) {
     lines.push(
       '',
-      `## Where the time goes: ${p.transport.toUpperCase()}, ${f0(p.subscribers)} subscribers, ${p.rate} writes/s`,
+      `## Where the time goes: ${setupName(p.setup)}, ${p.transport.toUpperCase()}, ${f0(p.subscribers)} subscribers, ${p.rate} writes/s`,
       '',
-      `A fresh instance run with \`node --cpu-prof\` under the same load (this run: p99 ${f1(p.run.p99)} ms, ${f0(p.run.delivered)} of ` +
+      `${p.setup === 'one' ? 'A fresh instance' : 'Fresh instances, the first one profiled (it delivers half the events),'} run with \`node --cpu-prof\` under the same load (this run: p99 ${f1(p.run.p99)} ms, ${f0(p.run.delivered)} of ` +
         `${f0(p.run.expected)} delivered, ${f2(cpuUs(p.run))} µs CPU a delivery); only the samples of the run (its writes, deliveries ` +
         'and the wait for the last events) and the shutdown count, not start-up or connecting; "a call" below is a delivery.',
       '',

@@ -22,18 +22,19 @@ export interface Server {
 /** Every child process started here, killed on the way out. */
 export const children = new Set<ChildProcess>();
 
-/** `node [nodeArgs] dist/cli.js serve` on a free port of 127.0.0.1; resolves once it answers. */
+/** `node [nodeArgs] <dist>/cli.js serve` on a free port of 127.0.0.1; resolves once it answers. */
 export async function startServer(
   root: string,
   work: string,
   name: string,
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  dist = 'dist',
 ): Promise<Server> {
   const port = await freePort();
   const logFile = join(work, `${name}.log`);
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, [...nodeArgs, join('dist', 'cli.js'), 'serve'], {
+  const child = spawn(process.execPath, [...nodeArgs, join(dist, 'cli.js'), 'serve'], {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,6 +12,9 @@
  *          --setups=one,two (one: one instance on SQLite; two: two instances on Redis)
  *          --redis-url=... (default: a redis-server started for the run, so that its CPU is the run's alone)
  *          --no-build --no-profile --out=DIR
+ *          --compare=dist-before (another commit's `npm run build`, copied beside dist/): every run and idle
+ *          measurement is made with it too, right after the same one with dist/: before/after figures
+ *          from the same run, on the same machine load
  */
 import agoraToken from 'agora-token';
 import { Redis } from 'ioredis';
@@ -24,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, sleep } from './common.js';
 import type { LoadReport } from './fanout-load.js';
-import { renderReport, type IdleResult, type ProfileResult, type RunResult, type Setup } from './fanout-report.js';
+import { renderReport, type Build, type IdleResult, type ProfileResult, type RunResult, type Setup } from './fanout-report.js';
 import {
   LoadProcess,
   children,
@@ -45,8 +48,11 @@ const APP = 'fanout';
 const OWNER = 'owner';
 /** How long after its last write a run's events may take to arrive before they count as lost. */
 const DELIVERY_WAIT_MS = 30_000;
-/** Connections a load process holds at most, below its open-files limit. */
-const PER_LOAD_PROCESS = 10_000;
+/**
+ * Connections a load process holds at most: below its open-files limit, and few enough that the
+ * subscribers of a 10,000-room are read by two processes, which take the cores the server leaves.
+ */
+const PER_LOAD_PROCESS = 5_000;
 /** The delay target of the issue: p99 at 20 writes/s to 10,000 subscribers. */
 const P99_TARGET_MS = 150;
 
@@ -63,6 +69,7 @@ const { values: opts } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     out: { type: 'string' },
+    compare: { type: 'string' },
   },
   strict: true,
 });
@@ -76,11 +83,14 @@ const SETUPS = opts.setups!.split(',') as Setup[];
 let redisUrl = opts['redis-url'] ?? process.env.ROOMKV_BENCH_REDIS_URL;
 let ownRedis = false;
 const RESULTS = opts.out ?? join(ROOT, 'bench', 'results');
+/** The builds measured: dist/, and with --compare the one to compare it with, each run right after dist/'s. */
+const BUILDS: Build[] = [{ label: 'this', dist: 'dist' }, ...(opts.compare ? [{ label: 'before' as const, dist: opts.compare }] : [])];
 const COMMAND = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
 for (const t of TRANSPORTS) if (t !== 'sse' && t !== 'ws') throw new Error(`--transports: sse and/or ws, not ${t}`);
 for (const s of SETUPS) if (s !== 'one' && s !== 'two') throw new Error(`--setups: one and/or two, not ${s}`);
 
-const work = mkdtempSync(join(tmpdir(), 'roomkv-fanout-'));
+// Not /tmp/roomkv-*: the test runner takes any new entry there for a test's leftover, and tests run beside benchmarks.
+const work = mkdtempSync(join(tmpdir(), 'rkbench-fanout-'));
 const app = {
   org: ORG,
   app: APP,
@@ -119,13 +129,14 @@ function serverEnv(store: 'sqlite' | 'redis', prefix?: string): Record<string, s
 }
 
 /** The servers of a setup, and the benchmark's room made through the first. */
-async function startSetup(setup: Setup, nodeArgs: string[] = []): Promise<{ servers: Server[]; room: string }> {
+async function startSetup(setup: Setup, build: Build = BUILDS[0]!, nodeArgs: string[] = []): Promise<{ servers: Server[]; room: string }> {
   const servers: Server[] = [];
-  if (setup === 'one') servers.push(await startServer(ROOT, work, 'one', serverEnv('sqlite'), nodeArgs));
+  if (setup === 'one') servers.push(await startServer(ROOT, work, 'one', serverEnv('sqlite'), nodeArgs, build.dist));
   else {
     const prefix = `rkfanout:${randomBytes(4).toString('hex')}:`;
     redisPrefixes.push(prefix);
-    for (const name of ['two-a', 'two-b']) servers.push(await startServer(ROOT, work, name, serverEnv('redis', prefix), nodeArgs));
+    for (const name of ['two-a', 'two-b'])
+      servers.push(await startServer(ROOT, work, name, serverEnv('redis', prefix), nodeArgs, build.dist));
   }
   const url = servers[0]!.url;
   await must(url, 'POST', `${A}/users`, token, { username: OWNER, password: 'owner-password' });
@@ -210,6 +221,7 @@ async function redisCpuMs(): Promise<number> {
 
 /** One run: `rate` writes a second for DURATION s, then every subscriber's last event awaited. */
 async function measure(
+  build: Build,
   setup: Setup,
   servers: Server[],
   loads: LoadProcess[],
@@ -243,6 +255,7 @@ async function measure(
   const r = await reportAll(loads, target, true);
   const windowMs = allInAt - writes.firstAt;
   const result: RunResult = {
+    build: build.label,
     setup,
     transport,
     subscribers,
@@ -269,7 +282,7 @@ async function measure(
     redisCpuMs: redisMs,
   };
   log(
-    `${setup} ${transport} ${subscribers} subs ${rate}/s: ${r.received}/${result.expected} delivered, p50 ${result.p50} p99 ${result.p99} max ${Math.round(r.maxMs)} ms, ` +
+    `${build.label}: ${setup} ${transport} ${subscribers} subs ${rate}/s: ${r.received}/${result.expected} delivered, p50 ${result.p50} p99 ${result.p99} max ${Math.round(r.maxMs)} ms, ` +
       `server CPU ${((serverCpuMs * 1000) / Math.max(1, r.received)).toFixed(2)} µs/delivery, dup ${r.duplicates} gaps ${r.gaps} behind ${r.behind}`,
   );
   return result;
@@ -280,16 +293,18 @@ async function fanoutRuns(): Promise<RunResult[]> {
   for (const setup of SETUPS) {
     for (const n of SUBSCRIBERS) {
       for (const transport of TRANSPORTS) {
-        const { servers, room } = await startSetup(setup);
-        const { loads, seq: first } = await subscribe(servers, room, transport, n);
-        let seq = first;
-        for (const rate of RATES) {
-          const r = await measure(setup, servers, loads, room, seq, transport, n, rate);
-          results.push(r);
-          seq += r.acknowledged;
+        for (const build of BUILDS) {
+          const { servers, room } = await startSetup(setup, build);
+          const { loads, seq: first } = await subscribe(servers, room, transport, n);
+          let seq = first;
+          for (const rate of RATES) {
+            const r = await measure(build, setup, servers, loads, room, seq, transport, n, rate);
+            results.push(r);
+            seq += r.acknowledged;
+          }
+          await Promise.all(loads.map((l) => l.stop()));
+          for (const s of servers) await stopProcess(s.child);
         }
-        await Promise.all(loads.map((l) => l.stop()));
-        for (const s of servers) await stopProcess(s.child);
       }
     }
   }
@@ -297,11 +312,11 @@ async function fanoutRuns(): Promise<RunResult[]> {
 }
 
 /** Server memory before and after `wanted` idle subscribers connect (as many as one process may hold). */
-async function idleRun(transport: 'sse' | 'ws', wanted: number): Promise<IdleResult> {
+async function idleRun(build: Build, transport: 'sse' | 'ws', wanted: number): Promise<IdleResult> {
   const limit = hardFileLimit();
   const count = Math.min(wanted, limit - 500);
   const warm = Math.min(500, Math.floor(count / 10));
-  const { servers, room } = await startSetup('one');
+  const { servers, room } = await startSetup('one', build);
   const server = servers[0]!;
   const first = await subscribe(servers, room, transport, warm);
   await sleep(2000);
@@ -311,8 +326,19 @@ async function idleRun(transport: 'sse' | 'ws', wanted: number): Promise<IdleRes
   const after = { rssKb: rssKb(server.child.pid!), heap: await heapUsed(server) };
   await Promise.all([...first.loads, ...rest.loads].map((l) => l.stop()));
   await stopProcess(server.child);
-  const result: IdleResult = { transport, wanted, connected: count, fileLimit: limit, measured: count - warm, before, after };
-  log(`idle ${transport}: ${count} connections, ${(((after.rssKb - before.rssKb) * 1024) / (count - warm) / 1000).toFixed(1)} KB RSS each`);
+  const result: IdleResult = {
+    build: build.label,
+    transport,
+    wanted,
+    connected: count,
+    fileLimit: limit,
+    measured: count - warm,
+    before,
+    after,
+  };
+  log(
+    `${build.label}: idle ${transport}: ${count} connections, ${(((after.rssKb - before.rssKb) * 1024) / (count - warm) / 1000).toFixed(1)} KB RSS each`,
+  );
   return result;
 }
 
@@ -322,19 +348,24 @@ async function heapUsed(server: Server): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
-/** A CPU profile of one instance under the run that missed its delay target. */
-async function profileRun(transport: 'sse' | 'ws', subscribers: number, rate: number): Promise<ProfileResult> {
-  const dir = mkdtempSync(join(work, `profile-${transport}-`));
-  const { servers, room } = await startSetup('one', ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+/**
+ * A CPU profile under the run that missed its delay target: of the one instance, or of the first
+ * of two (which delivers half the events).
+ */
+async function profileRun(setup: Setup, transport: 'sse' | 'ws', subscribers: number, rate: number): Promise<ProfileResult> {
+  const dir = mkdtempSync(join(work, `profile-${setup}-${transport}-`));
+  const { servers, room } = await startSetup(setup, BUILDS[0]!, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const { loads, seq } = await subscribe(servers, room, transport, subscribers);
   const started = performance.now();
-  const run = await measure('one', servers, loads, room, seq, transport, subscribers, rate);
+  const run = await measure(BUILDS[0]!, setup, servers, loads, room, seq, transport, subscribers, rate);
   await Promise.all(loads.map((l) => l.stop()));
-  await stopProcess(servers[0]!.child, 'SIGINT');
+  for (const s of servers) await stopProcess(s.child, 'SIGINT');
   const windowMs = performance.now() - started;
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) throw new Error(`no profile written in ${dir}`);
-  return { transport, subscribers, rate, run, summary: summarizeProfile(join(dir, file), ROOT, 20, windowMs, run.delivered) };
+  const pid = servers[0]!.child.pid!;
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile') && f.split('.').includes(String(pid)));
+  if (!file) throw new Error(`no profile of ${pid} written in ${dir}`);
+  const calls = Math.round(run.delivered / servers.length);
+  return { setup, transport, subscribers, rate, run, summary: summarizeProfile(join(dir, file), ROOT, 20, windowMs, calls) };
 }
 
 /** A redis-server of the run's own, on a free port, no persistence; stopped with the rest. */
@@ -403,14 +434,18 @@ export async function fanoutMain(): Promise<number> {
     const loadBefore = loadavg()[0]!;
     const runs = await fanoutRuns();
     const idle: IdleResult[] = [];
-    if (IDLE > 0) for (const t of TRANSPORTS) idle.push(await idleRun(t, IDLE));
+    if (IDLE > 0) for (const t of TRANSPORTS) for (const b of BUILDS) idle.push(await idleRun(b, t, IDLE));
     const profiles: ProfileResult[] = [];
     const top = Math.max(...SUBSCRIBERS);
     const fastest = Math.max(...RATES);
     if (!opts['no-profile']) {
-      for (const t of TRANSPORTS) {
-        const r = runs.find((x) => x.setup === SETUPS[0] && x.transport === t && x.subscribers === top && x.rate === fastest);
-        if (r && !(r.p99 < P99_TARGET_MS && r.delivered === r.expected)) profiles.push(await profileRun(t, top, fastest));
+      for (const setup of SETUPS) {
+        for (const t of TRANSPORTS) {
+          const r = runs.find(
+            (x) => x.build === 'this' && x.setup === setup && x.transport === t && x.subscribers === top && x.rate === fastest,
+          );
+          if (r && !(r.p99 < P99_TARGET_MS && r.delivered === r.expected)) profiles.push(await profileRun(setup, t, top, fastest));
+        }
       }
     }
     const lines = renderReport({
