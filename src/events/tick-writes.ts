@@ -2,9 +2,25 @@ import type { Writable } from 'node:stream';
 
 /** Sockets corked by writeInTick, uncorked together once the running code is done. */
 const corked: Writable[] = [];
+/** The bytes each corked socket was given this tick (what the kernel has not been offered yet). */
+const thisTick = new WeakMap<Writable, number>();
 
 function uncorkAll(): void {
-  for (const socket of corked.splice(0)) socket.uncork();
+  for (const socket of corked.splice(0)) {
+    thisTick.delete(socket);
+    socket.uncork();
+  }
+}
+
+/**
+ * What a socket holds that it could not hand to the kernel: its `writableLength` less what this
+ * tick gave it, which is only offered at the tick's end. The slow-reader bound reads this, so a
+ * catch-up page written in one tick does not count as a reader falling behind before the reader
+ * had the chance to take it (written at once, as before corking, most of it would be in the
+ * kernel's buffer, not in `writableLength`).
+ */
+export function behindOf(socket: Writable): number {
+  return socket.writableLength - (thisTick.get(socket) ?? 0);
 }
 
 /**
@@ -17,9 +33,13 @@ function uncorkAll(): void {
  * wait for `drain` see it. (An HTTP response corks its socket the same way for each write.)
  */
 export function writeInTick(socket: Writable, bytes: Buffer): void {
-  if (socket.writableCorked === 0) {
+  if (!thisTick.has(socket)) {
+    // Corked by this module for this tick (a socket corked by someone else is corked once more,
+    // and uncorked once, here).
     socket.cork();
+    thisTick.set(socket, 0);
     if (corked.push(socket) === 1) process.nextTick(uncorkAll);
   }
+  thisTick.set(socket, thisTick.get(socket)! + bytes.length);
   socket.write(bytes);
 }

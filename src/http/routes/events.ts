@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import type { AppRecord } from '../../config/apps.js';
 import type { StoredEvent } from '../../domain/events.js';
 import { EncodedOnce } from '../../events/encoded-once.js';
-import { writeInTick } from '../../events/tick-writes.js';
+import { behindOf, writeInTick } from '../../events/tick-writes.js';
 import type { EndReason } from '../../events/room-stream.js';
 import { LiveStream, OpenStreams, type LiveSink } from '../../events/live-stream.js';
 import type { EventLog, LiveFeed, RoomStore, Snapshot } from '../../store/types.js';
@@ -73,7 +73,7 @@ class SseStream implements LiveSink {
   }
 
   event(e: StoredEvent, epoch: string): boolean {
-    return this.socket === null ? this.writeText(eventText(e, epoch)) : this.writeBytes(EVENT_CHUNKS.get(e, epoch));
+    return this.direct() ? this.writeBytes(EVENT_CHUNKS.get(e, epoch)) : this.writeText(eventText(e, epoch));
   }
 
   snapshot(s: Snapshot, epoch: string): boolean {
@@ -87,7 +87,7 @@ class SseStream implements LiveSink {
   }
 
   heartbeat(): boolean {
-    return this.socket === null ? this.writeText(HEARTBEAT) : this.writeBytes(HEARTBEAT_CHUNK);
+    return this.direct() ? this.writeBytes(HEARTBEAT_CHUNK) : this.writeText(HEARTBEAT);
   }
 
   goodbye(): void {
@@ -118,7 +118,16 @@ class SseStream implements LiveSink {
   }
 
   private send(text: string): boolean {
-    return this.socket === null ? this.writeText(text) : this.writeBytes(chunk(text));
+    return this.direct() ? this.writeBytes(chunk(text)) : this.writeText(text);
+  }
+
+  /**
+   * Whether a chunk may go to the socket itself: only once the response holds nothing of its own
+   * that has not reached the socket (its head and first writes may wait in the response, as they
+   * do on Node 24 while the server has the socket corked), else the chunk would overtake them.
+   */
+  private direct(): boolean {
+    return this.socket !== null && this.raw.writableLength === this.socket.writableLength;
   }
 
   /**
@@ -127,7 +136,9 @@ class SseStream implements LiveSink {
    */
   private keepsUp(): boolean {
     if (!this.open) return false;
-    const buffered = (this.socket ?? this.raw).writableLength;
+    // What this tick gave the socket is not behind yet: it is offered to the kernel at the tick's end.
+    const buffered =
+      this.socket === null ? this.raw.writableLength : this.raw.writableLength - this.socket.writableLength + behindOf(this.socket);
     if (buffered <= this.maxBufferBytes) return true;
     this.req.log.warn({ buffered }, 'event stream subscriber too slow, disconnected');
     this.raw.destroy();
@@ -175,7 +186,20 @@ export function eventRoutes(
         'x-accel-buffering': 'no',
         'x-request-id': req.id,
       });
-      raw.write(`retry: ${RECONNECT_MS}\n\n`);
+      // The head and `retry` first reach the socket (on Node 24 they may wait in the response while
+      // the server holds the socket corked): a stream writes its chunks to the socket after them.
+      await new Promise<void>((resolve) => {
+        raw.once('close', resolve);
+        raw.write(`retry: ${RECONNECT_MS}\n\n`, () => {
+          raw.off('close', resolve);
+          resolve();
+        });
+      });
+      // Gone meanwhile: nothing to stream to, and the stream's place is given back.
+      if (raw.destroyed) {
+        opening.release();
+        return;
+      }
       const sse = new SseStream(req, reply, app.appKey, opening.roomId, options.maxBufferBytes, metrics);
       const live = new LiveStream(
         { store, streams, roomId: opening.roomId, subscriber: opening.subscriber, sink: sse, heartbeatMs: options.heartbeatMs },

@@ -5,7 +5,7 @@ import type { Authenticator } from '../../auth/authenticator.js';
 import type { AppRecord } from '../../config/apps.js';
 import { ApiError, Errors } from '../../domain/errors.js';
 import type { Deadline, Expiring } from '../../events/stream-timers.js';
-import { writeInTick } from '../../events/tick-writes.js';
+import { behindOf, writeInTick } from '../../events/tick-writes.js';
 import { memberOf, openContext, type ServiceContext } from '../../service/context.js';
 import type { RoomStore } from '../../store/types.js';
 import type { OpConnection, WsOps } from './ops.js';
@@ -182,7 +182,8 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   /** Whether the connection is open and its client not too far behind; one that is gets cut off. */
   private keepsUp(): boolean {
     if (!this.isOpen) return false;
-    const behind = this.ws.bufferedAmount;
+    // What this tick gave the socket is not behind yet: it is offered to the kernel at the tick's end.
+    const behind = this.ws.bufferedAmount - this.socket.writableLength + behindOf(this.socket);
     if (behind <= this.d.limits.maxBufferBytes) return true;
     this.d.log.warn({ buffered: behind }, 'websocket client too slow, disconnected');
     this.terminate();
