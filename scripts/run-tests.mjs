@@ -90,6 +90,7 @@ async function startCluster() {
  */
 const FAST = [
   'test/domain/',
+  'test/events/',
   'test/auth/',
   'test/service/',
   'test/store/sqlite.test.ts',

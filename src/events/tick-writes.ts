@@ -4,11 +4,21 @@ import type { Writable } from 'node:stream';
 const corked: Writable[] = [];
 /** The bytes each corked socket was given this tick (what the kernel has not been offered yet). */
 const thisTick = new WeakMap<Writable, number>();
+/** The writer's slow-reader check of each corked socket, run once the tick's bytes are offered. */
+const checks = new WeakMap<Writable, () => void>();
 
 function uncorkAll(): void {
-  for (const socket of corked.splice(0)) {
+  const sockets = corked.splice(0);
+  for (const socket of sockets) {
     thisTick.delete(socket);
     socket.uncork();
+  }
+  // A burst to a stalled reader is judged now, not at a next write that may never come.
+  for (const socket of sockets) {
+    const check = checks.get(socket);
+    if (check === undefined) continue;
+    checks.delete(socket);
+    if (socket.writableLength > 0) check();
   }
 }
 
@@ -31,8 +41,11 @@ export function behindOf(socket: Writable): number {
  * behind. Corking keeps every write to the socket, by anyone, in the order made, and counts in
  * `writableLength` and `writableNeedDrain` meanwhile, so the slow-reader bound and the catch-up's
  * wait for `drain` see it. (An HTTP response corks its socket the same way for each write.)
+ * `check`, the writer's slow-reader bound, runs again after the tick's end: what the tick gave the
+ * socket counts as behind from then on.
  */
-export function writeInTick(socket: Writable, bytes: Buffer): void {
+export function writeInTick(socket: Writable, bytes: Buffer, check?: () => void): void {
+  if (check !== undefined) checks.set(socket, check);
   if (!thisTick.has(socket)) {
     // Corked by this module for this tick (a socket corked by someone else is corked once more,
     // and uncorked once, here).

@@ -147,9 +147,14 @@ class SseStream implements LiveSink {
 
   private writeBytes(bytes: Buffer): boolean {
     if (!this.keepsUp()) return false;
-    writeInTick(this.socket!, bytes);
+    writeInTick(this.socket!, bytes, this.checkAfterTick);
     return true;
   }
+
+  /** The bound again once the tick's writes are offered to the kernel (the last burst counts too). */
+  private readonly checkAfterTick = (): void => {
+    this.keepsUp();
+  };
 
   private writeText(text: string): boolean {
     if (!this.keepsUp()) return false;

@@ -175,9 +175,14 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
    */
   sendFrame(frame: Buffer): boolean {
     if (!this.keepsUp()) return false;
-    writeInTick(this.socket, frame);
+    writeInTick(this.socket, frame, this.checkAfterTick);
     return true;
   }
+
+  /** The bound again once the tick's frames are offered to the kernel (the last burst counts too). */
+  private readonly checkAfterTick = (): void => {
+    this.keepsUp();
+  };
 
   /** Whether the connection is open and its client not too far behind; one that is gets cut off. */
   private keepsUp(): boolean {
