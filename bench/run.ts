@@ -288,6 +288,8 @@ async function startRoomkv(
     appKey: `${ORG}#${APP}`,
     users,
     ...(preload ? { preload: { rooms: SCALE_ROOMS, keysPerRoom: SCALE_KEYS, membersPerRoom: 5, users: 1000 } } : {}),
+    // An earlier build's server reads what its own store wrote (its schema version, its keys).
+    ...(name.endsWith('-before') ? { build: opts.compare! } : {}),
   };
   const seedFile = join(work, `${name}-seed.json`);
   writeFileSync(seedFile, JSON.stringify(seedSpec));

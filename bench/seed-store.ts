@@ -7,13 +7,9 @@
  *   node --import tsx bench/seed-store.ts <spec.json>
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { hashPassword } from '../src/auth/passwords.js';
-import { DEFAULT_LIMITS } from '../src/domain/limits.js';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { EventRouting } from '../src/domain/events.js';
-import { connectRedis } from '../src/store/redis/connect.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/types.js';
 
 export interface SeedSpec {
@@ -25,9 +21,21 @@ export interface SeedSpec {
   appKey: string;
   users: string[];
   preload?: { rooms: number; keysPerRoom: number; membersPerRoom: number; users: number };
+  /**
+   * A compiled build's folder (the --compare build): its own store writes the seed, so the data is
+   * in its schema and key layout. Absent: this tree's src/.
+   */
+  build?: string;
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SeedSpec;
+const mod = (path: string) =>
+  import(spec.build ? pathToFileURL(resolve(spec.build, `${path}.js`)).href : new URL(`../src/${path}.js`, import.meta.url).href);
+const { hashPassword } = await mod('auth/passwords');
+const { DEFAULT_LIMITS } = await mod('domain/limits');
+const { connectRedis } = await mod('store/redis/connect');
+const { RedisStore } = await mod('store/redis/redis-store');
+const { SqliteStore } = await mod('store/sqlite/sqlite-store');
 const eventLog = { minEvents: 1000, minAgeMs: 600_000 };
 const routing: EventRouting = { appKey: spec.appKey, endpointsFor: () => [] };
 
@@ -51,9 +59,10 @@ async function pool(n: number, width: number, fn: (i: number) => Promise<unknown
 }
 
 const store = await open();
+const hashPw = hashPassword as (pw: string) => Promise<string>;
 const width = spec.kind === 'redis' ? 64 : 1;
 const t0 = performance.now();
-const hash = await hashPassword('bench-password');
+const hash = await hashPw('bench-password');
 const preloadUsers = spec.preload ? Array.from({ length: spec.preload.users }, (_, i) => `p${String(i).padStart(5, '0')}`) : [];
 const allUsers = [...spec.users, ...preloadUsers];
 const BATCH = 500;
