@@ -61,7 +61,12 @@ export async function openBackend(config: Config): Promise<Backend> {
         commandTimeoutMs: config.redisCommandTimeoutMs,
       });
       return {
-        store: new RedisStore({ client, prefix: config.redisPrefix, eventLog: logLimits(config) }),
+        store: new RedisStore({
+          client,
+          prefix: config.redisPrefix,
+          eventLog: logLimits(config),
+          planCacheKeys: config.redisPlanCacheKeys,
+        }),
         limiter: new RateLimiter(redisLimiter(client, config.redisPrefix)),
         loginCounters: redisLoginCounters(client, config.redisPrefix),
       };

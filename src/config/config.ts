@@ -139,6 +139,11 @@ export const ConfigSchema = Type.Object(
       Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
       'a Redis command that takes longer fails the call with 503',
     ),
+    redisPlanCacheKeys: setting(
+      'ROOMKV_REDIS_PLAN_CACHE_KEYS',
+      Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 500_000 }),
+      'attribute keys an instance remembers (about 230 bytes each) to plan a write in one Redis round trip; a write to a key it forgot takes two',
+    ),
     eventLogSize: setting(
       'ROOMKV_EVENT_LOG_SIZE',
       Type.Integer({ minimum: 1, default: 1000 }),

@@ -41,10 +41,13 @@ export interface WriterDeps {
 
 /** How often a write plans again when another call changed what its plan was made from. */
 const MAX_ATTEMPTS = 200;
-const MAX_ROOMS = 10_000;
+const MAX_ROOMS = 50_000;
 const MAX_KEYS_PER_ROOM = 512;
-/** Entries in all views together (about 200 bytes each): past it the least recently used rooms go. */
-const MAX_ENTRIES = 100_000;
+/**
+ * Entries in all views together by default (about 230 bytes each; ROOMKV_REDIS_PLAN_CACHE_KEYS):
+ * past it rooms go as the clock passes them.
+ */
+const MAX_ENTRIES = 500_000;
 /** An increment's stored value longer than this is kept in a view as 'x' (not an integer either). */
 const MAX_VALUE_KEPT = 40;
 

@@ -79,6 +79,8 @@ export interface RedisStoreOptions {
   prefix: string;
   eventLog: EventLogLimits;
   clock?: () => number;
+  /** Attribute keys the write path remembers to plan from (ROOMKV_REDIS_PLAN_CACHE_KEYS); a default otherwise. */
+  planCacheKeys?: number;
 }
 
 /**
@@ -173,33 +175,36 @@ export class RedisStore implements Store {
     this.usageBesideRoom = client instanceof Cluster ? false : null;
     this.p = options.prefix;
     this.now = options.clock ?? Date.now;
-    this.writes = new AttributeWrites({
-      roomKeys: (appId, roomId) => this.roomKeys(appId, roomId),
-      usageKey: (appId) => this.usageKey(appId),
-      eventBlock: (appId, roomId, routing, reason, ts, from) => this.eventBlock(appId, roomId, routing, reason, ts, from),
-      now: () => this.now(),
-      applySet: (...args) => this.r.rkApplySet(...args),
-      applyDelete: (...args) => this.r.rkApplyDelete(...args),
-      addUsage: (key, delta) => this.r.incrby(key, delta),
-      indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
-      usageInScript: () => this.usageInScript(),
-      indexExpiry: (appId, roomId, expiries) => this.expiry.index(appId, roomId, expiries),
-      sweepRoom: (appId, roomId, routing) => this.expiry.sweepRoom(appId, roomId, routing),
-      readValues: async (appId, roomId, keys) => {
-        // One MULTI in the room's slot: each meta with the value it came with.
-        const k = this.roomKeys(appId, roomId);
-        const res = await this.r
-          .multi()
-          .hmget(k.meta, ...keys)
-          .hmget(k.attrs, ...keys)
-          .exec();
-        const [metas, values] = (res ?? []).map(([err, v]) => {
-          if (err) throw err;
-          return v as Array<string | null>;
-        });
-        return keys.map((_, i) => [metas?.[i] ?? '', values?.[i] ?? ''] as const);
+    this.writes = new AttributeWrites(
+      {
+        roomKeys: (appId, roomId) => this.roomKeys(appId, roomId),
+        usageKey: (appId) => this.usageKey(appId),
+        eventBlock: (appId, roomId, routing, reason, ts, from) => this.eventBlock(appId, roomId, routing, reason, ts, from),
+        now: () => this.now(),
+        applySet: (...args) => this.r.rkApplySet(...args),
+        applyDelete: (...args) => this.r.rkApplyDelete(...args),
+        addUsage: (key, delta) => this.r.incrby(key, delta),
+        indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
+        usageInScript: () => this.usageInScript(),
+        indexExpiry: (appId, roomId, expiries) => this.expiry.index(appId, roomId, expiries),
+        sweepRoom: (appId, roomId, routing) => this.expiry.sweepRoom(appId, roomId, routing),
+        readValues: async (appId, roomId, keys) => {
+          // One MULTI in the room's slot: each meta with the value it came with.
+          const k = this.roomKeys(appId, roomId);
+          const res = await this.r
+            .multi()
+            .hmget(k.meta, ...keys)
+            .hmget(k.attrs, ...keys)
+            .exec();
+          const [metas, values] = (res ?? []).map(([err, v]) => {
+            if (err) throw err;
+            return v as Array<string | null>;
+          });
+          return keys.map((_, i) => [metas?.[i] ?? '', values?.[i] ?? ''] as const);
+        },
       },
-    });
+      options.planCacheKeys === undefined ? {} : { maxEntries: options.planCacheKeys },
+    );
     this.expiry = new RedisExpiry({
       client,
       prefix: this.p,
