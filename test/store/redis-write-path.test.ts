@@ -82,6 +82,10 @@ if ('missing' in found) {
         routing: NO_WEBHOOKS,
       });
 
+    /** A member's own delete, with the membership check. */
+    const del = (app: string, room: string, user: string, keys: string[]) =>
+      store.deleteAttributes({ appId: app, roomId: room, user, forced: false, checkMembership: true, keys, routing: NO_WEBHOOKS });
+
     it('a set, a forced set and a delete are each one command to Redis', async () => {
       const app = randomUUID().replaceAll('-', '');
       await store.createUsers(app, [
@@ -92,15 +96,7 @@ if ('missing' in found) {
       const user = 'alice';
       // The first calls load the scripts (NOSCRIPT, then EVAL): count the calls after them.
       await set(app, room, user, { warm: '1' });
-      await store.deleteAttributes({
-        appId: app,
-        roomId: room,
-        user,
-        forced: false,
-        checkMembership: true,
-        keys: ['warm'],
-        routing: NO_WEBHOOKS,
-      });
+      await del(app, room, user, ['warm']);
       sent.length = 0;
       assert.deepEqual((await set(app, room, user, { a: '1', b: '2' })).successKeys, ['a', 'b']);
       assert.deepEqual(sent, ['evalsha']);
@@ -108,15 +104,7 @@ if ('missing' in found) {
       assert.deepEqual((await set(app, room, 'bob', { a: '3' }, { forced: true })).successKeys, ['a']);
       assert.deepEqual(sent, ['evalsha']);
       sent.length = 0;
-      const removed = await store.deleteAttributes({
-        appId: app,
-        roomId: room,
-        user,
-        forced: false,
-        checkMembership: true,
-        keys: ['a', 'b'],
-        routing: NO_WEBHOOKS,
-      });
+      const removed = await del(app, room, user, ['a', 'b']);
       assert.deepEqual(removed.successKeys, ['b']);
       assert.deepEqual({ ...removed.errorKeys }, { a: { code: 'not_yours' } });
       assert.deepEqual(sent, ['evalsha']);
@@ -134,21 +122,7 @@ if ('missing' in found) {
       // Each room again, the first written first: what the instance saw of it is still there.
       const before = store.writes.stats.replans;
       sent.length = 0;
-      for (const { room, user } of rooms)
-        assert.deepEqual(
-          (
-            await store.deleteAttributes({
-              appId: app,
-              roomId: room,
-              user,
-              forced: false,
-              checkMembership: true,
-              keys: ['k7'],
-              routing: NO_WEBHOOKS,
-            })
-          ).successKeys,
-          ['k7'],
-        );
+      for (const { room, user } of rooms) assert.deepEqual((await del(app, room, user, ['k7'])).successKeys, ['k7']);
       assert.equal(store.writes.stats.replans - before, 0, 'no call planned blind');
       assert.equal(sent.length, rooms.length);
     });
