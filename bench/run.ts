@@ -800,10 +800,12 @@ async function profileMode(): Promise<void> {
       `of ${CONNECTIONS} connections, stopped with SIGINT; only the samples of that run count (not start-up, seeding or token priming); self time by function, as a share of the non-idle samples. ` +
       'After each, the baseline under the same load, profiled the same way; "µs busy a call" is the main thread\'s busy time over the calls of the run, warm-up included.',
   ];
-  for (const w of workloads) {
-    const t = await startRoomkv(`profile-${w}`, store, false);
+  // With --compare, each workload is profiled in the earlier build too, right after this one's.
+  const runs = workloads.flatMap((w) => [{ w, name: `profile-${w}` }, ...(opts.compare ? [{ w, name: `profile-${w}-before` }] : [])]);
+  for (const { w, name } of runs) {
+    const t = await startRoomkv(name, store, false);
     await stopProcess(t.child);
-    const dir = join(profDir, w);
+    const dir = join(profDir, name);
     mkdirSync(dir, { recursive: true });
     await restartRoomkv(t, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
     await primeTokens(t);
@@ -817,12 +819,12 @@ async function profileMode(): Promise<void> {
     if (!file) throw new Error(`no profile written in ${dir}`);
     lines.push(
       '',
-      `## ${w}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`,
+      `## ${w}${name.endsWith('-before') ? ` (the earlier build, ${compareBuild()})` : ''}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`,
       '',
       ...summarizeProfile(join(dir, file), ROOT, 25, windowMs, result.issued),
     );
     // The baseline under the same load, profiled the same way: what any Fastify server pays a call.
-    const bdir = join(profDir, `${w}-baseline`);
+    const bdir = join(profDir, `${name}-baseline`);
     mkdirSync(bdir, { recursive: true });
     const base = await startProcess(
       'profile-baseline',

@@ -286,4 +286,6 @@ if (process.argv[2] === '--child') {
   process.exit(0);
 } else {
   await driver();
+  // The redis-server child keeps the event loop alive: exit, and the exit handler stops it.
+  process.exit(0);
 }
