@@ -52,6 +52,24 @@ export function attributeTests(suite: Conformance): void {
     assert.deepEqual(await suite.store.listAttributes(app, room), [{ key: 'k', value: 'two', owner: 'alice', autoDelete: 'DELETE' }]);
   });
 
+  it('a leave removes exactly the keys whose latest set said DELETE, whoever set them before', async () => {
+    const { app, room } = await world(['owner', 'alice', 'bob']);
+    const opts = (autoDelete: 'DELETE' | 'NO_DELETE', forced = false) => ({ autoDelete, forced });
+    await set(app, room, 'alice', { on: '1', off: '1', again: '1', taken: '1' }, opts('NO_DELETE'));
+    await set(app, room, 'alice', { on: '2', again: '2', taken: '2' }, opts('DELETE'));
+    await set(app, room, 'alice', { off: '2' }, opts('DELETE'));
+    await set(app, room, 'alice', { off: '3' }, opts('NO_DELETE'));
+    await set(app, room, 'alice', { again: '3' }, opts('DELETE'));
+    // bob forces alice's DELETE key with NO_DELETE, and takes it DELETE then NO_DELETE himself.
+    await set(app, room, 'bob', { taken: 'b1' }, opts('NO_DELETE', true));
+    await set(app, room, 'bob', { kept: 'b1' }, opts('DELETE'));
+    await set(app, room, 'bob', { kept: 'b2' }, opts('NO_DELETE'));
+    await suite.store.removeMembers(app, room, ['alice'], NO_WEBHOOKS);
+    assert.deepEqual(await all(app, room), { off: '3', taken: 'b1', kept: 'b2' });
+    await suite.store.removeMembers(app, room, ['bob'], NO_WEBHOOKS);
+    assert.deepEqual(await all(app, room), { off: '3', taken: 'b1', kept: 'b2' });
+  });
+
   it('set, delete and get of a room that does not exist: 404', async () => {
     const app = newApp();
     await users(app, 'alice');

@@ -11,7 +11,7 @@ import type { SetCall } from '../../src/store/types.js';
 function fakeRedis(): { deps: WriterDeps; sent: Array<Array<string | number>> } {
   const sent: Array<Array<string | number>> = [];
   let seq = 0;
-  const applied = async (...args: Array<string | number>) => {
+  const applied = async (args: Array<string | number>) => {
     sent.push(args);
     return [2, ++seq, 1];
   };

@@ -25,8 +25,9 @@ export interface WriterDeps {
     from: string,
   ): { args: Array<string | number>; endpoints: readonly string[]; post: string };
   now(): number;
-  applySet(...args: Array<string | number>): Promise<Array<string | number>>;
-  applyDelete(...args: Array<string | number>): Promise<Array<string | number>>;
+  /** APPLY_SET with these arguments (KEYS count first); the runner owns the array from then on. */
+  applySet(args: Array<string | number>): Promise<Array<string | number>>;
+  applyDelete(args: Array<string | number>): Promise<Array<string | number>>;
   addUsage(key: string, delta: number): Promise<number>;
   indexOutbox(appId: string, roomId: string, endpoints: readonly string[]): Promise<void>;
   /** Whether the app's usage counter can sit beside the room in one script (a single Redis). */
@@ -193,7 +194,7 @@ export class AttributeWrites {
         plan,
         reason,
         tail,
-        run: (args) => this.d.applySet(...args),
+        run: (args) => this.d.applySet(args),
         written: (seq) =>
           plan.writes.map((w) => {
             const meta = `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`;
@@ -242,7 +243,7 @@ export class AttributeWrites {
         plan: { ...plan, writes: plan.removals },
         reason,
         tail,
-        run: (args) => this.d.applyDelete(...args),
+        run: (args) => this.d.applyDelete(args),
         written: () => plan.removals.map((r) => [r.key, ABSENT] as const),
       };
     });

@@ -34,7 +34,7 @@ import { RedisFeed } from './redis-feed.js';
 import { RedisPresence, roomPresenceKeys, type OfflineLeave } from './redis-presence.js';
 import { redisIntegrity } from './integrity.js';
 import { RedisExpiry } from './redis-expiry.js';
-import { scriptRunner } from './script-command.js';
+import { ownedArgsRunner, scriptRunner } from './script-command.js';
 import { LUA, type LuaName } from './lua-registry.js';
 import { RedisRoomIndex } from './room-list.js';
 
@@ -42,8 +42,9 @@ export type RedisClient = Redis | Cluster;
 
 /** The scripts as methods of the client: sent by SHA (EVALSHA), loaded on NOSCRIPT (script-command.ts). */
 interface Scripts {
-  rkApplySet(...args: Array<string | number>): Promise<Array<string | number>>;
-  rkApplyDelete(...args: Array<string | number>): Promise<Array<string | number>>;
+  /** The write scripts take their arguments as one array, which they own from then on (ownedArgsRunner). */
+  rkApplySet(args: Array<string | number>): Promise<Array<string | number>>;
+  rkApplyDelete(args: Array<string | number>): Promise<Array<string | number>>;
   rkReadAttrs(...args: Array<string | number>): Promise<Array<string | number>>;
   rkReadDetail(...args: Array<string | number>): Promise<string[]>;
   rkCreateRoom(...args: Array<string | number>): Promise<number>;
@@ -116,8 +117,6 @@ const ATTEMPTS_KEPT = 1000;
 
 /** Each method and its script in lua/ (lua-registry.ts): the key count is in the script's file. */
 const SCRIPT_DEFS: Array<[keyof Scripts, LuaName]> = [
-  ['rkApplySet', 'APPLY_SET'],
-  ['rkApplyDelete', 'APPLY_DELETE'],
   ['rkReadAttrs', 'READ_ATTRS'],
   ['rkReadDetail', 'READ_DETAIL'],
   ['rkCreateRoom', 'CREATE_ROOM'],
@@ -171,6 +170,8 @@ export class RedisStore implements Store {
     const client = options.client;
     const scripts: Record<string, unknown> = {};
     for (const [method, name] of SCRIPT_DEFS) scripts[method] = scriptRunner(client, LUA[name]);
+    scripts.rkApplySet = ownedArgsRunner(client, LUA.APPLY_SET);
+    scripts.rkApplyDelete = ownedArgsRunner(client, LUA.APPLY_DELETE);
     this.r = Object.assign(client, scripts) as unknown as RedisClient & Scripts;
     this.usageBesideRoom = client instanceof Cluster ? false : null;
     this.p = options.prefix;
@@ -181,8 +182,8 @@ export class RedisStore implements Store {
         usageKey: (appId) => this.usageKey(appId),
         eventBlock: (appId, roomId, routing, reason, ts, from) => this.eventBlock(appId, roomId, routing, reason, ts, from),
         now: () => this.now(),
-        applySet: (...args) => this.r.rkApplySet(...args),
-        applyDelete: (...args) => this.r.rkApplyDelete(...args),
+        applySet: (args) => this.r.rkApplySet(args),
+        applyDelete: (args) => this.r.rkApplyDelete(args),
         addUsage: (key, delta) => this.r.incrby(key, delta),
         indexOutbox: (appId, roomId, endpoints) => this.indexOutbox(appId, roomId, endpoints),
         usageInScript: () => this.usageInScript(),

@@ -40,3 +40,22 @@ export function scriptRunner(client: RedisClient, script: LuaScript): (...args: 
     });
   };
 }
+
+/**
+ * As scriptRunner, for the hot write scripts: the runner takes the caller's argument array as it
+ * is and owns it from then on (it puts the SHA, and the key count when the script fixes one, in
+ * front), so that the arguments of a write are not copied again on their way to the socket.
+ */
+export function ownedArgsRunner(client: RedisClient, script: LuaScript): (args: Array<string | number>) => Promise<unknown> {
+  const { sha, text: lua, numberOfKeys } = script;
+  return (args) => {
+    if (numberOfKeys !== null) args.unshift(numberOfKeys);
+    args.unshift(sha);
+    return (client.sendCommand(new ScriptCommand('evalsha', args)) as Promise<unknown>).catch((err: Error) => {
+      if (typeof err?.message !== 'string' || !err.message.startsWith('NOSCRIPT')) throw err;
+      // The EVALSHA is answered (NOSCRIPT): its arguments are free to go out again, with the text.
+      args[0] = lua;
+      return client.sendCommand(new ScriptCommand('eval', args)) as Promise<unknown>;
+    });
+  };
+}

@@ -21,8 +21,9 @@ for i = 0, n - 1 do
   prevs[#prevs + 1] = prevEntry(k, redis.call('HGET', KEYS[3], k), owner)
   redis.call('HDEL', KEYS[3], k)
   redis.call('HDEL', KEYS[4], k)
-  redis.call('ZREM', base .. ':exp', k)
-  redis.call('SREM', base .. ':auto:' .. owner, k)
+  local _, pAuto, pExp = planned(k)
+  if pExp ~= false then redis.call('ZREM', base .. ':exp', k) end
+  if pAuto ~= '0' then redis.call('SREM', base .. ':auto:' .. owner, k) end
   keys[#keys + 1] = k
 end
 if #KEYS >= 5 and delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end

@@ -26,13 +26,18 @@ for i = 0, n - 1 do
   prevs[#prevs + 1] = prevEntry(k, prev ~= '' and redis.call('HGET', KEYS[3], k), prev)
   redis.call('HSET', KEYS[3], k, ARGV[j + 1])
   redis.call('HSET', KEYS[4], k, user .. '|' .. auto .. '|' .. size .. '|' .. seq .. '|' .. exp)
+  -- Index entries are moved only when they change (a member setting its own key again, with no
+  -- expiry before or now, touches neither index).
+  local pOwner, pAuto, pExp = nil, nil, nil
+  if prev ~= '' then pOwner, pAuto, pExp = planned(k) end
   if exp ~= '' then
     redis.call('ZADD', base .. ':exp', exp, k)
-  elseif prev ~= '' then
+  elseif prev ~= '' and pExp ~= false then
     redis.call('ZREM', base .. ':exp', k)
   end
-  if prev ~= '' then redis.call('SREM', base .. ':auto:' .. prev, k) end
-  if auto == '1' then redis.call('SADD', base .. ':auto:' .. user, k) end
+  local kept = pOwner == user and pAuto == auto
+  if prev ~= '' and pAuto ~= '0' and not kept then redis.call('SREM', base .. ':auto:' .. prev, k) end
+  if auto == '1' and not kept then redis.call('SADD', base .. ':auto:' .. user, k) end
   frags[#frags + 1] = ARGV[j + 3]
 end
 if #KEYS >= 5 and delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end

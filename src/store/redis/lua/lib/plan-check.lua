@@ -7,6 +7,8 @@
 -- first (EXPIRE_ROOM, with its events), so that no plan is applied over an expired key.
 -- checkPlan -> status, index after the block: 0 no room, 1 not a member, 2 the plan holds, 3 it
 -- does not (then staleReply gives what to plan again from), 4 the room holds a due key.
+-- The meta entry of each key checked, by key: what planned() reads.
+local planMetas = {}
 local function outside(v, lo, hi)
   return (lo ~= '' and v < tonumber(lo)) or (hi ~= '' and v > tonumber(hi))
 end
@@ -23,9 +25,21 @@ local function checkPlan(argv, i, now)
     if outside(tonumber(redis.call('GET', KEYS[5]) or '0'), argv[i + 4], argv[i + 5]) then return 3, after end
   end
   for j = 0, n - 1 do
-    if (redis.call('HGET', KEYS[4], argv[i + 7 + 2 * j]) or '') ~= argv[i + 8 + 2 * j] then return 3, after end
+    local k, meta = argv[i + 7 + 2 * j], argv[i + 8 + 2 * j]
+    if (redis.call('HGET', KEYS[4], k) or '') ~= meta then return 3, after end
+    planMetas[k] = meta
   end
   return 2, after
+end
+-- What a key held before, from the meta entry the plan was checked against: owner, auto ('1' or
+-- '0') and whether it had an expiry (so an index entry to remove). nil when the plan did not read
+-- the key or the entry has another shape: the caller then does every removal, as if unsure.
+local function planned(k)
+  local meta = planMetas[k]
+  if not meta or meta == '' then return nil end
+  local owner, auto, exp = string.match(meta, '^([^|]*)|([01])|[^|]*|[^|]*|([^|]*)$')
+  if not owner then return nil end
+  return owner, auto, exp ~= ''
 end
 -- {3, key count, usage ('' when not in this slot), the meta entry of each key of the block ('' absent)}
 local function staleReply(argv, i)
