@@ -13,6 +13,10 @@ const Hex32 = Type.String({ pattern: '^[0-9a-fA-F]{32}$' });
 const Name = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
 /** The longest presence grace an app may declare: a week. */
 const MAX_LEAVE_AFTER_OFFLINE_MS = 7 * 24 * 3600 * 1000;
+/** The most events one batched POST carries. */
+export const MAX_BATCH_EVENTS = 1000;
+/** The longest a batch waits to fill: well inside a Redis claim's lease (60 s). */
+export const MAX_BATCH_DELAY_MS = 10_000;
 
 export const AppSchema = Type.Object(
   {
@@ -59,6 +63,19 @@ export const AppSchema = Type.Object(
             agoraSecret: Type.Optional(
               Type.String({ minLength: 1, description: "key of the agora format's `security` MD5; `secret` when absent" }),
             ),
+            batch: Type.Optional(
+              Type.Object(
+                {
+                  maxEvents: Type.Integer({ minimum: 1, maximum: MAX_BATCH_EVENTS, description: 'events in one POST at most' }),
+                  maxDelayMs: Type.Integer({
+                    minimum: 0,
+                    maximum: MAX_BATCH_DELAY_MS,
+                    description: 'how long a due event waits for others to fill its batch',
+                  }),
+                },
+                { additionalProperties: false, description: 'POST arrays of events (roomkv format only)' },
+              ),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -100,6 +117,8 @@ export interface WebhookEndpoint {
   readonly format: 'roomkv' | 'agora';
   /** The key of the agora format's `security` field, when not `secret`. */
   readonly agoraSecret: string | null;
+  /** POSTs carry a JSON array of up to maxEvents events, sent when full or maxDelayMs after the first was due; null: one event a POST. */
+  readonly batch: Readonly<{ maxEvents: number; maxDelayMs: number }> | null;
 }
 
 export interface AppRecord {
@@ -153,6 +172,7 @@ function toRecord(d: AppDeclaration): AppRecord {
       events: w.events ? Object.freeze([...w.events]) : null,
       format: w.format ?? 'roomkv',
       agoraSecret: w.agoraSecret ?? null,
+      batch: w.batch ? Object.freeze({ ...w.batch }) : null,
     }),
   );
   // Precomputed per reason: the store asks on every write.
@@ -197,6 +217,15 @@ export function parseAppsFile(text: string, source: string): AppRecord[] {
       problems.push(
         `${source}: /apps/${i}/org: '${org}' is reserved: roomkv serves /${org.toLowerCase()} itself (reserved: ${RESERVED_ORGS.join(', ')})`,
       );
+    }
+    const hooks = (a as { webhooks?: unknown } | null)?.webhooks;
+    for (const [j, w] of (Array.isArray(hooks) ? hooks : []).entries()) {
+      const hook = w as { format?: unknown; batch?: unknown } | null;
+      if (hook?.format === 'agora' && hook.batch !== undefined) {
+        problems.push(
+          `${source}: /apps/${i}/webhooks/${j}/batch: the agora format sends one callback a POST, as Agora Chat does: batch needs the roomkv format`,
+        );
+      }
     }
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);

@@ -42,6 +42,11 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Batching endpoints: the batch being filled, per app and endpoint. */
+  private readonly gathering = new Map<string, Gathering>();
+  /** Batches in flight, and the rooms in them or in a batch being filled (app:endpoint:room). */
+  private readonly batches = new Set<Promise<void>>();
+  private readonly batchRooms = new Set<string>();
   private running = false;
   private ticking = false;
   private again = false;
@@ -80,13 +85,14 @@ export class WebhookDispatcher {
     this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 300_000);
   }
 
-  /** Stops claiming; waits for deliveries in flight (each bounded by the request timeout). */
+  /** Stops claiming; sends the batches being filled; waits for deliveries in flight (each bounded by the request timeout). */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearInterval(this.timer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.timer = this.sweepTimer = null;
-    await Promise.allSettled([...this.inflight.values()]);
+    for (const id of [...this.gathering.keys()]) this.flush(id);
+    await Promise.allSettled([...this.inflight.values(), ...this.batches]);
     this.agents.http.destroy();
     this.agents.https.destroy();
   }
@@ -127,6 +133,10 @@ export class WebhookDispatcher {
     try {
       for (const app of this.apps) {
         for (const ep of app.webhooks) {
+          if (ep.batch !== null) {
+            await this.gather(app, ep, ep.batch);
+            continue;
+          }
           const room = this.concurrency - this.inflight.size;
           if (room <= 0) return;
           let claims: Delivery[];
@@ -156,18 +166,120 @@ export class WebhookDispatcher {
     }
   }
 
+  /**
+   * A batching endpoint's pass: claims runs of due events (up to the batch's room, each room's
+   * from its head) into the batch being filled, and sends it when it is full or maxDelayMs after
+   * it was opened. A room is in one batch at a time (its order); a run longer than the room left
+   * in the batch goes in cut, and its tail waits for a later batch.
+   */
+  private async gather(app: AppRecord, ep: WebhookEndpoint, batch: { maxEvents: number; maxDelayMs: number }): Promise<void> {
+    const id = `${app.appId}:${ep.id}`;
+    if (this.batches.size >= this.concurrency) return;
+    const filled = this.gathering.get(id)?.events ?? 0;
+    const want = batch.maxEvents - filled;
+    let claims: Delivery[] = [];
+    if (want > 0) {
+      try {
+        claims = await this.store.claimDeliveries(
+          app.appId,
+          ep.id,
+          this.clock(),
+          want,
+          (roomId) => this.batchRooms.has(`${id}:${roomId}`),
+          want,
+        );
+      } catch (err) {
+        this.log.warn({ err }, 'webhook outbox unavailable');
+        return;
+      }
+    }
+    for (const d of claims) {
+      let g = this.gathering.get(id);
+      if (g === undefined) {
+        g = { ep, runs: [], events: 0, openedAt: this.clock(), timer: null };
+        this.gathering.set(id, g);
+      }
+      const left = batch.maxEvents - g.events;
+      const run = d.events.length > left ? { ...d, events: d.events.slice(0, left) } : d;
+      g.runs.push(run);
+      g.events += run.events.length;
+      this.batchRooms.add(`${id}:${d.roomId}`);
+      if (g.events >= batch.maxEvents) this.flush(id);
+    }
+    const g = this.gathering.get(id);
+    if (g === undefined) return;
+    const wait = g.openedAt + batch.maxDelayMs - this.clock();
+    if (wait <= 0) this.flush(id);
+    else g.timer ??= setTimeout(() => this.flush(id), wait);
+  }
+
+  /** Sends the batch being filled for `id` (app:endpoint) as one POST. */
+  private flush(id: string): void {
+    const g = this.gathering.get(id);
+    if (g === undefined) return;
+    this.gathering.delete(id);
+    if (g.timer !== null) clearTimeout(g.timer);
+    const p = this.deliverBatch(g.ep, g.runs).finally(() => {
+      this.batches.delete(p);
+      for (const r of g.runs) this.batchRooms.delete(`${r.appId}:${r.endpoint}:${r.roomId}`);
+      this.kick();
+    });
+    this.batches.add(p);
+  }
+
+  /**
+   * One POST of a JSON array: each run's events in seq order, runs one after another. The
+   * answer settles every run alike: all delivered, or each tried again (or given up) by its own
+   * attempts. `X-Roomkv-Attempt` is the batch's highest; each event in the body carries its
+   * chatroomId and seq, by which a receiver drops what it has already.
+   */
+  private async deliverBatch(ep: WebhookEndpoint, runs: readonly Delivery[]): Promise<void> {
+    const started = this.clock();
+    const timestamp = Math.floor(started / 1000);
+    const bodies: string[] = [];
+    for (const r of runs) for (const e of r.events) bodies.push(e.body);
+    const body = `[${bodies.join(',')}]`;
+    const { status, error } = await this.send(
+      ep,
+      {
+        'content-type': 'application/json',
+        'user-agent': 'roomkv-webhook/1',
+        'x-roomkv-batch': String(bodies.length),
+        'x-roomkv-timestamp': String(timestamp),
+        'x-roomkv-signature': signWebhook(ep.secret, timestamp, body),
+        'x-roomkv-attempt': String(Math.max(...runs.map((r) => r.attempts)) + 1),
+      },
+      body,
+    );
+    await Promise.all(runs.map((r) => this.settle(ep, r, started, r.attempts + 1, status, error)));
+  }
+
+  /** POSTs a body; the status and the error an attempt is recorded with (null: a 2xx). */
+  private async send(
+    ep: WebhookEndpoint,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<{ status: number | null; error: string | null }> {
+    try {
+      const status = await this.post(ep.url, headers, body);
+      return { status, error: status < 200 || status >= 300 ? `HTTP ${status}` : null };
+    } catch (err) {
+      return { status: null, error: err === TIMED_OUT ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message };
+    }
+  }
+
   private async deliver(ep: WebhookEndpoint, d: Delivery): Promise<void> {
     const started = this.clock();
     const attempt = d.attempts + 1;
     const timestamp = Math.floor(started / 1000);
     let status: number | null = null;
-    let error: string | null = null;
+    let error: string | null;
     try {
       // The outbox keeps roomkv's event; an endpoint's format is rendered at each attempt, the same
       // body every time, and roomkv's signature covers the body as sent.
       const body = ep.format === 'agora' ? renderAgoraCallback(d.body, { secret: ep.agoraSecret ?? ep.secret, host: this.host }) : d.body;
-      status = await this.post(
-        ep.url,
+      ({ status, error } = await this.send(
+        ep,
         {
           'content-type': 'application/json',
           'user-agent': 'roomkv-webhook/1',
@@ -177,11 +289,23 @@ export class WebhookDispatcher {
           'x-roomkv-attempt': String(attempt),
         },
         body,
-      );
-      if (status < 200 || status >= 300) error = `HTTP ${status}`;
+      ));
     } catch (err) {
-      error = err === TIMED_OUT ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message;
+      // Rendering the body failed: recorded as the attempt's error.
+      error = (err as Error).message;
     }
+    await this.settle(ep, d, started, attempt, status, error);
+  }
+
+  /** Records an attempt of a claimed delivery: done, given up past retryMs, or tried again after a backoff. */
+  private async settle(
+    ep: WebhookEndpoint,
+    d: Delivery,
+    started: number,
+    attempt: number,
+    status: number | null,
+    error: string | null,
+  ): Promise<void> {
     const now = this.clock();
     const firstAt = d.firstAttemptAt ?? started;
     const record = (outcome: AttemptRecord['outcome']): AttemptRecord => ({
@@ -261,6 +385,15 @@ export class WebhookDispatcher {
       req.end(body);
     });
   }
+}
+
+/** A batching endpoint's batch being filled: the runs claimed into it, not yet sent. */
+interface Gathering {
+  ep: WebhookEndpoint;
+  runs: Delivery[];
+  events: number;
+  openedAt: number;
+  timer: NodeJS.Timeout | null;
 }
 
 /** The reason a request is destroyed with when its endpoint does not answer in time. */

@@ -121,13 +121,19 @@ export interface Snapshot {
   attributes: Record<string, string>;
 }
 
-/** One pending webhook delivery: the oldest undelivered event of one room for one endpoint. */
+/**
+ * One pending webhook delivery: the oldest undelivered event of one room for one endpoint, and
+ * with a run (claimDeliveries' `run` over 1) the room's next ones after it.
+ */
 export interface Delivery {
   appId: string;
   endpoint: string;
   roomId: string;
+  /** The head's seq and body (the first of `events`). */
   seq: number;
   body: string;
+  /** The events claimed, in seq order from the head: one, or up to `run` with a run. */
+  events: ReadonlyArray<{ seq: number; body: string }>;
   /** Attempts made so far. */
   attempts: number;
   firstAttemptAt: number | null;
@@ -349,10 +355,19 @@ export interface PresenceStore {
 export interface Outbox {
   /**
    * Claims up to `limit` due deliveries for an endpoint, at most one per room (per-room order),
-   * leaving alone the rooms `busy` names (deliveries this instance has in flight).
+   * leaving alone the rooms `busy` names (deliveries this instance has in flight). With `run`
+   * over 1, each delivery carries up to `run` of its room's queued events from the head on (a
+   * batching endpoint's), all due with the head.
    */
-  claimDeliveries(appId: string, endpoint: string, now: number, limit: number, busy: (roomId: string) => boolean): Promise<Delivery[]>;
-  /** The claimed delivery is done (2xx) or given up: the room's next event becomes due. */
+  claimDeliveries(
+    appId: string,
+    endpoint: string,
+    now: number,
+    limit: number,
+    busy: (roomId: string) => boolean,
+    run?: number,
+  ): Promise<Delivery[]>;
+  /** The claimed delivery (all its events) is done (2xx) or given up: the room's next event becomes due. */
   finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void>;
   /** The claimed delivery failed: try again at `nextAt`. */
   retryDelivery(d: Delivery, nextAt: number, attempt: AttemptRecord): Promise<void>;

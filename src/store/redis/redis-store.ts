@@ -777,6 +777,7 @@ export class RedisStore implements Store {
     now: number,
     limit: number,
     busy: (roomId: string) => boolean,
+    run = 1,
   ): Promise<Delivery[]> {
     return this.guard(async () => {
       const index = this.outboxIndexKey(appId, endpoint);
@@ -787,19 +788,24 @@ export class RedisStore implements Store {
         // Claiming takes a lease: never take one for a room whose delivery is already in flight here.
         if (busy(roomId)) continue;
         const claim = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-        const res = await this.r.rkObClaim(...this.outboxKeys(appId, roomId, endpoint), now, LEASE_MS, claim);
+        const res = await this.r.rkObClaim(...this.outboxKeys(appId, roomId, endpoint), now, LEASE_MS, claim, run);
         const status = Number(res[0]);
         if (status === 0) {
           await this.unindexIfEmpty(appId, roomId, endpoint);
         } else if (status === 3) {
-          const head = String(res[1]);
-          const bar = head.indexOf('|');
+          // Queue items are `seq|body`: the head, then with a run the items after it.
+          const events = [res[1], ...res.slice(4)].map((item) => {
+            const text = String(item);
+            const bar = text.indexOf('|');
+            return { seq: Number(text.slice(0, bar)), body: text.slice(bar + 1) };
+          });
           out.push({
             appId,
             endpoint,
             roomId,
-            seq: Number(head.slice(0, bar)),
-            body: head.slice(bar + 1),
+            seq: events[0]!.seq,
+            body: events[0]!.body,
+            events,
             attempts: Number(res[2]),
             firstAttemptAt: res[3] === '' ? null : Number(res[3]),
             claim,
@@ -820,7 +826,12 @@ export class RedisStore implements Store {
 
   async finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void> {
     await this.guard(async () => {
-      const left = await this.r.rkObFinish(...this.outboxKeys(d.appId, d.roomId, d.endpoint), d.claim, d.seq);
+      const left = await this.r.rkObFinish(
+        ...this.outboxKeys(d.appId, d.roomId, d.endpoint),
+        d.claim,
+        d.seq,
+        d.events[d.events.length - 1]!.seq,
+      );
       if (left === 0) await this.unindexIfEmpty(d.appId, d.roomId, d.endpoint);
       await this.recordAttempt(d.appId, attempt);
     });

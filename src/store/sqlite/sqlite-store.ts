@@ -843,6 +843,7 @@ export class SqliteStore implements Store {
     now: number,
     limit: number,
     busy: (roomId: string) => boolean,
+    run = 1,
   ): Promise<Delivery[]> {
     // One process owns the file: the heads of rooms not in flight are this caller's to deliver.
     const rows = (
@@ -857,26 +858,36 @@ export class SqliteStore implements Store {
     )
       .filter((r) => !busy(r.room))
       .slice(0, limit);
-    return rows.map((r) => ({
-      appId,
-      endpoint,
-      roomId: r.room,
-      seq: r.seq,
-      body: r.body,
-      attempts: r.attempts,
-      firstAttemptAt: r.first_attempt_at,
-      claim: String(r.id),
-    }));
+    return rows.map((r) => {
+      // A run: the head and the room's next rows (the claim is the head's row id).
+      const more =
+        run > 1 ? (this.q.outboxRun.all(appId, endpoint, r.room, r.id, run) as Array<{ id: number; seq: number; body: string }>) : [];
+      const events = more.length > 1 ? more.map((m) => ({ seq: m.seq, body: m.body })) : [{ seq: r.seq, body: r.body }];
+      return {
+        appId,
+        endpoint,
+        roomId: r.room,
+        seq: r.seq,
+        body: r.body,
+        events,
+        attempts: r.attempts,
+        firstAttemptAt: r.first_attempt_at,
+        claim: String(r.id),
+      };
+    });
   }
 
   async finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void> {
     await this.write(() => {
-      this.q.outboxDelete.run(Number(d.claim));
+      // A run (perhaps cut short of what was claimed) goes by its events' seqs.
+      if (d.events.length <= 1) this.q.outboxDelete.run(Number(d.claim));
+      else this.q.outboxDeleteRun.run(d.appId, d.endpoint, d.roomId, d.events[0]!.seq, d.events[d.events.length - 1]!.seq);
       this.recordAttempt(d.appId, attempt);
     });
   }
 
   async retryDelivery(d: Delivery, nextAt: number, attempt: AttemptRecord): Promise<void> {
+    // The attempts are the head row's: a run is tried again from its head.
     await this.write(() => {
       this.q.outboxRetry.run(attempt.attempt, nextAt, attempt.at, Number(d.claim));
       this.recordAttempt(d.appId, attempt);
