@@ -107,8 +107,10 @@ const sink = http.createServer((req, res) => {
     hookRequests++;
     if (typeof req.headers['x-roomkv-signature'] !== 'string') badSignatureHeader++;
     try {
-      const e = JSON.parse(body) as ChangeEvent;
-      hooks.receive(e, Date.now());
+      // One event, or a batching endpoint's array of them.
+      const got = JSON.parse(body) as ChangeEvent | ChangeEvent[];
+      const now = Date.now();
+      for (const e of Array.isArray(got) ? got : [got]) hooks.receive(e, now);
     } catch {
       // not an event: counted as a request only
     }

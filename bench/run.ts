@@ -69,6 +69,8 @@ const { values: opts } = parseArgs({
   options: {
     scale: { type: 'boolean', default: false },
     live: { type: 'boolean', default: false },
+    /** --live: the webhook endpoint batches, `maxEvents,maxDelayMs` (e.g. 100,200). */
+    'webhook-batch': { type: 'string' },
     profile: { type: 'string' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
@@ -940,13 +942,33 @@ async function settle(l: Listener): Promise<void> {
   }
 }
 
+/** --webhook-batch=maxEvents,maxDelayMs as the endpoint's `batch`; null without it. */
+function webhookBatch(): { maxEvents: number; maxDelayMs: number } | null {
+  const given = opts['webhook-batch'];
+  if (given === undefined) return null;
+  const [maxEvents, maxDelayMs] = given.split(',').map(Number);
+  if (!Number.isInteger(maxEvents) || !Number.isInteger(maxDelayMs)) throw new Error(`--webhook-batch: maxEvents,maxDelayMs, not ${given}`);
+  return { maxEvents: maxEvents!, maxDelayMs: maxDelayMs! };
+}
+
 async function startLiveRoomkv(name: string, kind: 'sqlite' | 'redis'): Promise<Target> {
   const listener = await Listener.start();
   const file = join(work, `apps-${name}.json`);
   writeFileSync(
     file,
     JSON.stringify({
-      apps: [{ ...bench, webhooks: [{ url: `http://127.0.0.1:${listener.webhookPort}/hook`, secret: randomBytes(16).toString('hex') }] }],
+      apps: [
+        {
+          ...bench,
+          webhooks: [
+            {
+              url: `http://127.0.0.1:${listener.webhookPort}/hook`,
+              secret: randomBytes(16).toString('hex'),
+              ...(webhookBatch() ? { batch: webhookBatch() } : {}),
+            },
+          ],
+        },
+      ],
     }),
   );
   const t = await startRoomkv(name, kind, false, [], file);
@@ -1004,7 +1026,8 @@ async function liveMode(): Promise<void> {
     ...machine(),
     ...setup(redisVersion),
     `- live: the "-live" targets are the same servers with their change events consumed: one event stream (SSE, app token) per room, ` +
-      `${ROOMS.toLocaleString('en-US')} in all, and one webhook endpoint declared for the app that answers 200 at once; both run in one ` +
+      `${ROOMS.toLocaleString('en-US')} in all, and one webhook endpoint declared for the app that answers 200 at once` +
+      `${webhookBatch() ? ` (batching: ${JSON.stringify(webhookBatch())})` : ' (one event a POST)'}; both run in one ` +
       'other process (bench/listeners.ts) on the same machine, so their CPU is taken from the same two cores. ' +
       'Each run of `set` is followed by a wait for its events: every answer that stored a key (probe, warm-up and run) must have ' +
       `its event arrive on both channels within ${DELIVERY_WAIT_MS / 1000} s, with no seq of a room skipped. A few more events than ` +
