@@ -174,11 +174,10 @@ export class WebhookDispatcher {
    */
   private async gather(app: AppRecord, ep: WebhookEndpoint, batch: { maxEvents: number; maxDelayMs: number }): Promise<void> {
     const id = `${app.appId}:${ep.id}`;
-    if (this.batches.size >= this.concurrency) return;
-    const filled = this.gathering.get(id)?.events ?? 0;
-    const want = batch.maxEvents - filled;
-    let claims: Delivery[] = [];
-    if (want > 0) {
+    // While passes fill batches (a backlog), claim again at once, up to the batches in flight allowed.
+    for (let pass = 0; pass < this.concurrency && this.batches.size < this.concurrency; pass++) {
+      const want = batch.maxEvents - (this.gathering.get(id)?.events ?? 0);
+      let claims: Delivery[];
       try {
         claims = await this.store.claimDeliveries(
           app.appId,
@@ -190,21 +189,23 @@ export class WebhookDispatcher {
         );
       } catch (err) {
         this.log.warn({ err }, 'webhook outbox unavailable');
-        return;
+        break;
       }
-    }
-    for (const d of claims) {
-      let g = this.gathering.get(id);
-      if (g === undefined) {
-        g = { ep, runs: [], events: 0, openedAt: this.clock(), timer: null };
-        this.gathering.set(id, g);
+      const sent = this.batches.size;
+      for (const d of claims) {
+        let g = this.gathering.get(id);
+        if (g === undefined) {
+          g = { ep, runs: [], events: 0, openedAt: this.clock(), timer: null };
+          this.gathering.set(id, g);
+        }
+        const left = batch.maxEvents - g.events;
+        const run = d.events.length > left ? { ...d, events: d.events.slice(0, left) } : d;
+        g.runs.push(run);
+        g.events += run.events.length;
+        this.batchRooms.add(`${id}:${d.roomId}`);
+        if (g.events >= batch.maxEvents) this.flush(id);
       }
-      const left = batch.maxEvents - g.events;
-      const run = d.events.length > left ? { ...d, events: d.events.slice(0, left) } : d;
-      g.runs.push(run);
-      g.events += run.events.length;
-      this.batchRooms.add(`${id}:${d.roomId}`);
-      if (g.events >= batch.maxEvents) this.flush(id);
+      if (this.batches.size === sent) break;
     }
     const g = this.gathering.get(id);
     if (g === undefined) return;

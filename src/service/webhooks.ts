@@ -5,7 +5,7 @@ import { requireAppToken, type ServiceContext } from './context.js';
 const ATTEMPTS_DEFAULT = 100;
 
 export interface WebhookStatus {
-  endpoints: Array<{ id: string; url: string; events: unknown; pending: number }>;
+  endpoints: Array<{ id: string; url: string; events: unknown; batch: { maxEvents: number; maxDelayMs: number } | null; pending: number }>;
   attempts: AttemptRecord[];
 }
 
@@ -20,6 +20,7 @@ export function webhookService(store: Pick<Outbox, 'outboxDepth' | 'recentAttemp
           id: w.id,
           url: w.url,
           events: w.events ?? 'all',
+          batch: w.batch,
           pending: await store.outboxDepth(app.appId, w.id),
         })),
       );

@@ -24,7 +24,15 @@ export function webhookRoutes(webhooks: WebhookService): FastifyPluginAsync {
         summary: 'webhook endpoints, pending deliveries and recent attempts',
         response: Envelope({
           data: Type.Object({
-            endpoints: Type.Array(Type.Object({ id: Type.String(), url: Type.String(), events: Type.Unknown(), pending: Type.Integer() })),
+            endpoints: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                url: Type.String(),
+                events: Type.Unknown(),
+                batch: Type.Union([Type.Object({ maxEvents: Type.Integer(), maxDelayMs: Type.Integer() }), Type.Null()]),
+                pending: Type.Integer(),
+              }),
+            ),
             attempts: Type.Array(
               Type.Object({
                 endpoint: Type.String(),

@@ -781,39 +781,47 @@ export class RedisStore implements Store {
   ): Promise<Delivery[]> {
     return this.guard(async () => {
       const index = this.outboxIndexKey(appId, endpoint);
-      const rooms = await this.r.srandmember(index, Math.max(limit * 4, 64));
+      // Claiming takes a lease: never take one for a room whose delivery is already in flight here.
+      const rooms = (await this.r.srandmember(index, Math.max(limit * 4, 64))).filter((roomId) => !busy(roomId));
       const out: Delivery[] = [];
-      for (const roomId of rooms) {
-        if (out.length >= limit) break;
-        // Claiming takes a lease: never take one for a room whose delivery is already in flight here.
-        if (busy(roomId)) continue;
-        const claim = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-        const res = await this.r.rkObClaim(...this.outboxKeys(appId, roomId, endpoint), now, LEASE_MS, claim, run);
-        const status = Number(res[0]);
-        if (status === 0) {
-          await this.unindexIfEmpty(appId, roomId, endpoint);
-        } else if (status === 3) {
-          // Queue items are `seq|body`: the head, then with a run the items after it.
-          const events = [res[1], ...res.slice(4)].map((item) => {
-            const text = String(item);
-            const bar = text.indexOf('|');
-            return { seq: Number(text.slice(0, bar)), body: text.slice(bar + 1) };
-          });
-          out.push({
-            appId,
-            endpoint,
-            roomId,
-            seq: events[0]!.seq,
-            body: events[0]!.body,
-            events,
-            attempts: Number(res[2]),
-            firstAttemptAt: res[3] === '' ? null : Number(res[3]),
-            claim,
-          });
-        }
+      // The claims of a wave go out together (one round trip for all on a single Redis), in waves
+      // until `limit` are claimed or the rooms drawn are done: a room not due or leased elsewhere
+      // leaves its place to the next wave.
+      let next = 0;
+      while (out.length < limit && next < rooms.length) {
+        const wave = rooms.slice(next, next + limit - out.length);
+        next += wave.length;
+        const claimed = await Promise.all(wave.map((roomId) => this.claimOne(appId, endpoint, roomId, now, run)));
+        for (const d of claimed) if (d !== null) out.push(d);
       }
       return out;
     });
+  }
+
+  /** OB_CLAIM of one room's queue: its head (or run), or null when it is empty, not due or leased elsewhere. */
+  private async claimOne(appId: string, endpoint: string, roomId: string, now: number, run: number): Promise<Delivery | null> {
+    const claim = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    const res = await this.r.rkObClaim(...this.outboxKeys(appId, roomId, endpoint), now, LEASE_MS, claim, run);
+    const status = Number(res[0]);
+    if (status === 0) await this.unindexIfEmpty(appId, roomId, endpoint);
+    if (status !== 3) return null;
+    // Queue items are `seq|body`: the head, then with a run the items after it.
+    const events = [res[1], ...res.slice(4)].map((item) => {
+      const text = String(item);
+      const bar = text.indexOf('|');
+      return { seq: Number(text.slice(0, bar)), body: text.slice(bar + 1) };
+    });
+    return {
+      appId,
+      endpoint,
+      roomId,
+      seq: events[0]!.seq,
+      body: events[0]!.body,
+      events,
+      attempts: Number(res[2]),
+      firstAttemptAt: res[3] === '' ? null : Number(res[3]),
+      claim,
+    };
   }
 
   /** Drops a drained queue from the index, then looks again: a write may have queued meanwhile. */
