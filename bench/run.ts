@@ -69,6 +69,8 @@ const { values: opts } = parseArgs({
   options: {
     scale: { type: 'boolean', default: false },
     live: { type: 'boolean', default: false },
+    /** --live: CPU profiles of the "-live" targets (node --cpu-prof), written to this folder. */
+    'live-profile': { type: 'string' },
     /** --live: the webhook endpoint batches, `maxEvents,maxDelayMs` (e.g. 100,200). */
     'webhook-batch': { type: 'string' },
     profile: { type: 'string' },
@@ -971,7 +973,8 @@ async function startLiveRoomkv(name: string, kind: 'sqlite' | 'redis'): Promise<
       ],
     }),
   );
-  const t = await startRoomkv(name, kind, false, [], file);
+  const profileDir = opts['live-profile'];
+  const t = await startRoomkv(name, kind, false, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`] : [], file);
   t.listener = listener;
   const streams = await listener.subscribe(t);
   if (streams !== ROOMS) throw new Error(`${name}: ${streams} of ${ROOMS} event streams sent their first message`);

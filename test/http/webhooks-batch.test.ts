@@ -9,7 +9,19 @@ import { at } from '../support/at.js';
 import { makeApp, type TestApp } from '../support/apps.js';
 import type { ReceivedRequest, WebhookReceiver } from '../support/webhook-receiver.js';
 import { waitFor } from '../support/wait.js';
-import { adminOf, createRoom, createUsers, drained, FAST, forEachStore, is2xx, SECRET, setAttr, WAIT_MS } from './webhooks-support.js';
+import {
+  adminOf,
+  createRoom,
+  createUsers,
+  drained,
+  FAST,
+  forEachStore,
+  is2xx,
+  SECRET,
+  setAttr,
+  WAIT_MS,
+  webhooksOf,
+} from './webhooks-support.js';
 
 interface Event {
   chatroomId: string;
@@ -86,6 +98,7 @@ forEachStore(({ serve, receiverUp }) => {
       for (const r of receiver.received('/batch')) {
         for (const e of eventsOf(r, batch.maxEvents)) assert.deepEqual(e.attributes, expected.get(`${e.chatroomId}:${e.seq}`));
       }
+      assert.deepEqual((await webhooksOf(admin)).endpoints[0]?.batch, batch, 'GET /webhooks shows the batching');
       // Fewer requests than events: events shared POSTs.
       assert.ok(receiver.received('/batch').length < 12, `${receiver.received('/batch').length} requests for 12 events`);
     },

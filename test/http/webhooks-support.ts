@@ -36,6 +36,7 @@ export interface EndpointRow {
   id: string;
   url: string;
   events: unknown;
+  batch: { maxEvents: number; maxDelayMs: number } | null;
   pending: number;
 }
 export interface WebhooksData {

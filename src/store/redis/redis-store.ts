@@ -163,6 +163,8 @@ export class RedisStore implements Store {
   private readonly presence: RedisPresence;
   /** Keys with a ttl: the app's index and the room sweeps (redis-expiry.ts). */
   private readonly expiry: RedisExpiry;
+  /** Attempts to record, per app, in this turn of the event loop (recordAttempt). */
+  private readonly attemptsToRecord = new Map<string, { values: string[]; done: Promise<void> }>();
 
   constructor(options: RedisStoreOptions) {
     this.feed = new RedisFeed(options.client);
@@ -834,6 +836,8 @@ export class RedisStore implements Store {
 
   async finishDelivery(d: Delivery, attempt: AttemptRecord): Promise<void> {
     await this.guard(async () => {
+      // A drained queue leaves the index at once: claims draw rooms from it at random, and drained
+      // rooms left in it would crowd out the ones with events (kept, webhook p99 went from 0.3 to 5 s).
       const left = await this.r.rkObFinish(
         ...this.outboxKeys(d.appId, d.roomId, d.endpoint),
         d.claim,
@@ -852,10 +856,25 @@ export class RedisStore implements Store {
     });
   }
 
-  private async recordAttempt(appId: string, a: AttemptRecord): Promise<void> {
-    const key = this.attemptsKey(appId);
-    await this.r.lpush(key, JSON.stringify(a));
-    await this.r.ltrim(key, 0, ATTEMPTS_KEPT - 1);
+  /**
+   * Records an attempt in the app's list of recent ones. The attempts recorded in one turn of the
+   * event loop (a batch's runs, deliveries ending together) go in one LPUSH and one LTRIM.
+   */
+  private recordAttempt(appId: string, a: AttemptRecord): Promise<void> {
+    let pending = this.attemptsToRecord.get(appId);
+    if (pending === undefined) {
+      const values: string[] = [];
+      const done = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        this.attemptsToRecord.delete(appId);
+        const key = this.attemptsKey(appId);
+        await this.r.lpush(key, ...values);
+        await this.r.ltrim(key, 0, ATTEMPTS_KEPT - 1);
+      });
+      pending = { values, done };
+      this.attemptsToRecord.set(appId, pending);
+    }
+    pending.values.push(JSON.stringify(a));
+    return pending.done;
   }
 
   async recentAttempts(appId: string, limit: number): Promise<AttemptRecord[]> {
@@ -864,10 +883,9 @@ export class RedisStore implements Store {
 
   async outboxDepth(appId: string, endpoint: string): Promise<number> {
     return this.guard(async () => {
+      const rooms = await this.r.smembers(this.outboxIndexKey(appId, endpoint));
       let depth = 0;
-      for (const roomId of await this.r.smembers(this.outboxIndexKey(appId, endpoint))) {
-        depth += await this.r.llen(this.outboxKeys(appId, roomId, endpoint)[0]);
-      }
+      for (const n of await Promise.all(rooms.map((roomId) => this.r.llen(this.outboxKeys(appId, roomId, endpoint)[0])))) depth += n;
       return depth;
     });
   }
