@@ -29,8 +29,10 @@ for line in $lines; do
   mkdir -p "$copy"
   tar -C "$root" --exclude=./node_modules --exclude=./dist --exclude='./dist-*' --exclude=./data --exclude=./.git -cf - . | tar -C "$copy" -xf -
   # npm itself is the machine's; it runs on the Node first on PATH, and node-gyp builds against
-  # that Node's headers (npm_config_nodedir), as a user of that Node would get.
-  if (cd "$copy" && export PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir" &&
+  # that Node's headers (npm_config_nodedir), as a user of that Node would get. On Node 22 and
+  # later npm keeps a module compile cache, by default in /tmp/node-compile-cache: here it goes in
+  # the temp folder, removed with it.
+  if (cd "$copy" && export PATH="$nodedir/bin:$PATH" npm_config_nodedir="$nodedir" NODE_COMPILE_CACHE="$work/compile-cache" &&
       version=$(node -v) && [[ "$version" == "v$line."* ]] && echo "node $version, npm $(npm -v)" &&
       npm ci --no-audit --no-fund &&
       node -e "require('better-sqlite3')(':memory:').prepare('select 1').get()" &&
