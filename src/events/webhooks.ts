@@ -177,6 +177,8 @@ export class WebhookDispatcher {
     // While passes fill batches (a backlog), claim again at once, up to the batches in flight allowed.
     for (let pass = 0; pass < this.concurrency && this.batches.size < this.concurrency; pass++) {
       const want = batch.maxEvents - (this.gathering.get(id)?.events ?? 0);
+      // Up to `want` rooms, each with a run short enough that one pass reads CLAIM_EVENTS_MAX at most.
+      const run = Math.min(want, Math.max(1, Math.floor(CLAIM_EVENTS_MAX / want)));
       let claims: Delivery[];
       try {
         claims = await this.store.claimDeliveries(
@@ -185,7 +187,7 @@ export class WebhookDispatcher {
           this.clock(),
           want,
           (roomId) => this.batchRooms.has(`${id}:${roomId}`),
-          want,
+          run,
         );
       } catch (err) {
         this.log.warn({ err }, 'webhook outbox unavailable');
@@ -387,6 +389,12 @@ export class WebhookDispatcher {
     });
   }
 }
+
+/**
+ * The most events one claim pass of a batching endpoint reads (rooms x run): with a backlog, up to
+ * maxEvents rooms with runs of maxEvents each would be maxEvents squared.
+ */
+export const CLAIM_EVENTS_MAX = 10_000;
 
 /** A batching endpoint's batch being filled: the runs claimed into it, not yet sent. */
 interface Gathering {
