@@ -819,14 +819,19 @@ async function profileMode(): Promise<void> {
     await stopProcess(t.child, 'SIGINT');
     // The profile covers the whole process: keep only the samples of the run (and the shutdown).
     const windowMs = performance.now() - loadStart;
-    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-    if (!file) throw new Error(`no profile written in ${dir}`);
+    // One profile per thread: the main thread's (thread id 0) first, then the SQLite writer's.
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort((a, b) => Number(/\.0\.\d+\.cpuprofile$/.test(b)) - Number(/\.0\.\d+\.cpuprofile$/.test(a)));
+    if (files.length === 0) throw new Error(`no profile written in ${dir}`);
     lines.push(
       '',
       `## ${w}${name.endsWith('-before') ? ` (the earlier build, ${compareBuild()})` : ''}: ${f0(result.rps)} req/s, p99 ${f1(result.p99)} ms`,
-      '',
-      ...summarizeProfile(join(dir, file), ROOT, 25, windowMs, result.issued),
     );
+    files.forEach((file, i) => {
+      if (files.length > 1) lines.push('', i === 0 ? '### the main thread' : `### another thread (the SQLite writer): ${file}`);
+      lines.push('', ...summarizeProfile(join(dir, file), ROOT, 25, windowMs, result.issued));
+    });
     // The baseline under the same load, profiled the same way: what any Fastify server pays a call.
     const bdir = join(profDir, `${name}-baseline`);
     mkdirSync(bdir, { recursive: true });
