@@ -11,6 +11,7 @@ import { WebhookDispatcher } from './events/webhooks.js';
 import { memoryLimiter, RateLimiter, redisLimiter } from './http/rate-limit.js';
 import { memoryLoginCounters, redisLoginCounters, type LoginCounters } from './auth/login-guard.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { SqliteThreadedStore } from './store/sqlite/threaded-store.js';
 import { connectRedis } from './store/redis/connect.js';
 import { RedisStore } from './store/redis/redis-store.js';
 import type { Store } from './store/types.js';
@@ -42,18 +43,20 @@ function logLimits(config: Config): EventLogLimits {
 /** The store named by ROOMKV_STORE; a Redis that cannot be reached stops start-up. */
 export async function openBackend(config: Config): Promise<Backend> {
   switch (config.store) {
-    case 'sqlite':
+    case 'sqlite': {
+      const options = {
+        path: join(config.dataDir, 'roomkv.sqlite'),
+        synchronous: config.sqliteSynchronous,
+        locking: config.sqliteLocking,
+        readCacheBytes: config.sqliteCacheMb * 1024 * 1024,
+        eventLog: logLimits(config),
+      };
       return {
-        store: new SqliteStore({
-          path: join(config.dataDir, 'roomkv.sqlite'),
-          synchronous: config.sqliteSynchronous,
-          locking: config.sqliteLocking,
-          readCacheBytes: config.sqliteCacheMb * 1024 * 1024,
-          eventLog: logLimits(config),
-        }),
+        store: config.sqliteWriter === 'thread' ? await SqliteThreadedStore.open(options) : new SqliteStore(options),
         limiter: new RateLimiter(memoryLimiter),
         loginCounters: memoryLoginCounters,
       };
+    }
     case 'redis': {
       const client = await connectRedis({
         url: config.redisUrl,

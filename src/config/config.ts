@@ -56,7 +56,12 @@ export const ConfigSchema = Type.Object(
     sqliteLocking: setting(
       'ROOMKV_SQLITE_LOCKING',
       Type.Union([Type.Literal('exclusive'), Type.Literal('normal')], { default: 'exclusive' }),
-      'exclusive: roomkv holds the SQLite file while it runs (reads are faster, a second roomkv on the data dir is refused); normal: other processes may read the file meanwhile (e.g. sqlite3 .backup)',
+      'exclusive: roomkv holds the data dir while it runs (a second roomkv on it is refused; gets are served from memory); with ROOMKV_SQLITE_WRITER=thread it holds roomkv.sqlite-lock and other programs may still read the file (sqlite3 .backup), with main it locks the file itself; normal: no lock and no read cache, other processes may read the file meanwhile',
+    ),
+    sqliteWriter: setting(
+      'ROOMKV_SQLITE_WRITER',
+      Type.Union([Type.Literal('thread'), Type.Literal('main')], { default: 'thread' }),
+      "thread: SQLite writes, their fsync and checkpoints run on a worker thread, and reads on the main thread's own connection, so the event loop never waits on the disk; main: everything on the main thread (one connection)",
     ),
     requestTimeoutMs: setting(
       'ROOMKV_REQUEST_TIMEOUT_MS',

@@ -71,6 +71,28 @@ export interface SqliteOptions {
   readCacheBytes?: number;
   /** How long opening waits for another process to let go of the file, ms (2000). */
   busyTimeoutMs?: number;
+  /**
+   * solo (the default): this object reads and writes the file. writer: it makes the writes only,
+   * on a thread of its own (threaded-store.ts), and tells `onCommit` what each committed batch
+   * did; reader: it reads only, on its own connection, and learns of the writer's commits through
+   * `applyCommit`. With the exclusive lock, the writer holds `<path>-lock` in its place: the file
+   * itself is opened by both.
+   */
+  role?: 'solo' | 'writer' | 'reader';
+  /** writer: what each committed batch did, called before any of its calls is answered. */
+  onCommit?: (note: CommitNote) => void;
+}
+
+/** What a writer's committed batch did, for its reader: the events to publish, the rooms to read again. */
+export interface CommitNote {
+  /** The batch's feed messages, in commit order: [`${appId}:${roomId}`, event]. */
+  events: Array<[string, StoredEvent]>;
+  /** RoomCache keys of the rooms the batch changed; 'all' when any room may have changed. */
+  touches: string[] | 'all';
+  /** The writer's nextDue after the batch. */
+  nextDue: number;
+  /** The log epoch after the batch. */
+  epoch: string;
 }
 
 /** What a write may change, for the read cache: one room (RoomCache.key), every room, or none. */
@@ -108,6 +130,35 @@ function readEpoch(db: Db): string {
 
 const EPOCH_COUNTER = 'log_epoch';
 
+/** The file's log epoch as stored, for a connection that does not write (the writer made it). */
+function storedEpoch(db: Db): string {
+  const row = db.prepare('SELECT value FROM counters WHERE name = ?').get(EPOCH_COUNTER) as { value: number } | undefined;
+  if (row === undefined) throw new Error('the SQLite file has no log epoch yet: its writer opens it first');
+  return row.value.toString(36);
+}
+
+function inUse(path: string, cause: unknown): Error {
+  return new Error(`${path} is in use by another process (another roomkv on the same data dir?)`, { cause });
+}
+
+/**
+ * Takes and keeps the exclusive lock of a small SQLite file beside the data file: while it is
+ * held, another process's attempt gets SQLITE_BUSY, as it would on the data file's own lock.
+ */
+function holdLockFile(lockPath: string, busyTimeoutMs: number, dataPath: string): Db {
+  const db = new Database(lockPath);
+  try {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN IMMEDIATE; COMMIT');
+    return db;
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw inUse(dataPath, err);
+    throw err;
+  }
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Db;
@@ -127,6 +178,8 @@ export class SqliteStore implements Store {
    */
   private readonly commitBatch: (fn: () => void) => void;
   private readonly inSavepoint: (fn: () => unknown) => unknown;
+  /** A deferred transaction for the reader's reads of several statements (atOneInstant). */
+  private readonly readTransaction: (fn: () => void) => void;
   /** The log epoch: this file's history (see EventLog.logEpoch). */
   private epoch: string;
   /** Who is online where, and the offline leaves (sqlite-presence.ts). */
@@ -137,14 +190,25 @@ export class SqliteStore implements Store {
    * writes need not look for due keys.
    */
   private nextDue = Infinity;
+  private readonly role: 'solo' | 'writer' | 'reader';
+  private readonly onCommit: ((note: CommitNote) => void) | undefined;
+  /** writer, with the exclusive lock: the lock file it holds while open. */
+  private readonly lockDb: Db | undefined;
 
   constructor(options: SqliteOptions) {
     if (!(options.eventLog.minEvents >= 1))
       throw new Error("eventLog.minEvents must be at least 1: a room's next event is numbered from its newest");
     this.logLimits = options.eventLog;
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
+    this.role = options.role ?? 'solo';
+    this.onCommit = options.onCommit;
+    if (options.path !== ':memory:' && this.role !== 'reader') mkdirSync(dirname(options.path), { recursive: true });
     const exclusive = (options.locking ?? 'exclusive') === 'exclusive';
+    // A writer beside a reader cannot take the file's own exclusive lock (the reader could not
+    // read): it holds a lock file instead, so a second roomkv on the same data dir is still refused.
+    if (this.role === 'writer' && exclusive && options.path !== ':memory:') {
+      this.lockDb = holdLockFile(`${options.path}-lock`, options.busyTimeoutMs ?? 2000, options.path);
+    }
+    this.db = new Database(options.path);
     try {
       this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
       // Exclusive: one process owns the file. It takes the lock at open and keeps it, so a second
@@ -152,31 +216,39 @@ export class SqliteStore implements Store {
       // see (events reach subscribers in-process). Holding the lock also spares every read
       // statement the lock and unlock of a shared one (about 5 µs each), and keeps the WAL index
       // in this process's memory. Set before the WAL is first opened, or it does not apply.
-      if (exclusive) this.db.pragma('locking_mode = EXCLUSIVE');
+      if (exclusive && this.role === 'solo') this.db.pragma('locking_mode = EXCLUSIVE');
       // Savepoint journals stay in memory (each holds one call's changes); on disk, with the lock
       // held, they cost a file write per page.
       this.db.pragma('temp_store = MEMORY');
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous}`);
-      migrate(this.db);
-      // Take the write lock now, not at the first write.
-      if (exclusive) this.db.exec('BEGIN IMMEDIATE; COMMIT');
+      if (this.role === 'reader') {
+        // The writer made the file, its WAL and schema; this connection only reads, and never
+        // checkpoints (that is the writer's, on its thread).
+        this.db.pragma('query_only = ON');
+        this.db.pragma('wal_autocheckpoint = 0');
+      } else {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${options.synchronous}`);
+        migrate(this.db);
+        // Take the write lock now, not at the first write.
+        if (exclusive && this.role === 'solo') this.db.exec('BEGIN IMMEDIATE; COMMIT');
+      }
     } catch (err) {
       this.db.close();
-      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
-        throw new Error(`${options.path} is in use by another process (another roomkv on the same data dir?)`, { cause: err });
-      }
+      this.lockDb?.close();
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw inUse(options.path, err);
       throw err;
     }
     this.q = prepare(this.db);
     this.commitBatch = this.db.transaction((fn: () => void) => fn()).immediate;
     // A transaction function called inside another runs as a savepoint.
     this.inSavepoint = this.db.transaction((fn: () => unknown) => fn());
+    this.readTransaction = this.db.transaction((fn: () => void) => fn()).deferred;
     this.now = options.clock ?? Date.now;
-    this.epoch = readEpoch(this.db);
+    this.epoch = this.role === 'reader' ? storedEpoch(this.db) : readEpoch(this.db);
     this.nextDue = (this.q.nextDue.get() as number | null) ?? Infinity;
     const cacheBytes = options.readCacheBytes ?? 64 * 1024 * 1024;
-    this.cache = exclusive && cacheBytes > 0 ? new RoomCache(cacheBytes) : null;
+    // The writer keeps no cache: reads are its reader's, whose cache its commit notes keep true.
+    this.cache = exclusive && cacheBytes > 0 && this.role !== 'writer' ? new RoomCache(cacheBytes) : null;
     this.presence = new SqlitePresence(this.db, {
       write: (fn, room) => this.write(fn, room === undefined ? null : RoomCache.key(room.appId, room.roomId)),
       publish: (appId, roomId, message) => this.pending.push([`${appId}:${roomId}`, message]),
@@ -187,9 +259,39 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** reader: what the writer's batch did. Its rooms are read from the file again; its events go to the feed. */
+  applyCommit(note: CommitNote): void {
+    if (this.cache) {
+      if (note.touches === 'all') this.cache.clear();
+      else for (const key of note.touches) this.cache.drop(key);
+    }
+    this.nextDue = note.nextDue;
+    this.epoch = note.epoch;
+    for (const [room, event] of note.events) this.feed.publish(room, event);
+  }
+
+  /**
+   * reader: runs a read method whose statements must see one state of the file, in a read
+   * transaction: the writer commits on another connection, and could between two statements. The
+   * methods are async in name only (no await inside), so their whole body runs in it.
+   */
+  atOneInstant<T>(read: () => Promise<T>): Promise<T> {
+    let answer!: Promise<T>;
+    this.readTransaction(() => {
+      answer = read();
+    });
+    return answer;
+  }
+
+  /** The earliest expiry of any key, as far as this object knows (Infinity: none). */
+  get nextDueAt(): number {
+    return this.nextDue;
+  }
+
   async close(): Promise<void> {
     if (this.queue.length > 0) this.flush();
     if (this.db.open) this.db.close();
+    if (this.lockDb?.open) this.lockDb.close();
   }
 
   /**
@@ -198,6 +300,7 @@ export class SqliteStore implements Store {
    * reads are dropped.
    */
   private write<T>(fn: () => T, touches: Touches = null): Promise<T> {
+    if (this.role === 'reader') return Promise.reject(new Error('the SQLite reader does not write'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, touches, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushScheduled) {
@@ -250,15 +353,27 @@ export class SqliteStore implements Store {
       }
     }
     // Committed: the loop above pushed one result per op.
+    if (this.onCommit) this.onCommit(this.noteOf(batch, results));
+    else for (const r of results) for (const [room, event] of r.events) this.feed.publish(room, event);
     batch.forEach((op, i) => {
       const r = results[i]!;
-      if (r.failed) {
-        op.reject(r.error);
-        return;
-      }
-      for (const [room, event] of r.events) this.feed.publish(room, event);
-      op.resolve(r.value);
+      if (r.failed) op.reject(r.error);
+      else op.resolve(r.value);
     });
+  }
+
+  /** writer: what a committed batch did, for the reader. */
+  private noteOf(batch: ReadonlyArray<{ touches: Touches }>, results: ReadonlyArray<{ events: Array<[string, StoredEvent]> }>): CommitNote {
+    let touches: string[] | 'all' = [];
+    for (const op of batch) {
+      if (op.touches === ALL_ROOMS) {
+        touches = 'all';
+        break;
+      }
+      if (op.touches !== null) touches.push(op.touches);
+    }
+    const events = results.length === 1 ? results[0]!.events : results.flatMap((r) => r.events);
+    return { events, touches, nextDue: this.nextDue, epoch: this.epoch };
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { after, describe, it } from 'node:test';
+import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
+import type { StoredEvent } from '../../src/domain/events.js';
+import { SqliteThreadedStore } from '../../src/store/sqlite/threaded-store.js';
+import { runStoreSuite } from './conformance.js';
+import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
+import { freshPath, peek } from './sqlite-support.js';
+
+// The SQLite store with its writes on a worker thread (the server's default): the conformance
+// suite, and what the thread changes: the event loop goes on while a write waits on the file.
+
+const openThreaded = (path: string, busyTimeoutMs?: number) =>
+  SqliteThreadedStore.open({ path, synchronous: 'FULL', eventLog: LOG_LIMITS, ...(busyTimeoutMs ? { busyTimeoutMs } : {}) });
+
+runStoreSuite('sqlite-threaded', () => openThreaded(freshPath()), {
+  // The file is open to other connections (the writer holds a lock file instead of the file's own
+  // lock); this one's change is made behind the store's back, as corruption would be.
+  async breakAttribute(_store, appId, roomId, key) {
+    const path = (_store as unknown as { reader: { db: Database.Database } }).reader.db.name;
+    const db = new Database(path);
+    try {
+      db.pragma('busy_timeout = 10000');
+      const { changes } = db.prepare('UPDATE attrs SET bytes = bytes + 1 WHERE app = ? AND room = ? AND key = ?').run(appId, roomId, key);
+      assert.equal(changes, 1);
+    } finally {
+      db.close();
+    }
+  },
+});
+
+const app = 't'.repeat(32);
+const setCall = (roomId: string, user: string, pairs: Array<[string, unknown]>) => ({
+  appId: app,
+  roomId,
+  user,
+  forced: false,
+  autoDelete: 'NO_DELETE' as const,
+  pairs,
+  limits: DEFAULT_LIMITS,
+  routing: NO_WEBHOOKS,
+});
+
+describe('sqlite store, writes on a worker thread', () => {
+  const opened: SqliteThreadedStore[] = [];
+  const track = async (p: Promise<SqliteThreadedStore>): Promise<SqliteThreadedStore> => {
+    const s = await p;
+    opened.push(s);
+    return s;
+  };
+  after(async () => {
+    for (const s of opened) await s.close();
+  });
+
+  it('goes on reading and running timers while a write waits for the file; the write then commits', async () => {
+    const path = freshPath();
+    const store = await track(openThreaded(path, 60_000));
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+    await store.setAttributes(setCall(room, 'alice', [['k', 'before']]));
+
+    // Another connection holds the write lock: the store's next write waits in SQLite's busy
+    // handler. On the main thread that wait would hold up everything else.
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    let settled: 'no' | 'resolved' | 'rejected' = 'no';
+    const write = store.setAttributes(setCall(room, 'alice', [['k', 'after']])).then(
+      (v) => ((settled = 'resolved'), v),
+      (e: unknown) => {
+        settled = 'rejected';
+        throw e;
+      },
+    );
+    // Timers fire, and reads are answered, many turns after the write was sent.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+    assert.deepEqual({ ...(await store.getAttributes(app, room, undefined, 'alice')) }, { k: 'before' });
+    assert.equal(settled, 'no', 'the write is still waiting for the lock');
+    other.exec('COMMIT');
+    other.close();
+    assert.deepEqual(await write, { successKeys: ['k'], errorKeys: {} });
+    assert.deepEqual({ ...(await store.getAttributes(app, room, undefined, 'alice')) }, { k: 'after' });
+  });
+
+  it("publishes a batch's events before answering its calls, and reads see what was answered", async () => {
+    const store = await track(openThreaded(freshPath()));
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+    const seen: StoredEvent[] = [];
+    const stop = await store.subscribe(app, room, (e) => seen.push(e));
+    // Read once, so the room is in the read cache; each write must drop it.
+    assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, {});
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      store.setAttributes(setCall(room, 'alice', [[`k${i % 3}`, `v${i}`]])).then((outcome) => {
+        // Answered: its event was published, and every read sees its value.
+        assert.ok(seen.some((e) => e.seq === i + 1));
+        return outcome;
+      }),
+    );
+    await Promise.all(writes);
+    stop();
+    assert.deepEqual(
+      seen.map((e) => e.seq),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, { k0: 'v18', k1: 'v19', k2: 'v17' });
+  });
+
+  it('refuses a second store on the same file, while other connections may read it', async () => {
+    const path = freshPath();
+    const store = await track(openThreaded(path));
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    await assert.rejects(openThreaded(path, 50), {
+      message: `${path} is in use by another process (another roomkv on the same data dir?)`,
+    });
+    assert.deepEqual(
+      peek(path, (db) => db.prepare('SELECT username FROM users WHERE app = ?').pluck().all(app)),
+      ['alice'],
+    );
+    await store.createUsers(app, [{ username: 'bob', passwordHash: 'h' }]);
+    assert.equal((await store.getUser(app, 'bob'))?.username, 'bob');
+  });
+
+  it('answers every write with a clear error once its writer thread is gone, and ping fails', async () => {
+    const store = await track(openThreaded(freshPath()));
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    const { worker } = store as unknown as { worker: { terminate(): Promise<number> } };
+    await worker.terminate();
+    await assert.rejects(store.createUsers(app, [{ username: 'bob', passwordHash: 'h' }]), /SQLite writer thread exited/);
+    await assert.rejects(store.ping(), /SQLite writer thread exited/);
+    // reads still answer from the file
+    assert.equal((await store.getUser(app, 'alice'))?.username, 'alice');
+  });
+
+  it('closes with the WAL checkpointed into the file and the lock file released', async () => {
+    const path = freshPath();
+    const store = await openThreaded(path);
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    await store.close();
+    assert.equal(
+      peek(path, (db) => db.prepare('SELECT count(*) FROM users').pluck().get()),
+      1,
+    );
+    const again = await openThreaded(path);
+    assert.equal((await again.getUser(app, 'alice'))?.username, 'alice');
+    await again.close();
+  });
+});
