@@ -19,8 +19,8 @@ const DB_FILE = 'roomkv.sqlite';
 const SQLITE = { ROOMKV_STORE: 'sqlite' };
 
 /** A server process for `app` on `dataDir` (the apps file is rewritten there on every start). */
-function startOn(dataDir: string, app: TestApp): Promise<ChildServer> {
-  return spawnServer({ ...SQLITE, ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: writeAppsFile([app], dataDir) });
+function startOn(dataDir: string, app: TestApp, env: Record<string, string> = {}): Promise<ChildServer> {
+  return spawnServer({ ...SQLITE, ...env, ROOMKV_DATA_DIR: dataDir, ROOMKV_APPS_FILE: writeAppsFile([app], dataDir) });
 }
 
 function adminOf(server: ChildServer, app: TestApp): Client {
@@ -146,107 +146,113 @@ describe('durability [sqlite, separate process]', () => {
     }
   });
 
-  it('loses no acknowledged write when killed with SIGKILL under load (3 rounds)', async () => {
-    const WRITERS = 8;
-    const ROUNDS = 3;
-    const MIN_ACKED = 200;
-    // Each writer uses a fresh room per round and stays under the 100-keys-per-room limit.
-    const MAX_CALLS_PER_WRITER = 95;
-    const app = makeApp({ limits: { rateLimitPerSecond: 1_000_000 } });
-    const dataDir = tempDir();
-    const writers = Array.from({ length: WRITERS }, (_, i) => `writer${i}`);
-    /** room -> key -> value of every acknowledged key, over all rounds. */
-    const acked = new Map<string, Map<string, string>>();
-    /** room -> key -> value of every attempted key (acknowledged or not). */
-    const attempted = new Map<string, Map<string, string>>();
-    const kills: string[] = [];
+  // Both writers: on its own thread (the default) and on the main thread.
+  for (const writer of ['thread', 'main']) {
+    it(`loses no acknowledged write when killed with SIGKILL under load (3 rounds, ROOMKV_SQLITE_WRITER=${writer})`, async () => {
+      const WRITERS = 8;
+      const ROUNDS = 3;
+      const MIN_ACKED = 200;
+      // Each writer uses a fresh room per round and stays under the 100-keys-per-room limit.
+      const MAX_CALLS_PER_WRITER = 95;
+      const app = makeApp({ limits: { rateLimitPerSecond: 1_000_000 } });
+      const dataDir = tempDir();
+      const writers = Array.from({ length: WRITERS }, (_, i) => `writer${i}`);
+      /** room -> key -> value of every acknowledged key, over all rounds. */
+      const acked = new Map<string, Map<string, string>>();
+      /** room -> key -> value of every attempted key (acknowledged or not). */
+      const attempted = new Map<string, Map<string, string>>();
+      const kills: string[] = [];
 
-    const verify = async (admin: Client, when: string) => {
-      let n = 0;
-      for (const [room, keys] of acked) {
-        const res = await admin.call('POST', `/metadata/chatroom/${room}`);
-        assert.equal(res.status, 200, `${when}: get room ${room}: ${res.text}`);
-        const stored = res.body.data as Record<string, string>;
-        for (const [key, value] of keys) {
-          assert.equal(stored[key], value, `${when}: acknowledged key ${key} of room ${room} (${kills.join('; ')})`);
-          n++;
-        }
-        // Whatever else is there was written by one of the calls whose answer never arrived.
-        for (const [key, value] of Object.entries(stored)) {
-          assert.equal(attempted.get(room)?.get(key), value, `${when}: ${room}/${key} was never written with this value`);
-        }
-      }
-      return n;
-    };
-
-    let server = await startOn(dataDir, app);
-    let admin = adminOf(server, app);
-    await ok(
-      admin,
-      'POST',
-      '/users',
-      writers.map((username) => ({ username, password: 'pw-123456' })),
-    );
-    let total = 0;
-    for (let round = 1; round <= ROUNDS; round++) {
-      if (round > 1) {
-        server = await startOn(dataDir, app);
-        admin = adminOf(server, app);
-        assert.equal(await verify(admin, `after kill ${round - 1}`), total);
-      }
-      const rooms: string[] = [];
-      for (const w of writers) {
-        const body = await ok(admin, 'POST', '/chatrooms', { name: `r${round}-${w}`, description: 'load', owner: w });
-        rooms.push(body.data.id as string);
-        acked.set(body.data.id, new Map());
-        attempted.set(body.data.id, new Map());
-      }
-      const killAt = MIN_ACKED + Math.floor(Math.random() * 200);
-      let ackedThisRound = 0;
-      let killed: Promise<void> | undefined;
-      const unexpected: string[] = [];
-      const run = async (w: string, room: string) => {
-        const c = client(server.url, `/${app.org}/${app.app}`, userToken(app, w));
-        for (let i = 0; i < MAX_CALLS_PER_WRITER && killed === undefined; i++) {
-          const key = `k${i}`;
-          const value = `${round}:${w}:${i}:${'x'.repeat(200 + (i % 50))}`;
-          attempted.get(room)!.set(key, value);
-          let res;
-          try {
-            res = await c.call('PUT', `/metadata/chatroom/${room}/user/${w}`, {
-              body: { metaData: { [key]: value }, autoDelete: 'NO_DELETE' },
-            });
-          } catch {
-            return; // the server is gone: this call may or may not have been stored
+      const verify = async (admin: Client, when: string) => {
+        let n = 0;
+        for (const [room, keys] of acked) {
+          const res = await admin.call('POST', `/metadata/chatroom/${room}`);
+          assert.equal(res.status, 200, `${when}: get room ${room}: ${res.text}`);
+          const stored = res.body.data as Record<string, string>;
+          for (const [key, value] of keys) {
+            assert.equal(stored[key], value, `${when}: acknowledged key ${key} of room ${room} (${kills.join('; ')})`);
+            n++;
           }
-          if (res.status !== 200 || !Array.isArray(res.body?.data?.successKeys)) {
-            unexpected.push(`${res.status} ${res.text}`);
-            return;
+          // Whatever else is there was written by one of the calls whose answer never arrived.
+          for (const [key, value] of Object.entries(stored)) {
+            assert.equal(attempted.get(room)?.get(key), value, `${when}: ${room}/${key} was never written with this value`);
           }
-          for (const k of res.body.data.successKeys as string[]) acked.get(room)!.set(k, value);
-          ackedThisRound += res.body.data.successKeys.length;
-          if (ackedThisRound >= killAt && killed === undefined) killed = server.kill9();
         }
+        return n;
       };
-      await Promise.all(writers.map((w, i) => run(w, at(rooms, i))));
-      assert.deepEqual(unexpected, [], `round ${round}: every answered call should succeed`);
-      assert.ok(killed !== undefined, `round ${round}: writers finished with ${ackedThisRound} acknowledged, before the kill at ${killAt}`);
-      await killed;
-      assert.equal(server.child.signalCode, 'SIGKILL');
-      kills.push(`round ${round}: killed after ${ackedThisRound} acknowledged writes`);
-      total += ackedThisRound;
-    }
 
-    server = await startOn(dataDir, app);
-    try {
-      assert.equal(await verify(adminOf(server, app), 'after the last kill'), total);
-    } finally {
-      assert.equal(await server.stop(), 0);
-    }
-    assert.ok(total >= ROUNDS * MIN_ACKED);
+      let server = await startOn(dataDir, app, { ROOMKV_SQLITE_WRITER: writer });
+      let admin = adminOf(server, app);
+      await ok(
+        admin,
+        'POST',
+        '/users',
+        writers.map((username) => ({ username, password: 'pw-123456' })),
+      );
+      let total = 0;
+      for (let round = 1; round <= ROUNDS; round++) {
+        if (round > 1) {
+          server = await startOn(dataDir, app, { ROOMKV_SQLITE_WRITER: writer });
+          admin = adminOf(server, app);
+          assert.equal(await verify(admin, `after kill ${round - 1}`), total);
+        }
+        const rooms: string[] = [];
+        for (const w of writers) {
+          const body = await ok(admin, 'POST', '/chatrooms', { name: `r${round}-${w}`, description: 'load', owner: w });
+          rooms.push(body.data.id as string);
+          acked.set(body.data.id, new Map());
+          attempted.set(body.data.id, new Map());
+        }
+        const killAt = MIN_ACKED + Math.floor(Math.random() * 200);
+        let ackedThisRound = 0;
+        let killed: Promise<void> | undefined;
+        const unexpected: string[] = [];
+        const run = async (w: string, room: string) => {
+          const c = client(server.url, `/${app.org}/${app.app}`, userToken(app, w));
+          for (let i = 0; i < MAX_CALLS_PER_WRITER && killed === undefined; i++) {
+            const key = `k${i}`;
+            const value = `${round}:${w}:${i}:${'x'.repeat(200 + (i % 50))}`;
+            attempted.get(room)!.set(key, value);
+            let res;
+            try {
+              res = await c.call('PUT', `/metadata/chatroom/${room}/user/${w}`, {
+                body: { metaData: { [key]: value }, autoDelete: 'NO_DELETE' },
+              });
+            } catch {
+              return; // the server is gone: this call may or may not have been stored
+            }
+            if (res.status !== 200 || !Array.isArray(res.body?.data?.successKeys)) {
+              unexpected.push(`${res.status} ${res.text}`);
+              return;
+            }
+            for (const k of res.body.data.successKeys as string[]) acked.get(room)!.set(k, value);
+            ackedThisRound += res.body.data.successKeys.length;
+            if (ackedThisRound >= killAt && killed === undefined) killed = server.kill9();
+          }
+        };
+        await Promise.all(writers.map((w, i) => run(w, at(rooms, i))));
+        assert.deepEqual(unexpected, [], `round ${round}: every answered call should succeed`);
+        assert.ok(
+          killed !== undefined,
+          `round ${round}: writers finished with ${ackedThisRound} acknowledged, before the kill at ${killAt}`,
+        );
+        await killed;
+        assert.equal(server.child.signalCode, 'SIGKILL');
+        kills.push(`round ${round}: killed after ${ackedThisRound} acknowledged writes`);
+        total += ackedThisRound;
+      }
 
-    await assertSqliteIntact(join(dataDir, DB_FILE));
-  });
+      server = await startOn(dataDir, app, { ROOMKV_SQLITE_WRITER: writer });
+      try {
+        assert.equal(await verify(adminOf(server, app), 'after the last kill'), total);
+      } finally {
+        assert.equal(await server.stop(), 0);
+      }
+      assert.ok(total >= ROUNDS * MIN_ACKED);
+
+      await assertSqliteIntact(join(dataDir, DB_FILE));
+    });
+  }
 
   it('makes a development app on the first run without configuration and keeps it', async () => {
     const dataDir = tempDir();
