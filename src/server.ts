@@ -123,6 +123,10 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
   }
   const registry = new AppRegistry(apps);
   const { store, limiter, loginCounters } = await openBackend(config);
+  if (store instanceof SqliteThreadedStore) {
+    store.onStopped = (err) =>
+      logger.error({ err }, 'the SQLite writer thread stopped: every write fails and /readyz answers 503 until roomkv is restarted');
+  }
   let app: FastifyInstance;
   const streams = new OpenStreams({ maxPerUser: config.maxStreamsPerUser, maxPerApp: config.maxStreamsPerApp });
   const lifecycle = { draining: false };

@@ -124,8 +124,13 @@ describe('sqlite store, writes on a worker thread', () => {
   it('answers every write with a clear error once its writer thread is gone, and ping fails', async () => {
     const store = await track(openThreaded(freshPath()));
     await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    const stops: Error[] = [];
+    store.onStopped = (err) => stops.push(err);
     const { worker } = store as unknown as { worker: { terminate(): Promise<number> } };
     await worker.terminate();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(stops.length, 1, 'the stop is reported once');
+    assert.match(stops[0]!.message, /SQLite writer thread exited/);
     await assert.rejects(store.createUsers(app, [{ username: 'bob', passwordHash: 'h' }]), /SQLite writer thread exited/);
     await assert.rejects(store.ping(), /SQLite writer thread exited/);
     // reads still answer from the file

@@ -120,8 +120,14 @@ export class SqliteThreadedStore implements Store {
     else call.resolve(item.value);
   }
 
+  /** Called once if the writer thread stops while the store is open (the server logs it). */
+  onStopped: ((err: Error) => void) | undefined;
+
   private stop(err: Error): void {
-    if (this.stopped === null) this.stopped = err;
+    if (this.stopped === null) {
+      this.stopped = err;
+      if (this.closing === null) this.onStopped?.(err);
+    }
     for (const call of this.calls.values()) call.reject(this.stopped);
     this.calls.clear();
   }
