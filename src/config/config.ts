@@ -61,7 +61,7 @@ export const ConfigSchema = Type.Object(
     sqliteWriter: setting(
       'ROOMKV_SQLITE_WRITER',
       Type.Union([Type.Literal('thread'), Type.Literal('main')], { default: 'thread' }),
-      "thread: SQLite writes, their fsync and checkpoints run on a worker thread, and reads on the main thread's own connection, so the event loop never waits on the disk; main: everything on the main thread (one connection)",
+      "thread: SQLite writes, their fsync and checkpoints run on a worker thread, and reads on the main thread's own connection, so the event loop never waits for a commit, its fsync or a checkpoint; main: everything on the main thread (one connection)",
     ),
     requestTimeoutMs: setting(
       'ROOMKV_REQUEST_TIMEOUT_MS',
