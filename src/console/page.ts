@@ -238,6 +238,8 @@ export const CONSOLE_HTML = `<!doctype html>
   async function write(method, user, body, what) {
     const a = current, key = $('w-key').value.trim();
     if (!a || !key) { said('name a key', 'error'); return; }
+    // The last write's result goes while this one is in flight: what is shown is always this one's.
+    said('', '');
     const path = base(a) + '/metadata/chatroom/' + encodeURIComponent(a.room) + '/user/' + encodeURIComponent(user) + '/forced';
     try {
       const data = (await api(path, method, body(key))).data;

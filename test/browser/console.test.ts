@@ -500,6 +500,8 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
     const ev = await nextChange('forced_delete');
     assert.deepEqual([ev.reason, ev.from, ev.attributes], ['forced_delete', 'admin', ['seat.1']]);
     await page.waitForSelector('#attrs tr[data-key="seat.1"]', { state: 'detached', timeout: WAIT_MS });
+    // The row goes with the change event; the result line with the call's answer, which may come after.
+    await page.waitForSelector('#w-result.ok, #w-result.error', { timeout: WAIT_MS });
     assert.equal(await page.textContent('#w-result'), 'deleted seat.1');
     assert.equal(
       (await stored()).find((r) => r.key === 'seat.1'),
@@ -519,6 +521,7 @@ describe('live console in Chromium [sqlite]', { skip }, () => {
       await page.fill('#w-as', 'alice');
       await page.fill('#w-delta', '5');
       await page.click('#w-incr');
+      // The previous write's result was cleared when this one started: this waits for this one's.
       await page.waitForSelector('#w-result.ok, #w-result.error', { timeout: WAIT_MS });
       assert.deepEqual(sent, [
         {
