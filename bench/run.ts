@@ -20,7 +20,7 @@
  *
  * Options: --rounds=3 --duration=5 --warmup=1 --connections=32 --workloads=set,get-all --no-build
  *          --load=auto|wrk|autocannon (auto: wrk when it is installed, else autocannon)
- *          --no-redis --redis-url=redis://127.0.0.1:6379 (or ROOMKV_BENCH_REDIS_URL)
+ *          --no-redis --no-sqlite (the other store's targets alone) --redis-url=redis://127.0.0.1:6379 (or ROOMKV_BENCH_REDIS_URL)
  *          --out=DIR (results there, not in bench/results/) --scale-rooms=20000 (the scale run's preload, x 50 keys)
  */
 import agoraToken from 'agora-token';
@@ -81,6 +81,7 @@ const { values: opts } = parseArgs({
     workloads: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'no-redis': { type: 'boolean', default: false },
+    'no-sqlite': { type: 'boolean', default: false },
     'redis-url': { type: 'string' },
     compare: { type: 'string' },
     load: { type: 'string', default: 'auto' },
@@ -599,8 +600,9 @@ async function benchMode(): Promise<void> {
   const redisVersion = await redisInfo();
   const workloads = (opts.workloads?.split(',') ?? [...WORKLOADS]) as Workload[];
   const loadBefore = loadavg()[0]!;
-  const targets: Target[] = [await startBaseline(), await startRoomkv('sqlite', 'sqlite', false)];
-  if (opts.compare) targets.push(await startRoomkv('sqlite-before', 'sqlite', false));
+  const targets: Target[] = [await startBaseline()];
+  if (!opts['no-sqlite']) targets.push(await startRoomkv('sqlite', 'sqlite', false));
+  if (opts.compare && !opts['no-sqlite']) targets.push(await startRoomkv('sqlite-before', 'sqlite', false));
   if (redisVersion) targets.push(await startRoomkv('redis', 'redis', false));
   if (opts.compare && redisVersion) targets.push(await startRoomkv('redis-before', 'redis', false));
   const cells = new Map<string, Cell>();
