@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { RoomCache } from '../../src/store/sqlite/room-cache.js';
+import { SqliteThreadedStore } from '../../src/store/sqlite/threaded-store.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
 import { at } from '../support/at.js';
 import { freshPath } from './sqlite-support.js';
@@ -70,11 +71,17 @@ describe('sqlite read cache', () => {
   }
 
   /** Runs the same calls on a cached store and on an uncached one; every answer must agree. */
-  async function differential(ops: Op[], cacheBytes: number): Promise<void> {
+  async function differential(ops: Op[], cacheBytes: number, threaded = false): Promise<void> {
     const app = 'e'.repeat(32);
-    const stores = [cacheBytes, 0].map(
-      (readCacheBytes) => new SqliteStore({ path: freshPath(), synchronous: 'NORMAL', eventLog: LOG_LIMITS, readCacheBytes }),
-    );
+    const open = (readCacheBytes: number) =>
+      new SqliteStore({ path: freshPath(), synchronous: 'NORMAL', eventLog: LOG_LIMITS, readCacheBytes });
+    // threaded: the cached store is the server's default, its reads (and cache) on this thread.
+    const stores = [
+      threaded
+        ? await SqliteThreadedStore.open({ path: freshPath(), synchronous: 'NORMAL', eventLog: LOG_LIMITS, readCacheBytes: cacheBytes })
+        : open(cacheBytes),
+      open(0),
+    ];
     try {
       const roomIds: string[][] = [];
       for (const s of stores) {
@@ -180,6 +187,13 @@ describe('sqlite read cache', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 3000)),
       { numRuns: 20 },
+    );
+  });
+
+  it('answers every get as the file does on the threaded store, whose cache hits run no statement (differential)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => differential(ops, 64 * 1024 * 1024, true)),
+      { numRuns: 15, examples: examples.map((e) => [e]) },
     );
   });
 

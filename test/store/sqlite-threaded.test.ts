@@ -106,6 +106,36 @@ describe('sqlite store, writes on a worker thread', () => {
     assert.deepEqual({ ...(await store.getAttributes(app, room, undefined)) }, { k0: 'v18', k1: 'v19', k2: 'v17' });
   });
 
+  it('answers a get the read cache holds without a read transaction; a write in between is seen at once', async () => {
+    const store = await track(openThreaded(freshPath()));
+    await store.createUsers(app, [
+      { username: 'o', passwordHash: 'h' },
+      { username: 'm', passwordHash: 'h' },
+    ]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'o', maxusers: 10, members: ['m'] })).id;
+    await store.setAttributes(setCall(room, 'o', [['k', '1']]));
+    const reader = (store as unknown as { reader: { atOneInstant: (read: () => Promise<unknown>) => Promise<unknown> } }).reader;
+    let transactions = 0;
+    const inner = reader.atOneInstant.bind(reader);
+    reader.atOneInstant = (read) => {
+      transactions += 1;
+      return inner(read);
+    };
+    assert.equal(await store.getAttributesJson(app, room, undefined, 'o'), '{"k":"1"}');
+    assert.equal(transactions, 1, 'the first get reads the file');
+    assert.equal(await store.getAttributesJson(app, room, undefined, 'o'), '{"k":"1"}');
+    assert.equal(await store.getAttributesJson(app, room, ['k'], 'o'), '{"k":"1"}');
+    assert.equal(transactions, 1, 'the next ones come from the cache, with no transaction');
+    // A member not yet looked up is read from the file once, then known.
+    assert.equal(await store.getAttributesJson(app, room, undefined, 'm'), '{"k":"1"}');
+    assert.equal(await store.getAttributesJson(app, room, undefined, 'm'), '{"k":"1"}');
+    assert.equal(transactions, 2);
+    await store.setAttributes(setCall(room, 'o', [['k', '2']]));
+    assert.equal(await store.getAttributesJson(app, room, undefined, 'o'), '{"k":"2"}', 'the commit dropped the room from the cache');
+    await store.removeMembers(app, room, ['m'], NO_WEBHOOKS);
+    await assert.rejects(store.getAttributesJson(app, room, undefined, 'm'), /not in chatroom|not_in_room|is not in/i);
+  });
+
   it('refuses a second store on the same file, while other connections may read it', async () => {
     const path = freshPath();
     const store = await track(openThreaded(path));

@@ -661,6 +661,28 @@ export class SqliteStore implements Store {
   }
 
   /** getAttributesJson through the cache: the same checks in the same order, the file read once per room. */
+  /**
+   * The answer of getAttributesJson when the read cache holds all of it (the room, the caller's
+   * membership, no key due): no statement runs, so no read transaction is needed around it. The
+   * cache is dropped for a room before a commit that changed it is answered, so a hit is never
+   * older than an acknowledged write. undefined when any of it must be read from the file.
+   */
+  cachedJsonIfHit(appId: string, roomId: string, keys: string[] | undefined, member?: string): string | undefined {
+    const cache = this.cache;
+    if (cache === null || this.now() >= this.nextDue) return undefined;
+    const ck = RoomCache.key(appId, roomId);
+    const room = cache.get(ck);
+    if (room === undefined) return undefined;
+    if (member !== undefined) {
+      const isMember = room.members.get(member);
+      if (isMember === undefined) return undefined;
+      if (!isMember) throw Errors.notInRoom();
+    }
+    if (keys === undefined) return cache.json(ck, room);
+    const attrs = room.attrs;
+    return pickedAttributesJson(keys, (key) => attrs.get(key));
+  }
+
   private cachedAttributesJson(cache: RoomCache, appId: string, roomId: string, keys: string[] | undefined, member?: string): string {
     const ck = RoomCache.key(appId, roomId);
     let room = cache.get(ck);

@@ -255,6 +255,12 @@ export class SqliteThreadedStore implements Store {
     return this.reader.atOneInstant(() => this.reader.getAttributes(appId, roomId, keys, member));
   }
   getAttributesJson(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<string> {
+    try {
+      const hit = this.reader.cachedJsonIfHit(appId, roomId, keys, member);
+      if (hit !== undefined) return Promise.resolve(hit);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.reader.atOneInstant(() => this.reader.getAttributesJson(appId, roomId, keys, member));
   }
   getAttributeDetails(appId: string, roomId: string, keys: string[] | undefined, member?: string): Promise<Record<string, AttrDetail>> {
