@@ -43,12 +43,17 @@ export interface WriterDeps {
 /** How often a write plans again when another call changed what its plan was made from. */
 const MAX_ATTEMPTS = 200;
 const MAX_ROOMS = 50_000;
-const MAX_KEYS_PER_ROOM = 512;
 /**
  * Entries in all views together by default (about 230 bytes each; ROOMKV_REDIS_PLAN_CACHE_KEYS):
  * past it rooms go as the clock passes them.
  */
 const MAX_ENTRIES = 500_000;
+/**
+ * One room's view holds at most this share of all entries (62,500 keys by default): a room of
+ * many keys (an app may allow up to 1,000,000) stays warm instead of starting again at a small
+ * bound, which made every write of such a room plan blind and go to Redis twice.
+ */
+const ROOM_SHARE = 8;
 /** An increment's stored value longer than this is kept in a view as 'x' (not an integer either). */
 const MAX_VALUE_KEPT = 40;
 
@@ -126,6 +131,7 @@ export class AttributeWrites {
 
   private readonly maxRooms: number;
   private readonly maxEntries: number;
+  private readonly maxKeysPerRoom: number;
 
   /** `bounds` lowers the views' bounds (tests); by default MAX_ROOMS rooms and MAX_ENTRIES entries. */
   constructor(
@@ -134,6 +140,7 @@ export class AttributeWrites {
   ) {
     this.maxRooms = bounds.maxRooms ?? MAX_ROOMS;
     this.maxEntries = bounds.maxEntries ?? MAX_ENTRIES;
+    this.maxKeysPerRoom = Math.max(64, Math.floor(this.maxEntries / ROOM_SHARE));
   }
 
   /** How much the views hold: rooms, and key entries in all of them. */
@@ -431,7 +438,7 @@ export class AttributeWrites {
   private note(view: RoomView, key: string, meta: string | Seen, value?: string): void {
     const before = view.metas.size + view.values.size;
     // Past the bound the view starts again: a view is only a guess, and a wrong guess costs a replan.
-    if (!view.metas.has(key) && view.metas.size >= MAX_KEYS_PER_ROOM) {
+    if (!view.metas.has(key) && view.metas.size >= this.maxKeysPerRoom) {
       view.metas.clear();
       view.values.clear();
     }
