@@ -242,16 +242,10 @@ export class WebhookDispatcher {
     const bodies: string[] = [];
     for (const r of runs) for (const e of r.events) bodies.push(e.body);
     const body = `[${bodies.join(',')}]`;
+    const attempt = Math.max(...runs.map((r) => r.attempts)) + 1;
     const { status, error } = await this.send(
       ep,
-      {
-        'content-type': 'application/json',
-        'user-agent': 'roomkv-webhook/1',
-        'x-roomkv-batch': String(bodies.length),
-        'x-roomkv-timestamp': String(timestamp),
-        'x-roomkv-signature': signWebhook(ep.secret, timestamp, body),
-        'x-roomkv-attempt': String(Math.max(...runs.map((r) => r.attempts)) + 1),
-      },
+      signedHeaders(ep, timestamp, body, attempt, ['x-roomkv-batch', String(bodies.length)]),
       body,
     );
     await Promise.all(runs.map((r) => this.settle(ep, r, started, r.attempts + 1, status, error)));
@@ -283,14 +277,7 @@ export class WebhookDispatcher {
       const body = ep.format === 'agora' ? renderAgoraCallback(d.body, { secret: ep.agoraSecret ?? ep.secret, host: this.host }) : d.body;
       ({ status, error } = await this.send(
         ep,
-        {
-          'content-type': 'application/json',
-          'user-agent': 'roomkv-webhook/1',
-          'x-roomkv-event-id': `${d.roomId}:${d.seq}`,
-          'x-roomkv-timestamp': String(timestamp),
-          'x-roomkv-signature': signWebhook(ep.secret, timestamp, body),
-          'x-roomkv-attempt': String(attempt),
-        },
+        signedHeaders(ep, timestamp, body, attempt, ['x-roomkv-event-id', `${d.roomId}:${d.seq}`]),
         body,
       ));
     } catch (err) {
@@ -403,6 +390,28 @@ interface Gathering {
   events: number;
   openedAt: number;
   timer: NodeJS.Timeout | null;
+}
+
+/**
+ * The headers of every webhook POST, one event or a batch: what it is (`x-roomkv-event-id` or
+ * `x-roomkv-batch`, in that order of the headers as before), when, roomkv's signature over the
+ * body as sent, and the attempt.
+ */
+function signedHeaders(
+  ep: WebhookEndpoint,
+  timestamp: number,
+  body: string,
+  attempt: number,
+  [name, value]: readonly [string, string],
+): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': 'roomkv-webhook/1',
+    [name]: value,
+    'x-roomkv-timestamp': String(timestamp),
+    'x-roomkv-signature': signWebhook(ep.secret, timestamp, body),
+    'x-roomkv-attempt': String(attempt),
+  };
 }
 
 /** The reason a request is destroyed with when its endpoint does not answer in time. */

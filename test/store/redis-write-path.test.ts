@@ -129,14 +129,14 @@ if ('missing' in found) {
 
     it('a room of 1,000 keys (an app may allow up to 1,000,000), written through this instance, is written again with no call planned blind', async () => {
       const app = randomUUID().replaceAll('-', '');
-      const [{ room, user }] = await roomsOf(app, 1);
+      const { room, user } = at(await roomsOf(app, 1), 0);
       const limits = { ...DEFAULT_LIMITS, maxAttributesPerRoom: 1000, maxBatchSize: 100 };
       for (let b = 0; b < 10; b++) {
         const pairs = Object.fromEntries(Array.from({ length: 100 }, (_, k) => [`k${b * 100 + k}`, 'v']));
-        assert.equal((await set(app, room!, user!, pairs, { limits })).successKeys.length, 100);
+        assert.equal((await set(app, room, user, pairs, { limits })).successKeys.length, 100);
       }
       const before = store.writes.stats.replans;
-      for (let k = 0; k < 1000; k += 7) assert.deepEqual((await del(app, room!, user!, [`k${k}`])).successKeys, [`k${k}`]);
+      for (let k = 0; k < 1000; k += 7) assert.deepEqual((await del(app, room, user, [`k${k}`])).successKeys, [`k${k}`]);
       assert.equal(store.writes.stats.replans - before, 0, 'no call planned blind');
     });
 

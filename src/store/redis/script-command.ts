@@ -29,16 +29,9 @@ class ScriptCommand extends Command {
  * the keys) and arguments that are strings or numbers.
  */
 export function scriptRunner(client: RedisClient, script: LuaScript): (...args: Array<string | number>) => Promise<unknown> {
-  const { sha, text: lua, numberOfKeys } = script;
-  return (...args) => {
-    const rest = numberOfKeys === null ? args : [numberOfKeys, ...args];
-    const command = new ScriptCommand('evalsha', [sha, ...rest]);
-    return (client.sendCommand(command) as Promise<unknown>).catch((err: Error) => {
-      // Only Redis's own NOSCRIPT reply: the script did not run, so sending it again cannot apply it twice.
-      if (typeof err?.message !== 'string' || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.sendCommand(new ScriptCommand('eval', [lua, ...rest])) as Promise<unknown>;
-    });
-  };
+  // The rest parameter is a fresh array: the owned-arguments runner may take it as it is.
+  const run = ownedArgsRunner(client, script);
+  return (...args) => run(args);
 }
 
 /**

@@ -997,8 +997,7 @@ export class SqliteStore implements Store {
       .slice(0, limit);
     return rows.map((r) => {
       // A run: the head and the room's next rows (the claim is the head's row id).
-      const more =
-        run > 1 ? (this.q.outboxRun.all(appId, endpoint, r.room, r.id, run) as Array<{ id: number; seq: number; body: string }>) : [];
+      const more = run > 1 ? (this.q.outboxRun.all(appId, endpoint, r.room, r.id, run) as Array<{ seq: number; body: string }>) : [];
       const events = more.length > 1 ? more.map((m) => ({ seq: m.seq, body: m.body })) : [{ seq: r.seq, body: r.body }];
       return {
         appId,

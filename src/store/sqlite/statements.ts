@@ -88,7 +88,7 @@ export function prepare(db: Db) {
     outboxHeads: s(`SELECT o.id, o.room, o.seq, o.body, o.attempts, o.next_at, o.first_attempt_at
       FROM (SELECT min(id) AS id FROM outbox WHERE app = ? AND endpoint = ? GROUP BY room) h
       JOIN outbox o ON o.id = h.id WHERE o.next_at <= ? ORDER BY o.next_at, o.id LIMIT ?`),
-    outboxRun: s('SELECT id, seq, body FROM outbox WHERE app = ? AND endpoint = ? AND room = ? AND id >= ? ORDER BY id LIMIT ?'),
+    outboxRun: s('SELECT seq, body FROM outbox WHERE app = ? AND endpoint = ? AND room = ? AND id >= ? ORDER BY id LIMIT ?'),
     outboxDelete: s('DELETE FROM outbox WHERE id = ?'),
     outboxDeleteRun: s('DELETE FROM outbox WHERE app = ? AND endpoint = ? AND room = ? AND seq BETWEEN ? AND ?'),
     outboxRetry: s('UPDATE outbox SET attempts = ?, next_at = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?'),
