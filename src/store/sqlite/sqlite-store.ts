@@ -22,7 +22,7 @@ import { LocalFeed } from '../local-feed.js';
 import { migrate } from './migrations.js';
 import { prepare } from './statements.js';
 import { listRoomsAfter } from './room-list.js';
-import { RoomCache } from './room-cache.js';
+import { RoomCache, type CachedRoom } from './room-cache.js';
 import type {
   AttemptRecord,
   AttrDetail,
@@ -157,6 +157,13 @@ function holdLockFile(lockPath: string, busyTimeoutMs: number, dataPath: string)
     if ((err as { code?: string }).code === 'SQLITE_BUSY') throw inUse(dataPath, err);
     throw err;
   }
+}
+
+/** A cached room's attributes as the JSON text a get answers: all of them, or the keys asked for. */
+function cachedRoomJson(cache: RoomCache, ck: string, room: CachedRoom, keys: string[] | undefined): string {
+  if (keys === undefined) return cache.json(ck, room);
+  const attrs = room.attrs;
+  return pickedAttributesJson(keys, (key) => attrs.get(key));
 }
 
 export class SqliteStore implements Store {
@@ -660,7 +667,6 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  /** getAttributesJson through the cache: the same checks in the same order, the file read once per room. */
   /**
    * The answer of getAttributesJson when the read cache holds all of it (the room, the caller's
    * membership, no key due): no statement runs, so no read transaction is needed around it. The
@@ -678,11 +684,10 @@ export class SqliteStore implements Store {
       if (isMember === undefined) return undefined;
       if (!isMember) throw Errors.notInRoom();
     }
-    if (keys === undefined) return cache.json(ck, room);
-    const attrs = room.attrs;
-    return pickedAttributesJson(keys, (key) => attrs.get(key));
+    return cachedRoomJson(cache, ck, room, keys);
   }
 
+  /** getAttributesJson through the cache: the same checks in the same order, the file read once per room. */
   private cachedAttributesJson(cache: RoomCache, appId: string, roomId: string, keys: string[] | undefined, member?: string): string {
     const ck = RoomCache.key(appId, roomId);
     let room = cache.get(ck);
@@ -705,9 +710,7 @@ export class SqliteStore implements Store {
       }
       if (!isMember) throw Errors.notInRoom();
     }
-    if (keys === undefined) return cache.json(ck, room);
-    const attrs = room.attrs;
-    return pickedAttributesJson(keys, (key) => attrs.get(key));
+    return cachedRoomJson(cache, ck, room, keys);
   }
 
   async listAttributes(appId: string, roomId: string): Promise<AttrRecord[]> {
