@@ -69,17 +69,18 @@ if ('missing' in found) {
       room: string,
       user: string,
       pairs: Record<string, string>,
-      opts: { forced?: boolean; limits?: Limits } = {},
+      opts: { forced?: boolean; limits?: Limits; ttl?: Record<string, number>; autoDelete?: 'DELETE' | 'NOTHING' } = {},
     ) =>
       store.setAttributes({
         appId: app,
         roomId: room,
         user,
         forced: opts.forced ?? false,
-        autoDelete: 'DELETE',
+        autoDelete: opts.autoDelete ?? 'DELETE',
         pairs: Object.entries(pairs),
         limits: opts.limits ?? DEFAULT_LIMITS,
         routing: NO_WEBHOOKS,
+        ...(opts.ttl ? { ttl: opts.ttl } : {}),
       });
 
     /** A member's own delete, with the membership check. */
@@ -108,6 +109,27 @@ if ('missing' in found) {
       assert.deepEqual(removed.successKeys, ['b']);
       assert.deepEqual({ ...removed.errorKeys }, { a: { code: 'not_yours' } });
       assert.deepEqual(sent, ['evalsha']);
+    });
+
+    it('keys written by this instance, with and without a ttl, by their owner or forced by another, are written again with no call planned blind', async () => {
+      // Each write notes the key's entry as the script stored it; a note that differs from it in
+      // any part (owner, autoDelete, bytes, revision, expiry) makes the next call plan again.
+      const app = randomUUID().replaceAll('-', '');
+      await store.createUsers(app, [
+        { username: 'alice', passwordHash: 'x' },
+        { username: 'bob', passwordHash: 'x' },
+      ]);
+      const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
+      await set(app, room, 'alice', { warm: '1' });
+      const before = store.writes.stats.replans;
+      await set(app, room, 'alice', { a: '1', b: '22' }, { ttl: { a: 60 } });
+      await set(app, room, 'alice', { a: '333', b: '4' }, { autoDelete: 'NOTHING' });
+      await set(app, room, 'bob', { a: '5' }, { forced: true, ttl: { a: 120 } });
+      await set(app, room, 'bob', { a: '66', b: '7' }, { forced: true });
+      await set(app, room, 'bob', { b: '8' }, { ttl: { b: 30 } });
+      assert.deepEqual((await del(app, room, 'bob', ['a', 'b'])).successKeys, ['a', 'b']);
+      await set(app, room, 'alice', { a: '9' });
+      assert.equal(store.writes.stats.replans - before, 0, 'no call planned blind');
     });
 
     it("a working set of the benchmark's size (400 rooms x 300 keys, written through this instance) is written again in one command a call", async () => {

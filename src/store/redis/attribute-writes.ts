@@ -57,10 +57,17 @@ const ROOM_SHARE = 8;
 /** An increment's stored value longer than this is kept in a view as 'x' (not an integer either). */
 const MAX_VALUE_KEPT = 40;
 
-/** A key's B:meta entry as last seen ('' = absent) and the same parsed (undefined = absent). */
-interface Seen {
-  meta: string;
-  stored: StoredAttr | undefined;
+/**
+ * A key's B:meta entry as last seen, parsed: the StoredAttr the domain plans on, with the parts a
+ * precondition needs. Updated in place when the key is written again (a write allocates no object
+ * that outlives it), and only synchronously: a plan reads it before its call awaits anything.
+ * `raw` is the entry as Redis gave it; null for one this instance wrote (metaOf makes its text).
+ */
+interface Seen extends StoredAttr {
+  revision: number;
+  auto: string;
+  expiresAt: number | '';
+  raw: string | null;
 }
 
 /**
@@ -72,7 +79,8 @@ interface Seen {
 interface RoomView {
   id: string;
   count: number | null;
-  metas: Map<string, Seen>;
+  /** null: the key is known to be absent. */
+  metas: Map<string, Seen | null>;
   values: Map<string, string>;
   keys: Array<string | number> | null;
   used: boolean;
@@ -80,25 +88,42 @@ interface RoomView {
   gone?: boolean;
 }
 
-const ABSENT: Seen = { meta: '', stored: undefined };
+/** The B:meta entry "owner|auto|bytes|revision|expiresAt" of a key as seen ('' = absent), as plan-check.lua compares it. */
+function metaOf(seen: Seen | null | undefined): string {
+  if (seen === null || seen === undefined) return '';
+  return seen.raw ?? `${seen.owner}|${seen.auto}|${seen.bytes}|${seen.revision}|${seen.expiresAt}`;
+}
 
 /**
- * A B:meta entry "owner|auto|bytes|revision|expiresAt" as the domain's StoredAttr ('' = absent;
- * expiresAt '' for none; entries written before have three or four parts). A key past its time
- * is never planned on: the script sends the call to sweep its room first (status 4).
+ * Reads a B:meta entry from Redis into `seen` (expiresAt '' for none; entries written before have
+ * three or four parts). A key past its time is never planned on: the script sends the call to
+ * sweep its room first (status 4).
  */
-function storedOf(meta: string): StoredAttr | undefined {
-  if (meta === '') return undefined;
-  const [owner = '', , bytes, revision] = meta.split('|'); // split gives the first part always
-  return { owner, bytes: Number(bytes), revision: Number(revision ?? 0) };
+function parseInto(seen: Seen, meta: string): Seen {
+  const [owner = '', auto = '0', bytes, revision] = meta.split('|'); // split gives the first part always
+  seen.owner = owner;
+  seen.auto = auto;
+  seen.bytes = Number(bytes);
+  seen.revision = Number(revision ?? 0);
+  seen.expiresAt = ''; // in raw
+  seen.raw = meta;
+  return seen;
+}
+
+/** A key as a plan looks it up (undefined = absent). */
+function lookupIn(view: RoomView, key: string): StoredAttr | undefined {
+  return view.metas.get(key) ?? undefined;
 }
 
 /** A key as an increment plans on it: what was seen, with its stored value when the view holds it. */
 function withValue(view: RoomView, key: string): StoredAttr | undefined {
-  const stored = view.metas.get(key)?.stored;
+  const seen = view.metas.get(key) ?? undefined;
   const value = view.values.get(key);
-  return stored === undefined || value === undefined ? stored : { ...stored, value };
+  return seen === undefined || value === undefined ? seen : { owner: seen.owner, bytes: seen.bytes, revision: seen.revision, value };
 }
+
+/** The expiries of a set without a ttl (none), shared. */
+const NO_EXPIRY: ReadonlyMap<string, number> = new Map();
 
 const inRange = (n: number, r: Range) => (r.min === null || n >= r.min) && (r.max === null || n <= r.max);
 
@@ -170,14 +195,16 @@ export class AttributeWrites {
     const auto = call.autoDelete === 'DELETE' ? '1' : '0';
     const counting = needsValues(call);
     // Each key's expiry is fixed when the call comes, whatever its tries; indexed before the first.
-    const expiryOf = new Map<string, number>();
+    let expiryOf = NO_EXPIRY;
     if (call.ttl !== undefined) {
       const now = this.d.now();
+      const at = new Map<string, number>();
       for (const [key] of call.pairs) {
-        const at = expiresAtOf(call.ttl, key, now);
-        if (at !== null) expiryOf.set(key, at);
+        const when = expiresAtOf(call.ttl, key, now);
+        if (when !== null) at.set(key, when);
       }
-      await this.d.indexExpiry(call.appId, call.roomId, [...expiryOf]);
+      await this.d.indexExpiry(call.appId, call.roomId, [...at]);
+      expiryOf = at;
     }
     const planFrom = (view: RoomView): Step => {
       const plan = planSet({
@@ -187,7 +214,7 @@ export class AttributeWrites {
         forced: call.forced,
         pairs: call.pairs,
         limits: call.limits,
-        lookup: counting ? (key) => withValue(view, key) : (key) => view.metas.get(key)?.stored,
+        lookup: counting ? (key) => withValue(view, key) : (key) => lookupIn(view, key),
         // Unknown to this instance: planned as empty, and the script's check says if it was not.
         roomCount: view.count ?? 0,
         appBytes: () => this.usage.get(call.appId) ?? 0,
@@ -202,12 +229,17 @@ export class AttributeWrites {
         reason,
         tail,
         run: (args) => this.d.applySet(args),
-        written: (seq) =>
-          plan.writes.map((w) => {
-            const meta = `${call.user}|${auto}|${w.bytes}|${seq}|${expiryOf.get(w.key) ?? ''}`;
-            const stored: StoredAttr = { owner: call.user, bytes: w.bytes, revision: seq };
-            return [w.key, { meta, stored }, counting ? w.value : undefined] as const;
-          }),
+        written: (seq) => {
+          for (const w of plan.writes) {
+            const seen = this.slot(view, w.key, true, counting ? w.value : undefined)!;
+            seen.owner = call.user;
+            seen.auto = auto;
+            seen.bytes = w.bytes;
+            seen.revision = seq;
+            seen.expiresAt = expiryOf.get(w.key) ?? '';
+            seen.raw = null;
+          }
+        },
       };
     };
     const outcome = await this.untilApplied(
@@ -242,7 +274,7 @@ export class AttributeWrites {
         user: call.user,
         forced: call.forced,
         keys: call.keys,
-        lookup: (key) => view.metas.get(key)?.stored,
+        lookup: (key) => lookupIn(view, key),
       });
       const tail: Array<string | number> = [plan.bytesDelta, plan.removals.length];
       for (const r of plan.removals) tail.push(r.key, r.owner);
@@ -251,7 +283,9 @@ export class AttributeWrites {
         reason,
         tail,
         run: (args) => this.d.applyDelete(args),
-        written: () => plan.removals.map((r) => [r.key, ABSENT] as const),
+        written: () => {
+          for (const r of plan.removals) this.slot(view, r.key, false, undefined);
+        },
       };
     });
   }
@@ -276,7 +310,7 @@ export class AttributeWrites {
    */
   private async readValues(appId: string, roomId: string, view: RoomView, pairs: ReadonlyArray<readonly [string, unknown]>): Promise<void> {
     const keys = pairs.map(([key]) => key);
-    if (keys.every((key) => view.values.has(key) || view.metas.get(key)?.meta === '')) return;
+    if (keys.every((key) => view.values.has(key) || view.metas.get(key) === null)) return;
     const read = await this.d.readValues(appId, roomId, keys);
     keys.forEach((key, i) => {
       const [meta, value] = read[i]!;
@@ -301,7 +335,7 @@ export class AttributeWrites {
       const pre = plan.preconditions;
       // The metas the plan was made from, read now: another call may note its write in the view
       // while this one awaits its reservation below.
-      const metas = pre.keys.map((key) => view.metas.get(key)?.meta ?? '');
+      const metas = pre.keys.map((key) => metaOf(view.metas.get(key)));
       const usageKey = inScript ? '' : this.d.usageKey(appId);
       let reserved = false;
       if (!inScript && pre.appBytes !== null) {
@@ -365,7 +399,7 @@ export class AttributeWrites {
         // The room holds a key past its time: swept first (with its events), then planned again.
         const swept = await this.d.sweepRoom(appId, roomId, call.routing);
         if (swept === null) continue;
-        for (const key of swept.removed) this.note(view, key, ABSENT);
+        for (const key of swept.removed) this.slot(view, key, false, undefined);
         view.count = swept.count;
         continue;
       }
@@ -374,7 +408,7 @@ export class AttributeWrites {
         const seq = Number(reply[1]);
         view.count = Number(reply[2]);
         if (seq !== 0) {
-          for (const [key, seen, value] of step.written(seq)) this.note(view, key, seen, value);
+          step.written(seq);
           if (inScript && plan.bytesDelta !== 0) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
           if (ev.endpoints.length > 0) await this.d.indexOutbox(appId, roomId, ev.endpoints);
         }
@@ -435,20 +469,34 @@ export class AttributeWrites {
    * Notes a key's meta (a string from Redis, or one this instance wrote, parsed already); its value
    * too when given, else the view no longer holds one (it went with the old meta).
    */
-  private note(view: RoomView, key: string, meta: string | Seen, value?: string): void {
+  private note(view: RoomView, key: string, meta: string, value?: string): void {
+    const seen = this.slot(view, key, meta !== '', value);
+    if (seen !== null) parseInto(seen, meta);
+  }
+
+  /**
+   * The key's entry in the view, present (the caller fills it; the one the view had is reused) or
+   * absent (null); its value noted when given, else dropped (it went with the old meta).
+   */
+  private slot(view: RoomView, key: string, present: boolean, value: string | undefined): Seen | null {
     const before = view.metas.size + view.values.size;
+    let seen = view.metas.get(key);
     // Past the bound the view starts again: a view is only a guess, and a wrong guess costs a replan.
-    if (!view.metas.has(key) && view.metas.size >= this.maxKeysPerRoom) {
+    if (seen === undefined && view.metas.size >= this.maxKeysPerRoom) {
       view.metas.clear();
       view.values.clear();
     }
-    view.metas.set(key, typeof meta === 'string' ? (meta === '' ? ABSENT : { meta, stored: storedOf(meta) }) : meta);
+    if (!present) seen = null;
+    else seen ??= { owner: '', bytes: 0, revision: 0, auto: '0', expiresAt: '', raw: null };
+    view.metas.set(key, seen);
     if (value !== undefined) view.values.set(key, value);
     else view.values.delete(key);
-    if (view.gone === true) return;
-    this.entries += view.metas.size + view.values.size - before;
-    // Past the bound on all views, rooms go as the clock passes them.
-    while (this.entries > this.maxEntries && this.views.size > 0) this.evictOne();
+    if (view.gone !== true) {
+      this.entries += view.metas.size + view.values.size - before;
+      // Past the bound on all views, rooms go as the clock passes them.
+      while (this.entries > this.maxEntries && this.views.size > 0) this.evictOne();
+    }
+    return seen;
   }
 }
 
@@ -458,7 +506,8 @@ interface Step {
   reason: EventReason;
   tail: Array<string | number>;
   run: (args: Array<string | number>) => Promise<Array<string | number>>;
-  written: (seq: number) => ReadonlyArray<readonly [key: string, seen: Seen, value?: string]>;
+  /** Notes the applied writes in the view the plan was made from. */
+  written: (seq: number) => void;
 }
 
 /** The outcome of a promise as Promise.allSettled gives it, without the array around it. */
