@@ -3,6 +3,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
+import type { AutoDelete } from '../../src/domain/attributes.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/domain/limits.js';
 import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
@@ -69,7 +70,7 @@ if ('missing' in found) {
       room: string,
       user: string,
       pairs: Record<string, string>,
-      opts: { forced?: boolean; limits?: Limits; ttl?: Record<string, number>; autoDelete?: 'DELETE' | 'NOTHING' } = {},
+      opts: { forced?: boolean; limits?: Limits; ttl?: Record<string, number>; autoDelete?: AutoDelete } = {},
     ) =>
       store.setAttributes({
         appId: app,
@@ -123,7 +124,7 @@ if ('missing' in found) {
       await set(app, room, 'alice', { warm: '1' });
       const before = store.writes.stats.replans;
       await set(app, room, 'alice', { a: '1', b: '22' }, { ttl: { a: 60 } });
-      await set(app, room, 'alice', { a: '333', b: '4' }, { autoDelete: 'NOTHING' });
+      await set(app, room, 'alice', { a: '333', b: '4' }, { autoDelete: 'NO_DELETE' });
       await set(app, room, 'bob', { a: '5' }, { forced: true, ttl: { a: 120 } });
       await set(app, room, 'bob', { a: '66', b: '7' }, { forced: true });
       await set(app, room, 'bob', { b: '8' }, { ttl: { b: 30 } });
