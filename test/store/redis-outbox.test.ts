@@ -1,17 +1,18 @@
 // The Redis store's webhook outbox at store level: a run is claimed and finished whole, a cut run
 // leaves its tail queued, a drained room leaves the endpoint's index, and the attempts of one turn
-// are recorded together, newest first.
+// are recorded together, newest first. On a single Redis the endpoint's index is kept by the
+// scripts themselves: a write indexes its room and a draining finish unindexes it, each in one command.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { EventRouting } from '../../src/domain/events.js';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
-import { connectRedis } from '../../src/store/redis/connect.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import type { AttemptRecord, Delivery } from '../../src/store/types.js';
 import { at } from '../support/at.js';
 import { LOG_LIMITS } from '../support/routing.js';
+import { recordingClient } from '../support/recording-redis.js';
 import { redisEnv } from '../support/server.js';
 
 const EP = 'ep1';
@@ -24,10 +25,11 @@ if ('missing' in found) {
   describe('the webhook outbox [redis]', () => {
     let client: Redis;
     let store: RedisStore;
+    const sent: string[] = [];
     const prefix = `${found.env.ROOMKV_REDIS_PREFIX}outbox:${randomUUID()}:`;
 
     before(async () => {
-      client = (await connectRedis({ url: found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', commandTimeoutMs: 2000 })) as Redis;
+      client = await recordingClient(found.env.ROOMKV_REDIS_URL ?? 'redis://127.0.0.1:6379', sent);
       store = new RedisStore({ client, prefix, eventLog: LOG_LIMITS });
     });
     after(async () => {
@@ -36,21 +38,22 @@ if ('missing' in found) {
       await store.close();
     });
 
+    const setSeat = (app: string, room: string, value: string) =>
+      store.setAttributes({
+        appId: app,
+        roomId: room,
+        user: 'alice',
+        forced: false,
+        autoDelete: 'DELETE',
+        pairs: [['seat', value]],
+        limits: DEFAULT_LIMITS,
+        routing: ROUTED,
+      });
+
     async function roomWithEvents(app: string, n: number): Promise<string> {
       await store.createUsers(app, [{ username: 'alice', passwordHash: 'x' }]);
       const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
-      for (let i = 1; i <= n; i++) {
-        await store.setAttributes({
-          appId: app,
-          roomId: room,
-          user: 'alice',
-          forced: false,
-          autoDelete: 'DELETE',
-          pairs: [['seat', `s${i}`]],
-          limits: DEFAULT_LIMITS,
-          routing: ROUTED,
-        });
-      }
+      for (let i = 1; i <= n; i++) await setSeat(app, room, `s${i}`);
       return room;
     }
 
@@ -88,6 +91,41 @@ if ('missing' in found) {
       assert.equal(await store.outboxDepth(app, EP), 0);
       assert.deepEqual(await indexed(app), [], 'a drained queue leaves the index');
       assert.deepEqual(await claim(app, 10), []);
+    });
+
+    it('a write queues its event and indexes its room in one command; a finish that drains the queue unindexes it in one', async () => {
+      const app = randomUUID().replaceAll('-', '');
+      const room = await roomWithEvents(app, 1); // loads the scripts
+      const [first] = await claim(app, 10);
+      await store.finishDelivery(first!, attempt(first!, 1));
+      assert.deepEqual(await indexed(app), []);
+      sent.length = 0;
+      await setSeat(app, room, 'again');
+      assert.deepEqual(sent, ['evalsha'], 'the script indexes the room as it queues the event');
+      assert.deepEqual(await indexed(app), [room]);
+      const [d] = await claim(app, 10);
+      sent.length = 0;
+      await store.finishDelivery(d!, attempt(d!, 1));
+      assert.deepEqual(
+        sent.filter((name) => name !== 'lpush' && name !== 'ltrim'), // the attempt's record
+        ['evalsha'],
+        'the finish unindexes the drained queue in its script',
+      );
+      assert.deepEqual(await indexed(app), []);
+    });
+
+    it('a queue that got an event while its run was out stays indexed after the finish, and its event is claimed next', async () => {
+      const app = randomUUID().replaceAll('-', '');
+      const room = await roomWithEvents(app, 1);
+      const [d] = await claim(app, 10);
+      await setSeat(app, room, 'while out');
+      await store.finishDelivery(d!, attempt(d!, 1));
+      assert.deepEqual(await indexed(app), [room]);
+      const [next] = await claim(app, 10);
+      assert.deepEqual(
+        next?.events.map((e) => e.seq),
+        [2],
+      );
     });
 
     it('the attempts of one turn are recorded together, newest first', async () => {

@@ -12,17 +12,7 @@ import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
 import { waitFor } from '../support/wait.js';
 import { ownRedisSkip, startOwnRedis } from '../ops/support.js';
 import { at } from '../support/at.js';
-
-/** A client of the Redis at `url` that notes the name of every command it sends in `sent`. */
-async function recordingClient(url: string, sent: string[]): Promise<Redis> {
-  const client = (await connectRedis({ url, commandTimeoutMs: 2000 })) as Redis;
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = ((command: { name: string }, stream?: unknown) => {
-    sent.push(command.name);
-    return send(command as never, stream as never);
-  }) as typeof client.sendCommand;
-  return client;
-}
+import { recordingClient } from '../support/recording-redis.js';
 
 /**
  * The one write path (src/store/redis/attribute-writes.ts): a call is planned from what the

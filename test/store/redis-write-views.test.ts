@@ -18,7 +18,7 @@ function fakeRedis(): { deps: WriterDeps; sent: Array<Array<string | number>> } 
   const deps: WriterDeps = {
     roomKeys: (appId, roomId) => ({ room: `${appId}:${roomId}:room`, members: 'm', attrs: 'a', meta: 'x' }),
     usageKey: (appId) => `${appId}:usage`,
-    eventBlock: () => ({ args: [], endpoints: [], post: '' }),
+    eventBlock: () => ({ args: [], toIndex: [], post: '' }),
     now: () => 1_000,
     applySet: applied,
     applyDelete: applied,

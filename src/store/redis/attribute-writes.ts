@@ -23,7 +23,7 @@ export interface WriterDeps {
     reason: EventReason,
     ts: number,
     from: string,
-  ): { args: Array<string | number>; endpoints: readonly string[]; post: string };
+  ): { args: Array<string | number>; toIndex: readonly string[]; post: string };
   now(): number;
   /** APPLY_SET with these arguments (KEYS count first); the runner owns the array from then on. */
   applySet(args: Array<string | number>): Promise<Array<string | number>>;
@@ -410,7 +410,7 @@ export class AttributeWrites {
         if (seq !== 0) {
           step.written(seq);
           if (inScript && plan.bytesDelta !== 0) this.noteUsage(appId, (this.usage.get(appId) ?? 0) + plan.bytesDelta);
-          if (ev.endpoints.length > 0) await this.d.indexOutbox(appId, roomId, ev.endpoints);
+          if (ev.toIndex.length > 0) await this.d.indexOutbox(appId, roomId, ev.toIndex);
         }
         return plan.outcome;
       }

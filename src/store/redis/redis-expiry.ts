@@ -68,7 +68,7 @@ export class RedisExpiry {
     if (Number(res[0]) === 0) return null;
     const removed = res.slice(3).map(String);
     if (removed.length > 0) {
-      await this.d.indexOutbox(appId, roomId, ev.endpoints);
+      await this.d.indexOutbox(appId, roomId, ev.toIndex);
       const freed = Number(res[1]);
       if (!inScript && freed !== 0) await this.d.client.decrby(this.d.usageKey(appId), freed);
     }

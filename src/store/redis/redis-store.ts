@@ -104,6 +104,7 @@ function eachPair(flat: readonly string[], from: number, script: LuaName, each: 
 }
 
 /** For a script that publishes on a room's feed but writes no event: no endpoint wants one. */
+const NO_NAMES: readonly string[] = [];
 const NO_ENDPOINTS: EventRouting = { appKey: '', endpointsFor: () => [] };
 
 /** A room that moved between a membership plan's read and its script: the plan is made again. */
@@ -273,13 +274,15 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The event block that starts a write script's ARGV (see scripts.ts), the endpoints it names, and
-   * the event's post for `from` (the block itself does not depend on who acts).
+   * The event block that starts a write script's ARGV (lua/lib/emit.lua), the endpoints whose
+   * outbox index the caller still adds the room to after the script (`toIndex`), and the event's
+   * post for `from` (the block itself does not depend on who acts). On a single Redis the script
+   * adds the room to the indexes itself, as it queues the events: one command fewer an event.
    */
   private eventBlock(appId: string, roomId: string, routing: EventRouting, reason: EventReason, ts: number, from = '') {
     const t = eventTemplate({ roomId, appKey: routing.appKey, timestamp: ts, reason, from });
     const endpoints = routing.endpointsFor(reason);
-    const args = [
+    const args: Array<string | number> = [
       ts,
       t.pre,
       t.mid,
@@ -289,7 +292,11 @@ export class RedisStore implements Store {
       endpoints.length,
       ...endpoints,
     ];
-    return { args, endpoints, post: t.post };
+    if (endpoints.length === 0) return { args, toIndex: endpoints, post: t.post };
+    // Known to be a single Redis (usageInScript has asked): the index sets may be written beside the room.
+    const inScript = this.usageBesideRoom === true;
+    args.push(inScript ? this.outboxIndexKey(appId, '') : '', roomId);
+    return { args, toIndex: inScript ? NO_NAMES : endpoints, post: t.post };
   }
 
   private postOf(roomId: string, routing: EventRouting, reason: EventReason, ts: number, from: string): string {
@@ -439,7 +446,7 @@ export class RedisStore implements Store {
       );
       if (Number(res[0]) === 0) return false;
       await this.roomIndex.remove(appId, roomId);
-      await this.indexOutbox(appId, roomId, ev.endpoints);
+      await this.indexOutbox(appId, roomId, ev.toIndex);
       const freed = Number(res[1]);
       if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
       for (const u of res.slice(2)) await this.r.srem(this.userRoomsKey(appId, String(u)), roomId);
@@ -569,7 +576,7 @@ export class RedisStore implements Store {
     if (status === 0) return 'gone';
     if (status !== 2) return 'moved';
     if (plan.leaving.length > 0) {
-      await this.indexOutbox(appId, roomId, ev.endpoints);
+      await this.indexOutbox(appId, roomId, ev.toIndex);
       const freed = Number(res[1]);
       if (freed !== 0) await this.r.decrby(this.usageKey(appId), freed);
       for (const user of plan.leaving) await this.r.srem(this.userRoomsKey(appId, user), roomId);
@@ -838,13 +845,14 @@ export class RedisStore implements Store {
     await this.guard(async () => {
       // A drained queue leaves the index at once: claims draw rooms from it at random, and drained
       // rooms left in it would crowd out the ones with events (kept, webhook p99 went from 0.3 to 5 s).
-      const left = await this.r.rkObFinish(
-        ...this.outboxKeys(d.appId, d.roomId, d.endpoint),
-        d.claim,
-        d.seq,
-        d.events[d.events.length - 1]!.seq,
-      );
-      if (left === 0) await this.unindexIfEmpty(d.appId, d.roomId, d.endpoint);
+      // On a single Redis the script drops a drained queue from the index in the same step.
+      const inScript = await this.usageInScript();
+      const keys = this.outboxKeys(d.appId, d.roomId, d.endpoint);
+      const last = d.events[d.events.length - 1]!.seq;
+      const left = inScript
+        ? await this.r.rkObFinish(4, ...keys, this.outboxIndexKey(d.appId, d.endpoint), d.claim, d.seq, last, d.roomId)
+        : await this.r.rkObFinish(3, ...keys, d.claim, d.seq, last);
+      if (left === 0 && !inScript) await this.unindexIfEmpty(d.appId, d.roomId, d.endpoint);
       await this.recordAttempt(d.appId, attempt);
     });
   }

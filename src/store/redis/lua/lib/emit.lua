@@ -1,5 +1,8 @@
 -- The event half of a write script. ARGV starts with an event block:
---   ts pre mid channel minEvents minAgeMs nEndpoints endpoint...
+--   ts pre mid channel minEvents minAgeMs nEndpoints endpoint... [index roomId]
+-- where, when there are endpoints, index is the prefix of the endpoints' outbox index sets (the
+-- room joins each as its event is queued) or '' (on a cluster: they are in the app's slot, and the
+-- caller adds the room after the script).
 -- readEv(ARGV, 1) reads it and returns it and the index of the first ARGV after it.
 -- emit() draws the room's next seq and writes the body
 -- pre..seq..mid..seq..post..attrs..',"previous":'..previous..'}' (domain/events.ts):
@@ -11,7 +14,9 @@ local function readEv(argv, i)
     minEvents = tonumber(argv[i + 4]), minAge = tonumber(argv[i + 5]), endpoints = {} }
   local n = tonumber(argv[i + 6])
   for j = 1, n do ev.endpoints[j] = argv[i + 6 + j] end
-  return ev, i + 7 + n
+  if n == 0 then return ev, i + 7 end
+  ev.index, ev.room = argv[i + 7 + n], argv[i + 8 + n]
+  return ev, i + 9 + n
 end
 local function jsonKeys(keys)
   if #keys == 0 then return '[]' end
@@ -39,7 +44,10 @@ local function emitAt(base, ev, seq, post, attrs, previous)
   local body = ev.pre .. seq .. ev.mid .. seq .. post .. attrs .. ',"previous":' .. previous .. '}'
   local logKey = base .. ':log'
   redis.call('XADD', logKey, '0-' .. seq, 't', ev.ts, 'b', body)
-  for _, ep in ipairs(ev.endpoints) do redis.call('RPUSH', base .. ':ob:' .. ep, seq .. '|' .. body) end
+  for _, ep in ipairs(ev.endpoints) do
+    redis.call('RPUSH', base .. ':ob:' .. ep, seq .. '|' .. body)
+    if ev.index ~= '' then redis.call('SADD', ev.index .. ep, ev.room) end
+  end
   publishLive(ev, seq .. '|' .. body)
   if seq % 64 == 0 and seq > ev.minEvents then
     -- drop what is both beyond the newest minEvents and older than minAge
