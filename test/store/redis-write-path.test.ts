@@ -74,17 +74,23 @@ if ('missing' in found) {
         ...(opts.ttl ? { ttl: opts.ttl } : {}),
       });
 
-    /** A member's own delete, with the membership check. */
-    const del = (app: string, room: string, user: string, keys: string[]) =>
-      store.deleteAttributes({ appId: app, roomId: room, user, forced: false, checkMembership: true, keys, routing: NO_WEBHOOKS });
-
-    it('a set, a forced set and a delete are each one command to Redis', async () => {
+    /** A new app with users alice and bob, and a room alice owns with bob in it. */
+    async function aliceAndBob(): Promise<{ app: string; room: string }> {
       const app = randomUUID().replaceAll('-', '');
       await store.createUsers(app, [
         { username: 'alice', passwordHash: 'x' },
         { username: 'bob', passwordHash: 'x' },
       ]);
       const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
+      return { app, room };
+    }
+
+    /** A member's own delete, with the membership check. */
+    const del = (app: string, room: string, user: string, keys: string[]) =>
+      store.deleteAttributes({ appId: app, roomId: room, user, forced: false, checkMembership: true, keys, routing: NO_WEBHOOKS });
+
+    it('a set, a forced set and a delete are each one command to Redis', async () => {
+      const { app, room } = await aliceAndBob();
       const user = 'alice';
       // The first calls load the scripts (NOSCRIPT, then EVAL): count the calls after them.
       await set(app, room, user, { warm: '1' });
@@ -105,12 +111,7 @@ if ('missing' in found) {
     it('keys written by this instance, with and without a ttl, by their owner or forced by another, are written again with no call planned blind', async () => {
       // Each write notes the key's entry as the script stored it; a note that differs from it in
       // any part (owner, autoDelete, bytes, revision, expiry) makes the next call plan again.
-      const app = randomUUID().replaceAll('-', '');
-      await store.createUsers(app, [
-        { username: 'alice', passwordHash: 'x' },
-        { username: 'bob', passwordHash: 'x' },
-      ]);
-      const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
+      const { app, room } = await aliceAndBob();
       await set(app, room, 'alice', { warm: '1' });
       const before = store.writes.stats.replans;
       await set(app, room, 'alice', { a: '1', b: '22' }, { ttl: { a: 60 } });
@@ -154,12 +155,7 @@ if ('missing' in found) {
     });
 
     it('a plan made from a stale view is not applied: the script answers the room as it is, and the call is planned again', async () => {
-      const app = randomUUID().replaceAll('-', '');
-      await store.createUsers(app, [
-        { username: 'alice', passwordHash: 'x' },
-        { username: 'bob', passwordHash: 'x' },
-      ]);
-      const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
+      const { app, room } = await aliceAndBob();
       assert.deepEqual((await set(app, room, 'alice', { seat: 'alice' })).successKeys, ['seat']);
       // A second instance has never seen the room: it plans bob's claim as if the seat were free.
       const other = new RedisStore({
