@@ -466,8 +466,8 @@ export class AttributeWrites {
   }
 
   /**
-   * Notes a key's meta (a string from Redis, or one this instance wrote, parsed already); its value
-   * too when given, else the view no longer holds one (it went with the old meta).
+   * Notes a key's meta as Redis gave it ('' = absent); its value too when given, else the view no
+   * longer holds one (it went with the old meta). A write of this instance fills its slot directly.
    */
   private note(view: RoomView, key: string, meta: string, value?: string): void {
     const seen = this.slot(view, key, meta !== '', value);
