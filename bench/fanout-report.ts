@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
+import { renderHeapDiff, type HeapDiffRow } from './heap-diff.js';
 
 /** one: one instance on SQLite; two: two instances on one Redis, the subscribers split between them. */
 export type Setup = 'one' | 'two';
@@ -55,6 +56,8 @@ export interface IdleResult {
   measured: number;
   before: { rssKb: number; heap: number };
   after: { rssKb: number; heap: number };
+  /** --idle-heap: what the JS heap grew by between the readings, by kind of object, per connection. */
+  heapDiff?: { total: number; rows: HeapDiffRow[] };
 }
 
 export interface ProfileResult {
@@ -188,6 +191,15 @@ function idleTable(input: ReportInput): string[] {
         `| ${i.build} | ${i.transport.toUpperCase()} | ${f0(i.wanted)} | ${f0(i.connected)} | ${f0(i.measured)} | ${f0(i.before.rssKb / 1024)} / ${f0(i.after.rssKb / 1024)} | ` +
         `${f1(idleKb(i))} | ${f1((i.after.heap - i.before.heap) / i.measured / 1000)} | < ${IDLE_TARGET_KB} KB | ${idleKb(i) < IDLE_TARGET_KB ? 'ok' : '**above target**'} |`,
     ),
+    ...input.idle.flatMap((i) =>
+      i.heapDiff === undefined
+        ? []
+        : [
+            '',
+            `**${i.build}, ${i.transport.toUpperCase()}**, from heap snapshots before and after (\`--idle-heap\`; the RSS ` +
+              `above then includes the snapshots' own memory: read RSS from a run without it): ${renderHeapDiff(i.heapDiff)}`,
+          ],
+    ),
   ];
 }
 
@@ -234,7 +246,10 @@ function centrifugo(input: ReportInput): string[] {
       'after taking off the ~10 CPU its idle million connections cost), and ~27-30 KB per connection. Their workload is not this one: ' +
       'many channels of 1 and 10 subscribers (a publish reaches few connections, so its per-message cost is paid again and again), ' +
       'connection churn, Protobuf frames, Go on a 2017 Xeon; here one room fans each event out to thousands of subscribers, ' +
-      `so per-message work is shared. roomkv here: ${best.map((x) => `${f2(x)} µs`).join(', ')} per delivery at 10,000 subscribers and 20 writes/s.`,
+      'so per-message work is shared.' +
+      (best.length === 0
+        ? ' (No run at 10,000 subscribers and 20 writes/s in this report.)'
+        : ` roomkv here: ${best.map((x) => `${f2(x)} µs`).join(', ')} per delivery at 10,000 subscribers and 20 writes/s.`),
   ];
 }
 

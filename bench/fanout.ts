@@ -8,7 +8,8 @@
  * connections: the server's memory before and after they connect. A missed delay target is followed
  * by a CPU profile of the server under that load. Results: bench/results/fanout.md.
  *
- * Options: --subscribers=1000,10000 --rates=5,20 --duration=10 --transports=sse,ws --idle=50000 (0: none)
+ * Options: --subscribers=1000,10000 (0: no fan-out runs) --rates=5,20 --duration=10 --transports=sse,ws --idle=50000 (0: none)
+ *          --idle-heap (heap snapshots of the idle runs' server: what each connection holds, by kind of object)
  *          --setups=one,two (one: one instance on SQLite; two: two instances on Redis)
  *          --redis-url=... (default: a redis-server started for the run, so that its CPU is the run's alone)
  *          --no-build --no-profile --out=DIR
@@ -20,13 +21,14 @@ import agoraToken from 'agora-token';
 import { Redis } from 'ioredis';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, sleep } from './common.js';
 import type { LoadReport } from './fanout-load.js';
+import { heapDiff } from './heap-diff.js';
 import { renderReport, type Build, type IdleResult, type ProfileResult, type RunResult, type Setup } from './fanout-report.js';
 import {
   LoadProcess,
@@ -68,6 +70,8 @@ const { values: opts } = parseArgs({
     'redis-url': { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
+    /** Heap snapshots of the idle runs' server before and after, and what grew between them by kind of object. */
+    'idle-heap': { type: 'boolean', default: false },
     out: { type: 'string' },
     compare: { type: 'string' },
   },
@@ -292,6 +296,7 @@ async function fanoutRuns(): Promise<RunResult[]> {
   const results: RunResult[] = [];
   for (const setup of SETUPS) {
     for (const n of SUBSCRIBERS) {
+      if (n === 0) continue;
       for (const transport of TRANSPORTS) {
         for (const build of BUILDS) {
           const { servers, room } = await startSetup(setup, build);
@@ -316,14 +321,18 @@ async function idleRun(build: Build, transport: 'sse' | 'ws', wanted: number): P
   const limit = hardFileLimit();
   const count = Math.min(wanted, limit - 500);
   const warm = Math.min(500, Math.floor(count / 10));
-  const { servers, room } = await startSetup('one', build);
+  const heapDir = opts['idle-heap'] ? mkdtempSync(join(work, `heap-${transport}-`)) : null;
+  const nodeArgs = heapDir === null ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`];
+  const { servers, room } = await startSetup('one', build, nodeArgs);
   const server = servers[0]!;
   const first = await subscribe(servers, room, transport, warm);
   await sleep(2000);
   const before = { rssKb: rssKb(server.child.pid!), heap: await heapUsed(server) };
+  const heapBefore = heapDir === null ? null : await heapSnapshot(server, heapDir);
   const rest = await subscribe(servers, room, transport, count - warm);
   await sleep(5000);
   const after = { rssKb: rssKb(server.child.pid!), heap: await heapUsed(server) };
+  const heapAfter = heapDir === null ? null : await heapSnapshot(server, heapDir);
   await Promise.all([...first.loads, ...rest.loads].map((l) => l.stop()));
   await stopProcess(server.child);
   const result: IdleResult = {
@@ -335,11 +344,35 @@ async function idleRun(build: Build, transport: 'sse' | 'ws', wanted: number): P
     measured: count - warm,
     before,
     after,
+    ...(heapBefore !== null && heapAfter !== null ? { heapDiff: heapDiff(heapBefore, heapAfter, count - warm, 20) } : {}),
   };
   log(
     `${build.label}: idle ${transport}: ${count} connections, ${(((after.rssKb - before.rssKb) * 1024) / (count - warm) / 1000).toFixed(1)} KB RSS each`,
   );
   return result;
+}
+
+/**
+ * A heap snapshot of the server (started with --heapsnapshot-signal=SIGUSR2 and --diagnostic-dir=dir):
+ * the file's path once it is written (the server answers again and the file stops growing).
+ */
+async function heapSnapshot(server: Server, dir: string): Promise<string> {
+  const had = new Set(readdirSync(dir));
+  server.child.kill('SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let file: string | undefined;
+  let size = -1;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`no heap snapshot of ${server.name} in ${dir}`);
+    await sleep(500);
+    file ??= readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !had.has(f));
+    if (file === undefined) continue;
+    // The snapshot is written on the main thread: an answer means it is done, if the size holds too.
+    await fetch(`${server.url}/healthz`);
+    const now = statSync(join(dir, file)).size;
+    if (now > 0 && now === size) return join(dir, file);
+    size = now;
+  }
 }
 
 async function heapUsed(server: Server): Promise<number> {
