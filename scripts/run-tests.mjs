@@ -107,6 +107,7 @@ const FAST = [
   'test/http/series-histogram.test.ts',
   'test/ops/openapi.test.ts',
   'test/bench/verdict.test.ts',
+  'test/bench/heap-diff.test.ts',
 ];
 const fastFiles = () => FAST.flatMap((f) => (f.endsWith('/') ? (existsSync(f) ? find(f, '.test.ts').sort() : []) : [f]));
 
