@@ -159,20 +159,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A connection that never starts a request is closed after the request timeout; once one starts,
   // Node's request, header and keep-alive timeouts take over (and event streams stay open).
   // (A plain timer: a socket's own idle timeout proved unreliable here when hundreds connect at once.)
+  // Once the first request arrives the timer and its close listener go: a connection held open (an
+  // event stream, a WebSocket) keeps neither (about 300 bytes each).
   const firstRequestTimers = new WeakMap<Socket, NodeJS.Timeout>();
-  f.server.on('connection', (socket: Socket) => {
-    const timer = setTimeout(() => socket.destroy(), config.requestTimeoutMs);
-    timer.unref();
-    firstRequestTimers.set(socket, timer);
-    socket.once('close', () => clearTimeout(timer));
-  });
   const firstRequestArrived = (socket: Socket) => {
     const timer = firstRequestTimers.get(socket);
     if (timer !== undefined) {
       clearTimeout(timer);
       firstRequestTimers.delete(socket);
+      socket.off('close', closedBeforeRequest);
     }
   };
+  // One function for every socket: the emitter calls it with the socket as `this`.
+  function closedBeforeRequest(this: Socket): void {
+    firstRequestArrived(this);
+  }
+  f.server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), config.requestTimeoutMs);
+    timer.unref();
+    firstRequestTimers.set(socket, timer);
+    socket.on('close', closedBeforeRequest);
+  });
   f.server.on('request', (req: IncomingMessage) => firstRequestArrived(req.socket));
   f.server.maxConnections = config.maxConnections;
   f.decorateRequest('rk', null);

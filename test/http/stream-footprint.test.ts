@@ -2,11 +2,14 @@
 // 8 KB per idle connection) depends on it. Streams share their timers, and a WebSocket lets go of
 // its upgrade request once it is open.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { heapDiff } from '../../bench/heap-diff.js';
 import { AppRegistry, loadAppsFile } from '../../src/config/apps.js';
 import { loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/http/app.js';
@@ -80,6 +83,49 @@ describe('what an open live connection keeps', () => {
       assert.equal((await ws.request({ op: 'ping' })).status, 200);
     } finally {
       await ws.close();
+    }
+  });
+
+  it('an open connection keeps no timer of its first request', async (t) => {
+    // Heap snapshots of this process (server and clients) around 40 more connections of each
+    // kind: what grew, by kind of object, per connection (bench/heap-diff.ts).
+    const snaps = mkdtempSync(join(tmpdir(), 'roomkv-footprint-'));
+    t.after(() => rmSync(snaps, { recursive: true, force: true }));
+    const wsUrl = `${url.replace(/^http/, 'ws')}/${app.org}/${app.app}/ws?access_token=${encodeURIComponent(appToken(app))}`;
+    const openWs = async () => {
+      const ws = await connectWs(wsUrl);
+      assert.equal((await ws.request({ op: 'subscribe', room })).status, 200);
+      await ws.next((m) => m.type === 'snapshot', 5000);
+      return ws;
+    };
+    const openSse = async () => {
+      const s = await openStream(`${url}/${app.org}/${app.app}/metadata/chatroom/${room}/events`, { token: appToken(app) });
+      assert.equal((await s.next(undefined, 5000)).event, 'snapshot');
+      return s;
+    };
+    const grown = async (open: () => Promise<unknown>, n: number) => {
+      await open(); // the first of a kind makes what all share
+      const beforeFile = writeHeapSnapshot(join(snaps, `${Math.random()}.heapsnapshot`));
+      for (let i = 0; i < n; i++) await open();
+      const afterFile = writeHeapSnapshot(join(snaps, `${Math.random()}.heapsnapshot`));
+      const d = heapDiff(beforeFile, afterFile, n, 100_000);
+      return (kind: string) => d.rows.find((r) => r.kind === kind)?.countPer ?? 0;
+    };
+    const wsClients: WsClient[] = [];
+    const streams: SseStream[] = [];
+    try {
+      const ws = await grown(async () => wsClients.push(await openWs()), 40);
+      const sse = await grown(async () => streams.push(await openSse()), 40);
+      for (const [name, per] of [
+        ['WebSocket', ws],
+        ['event stream', sse],
+      ] as const) {
+        // The first-request timer of the connection (app.ts) was kept, cleared, by its close listener.
+        assert.ok(per('object Timeout') < 0.5, `${name}: ${per('object Timeout')} Timeout objects a connection`);
+      }
+    } finally {
+      for (const s of streams) s.close();
+      await Promise.all(wsClients.map((w) => w.close()));
     }
   });
 });

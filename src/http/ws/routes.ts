@@ -14,6 +14,7 @@ import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
 import { appOf, ctx, type RouteConfig } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limit.js';
+import { redactUrl } from '../redact.js';
 import { recordRequest } from '../request-log.js';
 import { WsConnection, type ConnectionLimits } from './connection.js';
 import { WsOps } from './ops.js';
@@ -87,7 +88,8 @@ function protocolError(err: Error, ws: WebSocket, log: FastifyBaseLogger): void 
  * for the connection's last log line in place of the request itself.
  */
 function requestRecord(req: FastifyRequest): FastifyRequest {
-  const record = { routeOptions: { url: req.routeOptions.url }, method: req.method, url: req.url, log: req.log, rk: ctx(req) };
+  // The URL as the log line will have it: a token in its query is not kept for the connection's life.
+  const record = { routeOptions: { url: req.routeOptions.url }, method: req.method, url: redactUrl(req.url), log: req.log, rk: ctx(req) };
   // recordRequest takes a FastifyRequest; these are the fields it reads.
   return record as unknown as FastifyRequest;
 }
