@@ -4,8 +4,13 @@ import type { Writable } from 'node:stream';
 const corked: Writable[] = [];
 /** The bytes each corked socket was given this tick (what the kernel has not been offered yet). */
 const thisTick = new WeakMap<Writable, number>();
+/** What a writer does once a tick's bytes are offered to the kernel: its slow-reader check. */
+export interface AfterTick {
+  afterTick(): void;
+}
+
 /** The writer's slow-reader check of each corked socket, run once the tick's bytes are offered. */
-const checks = new WeakMap<Writable, () => void>();
+const checks = new WeakMap<Writable, AfterTick>();
 
 function uncorkAll(): void {
   const sockets = corked.splice(0);
@@ -18,7 +23,7 @@ function uncorkAll(): void {
     const check = checks.get(socket);
     if (check === undefined) continue;
     checks.delete(socket);
-    if (socket.writableLength > 0) check();
+    if (socket.writableLength > 0) check.afterTick();
   }
 }
 
@@ -41,10 +46,11 @@ export function behindOf(socket: Writable): number {
  * behind. Corking keeps every write to the socket, by anyone, in the order made, and counts in
  * `writableLength` and `writableNeedDrain` meanwhile, so the slow-reader bound and the catch-up's
  * wait for `drain` see it. (An HTTP response corks its socket the same way for each write.)
- * `check`, the writer's slow-reader bound, runs again after the tick's end: what the tick gave the
- * socket counts as behind from then on.
+ * `check.afterTick()`, the writer's slow-reader bound, runs again after the tick's end: what the
+ * tick gave the socket counts as behind from then on. (An object with a method, not a function: a
+ * writer per connection would otherwise hold a closure of its own for it.)
  */
-export function writeInTick(socket: Writable, bytes: Buffer, check?: () => void): void {
+export function writeInTick(socket: Writable, bytes: Buffer, check?: AfterTick): void {
   if (check !== undefined) checks.set(socket, check);
   if (!thisTick.has(socket)) {
     // Corked by this module for this tick (a socket corked by someone else is corked once more,

@@ -37,7 +37,7 @@ describe('tick writes', () => {
   it("calls the writer's check after the tick's end, so a burst to a stalled reader is judged without a next write", async () => {
     const s = stalled();
     const seen: number[] = [];
-    const check = () => seen.push(behindOf(s.socket));
+    const check = { afterTick: () => void seen.push(behindOf(s.socket)) };
     for (let i = 0; i < 8; i++) writeInTick(s.socket, Buffer.alloc(200 * 1024), check);
     assert.deepEqual(seen, []);
     await tick();

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import type { AppRecord } from '../../config/apps.js';
 import type { StoredEvent } from '../../domain/events.js';
 import { EncodedOnce } from '../../events/encoded-once.js';
-import { behindOf, writeInTick } from '../../events/tick-writes.js';
+import { behindOf, writeInTick, type AfterTick } from '../../events/tick-writes.js';
 import type { EndReason } from '../../events/room-stream.js';
 import { LiveStream, OpenStreams, type LiveSink } from '../../events/live-stream.js';
 import type { EventLog, LiveFeed, RoomStore, Snapshot } from '../../store/types.js';
@@ -51,7 +51,7 @@ function eventText(e: StoredEvent, epoch: string): string {
  * stays usable after. Anything else (HTTP/1.0, a HEAD, a request pipelined behind another whose
  * response still holds the socket) is written through the response, as text.
  */
-class SseStream implements LiveSink {
+class SseStream implements LiveSink, AfterTick {
   live: LiveStream | null = null;
   private open = true;
   private readonly raw: ServerResponse;
@@ -147,14 +147,14 @@ class SseStream implements LiveSink {
 
   private writeBytes(bytes: Buffer): boolean {
     if (!this.keepsUp()) return false;
-    writeInTick(this.socket!, bytes, this.checkAfterTick);
+    writeInTick(this.socket!, bytes, this);
     return true;
   }
 
   /** The bound again once the tick's writes are offered to the kernel (the last burst counts too). */
-  private readonly checkAfterTick = (): void => {
+  afterTick(): void {
     this.keepsUp();
-  };
+  }
 
   private writeText(text: string): boolean {
     if (!this.keepsUp()) return false;

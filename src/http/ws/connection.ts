@@ -5,13 +5,13 @@ import type { Authenticator } from '../../auth/authenticator.js';
 import type { AppRecord } from '../../config/apps.js';
 import { ApiError, Errors } from '../../domain/errors.js';
 import type { Deadline, Expiring } from '../../events/stream-timers.js';
-import { behindOf, writeInTick } from '../../events/tick-writes.js';
+import { behindOf, writeInTick, type AfterTick } from '../../events/tick-writes.js';
 import { memberOf, openContext, type ServiceContext } from '../../service/context.js';
 import type { RoomStore } from '../../store/types.js';
 import type { OpConnection, WsOps } from './ops.js';
 import { CloseCode, messageId, replyOk, type AuthMessage, type MessageId } from './protocol.js';
 import type { LiveConnections, RegisteredConnection } from './registry.js';
-import { SerialQueue } from './serial-queue.js';
+import { SerialQueue, type QueueBounds } from './serial-queue.js';
 import { Subscription, type OpenedStream, type SubscriptionDeps, type SubscriptionHost } from './subscription.js';
 
 /**
@@ -48,6 +48,14 @@ export interface ConnectionDeps {
   onClose(): void;
 }
 
+/** The queue bounds of every connection with these limits: one object, not one a connection. */
+const QUEUE_BOUNDS = new WeakMap<ConnectionLimits, QueueBounds>();
+function queueBounds(limits: ConnectionLimits): QueueBounds {
+  let bounds = QUEUE_BOUNDS.get(limits);
+  if (bounds === undefined) QUEUE_BOUNDS.set(limits, (bounds = { maxTasks: MAX_QUEUED, maxBytes: limits.maxMessageBytes }));
+  return bounds;
+}
+
 function textOf(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
@@ -78,7 +86,7 @@ type State = 'pending' | 'open' | 'closing' | 'closed';
  * closes with 4401), and the bounds on what it may cost: unauthenticated input, output its client
  * does not take (cut off), a peer that stops answering pings (cut off).
  */
-export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection, Expiring {
+export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection, Expiring, AfterTick {
   private state: State = 'pending';
   /** `Bearer <token>`, as the REST calls' header: each op is authorised with it again. */
   private header: string | undefined;
@@ -93,6 +101,11 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   /** Set when an op found the token refused: the socket closes after that op's reply. */
   private refused: ApiError | null = null;
   private readonly unregister: () => void;
+  /**
+   * Unauthenticated input is bounded whatever its framing: counted on the TCP socket while the
+   * socket waits for its `auth` message (made then only: a socket with a token never needs it).
+   */
+  private countPending: (() => void) | null = null;
   private readonly readAtStart: number;
 
   constructor(
@@ -104,7 +117,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   ) {
     this.unregister = d.registry.add(this);
     this.readAtStart = socket.bytesRead;
-    this.queue = new SerialQueue({ maxTasks: MAX_QUEUED, maxBytes: d.limits.maxMessageBytes }, ws, (err) => {
+    this.queue = new SerialQueue(queueBounds(d.limits), ws, (err) => {
       // Ops answer their own errors; anything else is a bug: log it and close, never leave the socket hanging.
       this.d.log.error({ err }, 'websocket message handling failed');
       this.close(CloseCode.internalError, 'internal server error');
@@ -119,6 +132,9 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
       this.queue.push(() => this.authenticate(header, undefined), 0);
     } else {
       this.authTimer = setTimeout(() => this.close(CloseCode.unauthorized, 'no auth message in time'), d.limits.authTimeoutMs);
+      this.countPending = () => {
+        if (this.socket.bytesRead - this.readAtStart > PENDING_MAX_BYTES) this.terminate();
+      };
       socket.on('data', this.countPending);
     }
   }
@@ -175,14 +191,14 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
    */
   sendFrame(frame: Buffer): boolean {
     if (!this.keepsUp()) return false;
-    writeInTick(this.socket, frame, this.checkAfterTick);
+    writeInTick(this.socket, frame, this);
     return true;
   }
 
   /** The bound again once the tick's frames are offered to the kernel (the last burst counts too). */
-  private readonly checkAfterTick = (): void => {
+  afterTick(): void {
     this.keepsUp();
-  };
+  }
 
   /** Whether the connection is open and its client not too far behind; one that is gets cut off. */
   private keepsUp(): boolean {
@@ -243,11 +259,6 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   }
 
   // ---- input
-
-  /** Unauthenticated input is bounded whatever its framing: counted on the TCP socket. */
-  private readonly countPending = () => {
-    if (this.socket.bytesRead - this.readAtStart > PENDING_MAX_BYTES) this.terminate();
-  };
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closing' || this.state === 'closed') return;
@@ -342,7 +353,8 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   private stopPendingBounds(): void {
     if (this.authTimer !== null) clearTimeout(this.authTimer);
     this.authTimer = null;
-    this.socket.off('data', this.countPending);
+    if (this.countPending !== null) this.socket.off('data', this.countPending);
+    this.countPending = null;
   }
 
   private cleanup(): void {

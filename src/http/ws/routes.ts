@@ -89,7 +89,14 @@ function protocolError(err: Error, ws: WebSocket, log: FastifyBaseLogger): void 
  */
 function requestRecord(req: FastifyRequest): FastifyRequest {
   // The URL as the log line will have it: a token in its query is not kept for the connection's life.
-  const record = { routeOptions: { url: req.routeOptions.url }, method: req.method, url: redactUrl(req.url), log: req.log, rk: ctx(req) };
+  const record = {
+    routeOptions: { url: req.routeOptions.url },
+    method: req.method,
+    // A copy of its own: the redacted text would otherwise be built on slices of the original.
+    url: Buffer.from(redactUrl(req.url), 'utf8').toString('utf8'),
+    log: req.log,
+    rk: ctx(req),
+  };
   // recordRequest takes a FastifyRequest; these are the fields it reads.
   return record as unknown as FastifyRequest;
 }
