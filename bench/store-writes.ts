@@ -8,8 +8,9 @@
  * member deletes one of its own keys. Calls are issued 32 at a time, rooms in turn.
  *
  * What it reports per workload and build: calls a second, roomkv's CPU a call (process.cpuUsage of
- * the child, user + system, over the measured calls) and Redis's CPU a call (INFO cpu), medians of
- * the rounds. It tells whether a write-path change costs CPU where the HTTP benchmark's noise on a
+ * the child, user + system, over the measured calls), Redis's CPU a call (INFO cpu) and the part of it
+ * spent running scripts (INFO commandstats: Redis's own clock around each script, so without the
+ * socket work that makes the rest, and far steadier), medians of the rounds. It tells whether a write-path change costs CPU where the HTTP benchmark's noise on a
  * 2-core machine cannot. Results: bench/results/store-writes.md.
  *
  * STORE_WRITES_PROFILE=<file> with `--child` writes a CPU profile of the measured calls.
@@ -43,6 +44,8 @@ interface RunResult {
   /** Keys written (set) or removed (delete) a call. */
   keysPerCall: number;
   redisUsPerCall: number;
+  /** The part of Redis's CPU spent running the calls' scripts (INFO commandstats, EVALSHA and EVAL). */
+  scriptUsPerCall: number;
 }
 
 // ---- the child: one build, one workload, one fresh prefix
@@ -147,8 +150,16 @@ async function child(build: string, workload: Workload, calls: number, url: stri
     const n = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
     return (n('used_cpu_user') + n('used_cpu_sys')) * 1e6;
   };
+  /** Microseconds Redis spent in scripts since the last CONFIG RESETSTAT (its own clock: no I/O in it). */
+  const scriptUs = async () => {
+    const info = (await client.info('commandstats')) as string;
+    let us = 0;
+    for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/gm)) us += Number(m[1]);
+    return us;
+  };
   await runCalls(Math.min(2000, Math.floor(calls / 5))); // warm-up: JIT, script cache, the instance's views
   const measured = calls;
+  await client.config('RESETSTAT');
   const r0 = await redisCpu();
   // STORE_WRITES_PROFILE=<file>: a CPU profile of the measured calls only (not the setup), for a
   // profile of the write path without the rooms' preparation in it.
@@ -161,6 +172,7 @@ async function child(build: string, workload: Workload, calls: number, url: stri
   const c = process.cpuUsage(c0);
   if (profiler) writeFileSync(process.env.STORE_WRITES_PROFILE!, JSON.stringify(await profiler()));
   const r1 = await redisCpu();
+  const s1 = await scriptUs();
   const out: RunResult = {
     replans: (store as { writes?: { stats: { replans: number } } }).writes?.stats.replans ?? null,
     calls: measured,
@@ -169,6 +181,7 @@ async function child(build: string, workload: Workload, calls: number, url: stri
     sysUsPerCall: c.system / measured,
     keysPerCall: keysDone / measured,
     redisUsPerCall: (r1 - r0) / measured,
+    scriptUsPerCall: s1 / measured,
   };
   // Remove this child's keys (the prefix is its own).
   let cursor = '0';
@@ -248,7 +261,7 @@ async function driver(): Promise<void> {
         if (run.status !== 0) throw new Error(`${b} ${w}: ${run.stderr}`);
         const res = JSON.parse(run.stdout.trim().split('\n').pop()!) as RunResult;
         console.log(
-          `round ${round + 1} ${w} ${b}: ${res.callsPerSec.toFixed(0)} calls/s, ${res.cpuUsPerCall.toFixed(1)} µs roomkv, ${res.redisUsPerCall.toFixed(1)} µs Redis a call`,
+          `round ${round + 1} ${w} ${b}: ${res.callsPerSec.toFixed(0)} calls/s, ${res.cpuUsPerCall.toFixed(1)} µs roomkv, ${res.redisUsPerCall.toFixed(1)} µs Redis (${res.scriptUsPerCall.toFixed(1)} in scripts) a call`,
         );
         const k = `${w}\u0000${b}`;
         results.set(k, [...(results.get(k) ?? []), res]);
@@ -265,14 +278,14 @@ async function driver(): Promise<void> {
     `- builds: ${builds.map((b) => `\`${b}\` (${b === 'dist' ? `${head}, with what src/ held when built` : commit(b)})`).join(' and ')}`,
     `- ${rounds} rounds of ${calls.toLocaleString('en-US')} calls per workload and build, ${CONCURRENCY} in flight, each in a fresh process on one redis-server of its own; medians of the rounds`,
     '',
-    '| workload | build | calls/s | keys done a call | roomkv CPU µs a call | of it in the kernel | Redis CPU µs a call |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| workload | build | calls/s | keys done a call | roomkv CPU µs a call | of it in the kernel | Redis CPU µs a call | of it in scripts |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const w of workloads)
     for (const b of builds) {
       const rs = results.get(`${w}\u0000${b}`)!;
       lines.push(
-        `| ${w} | ${b} | ${median(rs.map((r) => r.callsPerSec)).toFixed(0)} | ${median(rs.map((r) => r.keysPerCall)).toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerCall)).toFixed(1)} | ${median(rs.map((r) => r.sysUsPerCall)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerCall)).toFixed(1)} |`,
+        `| ${w} | ${b} | ${median(rs.map((r) => r.callsPerSec)).toFixed(0)} | ${median(rs.map((r) => r.keysPerCall)).toFixed(2)} | ${median(rs.map((r) => r.cpuUsPerCall)).toFixed(1)} | ${median(rs.map((r) => r.sysUsPerCall)).toFixed(1)} | ${median(rs.map((r) => r.redisUsPerCall)).toFixed(1)} | ${median(rs.map((r) => r.scriptUsPerCall)).toFixed(1)} |`,
       );
     }
   mkdirSync(dirname(RESULTS), { recursive: true });
