@@ -68,25 +68,31 @@ export class OpenStreams {
     this.expiries = new Deadlines(clock);
   }
 
-  /** Takes a place for `sub`'s stream, or throws 429 when its user or app is at its cap; returns the release. */
-  admit(sub: Subscriber): () => void {
+  /**
+   * Takes a place for `sub`'s stream, or throws 429 when its user or app is at its cap. The place
+   * is given back once, by `release` with the same app and user: the LiveStream made for it does
+   * that when it stops (holding nothing for it but its StreamPlace), or the caller when it makes none.
+   */
+  admit(sub: Subscriber): void {
     const appKey = `a\u0000${sub.appId}`;
     const userKey = sub.user === undefined ? null : `u\u0000${sub.appId}\u0000${sub.user}`;
     if ((this.perKey.get(appKey) ?? 0) >= this.caps.maxPerApp) throw Errors.tooManyStreams('app', this.caps.maxPerApp);
     if (userKey !== null && (this.perKey.get(userKey) ?? 0) >= this.caps.maxPerUser)
       throw Errors.tooManyStreams('user', this.caps.maxPerUser);
-    const keys = userKey === null ? [appKey] : [appKey, userKey];
-    for (const k of keys) this.perKey.set(k, (this.perKey.get(k) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      for (const k of keys) {
-        const n = (this.perKey.get(k) ?? 1) - 1;
-        if (n === 0) this.perKey.delete(k);
-        else this.perKey.set(k, n);
-      }
-    };
+    this.perKey.set(appKey, (this.perKey.get(appKey) ?? 0) + 1);
+    if (userKey !== null) this.perKey.set(userKey, (this.perKey.get(userKey) ?? 0) + 1);
+  }
+
+  /** Gives back a place `admit` took for this app and user. */
+  release(owner: { appId: string; user?: string | undefined }): void {
+    this.unCount(`a\u0000${owner.appId}`);
+    if (owner.user !== undefined) this.unCount(`u\u0000${owner.appId}\u0000${owner.user}`);
+  }
+
+  private unCount(key: string): void {
+    const n = (this.perKey.get(key) ?? 1) - 1;
+    if (n === 0) this.perKey.delete(key);
+    else this.perKey.set(key, n);
   }
 
   /** `observer` is told of each user-token stream registered from now on, and of its removal. */
@@ -192,7 +198,7 @@ export interface LiveStreamOptions {
  * One live subscription to one room, as every transport (SSE, WebSocket) runs it: the resume of
  * RoomStream; the subscriber's rights checked when its membership may have changed and at every
  * heartbeat, the stream ended when its token expires; registered with the instance's open streams.
- * The caller admitted it first (OpenStreams.admit) and passes the release, which `stop` calls.
+ * The caller admitted it first (OpenStreams.admit); `stop` gives the place back (OpenStreams.release).
  *
  * It is RoomStream's sink (passing what it writes on to the transport's), and its heartbeat and
  * expiry are entries in the open streams' shared timers: an idle stream holds no timer and no
@@ -208,10 +214,7 @@ export class LiveStream implements OpenStream, StreamSink, Beating, Expiring {
   private readonly expiry: Deadline;
   private stopped = false;
 
-  constructor(
-    o: LiveStreamOptions,
-    private readonly release: () => void,
-  ) {
+  constructor(o: LiveStreamOptions) {
     const { subscriber: sub } = o;
     this.sink = o.sink;
     this.streams = o.streams;
@@ -243,7 +246,7 @@ export class LiveStream implements OpenStream, StreamSink, Beating, Expiring {
     this.wheel.remove(this, this.slot);
     this.streams.expiries.cancel(this.expiry);
     this.streams.remove(this, this.place);
-    this.release();
+    this.streams.release(this.place);
     this.room.stop();
   }
 

@@ -19,7 +19,8 @@ function resumePoint(at: string | undefined, epoch: string | undefined): ResumeP
 /**
  * What opening a stream came to: `ended` when a destroyed room's log has nothing after the resume
  * point (a transport tells its client to stop reconnecting); else a place taken for the
- * subscriber, whose `release` the transport's LiveStream calls when it stops.
+ * subscriber (OpenStreams.admit), given back by the LiveStream the transport makes for it when it
+ * stops, or by `release` when the transport makes none (its client went meanwhile).
  */
 export type StreamOpening =
   | { readonly status: 'ended' }
@@ -57,7 +58,14 @@ export function streamService(store: EventLog & Pick<RoomStore, 'isMember'>, str
         expiresAt: principal.expiresAt,
         uuid: principal.kind === 'user' && principal.issued ? principal.uuid : undefined,
       };
-      return { status: 'open', roomId, since, subscriber, release: streams.admit(subscriber) };
+      streams.admit(subscriber);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        streams.release(subscriber);
+      };
+      return { status: 'open', roomId, since, subscriber, release };
     },
   };
 }

@@ -13,6 +13,7 @@ import { heapDiff } from '../../bench/heap-diff.js';
 import { AppRegistry, loadAppsFile } from '../../src/config/apps.js';
 import { loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/http/app.js';
+import { makeLogger } from '../../src/server.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { appToken, makeApp, removeTempDir, tempDir, writeAppsFile } from '../support/apps.js';
 import { client } from '../support/client.js';
@@ -35,7 +36,7 @@ describe('what an open live connection keeps', () => {
 
   before(async () => {
     const config = loadConfig({ ROOMKV_DATA_DIR: dir });
-    f = await buildApp({ config, apps: new AppRegistry(loadAppsFile(writeAppsFile([app], dir))), store, logger: false });
+    f = await buildApp({ config, apps: new AppRegistry(loadAppsFile(writeAppsFile([app], dir))), store, logger: makeLogger('error') });
     url = await f.listen({ port: 0, host: '127.0.0.1' });
     f.server.on('upgrade', (req: IncomingMessage) => upgrades.push(new WeakRef(req)));
     const c = client(url, `/${app.org}/${app.app}`, appToken(app));
@@ -86,7 +87,7 @@ describe('what an open live connection keeps', () => {
     }
   });
 
-  it('an open connection keeps no timer of its first request', async (t) => {
+  it('an open connection keeps no timer of its first request, and a WebSocket no logger or Map of its own', async (t) => {
     // Heap snapshots of this process (server and clients) around 40 more connections of each
     // kind: what grew, by kind of object, per connection (bench/heap-diff.ts).
     const snaps = mkdtempSync(join(tmpdir(), 'roomkv-footprint-'));
@@ -123,6 +124,11 @@ describe('what an open live connection keeps', () => {
         // The first-request timer of the connection (app.ts) was kept, cleared, by its close listener.
         assert.ok(per('object Timeout') < 0.5, `${name}: ${per('object Timeout')} Timeout objects a connection`);
       }
+      // A WebSocket keeps its request's id, not its logger (a pino child, with its bindings: made
+      // when a line is written), and its subscriptions in a list, not a Map (about 180 bytes
+      // empty). Each read 1 a connection before.
+      assert.ok(ws('object Pino') < 0.5, `WebSocket: ${ws('object Pino')} loggers a connection`);
+      assert.ok(ws('object Map') < 0.5, `WebSocket: ${ws('object Map')} Maps a connection`);
     } finally {
       for (const s of streams) s.close();
       await Promise.all(wsClients.map((w) => w.close()));

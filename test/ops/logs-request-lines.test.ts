@@ -8,6 +8,7 @@ import { at, group } from '../support/at.js';
 import { call } from '../support/client.js';
 import { spawnServer, type ChildServer } from '../support/server.js';
 import { openStream } from '../support/sse.js';
+import { connectWs } from '../http/suites/ws-client.js';
 import { waitFor } from './support.js';
 
 const METRICS_TOKEN = `mt-${randomBytes(16).toString('hex')}`;
@@ -63,10 +64,12 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     'metrics token': METRICS_TOKEN,
     "another app's token in ?access_token=": appToken(makeApp()),
     '007 token in the query of a plain call': userToken(app, 'logger', 5400),
+    '007 user token of the ?access_token= WebSocket': userToken(app, 'logger', 3600),
   };
   /** The calls made, by the request id they were sent with. */
   const made = new Map<string, { status: number; route: string; app?: string }>();
   const streamId = `log-${randomBytes(8).toString('hex')}`;
+  const wsId = `log-${randomBytes(8).toString('hex')}`;
   let server: ChildServer;
 
   // One of each kind of call, each with its own x-request-id; the tests read the log they left.
@@ -163,6 +166,15 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     stream.close();
     await stream.closed;
 
+    // A WebSocket, its token in the query string; a subscription and an op on it, then closed.
+    const ws = await connectWs(
+      `${server.url.replace(/^http/, 'ws')}${prefix}/ws?access_token=${encodeURIComponent(secrets['007 user token of the ?access_token= WebSocket']!)}`,
+      { headers: { 'X-Request-Id': wsId } },
+    );
+    assert.equal((await ws.request({ op: 'subscribe', room: roomId })).status, 200);
+    assert.equal((await ws.request({ op: 'ping' })).status, 200);
+    await ws.close();
+
     // Each request's line is written as its answer finishes: wait for those of the plain calls.
     await waitFor('a log line for every call', () =>
       [...made.keys()].every((id) => jsonLines(server.output()).some((l) => l.line.reqId === id)),
@@ -201,6 +213,21 @@ describe('request log of a roomkv process (ROOMKV_LOG_LEVEL=info)', () => {
     assert.equal(line.line.route, '/:org/:app/metadata/chatroom/:chatroomId/events');
     assert.equal(line.line.status, 200);
     assert.equal(line.line.app, tenant);
+    assert.equal(typeof line.line.durationMs, 'number');
+  });
+
+  it("writes the line of a WebSocket's upgrade request when the socket closes: its id, 101, its route and app, its URL without the token", async () => {
+    const line = await waitFor(
+      "the WebSocket's log line",
+      () => jsonLines(server.output()).find((l) => l.line.reqId === wsId && l.line.msg === 'request'),
+      3000,
+    ).catch(() => assert.fail(`no request line with reqId ${wsId} after the WebSocket closed`));
+    assert.equal(jsonLines(server.output()).filter((l) => l.line.reqId === wsId && l.line.msg === 'request').length, 1);
+    assert.equal(line.line.route, '/:org/:app/ws');
+    assert.equal(line.line.method, 'GET');
+    assert.equal(line.line.status, 101);
+    assert.equal(line.line.app, tenant);
+    assert.equal(line.line.url, `${prefix}/ws?access_token=[redacted]`);
     assert.equal(typeof line.line.durationMs, 'number');
   });
 

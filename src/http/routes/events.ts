@@ -206,10 +206,14 @@ export function eventRoutes(
         return;
       }
       const sse = new SseStream(req, reply, app.appKey, opening.roomId, options.maxBufferBytes, metrics);
-      const live = new LiveStream(
-        { store, streams, roomId: opening.roomId, subscriber: opening.subscriber, sink: sse, heartbeatMs: options.heartbeatMs },
-        opening.release,
-      );
+      const live = new LiveStream({
+        store,
+        streams,
+        roomId: opening.roomId,
+        subscriber: opening.subscriber,
+        sink: sse,
+        heartbeatMs: options.heartbeatMs,
+      });
       sse.live = live;
       try {
         await live.start(opening.since);

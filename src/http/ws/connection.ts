@@ -8,10 +8,12 @@ import type { Deadline, Expiring } from '../../events/stream-timers.js';
 import { behindOf, writeInTick, type AfterTick } from '../../events/tick-writes.js';
 import { memberOf, openContext, type ServiceContext } from '../../service/context.js';
 import type { RoomStore } from '../../store/types.js';
+import type { Metrics } from '../metrics.js';
+import type { HeldRequest } from '../request-log.js';
 import type { OpConnection, WsOps } from './ops.js';
 import { CloseCode, messageId, replyOk, type AuthMessage, type MessageId } from './protocol.js';
 import type { LiveConnections, RegisteredConnection } from './registry.js';
-import { SerialQueue, type QueueBounds } from './serial-queue.js';
+import { SerialQueue, type QueueBounds, type QueueOwner } from './serial-queue.js';
 import { Subscription, type OpenedStream, type SubscriptionDeps, type SubscriptionHost } from './subscription.js';
 
 /**
@@ -35,18 +37,21 @@ export interface ConnectionLimits {
   maxMessageBytes: number;
 }
 
+/** What every WebSocket of a route shares: one object, not one a connection. */
 export interface ConnectionDeps {
-  app: AppRecord;
   auth: Authenticator;
   store: Pick<RoomStore, 'getUser' | 'getUserByUuid'>;
   registry: LiveConnections;
   ops: WsOps;
   subscriptions: SubscriptionDeps;
   limits: ConnectionLimits;
-  log: FastifyBaseLogger;
-  /** Called once, when the socket has closed. */
-  onClose(): void;
+  /** Where the connection is counted and logged as a request when it closes. */
+  metrics: Metrics;
 }
+
+/** The connection of a WebSocket, kept on it for the listeners below (shared by every connection). */
+const CONNECTION = Symbol('roomkv.connection');
+type Owned = WebSocket & { [CONNECTION]: WsConnection };
 
 /** The queue bounds of every connection with these limits: one object, not one a connection. */
 const QUEUE_BOUNDS = new WeakMap<ConnectionLimits, QueueBounds>();
@@ -86,12 +91,16 @@ type State = 'pending' | 'open' | 'closing' | 'closed';
  * closes with 4401), and the bounds on what it may cost: unauthenticated input, output its client
  * does not take (cut off), a peer that stops answering pings (cut off).
  */
-export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection, Expiring, AfterTick {
+export class WsConnection implements RegisteredConnection, SubscriptionHost, OpConnection, Expiring, AfterTick, QueueOwner {
   private state: State = 'pending';
   /** `Bearer <token>`, as the REST calls' header: each op is authorised with it again. */
   private header: string | undefined;
   private authStarted = false;
-  private readonly subs = new Map<string, Subscription>();
+  /**
+   * The room subscriptions, one a room, looked up by a scan: a connection holds few, and a Map's
+   * smallest table (about 180 bytes) is more than most connections' whole list.
+   */
+  private subs: Subscription[] | null = null;
   private readonly queue: SerialQueue;
   private alive = true;
   private authTimer: NodeJS.Timeout | null = null;
@@ -100,7 +109,6 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   private drain: Promise<void> | null = null;
   /** Set when an op found the token refused: the socket closes after that op's reply. */
   private refused: ApiError | null = null;
-  private readonly unregister: () => void;
   /**
    * Unauthenticated input is bounded whatever its framing: counted on the TCP socket while the
    * socket waits for its `auth` message (made then only: a socket with a token never needs it).
@@ -112,21 +120,20 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
     private readonly ws: WebSocket,
     private readonly socket: Socket,
     private readonly d: ConnectionDeps,
+    private readonly app: AppRecord,
+    /** The upgrade request, as its last log line needs it (the request itself is let go). */
+    private readonly request: HeldRequest,
     /** The upgrade request's `Bearer <token>` (header or `?access_token=`), if it had one. */
     header: string | undefined,
   ) {
-    this.unregister = d.registry.add(this);
+    d.registry.add(this);
     this.readAtStart = socket.bytesRead;
-    this.queue = new SerialQueue(queueBounds(d.limits), ws, (err) => {
-      // Ops answer their own errors; anything else is a bug: log it and close, never leave the socket hanging.
-      this.d.log.error({ err }, 'websocket message handling failed');
-      this.close(CloseCode.internalError, 'internal server error');
-    });
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => {
-      this.alive = true;
-    });
-    ws.on('close', () => this.cleanup());
+    this.queue = new SerialQueue(queueBounds(d.limits), ws, this);
+    // The same three functions for every connection: each finds its connection on the socket.
+    (ws as Owned)[CONNECTION] = this;
+    ws.on('message', WsConnection.onMessage);
+    ws.on('pong', WsConnection.onPong);
+    ws.on('close', WsConnection.onClose);
     if (header !== undefined) {
       this.authStarted = true;
       this.queue.push(() => this.authenticate(header, undefined), 0);
@@ -139,8 +146,30 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
     }
   }
 
+  private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    (this as Owned)[CONNECTION].onMessage(data, isBinary);
+  }
+
+  private static onPong(this: WebSocket): void {
+    (this as Owned)[CONNECTION].alive = true;
+  }
+
+  private static onClose(this: WebSocket): void {
+    (this as Owned)[CONNECTION].cleanup();
+  }
+
   get isOpen(): boolean {
     return this.state === 'open' && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  get log(): FastifyBaseLogger {
+    return this.request.log;
+  }
+
+  /** An op threw instead of answering (ops answer their own errors): a bug, logged, and the socket closes rather than hang. */
+  taskFailed(err: unknown): void {
+    this.log.error({ err }, 'websocket message handling failed');
+    this.close(CloseCode.internalError, 'internal server error');
   }
 
   // ---- what ops ask
@@ -148,7 +177,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   async caller(): Promise<ServiceContext> {
     try {
       if (this.header === undefined) throw Errors.tokenExpired();
-      return await openContext(this.d.store, this.d.app, this.d.auth.authenticate(this.header, this.d.app));
+      return await openContext(this.d.store, this.app, this.d.auth.authenticate(this.header, this.app));
     } catch (err) {
       // The token no longer serves (its user was deleted, say): the op is refused as over REST, then the socket closes.
       if (err instanceof ApiError && err.status === 401) this.refused = err;
@@ -157,20 +186,23 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   }
 
   isSubscribed(roomId: string): boolean {
-    return this.subs.has(roomId);
+    return this.subscriptionTo(roomId) !== undefined;
   }
 
   subscribe(opening: OpenedStream): Subscription {
-    const sub = new Subscription(this, opening, this.d.app.appKey, this.d.subscriptions);
+    const sub = new Subscription(this, opening, this.app.appKey, this.d.subscriptions);
     // Closed while the subscribe was under way: its place is given back at once.
     if (this.state !== 'open') sub.stop();
-    else this.subs.set(opening.roomId, sub);
+    else if (this.subs === null) this.subs = [sub];
+    else this.subs.push(sub);
     return sub;
   }
 
   unsubscribe(roomId: string): void {
-    this.subs.get(roomId)?.stop();
-    this.subs.delete(roomId);
+    const sub = this.subscriptionTo(roomId);
+    if (sub === undefined) return;
+    sub.stop();
+    this.forget(sub);
   }
 
   // ---- what subscriptions ask
@@ -206,7 +238,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
     // What this tick gave the socket is not behind yet: it is offered to the kernel at the tick's end.
     const behind = this.ws.bufferedAmount - this.socket.writableLength + behindOf(this.socket);
     if (behind <= this.d.limits.maxBufferBytes) return true;
-    this.d.log.warn({ buffered: behind }, 'websocket client too slow, disconnected');
+    this.log.warn({ buffered: behind }, 'websocket client too slow, disconnected');
     this.terminate();
     return false;
   }
@@ -233,7 +265,16 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   }
 
   ended(roomId: string, sub: Subscription): void {
-    if (this.subs.get(roomId) === sub) this.subs.delete(roomId);
+    if (sub.roomId === roomId) this.forget(sub);
+  }
+
+  private subscriptionTo(roomId: string): Subscription | undefined {
+    return this.subs?.find((s) => s.roomId === roomId);
+  }
+
+  private forget(sub: Subscription): void {
+    const i = this.subs?.indexOf(sub) ?? -1;
+    if (i >= 0) this.subs!.splice(i, 1);
   }
 
   // ---- what the registry asks
@@ -241,7 +282,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   keepalive(): void {
     if (!this.isOpen) return;
     if (!this.alive) {
-      this.d.log.info('websocket peer did not answer a ping, disconnected');
+      this.log.info('websocket peer did not answer a ping, disconnected');
       this.terminate();
       return;
     }
@@ -311,17 +352,17 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   private async authenticate(header: string, replyTo: MessageId | undefined): Promise<void> {
     if (this.state !== 'pending') return;
     try {
-      const principal = this.d.auth.authenticate(header, this.d.app);
-      const ctx = await openContext(this.d.store, this.d.app, principal);
+      const principal = this.d.auth.authenticate(header, this.app);
+      const ctx = await openContext(this.d.store, this.app, principal);
       if (this.state !== 'pending') return;
-      this.d.registry.admit(this, { appId: this.d.app.appId, user: memberOf(ctx) });
+      this.d.registry.admit(this, { appId: this.app.appId, user: memberOf(ctx) });
       this.header = header;
       this.state = 'open';
       this.stopPendingBounds();
       this.expiry = this.d.subscriptions.streams.expiries.at(principal.expiresAt, this);
       if (replyTo !== undefined) this.send(replyOk(replyTo, JSON.stringify({ user: ctx.actor ?? null, expiresAt: principal.expiresAt })));
     } catch (err) {
-      if (!(err instanceof ApiError)) this.d.log.error({ err }, 'websocket authentication failed');
+      if (!(err instanceof ApiError)) this.log.error({ err }, 'websocket authentication failed');
       const api = err instanceof ApiError ? err : null;
       const status = api?.status ?? 500;
       const code =
@@ -332,7 +373,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
 
   /** The token expired: every subscription ends as `token_expired`, as an SSE stream does, then the socket closes. */
   expire(): void {
-    for (const sub of [...this.subs.values()]) sub.end('token_expired');
+    for (const sub of [...(this.subs ?? [])]) sub.end('token_expired');
     this.close(CloseCode.unauthorized, Errors.tokenExpired().description);
   }
 
@@ -346,8 +387,9 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
   }
 
   private stopSubscriptions(): void {
-    for (const sub of this.subs.values()) sub.stop();
-    this.subs.clear();
+    const subs = this.subs ?? [];
+    this.subs = null;
+    for (const sub of subs) sub.stop();
   }
 
   private stopPendingBounds(): void {
@@ -365,7 +407,7 @@ export class WsConnection implements RegisteredConnection, SubscriptionHost, OpC
     if (this.expiry !== null) this.d.subscriptions.streams.expiries.cancel(this.expiry);
     if (this.graceTimer !== null) clearTimeout(this.graceTimer);
     this.queue.clear();
-    this.unregister();
-    this.d.onClose();
+    this.d.registry.remove(this);
+    this.request.finished(this.d.metrics, 101);
   }
 }

@@ -52,10 +52,9 @@ export class LiveConnections {
     return this.pending.size < this.limits.maxPending;
   }
 
-  /** A new connection, not authenticated yet. Returns its removal, called when it closes. */
-  add(conn: RegisteredConnection): () => void {
+  /** A new connection, not authenticated yet; `remove` it when it closes. */
+  add(conn: RegisteredConnection): void {
     this.pending.add(conn);
-    return () => this.remove(conn);
   }
 
   /** The connection authenticated as `owner`: counted against its user's and app's caps (429 beyond them). */
@@ -77,7 +76,8 @@ export class LiveConnections {
     for (const conn of [...this.pending, ...this.open.keys()]) conn.close(code, reason);
   }
 
-  private remove(conn: RegisteredConnection): void {
+  /** The connection closed: its place (pending, or under its user's and app's caps) is given back. */
+  remove(conn: RegisteredConnection): void {
     this.pending.delete(conn);
     const keys = this.open.get(conn);
     if (keys === undefined) return;

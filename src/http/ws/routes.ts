@@ -11,12 +11,11 @@ import type { OpenStreams } from '../../events/live-stream.js';
 import type { AttributeService } from '../../service/attributes.js';
 import type { StreamService } from '../../service/streams.js';
 import type { EventLog, LiveFeed, RoomStore } from '../../store/types.js';
-import { appOf, ctx, type RouteConfig } from '../context.js';
+import { appOf, type RouteConfig } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limit.js';
-import { redactUrl } from '../redact.js';
-import { recordRequest } from '../request-log.js';
-import { WsConnection, type ConnectionLimits } from './connection.js';
+import { HeldRequest } from '../request-log.js';
+import { WsConnection, type ConnectionDeps, type ConnectionLimits } from './connection.js';
 import { WsOps } from './ops.js';
 import { CloseCode } from './protocol.js';
 import { LiveConnections, type ConnectionLimits as RegistryLimits } from './registry.js';
@@ -84,24 +83,6 @@ function protocolError(err: Error, ws: WebSocket, log: FastifyBaseLogger): void 
 }
 
 /**
- * What recordRequest reads of the upgrade request (its route, method, URL, app and logger), kept
- * for the connection's last log line in place of the request itself.
- */
-function requestRecord(req: FastifyRequest): FastifyRequest {
-  // The URL as the log line will have it: a token in its query is not kept for the connection's life.
-  const record = {
-    routeOptions: { url: req.routeOptions.url },
-    method: req.method,
-    // A copy of its own: the redacted text would otherwise be built on slices of the original.
-    url: Buffer.from(redactUrl(req.url), 'utf8').toString('utf8'),
-    log: req.log,
-    rk: ctx(req),
-  };
-  // recordRequest takes a FastifyRequest; these are the fields it reads.
-  return record as unknown as FastifyRequest;
-}
-
-/**
  * An open WebSocket holds nothing of its upgrade request. @fastify/websocket leaves the response
  * it made for the upgrade on the TCP socket (ServerResponse, and through its listeners Fastify's
  * Reply and Request, the IncomingMessage and its headers) and an 'error' listener on the
@@ -109,10 +90,10 @@ function requestRecord(req: FastifyRequest): FastifyRequest {
  * The response lets go of the socket (it was never sent: the handshake answered), and the
  * 'error' listener is replaced by one that does the same (protocolError) with the logger alone.
  */
-function letGoOfRequest(ws: WebSocket, req: FastifyRequest, res: ServerResponse | undefined, log: FastifyBaseLogger): void {
+function letGoOfRequest(ws: WebSocket, req: FastifyRequest, res: ServerResponse | undefined, held: HeldRequest): void {
   if (res !== undefined && res.socket === req.raw.socket) res.detachSocket(req.raw.socket);
   ws.removeAllListeners('error');
-  ws.on('error', (err) => protocolError(err, ws, log));
+  ws.on('error', (err) => protocolError(err, ws, held.log));
 }
 
 /** The upgrade request's token, as `Bearer <token>`: the Authorization header, else `?access_token=`. */
@@ -157,31 +138,24 @@ export function webSocketRoutes(d: WsDeps): FastifyPluginAsync {
       log: f.log,
     });
 
+    // One object for every connection of the route: a connection keeps only what is its own.
+    const shared: ConnectionDeps = {
+      auth: d.auth,
+      store: d.store,
+      registry,
+      ops,
+      subscriptions: { store: d.store, streams: d.openStreams, heartbeatMs: d.limits.heartbeatMs },
+      limits: d.limits,
+      metrics: d.metrics,
+    };
     const open = (ws: WebSocket, req: FastifyRequest) => {
       const socket = req.raw.socket;
       d.accepted(socket);
-      const started = performance.now();
-      const log = req.log;
-      const record = requestRecord(req);
+      const held = new HeldRequest(req, f.log);
       const app = appOf(req);
       const header = tokenOf(req);
-      letGoOfRequest(ws, req, upgrades.get(req.raw), log);
-      new WsConnection(
-        ws,
-        socket,
-        {
-          app,
-          auth: d.auth,
-          store: d.store,
-          registry,
-          ops,
-          subscriptions: { store: d.store, streams: d.openStreams, heartbeatMs: d.limits.heartbeatMs, log },
-          limits: d.limits,
-          log,
-          onClose: () => recordRequest(d.metrics, record, 101, performance.now() - started),
-        },
-        header,
-      );
+      letGoOfRequest(ws, req, upgrades.get(req.raw), held);
+      new WsConnection(ws, socket, shared, app, held, header);
     };
 
     f.addHook('onRequest', d.tenantHook);

@@ -4,6 +4,11 @@ export interface Flow {
   resume(): void;
 }
 
+/** Told when a task threw (the queue goes on with the next). */
+export interface QueueOwner {
+  taskFailed(err: unknown): void;
+}
+
 export interface QueueBounds {
   /** Tasks waiting, at most, before the source is paused. */
   maxTasks: number;
@@ -26,8 +31,7 @@ export class SerialQueue {
   constructor(
     private readonly bounds: QueueBounds,
     private readonly flow: Flow,
-    /** A task threw: the queue goes on with the next. */
-    private readonly onError: (err: unknown) => void,
+    private readonly owner: QueueOwner,
   ) {}
 
   push(run: () => Promise<void>, bytes: number): void {
@@ -54,7 +58,7 @@ export class SerialQueue {
       try {
         await next.run();
       } catch (err) {
-        this.onError(err);
+        this.owner.taskFailed(err);
       }
       if (this.paused && this.tasks.length < this.bounds.maxTasks / 2 && this.bytes < this.bounds.maxBytes / 2) {
         this.paused = false;

@@ -22,6 +22,8 @@ export interface SubscriptionHost {
   goodbye(): void;
   /** The subscription to `roomId` ended on the server's side: the connection forgets it. */
   ended(roomId: string, sub: Subscription): void;
+  /** The connection's logger (its upgrade request's id in every line). */
+  readonly log: FastifyBaseLogger;
 }
 
 export interface SubscriptionDeps {
@@ -29,7 +31,6 @@ export interface SubscriptionDeps {
   streams: OpenStreams;
   /** The subscription looks at its room's log and at its rights this often (LiveStream's heartbeat). */
   heartbeatMs: number;
-  log: FastifyBaseLogger;
 }
 
 /** A change event's WebSocket frame, made once for every subscription of its room. */
@@ -44,27 +45,24 @@ const EVENT_FRAMES = new EncodedOnce((e, epoch) => textFrame(eventMessage(e, epo
 export class Subscription implements LiveSink {
   private readonly live: LiveStream;
   private readonly since: ResumePoint | undefined;
-  private readonly roomId: string;
+  readonly roomId: string;
 
   constructor(
     private readonly host: SubscriptionHost,
     opening: OpenedStream,
     private readonly appKey: string,
-    private readonly deps: SubscriptionDeps,
+    deps: SubscriptionDeps,
   ) {
-    const { roomId, subscriber, since, release } = opening;
+    const { roomId, subscriber, since } = opening;
     this.since = since;
     this.roomId = roomId;
-    this.live = new LiveStream(
-      { store: deps.store, streams: deps.streams, roomId, subscriber, sink: this, heartbeatMs: deps.heartbeatMs },
-      release,
-    );
+    this.live = new LiveStream({ store: deps.store, streams: deps.streams, roomId, subscriber, sink: this, heartbeatMs: deps.heartbeatMs });
   }
 
   /** Starts sending: call it once the subscribe's reply is out, so the reply comes first. */
   start(): void {
     this.live.start(this.since).catch((err: unknown) => {
-      this.deps.log.warn({ err }, 'websocket subscription could not start; ended');
+      this.host.log.warn({ err }, 'websocket subscription could not start; ended');
       this.live.end();
     });
   }
