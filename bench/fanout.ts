@@ -26,6 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { collectedRssKb } from './collect.js';
 import { freePort, sleep } from './common.js';
 import type { LoadReport } from './fanout-load.js';
 import { heapDiff } from './heap-diff.js';
@@ -323,15 +324,20 @@ async function idleRun(build: Build, transport: 'sse' | 'ws', wanted: number): P
   const warm = Math.min(500, Math.floor(count / 10));
   const heapDir = opts['idle-heap'] ? mkdtempSync(join(work, `heap-${transport}-`)) : null;
   const nodeArgs = heapDir === null ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`];
+  // The inspector, on loopback, for full collections at the readings (collected()).
+  const inspectPort = await freePort();
+  nodeArgs.push(`--inspect=127.0.0.1:${inspectPort}`);
   const { servers, room } = await startSetup('one', build, nodeArgs);
   const server = servers[0]!;
   const first = await subscribe(servers, room, transport, warm);
   await sleep(2000);
   const before = { rssKb: rssKb(server.child.pid!), heap: await heapUsed(server) };
+  const collectedBefore = await collected(server, inspectPort);
   const heapBefore = heapDir === null ? null : await heapSnapshot(server, heapDir);
   const rest = await subscribe(servers, room, transport, count - warm);
   await sleep(5000);
   const after = { rssKb: rssKb(server.child.pid!), heap: await heapUsed(server) };
+  const collectedAfter = await collected(server, inspectPort);
   const heapAfter = heapDir === null ? null : await heapSnapshot(server, heapDir);
   await Promise.all([...first.loads, ...rest.loads].map((l) => l.stop()));
   await stopProcess(server.child);
@@ -344,12 +350,25 @@ async function idleRun(build: Build, transport: 'sse' | 'ws', wanted: number): P
     measured: count - warm,
     before,
     after,
+    collected: { before: collectedBefore, after: collectedAfter },
     ...(heapBefore !== null && heapAfter !== null ? { heapDiff: heapDiff(heapBefore, heapAfter, count - warm, 20) } : {}),
   };
+  const perConnection = (a: { rssKb: number }, b: { rssKb: number }) => (((a.rssKb - b.rssKb) * 1024) / (count - warm) / 1000).toFixed(1);
   log(
-    `${build.label}: idle ${transport}: ${count} connections, ${(((after.rssKb - before.rssKb) * 1024) / (count - warm) / 1000).toFixed(1)} KB RSS each`,
+    `${build.label}: idle ${transport}: ${count} connections, ${perConnection(after, before)} KB RSS each as read, ` +
+      `${perConnection(collectedAfter, collectedBefore)} once collected`,
   );
   return result;
+}
+
+/**
+ * The server's RSS and heap after a full garbage collection, asked of its inspector (the
+ * DevTools protocol's HeapProfiler.collectGarbage, bench/collect.ts): what the process holds,
+ * without what V8 has not collected or given back yet (it does, on its own schedule: a quiet server
+ * of 19,000 WebSockets was seen to do it after about 95 s).
+ */
+async function collected(server: Server, inspectPort: number): Promise<{ rssKb: number; heap: number }> {
+  return { rssKb: await collectedRssKb(server.child.pid!, inspectPort), heap: await heapUsed(server) };
 }
 
 /**

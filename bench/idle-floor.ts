@@ -8,7 +8,9 @@
  *   node --import tsx bench/idle-floor.ts [--connections=3600] [--transports=ws,sse] [--rss]
  *
  * --rss: the server's resident memory per connection instead (no snapshots: they take memory of
- * their own), as fanout.md's idle figures are read; use as many connections as the file limit allows.
+ * their own), as fanout.md's idle figures are read: as read 5 s after the connections, and once
+ * collected (a full garbage collection through the server's inspector at both readings,
+ * bench/collect.ts); use as many connections as the file limit allows.
  *
  * The server and the clients are child processes of this one, on 127.0.0.1; everything they made
  * (the snapshots' folder) is removed at the end.
@@ -23,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
+import { collectedRssKb } from './collect.js';
 import { freePort, sleep } from './common.js';
 import { heapDiff, renderHeapDiff } from './heap-diff.js';
 
@@ -117,7 +120,11 @@ const ADDRESSES = { ws: ['127.0.0.2', '127.0.0.3'], sse: ['127.0.0.4', '127.0.0.
 async function measure(kind: 'ws' | 'sse', connections: number, rss: boolean): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'roomkv-idle-floor-'));
   const port = await freePort();
-  const server = child(['serve', kind, String(port)], rss ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
+  const inspectPort = await freePort();
+  const server = child(
+    ['serve', kind, String(port)],
+    rss ? [`--inspect=127.0.0.1:${inspectPort}`] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`],
+  );
   const clients: ChildProcess[] = [];
   try {
     await server.next('ready');
@@ -126,6 +133,7 @@ async function measure(kind: 'ws' | 'sse', connections: number, rss: boolean): P
     await warm.next('connected');
     await sleep(rss ? 2000 : 1000);
     const rssBefore = rssKb(server.proc.pid!);
+    const collectedBefore = rss ? await collectedRssKb(server.proc.pid!, inspectPort) : 0;
     const before = rss ? '' : await snapshot(server.proc, port, dir);
     const rest = child(['connect', kind, String(port), String(connections), ADDRESSES[kind][1]]);
     clients.push(rest.proc);
@@ -133,7 +141,8 @@ async function measure(kind: 'ws' | 'sse', connections: number, rss: boolean): P
     await sleep(rss ? 5000 : 1000);
     if (rss) {
       const each = ((rssKb(server.proc.pid!) - rssBefore) * 1024) / connections / 1000;
-      return `bare ${kind}: ${connections} connections, ${each.toFixed(1)} KB RSS each`;
+      const collected = (((await collectedRssKb(server.proc.pid!, inspectPort)) - collectedBefore) * 1024) / connections / 1000;
+      return `bare ${kind}: ${connections} connections, ${each.toFixed(1)} KB RSS each as read, ${collected.toFixed(1)} once collected`;
     }
     const after = await snapshot(server.proc, port, dir);
     return `**bare ${kind === 'ws' ? '`ws` WebSocket' : 'node:http event stream'}**, ${connections} connections: ${renderHeapDiff(heapDiff(before, after, connections, 16))}`;
