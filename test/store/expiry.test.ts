@@ -158,6 +158,45 @@ function runExpirySuite(name: string, shared: boolean, make: (clock: () => numbe
       if (m.indexSize) assert.equal(await m.indexSize(w.appId), 0, 'the sweep dropped the entries of keys no longer due');
     });
 
+    it('a write over a due key of a restored room sweeps it first, as in the room it came from', async () => {
+      const w = await world();
+      await w.set('alice', { seat: 'alice' }, { seat: 1 });
+      const dump = await m.store.dumpRoom(w.appId, w.room);
+      assert.ok(dump);
+      const appId = randomBytes(16).toString('hex');
+      await m.store.restoreUsers(
+        appId,
+        ['alice', 'bob'].map((username) => ({
+          username,
+          uuid: randomBytes(8).toString('hex'),
+          passwordHash: 'h',
+          created: now,
+          modified: now,
+        })),
+      );
+      await m.store.restoreRoom(appId, dump);
+      now += 1000;
+      const res = await m.store.setAttributes({
+        appId,
+        roomId: w.room,
+        user: 'bob',
+        forced: false,
+        autoDelete: 'DELETE',
+        pairs: [['seat', 'bob']],
+        limits: DEFAULT_LIMITS,
+        routing: NO_WEBHOOKS,
+      });
+      assert.deepEqual({ ...keyOutcomesBody(res).errorKeys }, {});
+      const evs = (await m.store.readEvents(appId, w.room, 0, 100)).events.map((e) => JSON.parse(e.body) as Ev);
+      assert.deepEqual(
+        evs.map((e) => [e.reason, e.from]),
+        [
+          ['expired', 'alice'],
+          ['set', 'bob'],
+        ],
+      );
+    });
+
     it("a dump carries each key's expiry and revision; a restore keeps them, and the sweep finds the restored keys", async () => {
       const w = await world();
       await w.set('alice', { seat: 'alice', keep: 'k' }, { seat: 5 });

@@ -20,6 +20,7 @@ b = b + 3
 if n == 0 then return { 2, 0, redis.call('HLEN', KEYS[4]) } end
 local seq = nextSeq(base)
 local frags, prevs = {}, {}
+local gaveExp = false
 for i = 0, n - 1 do
   local j = b + i * 6
   local k, size, prev, exp = ARGV[j], ARGV[j + 2], ARGV[j + 4], ARGV[j + 5]
@@ -32,6 +33,7 @@ for i = 0, n - 1 do
   if prev ~= '' then pOwner, pAuto, pExp = planned(k) end
   if exp ~= '' then
     redis.call('ZADD', base .. ':exp', exp, k)
+    gaveExp = true
   elseif prev ~= '' and pExp ~= false then
     redis.call('ZREM', base .. ':exp', k)
   end
@@ -40,6 +42,8 @@ for i = 0, n - 1 do
   if auto == '1' and not kept then redis.call('SADD', base .. ':auto:' .. user, k) end
   frags[#frags + 1] = ARGV[j + 3]
 end
+-- The room holds a key with an expiry now: its writes look at the expiry index from here on.
+if gaveExp then redis.call('HDEL', KEYS[1], 'noexp') end
 if #KEYS >= 5 and delta ~= 0 then redis.call('INCRBY', KEYS[5], delta) end
 emitAt(base, ev, seq, post, '{' .. table.concat(frags, ',') .. '}', jsonObject(prevs))
 return { 2, seq, redis.call('HLEN', KEYS[4]) }

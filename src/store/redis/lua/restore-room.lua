@@ -14,6 +14,7 @@ local seq = 0
 local newest = redis.call('XREVRANGE', base .. ':log', '+', '-', 'COUNT', 1)
 if #newest > 0 then seq = tonumber(string.sub(newest[1][1], 3)) end
 local a = 7
+local anyExp = false
 for i = 1, tonumber(ARGV[6]) do
   redis.call('ZADD', KEYS[2], ARGV[a + 1], ARGV[a])
   a = a + 2
@@ -23,10 +24,15 @@ while a <= #ARGV do
   redis.call('HSET', KEYS[3], k, ARGV[a + 1])
   redis.call('HSET', KEYS[4], k, owner .. '|' .. auto .. '|' .. ARGV[a + 4] .. '|' .. revision .. '|' .. exp)
   if auto == '1' then redis.call('SADD', base .. ':auto:' .. owner, k) end
-  if exp ~= '' then redis.call('ZADD', base .. ':exp', exp, k) end
+  if exp ~= '' then
+    redis.call('ZADD', base .. ':exp', exp, k)
+    anyExp = true
+  end
   if tonumber(revision) > seq then seq = tonumber(revision) end
   a = a + 7
 end
 redis.call('HSET', KEYS[1], 'name', ARGV[1], 'description', ARGV[2], 'owner', ARGV[3], 'maxusers', ARGV[4], 'created', ARGV[5], 'seq', seq)
+-- as create-room.lua: a room restored without an expiry in it skips the expiry index on writes
+if not anyExp then redis.call('HSET', KEYS[1], 'noexp', '1') end
 redis.call('PERSIST', base .. ':log')
 return 1

@@ -15,9 +15,11 @@ end
 local function checkPlan(argv, i, now)
   local n = tonumber(argv[i + 6])
   local after = i + 7 + 2 * n
-  if not redis.call('HGET', KEYS[1], 'owner') then return 0, after end
+  local room = redis.call('HMGET', KEYS[1], 'owner', 'noexp')
+  if not room[1] then return 0, after end
   if argv[i + 1] == '1' and not redis.call('ZSCORE', KEYS[2], argv[i]) then return 1, after end
-  if redis.call('ZRANGEBYSCORE', base .. ':exp', '-inf', now, 'LIMIT', 0, 1)[1] then return 4, after end
+  -- A room that has never held a key with an expiry (create-room.lua's `noexp`) has none due.
+  if not room[2] and redis.call('ZRANGEBYSCORE', base .. ':exp', '-inf', now, 'LIMIT', 0, 1)[1] then return 4, after end
   if (argv[i + 2] ~= '' or argv[i + 3] ~= '') and outside(redis.call('HLEN', KEYS[4]), argv[i + 2], argv[i + 3]) then
     return 3, after
   end
