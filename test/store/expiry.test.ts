@@ -45,6 +45,43 @@ function runExpirySuite(name: string, shared: boolean, make: (clock: () => numbe
     });
     after(() => m.close());
 
+    /** A set in any app's room, its outcome as the HTTP answer has it. */
+    const setIn = (
+      appId: string,
+      roomId: string,
+      user: string,
+      pairs: Record<string, string>,
+      o: { ttl?: Record<string, number> | undefined; forced?: boolean; limits?: Partial<Limits> } = {},
+    ) =>
+      m.store
+        .setAttributes({
+          appId,
+          roomId,
+          user,
+          forced: o.forced ?? false,
+          autoDelete: 'DELETE',
+          pairs: Object.entries(pairs),
+          limits: { ...DEFAULT_LIMITS, ...o.limits },
+          routing: NO_WEBHOOKS,
+          ...(o.ttl ? { ttl: o.ttl } : {}),
+        })
+        .then((out) => ({ ...keyOutcomesBody(out), errorKeys: { ...keyOutcomesBody(out).errorKeys } }));
+
+    /** A new app holding alice and bob, restored, and `dump`'s room restored into it; its id. */
+    async function restoredCopy(dump: NonNullable<Awaited<ReturnType<Store['dumpRoom']>>>): Promise<string> {
+      const appId = randomBytes(16).toString('hex');
+      const users = ['alice', 'bob'].map((username) => ({
+        username,
+        uuid: randomBytes(8).toString('hex'),
+        passwordHash: 'h',
+        created: now,
+        modified: now,
+      }));
+      await m.store.restoreUsers(appId, users);
+      await m.store.restoreRoom(appId, dump);
+      return appId;
+    }
+
     async function world(limits: Partial<Limits> = {}) {
       const appId = randomBytes(16).toString('hex');
       await m.store.createUsers(appId, [
@@ -53,19 +90,7 @@ function runExpirySuite(name: string, shared: boolean, make: (clock: () => numbe
       ]);
       const room = (await m.store.createRoom(appId, { name: 'r', description: 'd', owner: 'alice', maxusers: 10, members: ['bob'] })).id;
       const set = (user: string, pairs: Record<string, string>, ttl?: Record<string, number>, forced = false) =>
-        m.store
-          .setAttributes({
-            appId,
-            roomId: room,
-            user,
-            forced,
-            autoDelete: 'DELETE',
-            pairs: Object.entries(pairs),
-            limits: { ...DEFAULT_LIMITS, ...limits },
-            routing: NO_WEBHOOKS,
-            ...(ttl ? { ttl } : {}),
-          })
-          .then((o) => ({ ...keyOutcomesBody(o), errorKeys: { ...keyOutcomesBody(o).errorKeys } }));
+        setIn(appId, room, user, pairs, { ttl, forced, limits });
       const events = async (after = 0): Promise<Ev[]> =>
         (await m.store.readEvents(appId, room, after, 1000)).events.map((e) => JSON.parse(e.body) as Ev);
       const lastSeq = async () => (await m.store.readEvents(appId, room, 0, 1)).lastSeq;
@@ -163,30 +188,9 @@ function runExpirySuite(name: string, shared: boolean, make: (clock: () => numbe
       await w.set('alice', { seat: 'alice' }, { seat: 1 });
       const dump = await m.store.dumpRoom(w.appId, w.room);
       assert.ok(dump);
-      const appId = randomBytes(16).toString('hex');
-      await m.store.restoreUsers(
-        appId,
-        ['alice', 'bob'].map((username) => ({
-          username,
-          uuid: randomBytes(8).toString('hex'),
-          passwordHash: 'h',
-          created: now,
-          modified: now,
-        })),
-      );
-      await m.store.restoreRoom(appId, dump);
+      const appId = await restoredCopy(dump);
       now += 1000;
-      const res = await m.store.setAttributes({
-        appId,
-        roomId: w.room,
-        user: 'bob',
-        forced: false,
-        autoDelete: 'DELETE',
-        pairs: [['seat', 'bob']],
-        limits: DEFAULT_LIMITS,
-        routing: NO_WEBHOOKS,
-      });
-      assert.deepEqual({ ...keyOutcomesBody(res).errorKeys }, {});
+      assert.deepEqual(await setIn(appId, w.room, 'bob', { seat: 'bob' }), { successKeys: ['seat'], errorKeys: {} });
       const evs = (await m.store.readEvents(appId, w.room, 0, 100)).events.map((e) => JSON.parse(e.body) as Ev);
       assert.deepEqual(
         evs.map((e) => [e.reason, e.from]),
@@ -210,16 +214,7 @@ function runExpirySuite(name: string, shared: boolean, make: (clock: () => numbe
       );
       assert.equal(details.seat?.expiresAt, now + 5000);
 
-      const appId = randomBytes(16).toString('hex');
-      const users = ['alice', 'bob'].map((username) => ({
-        username,
-        uuid: randomBytes(8).toString('hex'),
-        passwordHash: 'h',
-        created: now,
-        modified: now,
-      }));
-      await m.store.restoreUsers(appId, users);
-      await m.store.restoreRoom(appId, dump);
+      const appId = await restoredCopy(dump);
       assert.deepEqual(await m.store.getAttributeDetails(appId, w.room, undefined), details);
       assert.deepEqual(await m.store.dumpRoom(appId, w.room), dump);
       assert.deepEqual(await m.store.integrityCheck({ appId }), []);
