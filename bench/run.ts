@@ -2,7 +2,7 @@
  * `npm run bench`: builds roomkv, starts each target as its own process (roomkv on SQLite, roomkv
  * on Redis when one answers, and a baseline Fastify server), loads the same data into each, runs
  * every workload against every target with the same load (a separate load generator process: wrk when installed, else autocannon),
- * alternating targets round by round, and prints one table, also written to bench/results/.
+ * the order of the targets turning from round to round, and prints one table, also written to bench/results/.
  *
  *   npm run bench                          the workloads; bench/results/latest.md
  *   npm run bench -- --scale               1,000,000 preloaded attributes vs an empty store; latest-scale.md
@@ -52,7 +52,7 @@ import {
   type Workload,
 } from './common.js';
 import { summarizeProfile } from './profile-summary.js';
-import { ratioText, rowVerdict } from './verdict.js';
+import { ratioText, roundOrder, rowVerdict } from './verdict.js';
 import type { SeedSpec } from './seed-store.js';
 import type { ListenerReport } from './listeners.js';
 
@@ -567,7 +567,7 @@ function machine(): string[] {
 function setup(redisVersion: string | null): string[] {
   return [
     `- load: ${GENERATOR === 'wrk' ? 'wrk (one thread)' : 'autocannon'} in its own process, ${CONNECTIONS} connections, ${WARMUP} s warm-up then ${DURATION} s per run, ` +
-      `${ROUNDS} rounds; targets alternate within each round, so drift hits all alike. Figures are medians over the rounds; ` +
+      `${ROUNDS} rounds; the order of the targets within a round turns with the rounds (rotated every second round, reversed in odd ones), so drift and what ran just before hit all alike. Figures are medians over the rounds; ` +
       'a ratio is the median of the per-round ratios.',
     `- data: ${ROOMS.toLocaleString('en-US')} rooms x ${MEMBERS_PER_ROOM} members (rooms, members and keys made over the HTTP API; ` +
       "users written through the store to skip 10,000 scrypt hashes), 20 keys per room; each call carries the member's 007 user token " +
@@ -609,7 +609,7 @@ async function benchMode(): Promise<void> {
   for (const w of workloads) {
     for (let round = 0; round < ROUNDS; round++) {
       const byTarget = new Map<string, LoadResult>();
-      for (const t of targets) byTarget.set(t.name, await runLoad(t, w, round));
+      for (const t of roundOrder(targets, round)) byTarget.set(t.name, await runLoad(t, w, round));
       const base = byTarget.get('baseline')!.rps;
       for (const t of targets) {
         const key = `${w}/${t.name}`;
@@ -1005,7 +1005,7 @@ async function liveMode(): Promise<void> {
   const deliveries = new Map<string, Delivery[]>();
   for (let round = 0; round < ROUNDS; round++) {
     const got = new Map<string, LoadResult>();
-    for (const t of targets) {
+    for (const t of roundOrder(targets, round)) {
       if (t.listener) await t.listener.reset();
       const r = await runLoad(t, w, round);
       got.set(t.name, r);

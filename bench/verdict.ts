@@ -55,3 +55,18 @@ export function rowVerdict(c: RowFigures, baselineP99: number, target: number): 
     p99x,
   };
 }
+
+/**
+ * The order a round's targets run in. A round's load runs one target after another, and a target's
+ * figure depends on what ran just before it (the machine's caches, Redis's state, the other builds'
+ * garbage) and on where in the round it runs. So the order turns with the rounds: rotated by one every
+ * second round, and reversed in every odd one. Over 2n rounds of n targets each target runs in each
+ * place equally often, and each follows each other target as often as that one follows it.
+ */
+export function roundOrder<T>(targets: readonly T[], round: number): T[] {
+  const n = targets.length;
+  if (n === 0) return [];
+  const shift = Math.floor(round / 2) % n;
+  const rotated = [...targets.slice(shift), ...targets.slice(0, shift)];
+  return round % 2 === 1 ? rotated.reverse() : rotated;
+}

@@ -3,7 +3,7 @@
 // if it were on the other side of its target; rounds on both sides of a target called unsettled.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { P99_FACTOR, ratioText, rowVerdict, type RowFigures } from '../../bench/verdict.js';
+import { P99_FACTOR, ratioText, roundOrder, rowVerdict, type RowFigures } from '../../bench/verdict.js';
 
 const row = (over: Partial<RowFigures>): RowFigures => ({ ratio: 0.7, ratioMin: 0.68, ratioMax: 0.72, p99: 4, clean: true, ...over });
 
@@ -43,5 +43,27 @@ describe('benchmark verdicts', () => {
     assert.equal(ratioText(0.63, 0.8), '0.63');
     assert.equal(ratioText(0.555, 0.55), '0.56');
     assert.equal(ratioText(Number.NaN, 0.5), 'n/a');
+  });
+
+  it('turns the order of the targets with the rounds: each place and each neighbour alike', () => {
+    for (const n of [2, 3, 5]) {
+      const targets = Array.from({ length: n }, (_, i) => `t${i}`);
+      const places = new Map<string, number>();
+      const follows = new Map<string, number>();
+      for (let round = 0; round < 2 * n; round++) {
+        const order = roundOrder(targets, round);
+        assert.deepEqual([...order].sort(), targets, `round ${round} runs every target once`);
+        order.forEach((t, i) => places.set(`${t}@${i}`, (places.get(`${t}@${i}`) ?? 0) + 1));
+        for (let i = 1; i < n; i++) follows.set(`${order[i - 1]}>${order[i]}`, (follows.get(`${order[i - 1]}>${order[i]}`) ?? 0) + 1);
+      }
+      for (const t of targets) for (let i = 0; i < n; i++) assert.equal(places.get(`${t}@${i}`), 2, `${t} runs in place ${i} twice`);
+      for (const [pair, count] of follows) {
+        const [a, b] = pair.split('>');
+        assert.equal(follows.get(`${b}>${a}`), count, `${b} follows ${a} as often as ${a} follows ${b}`);
+      }
+    }
+    assert.deepEqual(roundOrder(['baseline', 'redis', 'redis-before'], 0), ['baseline', 'redis', 'redis-before']);
+    assert.deepEqual(roundOrder(['baseline', 'redis', 'redis-before'], 1), ['redis-before', 'redis', 'baseline']);
+    assert.deepEqual(roundOrder([], 3), []);
   });
 });
