@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
 import type { StoredEvent } from '../../src/domain/events.js';
+import { SqliteStore, WRITER_BATCH } from '../../src/store/sqlite/sqlite-store.js';
 import { SqliteThreadedStore } from '../../src/store/sqlite/threaded-store.js';
 import { runStoreSuite } from './conformance.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
@@ -179,5 +180,55 @@ describe('sqlite store, writes on a worker thread', () => {
     const again = await openThreaded(path);
     assert.equal((await again.getUser(app, 'alice'))?.username, 'alice');
     await again.close();
+  });
+});
+
+describe("sqlite store, the writer thread's group commit", () => {
+  // The writer's SqliteStore on this thread: what it commits together, and when it answers.
+  const burst = async (close: boolean): Promise<string[]> => {
+    const log: string[] = [];
+    const store = new SqliteStore({
+      path: freshPath(),
+      synchronous: 'FULL',
+      eventLog: LOG_LIMITS,
+      role: 'writer',
+      onCommit: (note) => log.push(`commit ${note.events.length}`),
+    });
+    try {
+      await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+      const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+      log.length = 0;
+      // One turn's calls, as a message of the main thread brings them.
+      const calls = Array.from({ length: 2 * WRITER_BATCH + 3 }, (_, i) =>
+        store.setAttributes(setCall(room, 'alice', [[`k${i}`, 'v']])).then(() => log.push(`answer k${i}`)),
+      );
+      if (close) await store.close();
+      await Promise.all(calls);
+      return log;
+    } finally {
+      await store.close();
+    }
+  };
+
+  it(`commits a burst ${WRITER_BATCH} calls at a time, and answers each batch before the next commits`, async () => {
+    const answers = (from: number, n: number) => Array.from({ length: n }, (_, i) => `answer k${from + i}`);
+    assert.deepEqual(await burst(false), [
+      `commit ${WRITER_BATCH}`,
+      ...answers(0, WRITER_BATCH),
+      `commit ${WRITER_BATCH}`,
+      ...answers(WRITER_BATCH, WRITER_BATCH),
+      'commit 3',
+      ...answers(2 * WRITER_BATCH, 3),
+    ]);
+  });
+
+  it('commits the whole queue when it closes, in order', async () => {
+    const log = await burst(true);
+    const commits = log.filter((line) => line.startsWith('commit'));
+    assert.deepEqual(commits, [`commit ${WRITER_BATCH}`, `commit ${WRITER_BATCH}`, 'commit 3']);
+    assert.deepEqual(
+      log.filter((line) => line.startsWith('answer')),
+      Array.from({ length: 2 * WRITER_BATCH + 3 }, (_, i) => `answer k${i}`),
+    );
   });
 });
