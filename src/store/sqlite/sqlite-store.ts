@@ -333,19 +333,17 @@ export class SqliteStore implements Store {
    * Group commit. The writes queued during one turn of the event loop (on the writer thread, at
    * most WRITER_BATCH of them; the rest right after) run, in order, in one IMMEDIATE transaction,
    * each inside its own savepoint (a call that fails rolls back alone), and the batch commits, and
-   * so fsyncs, once. Each call is answered, and its events published, only
-   * after that commit: what a response acknowledges is on disk, at one fsync per batch instead of
-   * one per call.
+   * so fsyncs, once. Each call is answered, and its events published, only after that commit: what
+   * a response acknowledges is on disk, at one fsync per batch instead of one per call.
    */
   private flush(): void {
     this.flushScheduled = false;
     // Emptied already: close() commits the whole queue itself.
     if (this.queue.length === 0) return;
-    let batch = this.queue;
+    const batch = this.queue;
     this.queue = [];
     if (this.role === 'writer' && batch.length > WRITER_BATCH) {
-      this.queue = batch.slice(WRITER_BATCH);
-      batch = batch.slice(0, WRITER_BATCH);
+      this.queue = batch.splice(WRITER_BATCH);
       this.flushScheduled = true;
       // The rest commit once this batch's answers have left: the worker posts them from an
       // immediate that their settling queues (sqlite-worker.ts), so the next batch waits a turn
