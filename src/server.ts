@@ -49,6 +49,7 @@ export async function openBackend(config: Config): Promise<Backend> {
         synchronous: config.sqliteSynchronous,
         locking: config.sqliteLocking,
         readCacheBytes: config.sqliteCacheMb * 1024 * 1024,
+        checkpointPages: config.sqliteCheckpointPages,
         eventLog: logLimits(config),
       };
       return {
@@ -126,6 +127,11 @@ export async function startServer(config: Config, logger: Logger = makeLogger(co
   if (store instanceof SqliteThreadedStore) {
     store.onStopped = (err) =>
       logger.error({ err }, 'the SQLite writer thread stopped: every write fails and /readyz answers 503 until roomkv is restarted');
+    store.onCheckpointerStopped = (err) =>
+      logger.warn(
+        { err },
+        'the SQLite checkpointer thread stopped: the writer checkpoints the WAL itself, at 4 x ROOMKV_SQLITE_CHECKPOINT_PAGES',
+      );
   }
   let app: FastifyInstance;
   const streams = new OpenStreams({ maxPerUser: config.maxStreamsPerUser, maxPerApp: config.maxStreamsPerApp });

@@ -53,6 +53,11 @@ export const ConfigSchema = Type.Object(
       Type.Integer({ minimum: 0, maximum: 65_536, default: 64 }),
       'memory for recently read rooms, served to attribute gets without a query (MiB; 0 turns it off; only with the exclusive lock)',
     ),
+    sqliteCheckpointPages: setting(
+      'ROOMKV_SQLITE_CHECKPOINT_PAGES',
+      Type.Integer({ minimum: 100, maximum: 1_000_000, default: 10_000 }),
+      'the WAL is copied into the database file once it holds about this many pages (4 KiB each), by a checkpointer thread beside the SQLite writer (the writer itself only at 4x); larger means fewer copies of the same pages and faster writes, and a larger roomkv.sqlite-wal (about pages x 4 KiB while roomkv runs)',
+    ),
     sqliteLocking: setting(
       'ROOMKV_SQLITE_LOCKING',
       Type.Union([Type.Literal('exclusive'), Type.Literal('normal')], { default: 'exclusive' }),
@@ -61,7 +66,7 @@ export const ConfigSchema = Type.Object(
     sqliteWriter: setting(
       'ROOMKV_SQLITE_WRITER',
       Type.Union([Type.Literal('thread'), Type.Literal('main')], { default: 'thread' }),
-      "thread: SQLite writes, their fsync and checkpoints run on a worker thread, and reads on the main thread's own connection, so the event loop never waits for a commit, its fsync or a checkpoint; main: everything on the main thread (one connection)",
+      "thread: SQLite writes and their fsync run on a worker thread, checkpoints on another, and reads on the main thread's own connection, so the event loop never waits for a commit, its fsync or a checkpoint; main: everything on the main thread (one connection)",
     ),
     requestTimeoutMs: setting(
       'ROOMKV_REQUEST_TIMEOUT_MS',

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { readFileSync, statSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
 import type { StoredEvent } from '../../src/domain/events.js';
-import { SqliteStore, WRITER_BATCH } from '../../src/store/sqlite/sqlite-store.js';
+import { DEFAULT_CHECKPOINT_PAGES, SqliteStore, WRITER_BATCH, WRITER_CHECKPOINT_FACTOR } from '../../src/store/sqlite/sqlite-store.js';
 import { SqliteThreadedStore } from '../../src/store/sqlite/threaded-store.js';
 import { runStoreSuite } from './conformance.js';
+import { waitFor } from '../support/wait.js';
 import { LOG_LIMITS, NO_WEBHOOKS } from '../support/routing.js';
 import { freshPath, peek } from './sqlite-support.js';
 
@@ -230,5 +233,123 @@ describe("sqlite store, the writer thread's group commit", () => {
       log.filter((line) => line.startsWith('answer')),
       Array.from({ length: 2 * WRITER_BATCH + 3 }, (_, i) => `answer k${i}`),
     );
+  });
+});
+
+describe('sqlite store, the checkpointer thread', () => {
+  /** WAL frames the -wal file has room for (header 32 bytes, each frame 24 + a page). */
+  const walFrames = (path: string): number => {
+    const pageSize = peek(path, (db) => db.pragma('page_size', { simple: true }) as number);
+    return Math.floor((statSync(`${path}-wal`).size - 32) / (24 + pageSize));
+  };
+
+  async function openRoom(checkpointPages?: number) {
+    const path = freshPath();
+    const store = await SqliteThreadedStore.open({
+      path,
+      synchronous: 'NORMAL',
+      eventLog: LOG_LIMITS,
+      ...(checkpointPages === undefined ? {} : { checkpointPages }),
+    });
+    await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+    const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+    return { path, store, room };
+  }
+
+  /**
+   * Commits one write after another until `frames` commits are made (each writes a few frames),
+   * then tells how many frames the -wal file holds: SQLite writes the WAL from its start again
+   * after a checkpoint has copied all of it, so its size is the most it held between two.
+   */
+  async function walAfter(frames: number, checkpointPages: number, beforeWrites?: (store: SqliteThreadedStore) => Promise<void>) {
+    const { path, store, room } = await openRoom(checkpointPages);
+    try {
+      await beforeWrites?.(store);
+      for (let i = 0; i < frames; i++) await store.setAttributes(setCall(room, 'alice', [[`k${i % 50}`, `v${i}`]]));
+      return walFrames(path);
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('copies commits into the database file on its own, long before the writer would', async () => {
+    assert.equal(DEFAULT_CHECKPOINT_PAGES, 10_000);
+    const { path, store, room } = await openRoom();
+    try {
+      const marker = `copied-by-the-checkpointer-${process.pid}`;
+      await store.setAttributes(setCall(room, 'alice', [['k', marker]]));
+      // A few frames in the WAL, far from the writer's own checkpoint (40,000 frames): only the
+      // checkpointer's passes put the value into the file itself.
+      assert.ok(walFrames(path) < 100);
+      await waitFor('the value in the database file', () => readFileSync(path).includes(marker), 30_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the WAL near the pages it is given under a stream of commits', async () => {
+    const held = await walAfter(1500, 200);
+    assert.ok(held < WRITER_CHECKPOINT_FACTOR * 200 + 60, `the WAL held ${held} frames`);
+  });
+
+  it('should the checkpointer be gone, the writer checkpoints itself at four times the pages', async () => {
+    const held = await walAfter(1500, 200, async (store) => {
+      await (store as unknown as { checkpointer: Worker }).checkpointer.terminate();
+    });
+    // Past 800 frames the writer's commit checkpoints, and the next commit writes from the start.
+    assert.ok(held >= WRITER_CHECKPOINT_FACTOR * 200 && held < WRITER_CHECKPOINT_FACTOR * 200 + 60, `the WAL held ${held} frames`);
+  });
+
+  it('tells of a checkpointer that fails, and goes on', async () => {
+    const { store, room } = await openRoom();
+    try {
+      const told: Error[] = [];
+      store.onCheckpointerStopped = (err) => told.push(err);
+      const checkpointer = (store as unknown as { checkpointer: Worker }).checkpointer;
+      checkpointer.emit('error', new Error('disk gone'));
+      assert.deepEqual(
+        told.map((e) => e.message),
+        ['disk gone'],
+      );
+      await store.setAttributes(setCall(room, 'alice', [['k', 'still written']]));
+      assert.deepEqual({ ...(await store.getAttributes(app, room, undefined, 'alice')) }, { k: 'still written' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the writer copies what the passes left when asked, and its next commit writes the WAL from its start', async () => {
+    const path = freshPath();
+    const walFull = new Int32Array(new SharedArrayBuffer(4));
+    // No checkpointer here, and the writer's own checkpoint far away: only the request copies.
+    const store = new SqliteStore({ path, synchronous: 'NORMAL', eventLog: LOG_LIMITS, role: 'writer', walFull, checkpointPages: 100_000 });
+    try {
+      await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
+      const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
+      for (let i = 0; i < 20; i++) await store.setAttributes(setCall(room, 'alice', [['k', `v${i}`]]));
+      // The WAL header's checkpoint sequence (bytes 12-15) moves each time the WAL starts over.
+      const restarts = () => readFileSync(`${path}-wal`).readUInt32BE(12);
+      const before = restarts();
+      await store.setAttributes(setCall(room, 'alice', [['k', 'not asked yet']]));
+      assert.equal(restarts(), before, 'no restart unasked');
+
+      Atomics.store(walFull, 0, 1);
+      await store.setAttributes(setCall(room, 'alice', [['k', 'asked']]));
+      await waitFor('the writer to copy the rest', () => Atomics.load(walFull, 0) === 0);
+      await store.setAttributes(setCall(room, 'alice', [['k', 'from the start']]));
+      assert.equal(restarts(), before + 1);
+      assert.deepEqual({ ...(await store.getAttributes(app, room, undefined, 'alice')) }, { k: 'from the start' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a page count that is not a positive integer', async () => {
+    for (const checkpointPages of [0, -1, 1.5]) {
+      assert.throws(
+        () => new SqliteStore({ path: ':memory:', synchronous: 'FULL', eventLog: LOG_LIMITS, checkpointPages }),
+        /checkpointPages must be a positive integer/,
+      );
+    }
   });
 });

@@ -72,6 +72,20 @@ export interface SqliteOptions {
   /** How long opening waits for another process to let go of the file, ms (2000). */
   busyTimeoutMs?: number;
   /**
+   * The WAL is copied into the file (a checkpoint) once it holds about this many pages
+   * (DEFAULT_CHECKPOINT_PAGES). solo: the connection's wal_autocheckpoint. writer: the
+   * checkpointer thread does it (sqlite-checkpointer.ts), and the writer itself only at
+   * WRITER_CHECKPOINT_FACTOR times as many, should that thread fall behind.
+   */
+  checkpointPages?: number;
+  /**
+   * writer: set to 1 by the checkpointer when its passes cannot catch up with the commits and the
+   * WAL holds checkpointPages frames. The writer then copies the last frames itself, between two
+   * batches (no commit can come in between), and clears it: its next commit writes the WAL from
+   * its start again. A shared Int32Array of one element.
+   */
+  walFull?: Int32Array;
+  /**
    * solo (the default): this object reads and writes the file. writer: it makes the writes only,
    * on a thread of its own (threaded-store.ts), and tells `onCommit` what each committed batch
    * did; reader: it reads only, on its own connection, and learns of the writer's commits through
@@ -93,6 +107,22 @@ export interface CommitNote {
   nextDue: number;
   /** The log epoch after the batch. */
   epoch: string;
+}
+
+/**
+ * The WAL pages at which a checkpoint comes, by default: 10,000 (a -wal file of about 40 MiB).
+ * SQLite's own 1,000 copies the same pages (a room's attributes and events, the app's usage) into
+ * the file again and again under a steady write load; with the checkpointer thread at 10,000 the
+ * store alone made 10,600 sets a second against 7,900 (bench/results/sqlite-writer-thread.md).
+ */
+export const DEFAULT_CHECKPOINT_PAGES = 10_000;
+/** writer: its own checkpoint comes at this many times checkpointPages (the checkpointer's are first). */
+export const WRITER_CHECKPOINT_FACTOR = 4;
+
+export function checkpointPages(pages: number | undefined): number {
+  const n = pages ?? DEFAULT_CHECKPOINT_PAGES;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`checkpointPages must be a positive integer, not ${n}`);
+  return n;
 }
 
 /** What a write may change, for the read cache: one room (RoomCache.key), every room, or none. */
@@ -191,6 +221,8 @@ export class SqliteStore implements Store {
   /** Recently read rooms; only while this process holds the file, so no one else writes it. */
   private readonly cache: RoomCache | null;
   private flushScheduled = false;
+  private readonly walFull: Int32Array | undefined;
+  private tailScheduled = false;
   /**
    * The group commit's transaction and each call's savepoint, made once: better-sqlite3 builds a
    * transaction function with five closures and their properties, too dear to make per call.
@@ -220,6 +252,7 @@ export class SqliteStore implements Store {
     this.logLimits = options.eventLog;
     this.role = options.role ?? 'solo';
     this.onCommit = options.onCommit;
+    this.walFull = this.role === 'writer' ? options.walFull : undefined;
     if (options.path !== ':memory:' && this.role !== 'reader') mkdirSync(dirname(options.path), { recursive: true });
     const exclusive = (options.locking ?? 'exclusive') === 'exclusive';
     // A writer beside a reader cannot take the file's own exclusive lock (the reader could not
@@ -247,6 +280,8 @@ export class SqliteStore implements Store {
       } else {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma(`synchronous = ${options.synchronous}`);
+        const pages = checkpointPages(options.checkpointPages);
+        this.db.pragma(`wal_autocheckpoint = ${this.role === 'writer' ? WRITER_CHECKPOINT_FACTOR * pages : pages}`);
         migrate(this.db);
         // Take the write lock now, not at the first write.
         if (exclusive && this.role === 'solo') this.db.exec('BEGIN IMMEDIATE; COMMIT');
@@ -389,6 +424,27 @@ export class SqliteStore implements Store {
       if (r.failed) op.reject(r.error);
       else op.resolve(r.value);
     });
+    if (this.walFull !== undefined && !this.tailScheduled && Atomics.load(this.walFull, 0) === 1) {
+      this.tailScheduled = true;
+      // After the batch's answers have left, as the rest of a batch above.
+      setImmediate(() => setImmediate(() => this.checkpointTail()));
+    }
+  }
+
+  /**
+   * writer: copies what the checkpointer's passes left of the WAL (walFull), with no commit in
+   * between, so that the next commit writes the WAL from its start. Should the checkpointer be
+   * in a pass, SQLite says busy and the next batch tries again.
+   */
+  private checkpointTail(): void {
+    this.tailScheduled = false;
+    if (!this.db.open || this.walFull === undefined) return;
+    try {
+      const [row] = this.db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+      if (row !== undefined && row.busy === 0 && row.checkpointed === row.log) Atomics.store(this.walFull, 0, 0);
+    } catch {
+      // An I/O error: the flag stays, and the next batch tries again.
+    }
   }
 
   /** writer: what a committed batch did, for the reader. */

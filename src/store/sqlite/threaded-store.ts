@@ -2,7 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { KeyOutcomes } from '../../domain/attributes.js';
 import type { LeaveOutcome } from '../../domain/rooms.js';
 import type { EventRouting } from '../../domain/events.js';
-import { SqliteStore, type CommitNote, type SqliteOptions } from './sqlite-store.js';
+import { SqliteStore, checkpointPages, type CommitNote, type SqliteOptions } from './sqlite-store.js';
+import type { CheckpointerData } from './sqlite-checkpointer.js';
 import { decodeError, encodeArgs, type CallMessage, type WireError } from './thread-wire.js';
 import type {
   AttemptRecord,
@@ -29,14 +30,22 @@ import type {
 type WriterItem = { note: CommitNote } | { id: number; value: unknown } | { id: number; error: WireError };
 type FromWriter = WriterItem[] | { ready: true } | { failed: WireError } | { closed: true; error?: WireError };
 
-/** The writer thread's entry: the built .js beside this file, or the .ts when run from source. */
+/** The threads' entries: the built .js beside this file, or the .ts when run from source. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./sqlite-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
+const CHECKPOINTER_URL = new URL(`./sqlite-checkpointer${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 
-/** A worker running the writer: from source (the tests), through tsx's loader, registered in the thread first. */
-function startWorker(workerData: unknown): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData });
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+/**
+ * How often the checkpointer copies the WAL into the file, ms. Longer passes copy a page written
+ * by many commits once (faster writes), but the commits made while a long pass runs wait longer:
+ * 250 ms made the delete workload's p99 twice 100 ms's (bench/results/sqlite-writer-thread.md).
+ */
+export const CHECKPOINT_INTERVAL_MS = 100;
+
+/** A worker thread: from source (the tests), through tsx's loader, registered in the thread first. */
+function startWorker(url: URL, workerData: unknown): Worker {
+  if (!FROM_SOURCE) return new Worker(url, { workerData });
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
   return new Worker(boot, { eval: true, workerData });
 }
 
@@ -52,6 +61,9 @@ function startWorker(workerData: unknown): Worker {
  *
  * Reads see the file as last committed: a read that runs while a write is being committed sees
  * the state before it (the write is not answered yet).
+ *
+ * A third thread (sqlite-checkpointer.ts) copies the WAL into the file beside the writer, so the
+ * writer does not stop for checkpoints either.
  */
 export class SqliteThreadedStore implements Store {
   readonly kind = 'sqlite';
@@ -66,18 +78,25 @@ export class SqliteThreadedStore implements Store {
   private constructor(
     private readonly worker: Worker,
     private readonly reader: SqliteStore,
+    private readonly checkpointer: Worker,
   ) {
     worker.on('message', (msg: FromWriter) => {
       if (Array.isArray(msg)) for (const item of msg) this.receive(item);
     });
     worker.on('error', (err) => this.stop(err));
+    // Should it fail, the writer's own checkpoints bound the WAL: the store goes on without it.
+    checkpointer.on('error', (err) => {
+      if (this.closing === null) this.onCheckpointerStopped?.(err);
+    });
     worker.on('exit', (code) => this.stop(new Error(`the SQLite writer thread exited (code ${code})`)));
   }
 
   /** Starts the writer thread (which opens the file, and migrates it), then opens the reader. */
   static async open(options: Omit<SqliteOptions, 'role' | 'onCommit' | 'clock'>): Promise<SqliteThreadedStore> {
     if (options.path === ':memory:') throw new Error('the threaded SQLite store needs a file');
-    const worker = startWorker(options);
+    // Set by the checkpointer, cleared by the writer (sqlite-checkpointer.ts).
+    const walFull = new Int32Array(new SharedArrayBuffer(4));
+    const worker = startWorker(WORKER_URL, { ...options, walFull });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- EventEmitter listeners
     const listeners: Array<[string, (...args: any[]) => void]> = [];
     try {
@@ -104,7 +123,15 @@ export class SqliteThreadedStore implements Store {
       await worker.terminate();
       throw err;
     }
-    return new SqliteThreadedStore(worker, reader);
+    const checkpointer = startWorker(CHECKPOINTER_URL, {
+      path: options.path,
+      synchronous: options.synchronous,
+      busyTimeoutMs: options.busyTimeoutMs ?? 2000,
+      pages: checkpointPages(options.checkpointPages),
+      walFull,
+      intervalMs: CHECKPOINT_INTERVAL_MS,
+    } satisfies CheckpointerData);
+    return new SqliteThreadedStore(worker, reader, checkpointer);
   }
 
   /** A note goes to the reader before the answers after it; an answer settles its call. */
@@ -119,6 +146,9 @@ export class SqliteThreadedStore implements Store {
     if ('error' in item) call.reject(decodeError(item.error));
     else call.resolve(item.value);
   }
+
+  /** Called if the checkpointer thread fails while the store is open (the server logs it). */
+  onCheckpointerStopped: ((err: Error) => void) | undefined;
 
   /** Called once if the writer thread stops while the store is open (the server logs it). */
   onStopped: ((err: Error) => void) | undefined;
@@ -160,9 +190,10 @@ export class SqliteThreadedStore implements Store {
   }
 
   private async shutdown(): Promise<void> {
-    // The reader goes first, so that the writer's connection is the file's last and its close
-    // checkpoints (on its thread) and removes the WAL.
+    // The reader and the checkpointer go first, so that the writer's connection is the file's
+    // last and its close checkpoints (on its thread) and removes the WAL.
     await this.reader.close();
+    await this.closeCheckpointer();
     if (this.stopped !== null) return;
     const closed = new Promise<void>((resolve, reject) => {
       this.worker.on('message', (msg: FromWriter) => {
@@ -182,6 +213,14 @@ export class SqliteThreadedStore implements Store {
       this.stopped ??= new Error('the SQLite store is closed');
       await this.worker.terminate();
     }
+  }
+
+  /** Stops the checkpointer between two passes (so none is cut off), or at once if it is gone. */
+  private async closeCheckpointer(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.checkpointer.once('exit', () => resolve()));
+    if (this.checkpointer.threadId === -1) return;
+    this.checkpointer.postMessage({ close: true });
+    await exited;
   }
 
   async ping(): Promise<void> {
