@@ -612,7 +612,8 @@ export class SqliteStore implements Store {
         const now = this.now();
         // Due keys go first, with their events: the plan sees them absent (ExpiryStore).
         if (now >= this.nextDue) this.expireRoom(appId, roomId, call.routing, now);
-        const byKey = call.increment === undefined ? this.q.attrMeta : this.q.attrMetaValue;
+        // The stored value comes with the lookup: an increment adds to it, an event tells it.
+        const byKey = this.q.attrMetaValue;
         const plan = planSet({
           ...call.conditions,
           ...(call.increment ? { increment: call.increment } : {}),
@@ -629,8 +630,7 @@ export class SqliteStore implements Store {
         const revision = (this.q.roomSeq.get(appId, roomId, appId, roomId) as number) + 1;
         const previous = Object.create(null) as Previous;
         for (const w of plan.writes) {
-          previous[w.key] =
-            w.previous === null ? null : { value: this.q.attrValueOnly.get(appId, roomId, w.key) as string, owner: w.previous.owner };
+          previous[w.key] = w.previous === null ? null : { value: w.previous.value!, owner: w.previous.owner };
           // Written without a ttl, a key keeps no expiry.
           const expiresAt = expiresAtOf(call.ttl, w.key, now);
           if (expiresAt !== null && expiresAt < this.nextDue) this.nextDue = expiresAt;
