@@ -50,6 +50,7 @@ export async function openBackend(config: Config): Promise<Backend> {
         locking: config.sqliteLocking,
         readCacheBytes: config.sqliteCacheMb * 1024 * 1024,
         checkpointPages: config.sqliteCheckpointPages,
+        checkpointIntervalMs: config.sqliteCheckpointIntervalMs,
         eventLog: logLimits(config),
       };
       return {

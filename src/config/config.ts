@@ -58,6 +58,11 @@ export const ConfigSchema = Type.Object(
       Type.Integer({ minimum: 100, maximum: 1_000_000, default: 10_000 }),
       'the WAL is copied into the database file once it holds about this many pages (4 KiB each), by a checkpointer thread beside the SQLite writer (the writer itself only at 4x); larger means fewer copies of the same pages and faster writes, and a larger roomkv.sqlite-wal (about pages x 4 KiB while roomkv runs)',
     ),
+    sqliteCheckpointIntervalMs: setting(
+      'ROOMKV_SQLITE_CHECKPOINT_INTERVAL_MS',
+      Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }),
+      'how often (ms) the checkpointer thread copies the WAL into the database file; longer: faster writes and a longer wait for the writes made during a copy; 0: no checkpointer, the SQLite writer copies the WAL itself at ROOMKV_SQLITE_CHECKPOINT_PAGES (slower writes, a shorter tail)',
+    ),
     sqliteLocking: setting(
       'ROOMKV_SQLITE_LOCKING',
       Type.Union([Type.Literal('exclusive'), Type.Literal('normal')], { default: 'exclusive' }),

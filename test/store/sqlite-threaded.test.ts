@@ -243,13 +243,14 @@ describe('sqlite store, the checkpointer thread', () => {
     return Math.floor((statSync(`${path}-wal`).size - 32) / (24 + pageSize));
   };
 
-  async function openRoom(checkpointPages?: number) {
+  async function openRoom(checkpointPages?: number, checkpointIntervalMs?: number) {
     const path = freshPath();
     const store = await SqliteThreadedStore.open({
       path,
       synchronous: 'NORMAL',
       eventLog: LOG_LIMITS,
       ...(checkpointPages === undefined ? {} : { checkpointPages }),
+      ...(checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs }),
     });
     await store.createUsers(app, [{ username: 'alice', passwordHash: 'h' }]);
     const room = (await store.createRoom(app, { name: 'r', description: '', owner: 'alice', maxusers: 10, members: [] })).id;
@@ -261,8 +262,13 @@ describe('sqlite store, the checkpointer thread', () => {
    * then tells how many frames the -wal file holds: SQLite writes the WAL from its start again
    * after a checkpoint has copied all of it, so its size is the most it held between two.
    */
-  async function walAfter(frames: number, checkpointPages: number, beforeWrites?: (store: SqliteThreadedStore) => Promise<void>) {
-    const { path, store, room } = await openRoom(checkpointPages);
+  async function walAfter(
+    frames: number,
+    checkpointPages: number,
+    beforeWrites?: (store: SqliteThreadedStore) => Promise<void>,
+    checkpointIntervalMs?: number,
+  ) {
+    const { path, store, room } = await openRoom(checkpointPages, checkpointIntervalMs);
     try {
       await beforeWrites?.(store);
       for (let i = 0; i < frames; i++) await store.setAttributes(setCall(room, 'alice', [[`k${i % 50}`, `v${i}`]]));
@@ -298,6 +304,16 @@ describe('sqlite store, the checkpointer thread', () => {
     });
     // Past 800 frames the writer's commit checkpoints, and the next commit writes from the start.
     assert.ok(held >= WRITER_CHECKPOINT_FACTOR * 200 && held < WRITER_CHECKPOINT_FACTOR * 200 + 60, `the WAL held ${held} frames`);
+  });
+
+  it('with an interval of 0 there is none, and the writer checkpoints itself at the pages', async () => {
+    const held = await walAfter(
+      1500,
+      200,
+      async (store) => assert.equal((store as unknown as { checkpointer: Worker | null }).checkpointer, null),
+      0,
+    );
+    assert.ok(held >= 200 && held < 260, `the WAL held ${held} frames`);
   });
 
   it('tells of a checkpointer that fails, and goes on', async () => {

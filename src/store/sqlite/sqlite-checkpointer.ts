@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
  * the writer waits for a checkpoint. SQLite lets a PASSIVE checkpoint run beside a writer: the
  * writer goes on appending to the WAL while the pages committed before are copied.
  *
- * Every CHECKPOINT_INTERVAL_MS it runs a PASSIVE checkpoint; a page written by many commits in that
+ * Every `intervalMs` (ROOMKV_SQLITE_CHECKPOINT_INTERVAL_MS) it runs a PASSIVE checkpoint; a page written by many commits in that
  * time is copied once. A pass copies the frames committed before it began, and under a steady load
  * the writer commits during every pass, so the WAL is never wholly copied and SQLite never starts
  * it again from its beginning. So once the WAL holds `pages` frames, this thread runs one pass

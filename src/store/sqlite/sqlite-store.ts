@@ -79,6 +79,11 @@ export interface SqliteOptions {
    */
   checkpointPages?: number;
   /**
+   * The threaded store's checkpointer passes, every this many ms (DEFAULT_CHECKPOINT_INTERVAL_MS);
+   * 0: no checkpointer, the writer checkpoints at checkpointPages itself.
+   */
+  checkpointIntervalMs?: number;
+  /**
    * writer: set to 1 by the checkpointer when its passes cannot catch up with the commits and the
    * WAL holds checkpointPages frames. The writer then copies the last frames itself, between two
    * batches (no commit can come in between), and clears it: its next commit writes the WAL from
@@ -116,6 +121,14 @@ export interface CommitNote {
  * store alone made 10,600 sets a second against 7,900 (bench/results/sqlite-writer-thread.md).
  */
 export const DEFAULT_CHECKPOINT_PAGES = 10_000;
+/**
+ * How often the checkpointer copies the WAL into the file, ms, by default. Longer passes copy a
+ * page written by many commits once (faster writes), but the commits made while a long pass runs
+ * wait longer: at 100 and 250 ms the delete workload's p99 doubled against the writer's own
+ * checkpoints at 1,000 pages; at 50 ms it did not, and the gain was gone
+ * (bench/results/sqlite-writer-thread.md).
+ */
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 100;
 /** writer: its own checkpoint comes at this many times checkpointPages (the checkpointer's are first). */
 export const WRITER_CHECKPOINT_FACTOR = 4;
 
@@ -281,7 +294,8 @@ export class SqliteStore implements Store {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma(`synchronous = ${options.synchronous}`);
         const pages = checkpointPages(options.checkpointPages);
-        this.db.pragma(`wal_autocheckpoint = ${this.role === 'writer' ? WRITER_CHECKPOINT_FACTOR * pages : pages}`);
+        const checkpointer = this.role === 'writer' && (options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS) > 0;
+        this.db.pragma(`wal_autocheckpoint = ${checkpointer ? WRITER_CHECKPOINT_FACTOR * pages : pages}`);
         migrate(this.db);
         // Take the write lock now, not at the first write.
         if (exclusive && this.role === 'solo') this.db.exec('BEGIN IMMEDIATE; COMMIT');

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { KeyOutcomes } from '../../domain/attributes.js';
 import type { LeaveOutcome } from '../../domain/rooms.js';
 import type { EventRouting } from '../../domain/events.js';
-import { SqliteStore, checkpointPages, type CommitNote, type SqliteOptions } from './sqlite-store.js';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS, SqliteStore, checkpointPages, type CommitNote, type SqliteOptions } from './sqlite-store.js';
 import type { CheckpointerData } from './sqlite-checkpointer.js';
 import { decodeError, encodeArgs, type CallMessage, type WireError } from './thread-wire.js';
 import type {
@@ -34,13 +34,6 @@ type FromWriter = WriterItem[] | { ready: true } | { failed: WireError } | { clo
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./sqlite-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 const CHECKPOINTER_URL = new URL(`./sqlite-checkpointer${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
-
-/**
- * How often the checkpointer copies the WAL into the file, ms. Longer passes copy a page written
- * by many commits once (faster writes), but the commits made while a long pass runs wait longer:
- * 250 ms made the delete workload's p99 twice 100 ms's (bench/results/sqlite-writer-thread.md).
- */
-export const CHECKPOINT_INTERVAL_MS = 100;
 
 /** A worker thread: from source (the tests), through tsx's loader, registered in the thread first. */
 function startWorker(url: URL, workerData: unknown): Worker {
@@ -78,14 +71,14 @@ export class SqliteThreadedStore implements Store {
   private constructor(
     private readonly worker: Worker,
     private readonly reader: SqliteStore,
-    private readonly checkpointer: Worker,
+    private readonly checkpointer: Worker | null,
   ) {
     worker.on('message', (msg: FromWriter) => {
       if (Array.isArray(msg)) for (const item of msg) this.receive(item);
     });
     worker.on('error', (err) => this.stop(err));
     // Should it fail, the writer's own checkpoints bound the WAL: the store goes on without it.
-    checkpointer.on('error', (err) => {
+    checkpointer?.on('error', (err) => {
       if (this.closing === null) this.onCheckpointerStopped?.(err);
     });
     worker.on('exit', (code) => this.stop(new Error(`the SQLite writer thread exited (code ${code})`)));
@@ -123,14 +116,19 @@ export class SqliteThreadedStore implements Store {
       await worker.terminate();
       throw err;
     }
-    const checkpointer = startWorker(CHECKPOINTER_URL, {
-      path: options.path,
-      synchronous: options.synchronous,
-      busyTimeoutMs: options.busyTimeoutMs ?? 2000,
-      pages: checkpointPages(options.checkpointPages),
-      walFull,
-      intervalMs: CHECKPOINT_INTERVAL_MS,
-    } satisfies CheckpointerData);
+    const intervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+    // 0: none; the writer checkpoints itself (sqlite-store.ts).
+    const checkpointer =
+      intervalMs > 0
+        ? startWorker(CHECKPOINTER_URL, {
+            path: options.path,
+            synchronous: options.synchronous,
+            busyTimeoutMs: options.busyTimeoutMs ?? 2000,
+            pages: checkpointPages(options.checkpointPages),
+            walFull,
+            intervalMs,
+          } satisfies CheckpointerData)
+        : null;
     return new SqliteThreadedStore(worker, reader, checkpointer);
   }
 
@@ -217,9 +215,11 @@ export class SqliteThreadedStore implements Store {
 
   /** Stops the checkpointer between two passes (so none is cut off), or at once if it is gone. */
   private async closeCheckpointer(): Promise<void> {
-    const exited = new Promise<void>((resolve) => this.checkpointer.once('exit', () => resolve()));
-    if (this.checkpointer.threadId === -1) return;
-    this.checkpointer.postMessage({ close: true });
+    const checkpointer = this.checkpointer;
+    if (checkpointer === null) return;
+    const exited = new Promise<void>((resolve) => checkpointer.once('exit', () => resolve()));
+    if (checkpointer.threadId === -1) return;
+    checkpointer.postMessage({ close: true });
     await exited;
   }
 
