@@ -7,14 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
  * the writer waits for a checkpoint. SQLite lets a PASSIVE checkpoint run beside a writer: the
  * writer goes on appending to the WAL while the pages committed before are copied.
  *
- * Every `intervalMs` (ROOMKV_SQLITE_CHECKPOINT_INTERVAL_MS) it runs a PASSIVE checkpoint; a page written by many commits in that
- * time is copied once. A pass copies the frames committed before it began, and under a steady load
- * the writer commits during every pass, so the WAL is never wholly copied and SQLite never starts
- * it again from its beginning. So once the WAL holds `pages` frames, this thread runs one pass
- * more (it copies what came during the first) and sets `walFull`: the writer copies the few frames
- * left itself, between two of its batches, and its next commit writes the WAL from its start
- * (sqlite-store.ts). Neither thread waits for the other. Should this one fall behind, the writer's
- * own checkpoint (at WRITER_CHECKPOINT_FACTOR x `pages`) bounds the WAL.
+ * Every `intervalMs` (ROOMKV_SQLITE_CHECKPOINT_INTERVAL_MS) it runs a PASSIVE checkpoint; a page
+ * written by many commits in that time is copied once. A pass copies the frames committed before it
+ * began, and under a steady load the writer commits during every pass, so the WAL is never wholly
+ * copied and SQLite never starts it again from its beginning. So once the WAL holds `pages` frames,
+ * this thread runs one pass more (it copies what came during the first) and sets `walFull`: the
+ * writer copies the few frames left itself, between two of its batches, and its next commit writes
+ * the WAL from its start (sqlite-store.ts). Neither thread waits for the other. Should this one
+ * fall behind, the writer's own checkpoint (at WRITER_CHECKPOINT_FACTOR x `pages`) bounds the WAL.
  *
  * Messages in: `{ close: true }`. Out: `{ closed: true }` once its connection is closed.
  */
@@ -43,17 +43,14 @@ type CheckpointRow = { busy: number; log: number; checkpointed: number };
 
 let timer: NodeJS.Timeout | null = setTimeout(pass, data.intervalMs);
 
-/** Passes run one after another once the WAL is full, before the writer is asked for the rest. */
-const CATCH_UP_PASSES = 2;
-
 const passive = (): CheckpointRow | undefined => (db.pragma('wal_checkpoint(PASSIVE)') as CheckpointRow[])[0];
 
 function pass(): void {
   try {
     const row = passive();
     if (row !== undefined && row.log >= data.pages) {
-      // A pass copies the frames committed before it began; the writer commits during it.
-      for (let i = 1; i < CATCH_UP_PASSES; i++) passive();
+      // A pass copies the frames committed before it began; one more copies those of the first.
+      passive();
       Atomics.store(data.walFull, 0, 1);
     }
   } catch {

@@ -626,15 +626,14 @@ export class SqliteStore implements Store {
         const now = this.now();
         // Due keys go first, with their events: the plan sees them absent (ExpiryStore).
         if (now >= this.nextDue) this.expireRoom(appId, roomId, call.routing, now);
-        // The stored value comes with the lookup: an increment adds to it, an event tells it.
-        const byKey = this.q.attrMetaValue;
         const plan = planSet({
           ...call.conditions,
           ...(call.increment ? { increment: call.increment } : {}),
           user: call.user,
           forced: call.forced,
           pairs: call.pairs,
-          lookup: (key) => byKey.get(appId, roomId, key) as StoredAttr | undefined,
+          // The stored value comes with the lookup: an increment adds to it, an event tells it.
+          lookup: (key) => this.q.attrMetaValue.get(appId, roomId, key) as StoredAttr | undefined,
           roomCount: () => (this.q.attrCount.get(appId, roomId) as { n: number }).n,
           appBytes: () => this.appBytes(appId),
           limits: call.limits,

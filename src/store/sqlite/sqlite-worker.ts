@@ -5,8 +5,9 @@ import { decodeArgs, encodeError, type CallMessage } from './thread-wire.js';
 /**
  * The SQLite store's writer thread (threaded-store.ts): it owns the write connection, plans and
  * applies every write in its group commit and fsyncs, so none of that holds up the main thread's
- * event loop (the checkpoints are another thread's, sqlite-checkpointer.ts). Each committed batch's note is posted before any of its answers:
- * the main thread drops the cached rooms and publishes the events, then answers the calls.
+ * event loop (the checkpoints are another thread's, sqlite-checkpointer.ts). Each committed
+ * batch's note is posted before any of its answers: the main thread drops the cached rooms and
+ * publishes the events, then answers the calls.
  *
  * Messages in: an array of CallMessages (the calls of one turn of the main thread), or
  * `{ close: true }`. Out: `{ ready: true }` once the file is open (or `{ failed }`), arrays of
