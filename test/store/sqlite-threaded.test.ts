@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.js';
@@ -358,6 +358,27 @@ describe('sqlite store, the checkpointer thread', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('holds the database file open for the checkpointer, and lets go of it once the writer has closed', async () => {
+    /** What the process has open under `path` and its -wal and -shm files, from /proc/self/fd. */
+    const openUnder = (path: string): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(path) ? [target] : [];
+        } catch {
+          return []; // the descriptor readdir itself used, closed since
+        }
+      });
+    const { path, store, room } = await openRoom();
+    const dbFd = (store as unknown as { dbFd: number | null }).dbFd;
+    assert.equal(typeof dbFd, 'number');
+    assert.equal(readlinkSync(`/proc/self/fd/${dbFd}`), path);
+    await store.setAttributes(setCall(room, 'alice', [['k', 'v']]));
+    await store.close();
+    assert.deepEqual(openUnder(path), [], 'nothing of the file left open');
+    assert.ok(!existsSync(`${path}-wal`), 'the writer closed last and removed the WAL');
   });
 
   it('refuses a page count that is not a positive integer', async () => {

@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { KeyOutcomes } from '../../domain/attributes.js';
 import type { LeaveOutcome } from '../../domain/rooms.js';
@@ -72,6 +73,8 @@ export class SqliteThreadedStore implements Store {
     private readonly worker: Worker,
     private readonly reader: SqliteStore,
     private readonly checkpointer: Worker | null,
+    /** The database file, open for the checkpointer's extra sync; closed once the writer has closed. */
+    private readonly dbFd: number | null,
   ) {
     worker.on('message', (msg: FromWriter) => {
       if (Array.isArray(msg)) for (const item of msg) this.receive(item);
@@ -118,18 +121,25 @@ export class SqliteThreadedStore implements Store {
     }
     const intervalMs = options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     // 0: none; the writer checkpoints itself (sqlite-store.ts).
-    const checkpointer =
-      intervalMs > 0
-        ? startWorker(CHECKPOINTER_URL, {
-            path: options.path,
-            synchronous: options.synchronous,
-            busyTimeoutMs: options.busyTimeoutMs ?? 2000,
-            pages: checkpointPages(options.checkpointPages),
-            walFull,
-            intervalMs,
-          } satisfies CheckpointerData)
-        : null;
-    return new SqliteThreadedStore(worker, reader, checkpointer);
+    if (intervalMs <= 0) return new SqliteThreadedStore(worker, reader, null, null);
+    // Opened here and closed only after every connection of the store has closed: closing any
+    // descriptor of a file drops the process's POSIX locks on it, SQLite's among them.
+    let dbFd: number | null = null;
+    try {
+      dbFd = openSync(options.path, 'r');
+    } catch {
+      // Without it the checkpointer skips its extra sync: the writer's tail takes longer, no more.
+    }
+    const checkpointer = startWorker(CHECKPOINTER_URL, {
+      path: options.path,
+      synchronous: options.synchronous,
+      busyTimeoutMs: options.busyTimeoutMs ?? 2000,
+      pages: checkpointPages(options.checkpointPages),
+      walFull,
+      intervalMs,
+      dbFd,
+    } satisfies CheckpointerData);
+    return new SqliteThreadedStore(worker, reader, checkpointer, dbFd);
   }
 
   /** A note goes to the reader before the answers after it; an answer settles its call. */
@@ -192,6 +202,14 @@ export class SqliteThreadedStore implements Store {
     // last and its close checkpoints (on its thread) and removes the WAL.
     await this.reader.close();
     await this.closeCheckpointer();
+    try {
+      await this.closeWriter();
+    } finally {
+      if (this.dbFd !== null) closeSync(this.dbFd);
+    }
+  }
+
+  private async closeWriter(): Promise<void> {
     if (this.stopped !== null) return;
     const closed = new Promise<void>((resolve, reject) => {
       this.worker.on('message', (msg: FromWriter) => {
