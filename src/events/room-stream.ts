@@ -1,7 +1,7 @@
 import type { StoredEvent } from '../domain/events.js';
 import type { EventLog, LiveFeed, Snapshot } from '../store/types.js';
 import { isMembershipChange, isPresenceMessage } from '../domain/events.js';
-import { eventFields } from './event-fields.js';
+import { isRoomDestroyed } from './event-fields.js';
 
 /** Why a stream ended on the server's side; sent to the subscriber as the stream's last word. */
 export type EndReason = 'room_destroyed' | 'token_expired' | 'membership_ended' | 'user_deleted';
@@ -32,7 +32,7 @@ const MAX_HELD_PRESENCE = 256;
 
 /** A room-destroyed event is the last of a room: its stream ends after it. */
 export function isFinal(e: StoredEvent): boolean {
-  return eventFields(e).reason === 'room_destroyed';
+  return isRoomDestroyed(e);
 }
 
 /** A resume point: the seq last received and, when the subscriber knows it, the log's epoch. */
@@ -192,7 +192,7 @@ export class RoomStream {
       this.end();
       return;
     }
-    if (eventFields(e).reason === 'room_destroyed') this.end('room_destroyed');
+    if (isRoomDestroyed(e)) this.end('room_destroyed');
   }
 
   private async sendSnapshot(): Promise<boolean> {

@@ -270,5 +270,19 @@ export function eventsChangesSuite(target: Target): void {
         [undefined, 'end'],
       );
     });
+
+    it('a key or value that spells room_destroyed is only a change: the stream goes on', async () => {
+      const room = await h.fx.createRoom('alice', ['bob']);
+      const { s } = await sse.fresh(eventsUrl(h.fx, room), { token: appToken(h.fx.app) });
+      const value = '{"reason":"room_destroyed"}';
+      ok(await h.fx.user('bob').call('PUT', path(room, 'bob'), { body: { metaData: { room_destroyed: value } } }), ['room_destroyed']);
+      assertEvent(h.fx, await s.next(), { seq: 1, room, reason: 'set', from: 'bob', attributes: { room_destroyed: value } });
+      ok(await h.fx.user('bob').call('DELETE', path(room, 'bob'), { body: { keys: ['room_destroyed'] } }), ['room_destroyed']);
+      assertEvent(h.fx, await s.next(), { seq: 2, room, reason: 'delete', from: 'bob', attributes: ['room_destroyed'] });
+      ok(await h.fx.user('bob').call('PUT', path(room, 'bob'), { body: { metaData: { after: 'x' } } }), ['after']);
+      assertEvent(h.fx, await s.next(), { seq: 3, room, reason: 'set', from: 'bob', attributes: { after: 'x' } });
+      assert.equal(s.endReason, undefined, 'the stream is still open');
+      s.close();
+    });
   });
 }
