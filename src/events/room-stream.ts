@@ -192,7 +192,7 @@ export class RoomStream {
       this.end();
       return;
     }
-    if (isRoomDestroyed(e)) this.end('room_destroyed');
+    if (isFinal(e)) this.end('room_destroyed');
   }
 
   private async sendSnapshot(): Promise<boolean> {
